@@ -1,0 +1,155 @@
+//! Transaction behaviour under paused time: retransmissions absorbed and
+//! answered, Timer J/G/H/I at their RFC values.
+
+use super::*;
+use crate::method::Method;
+use crate::transport::{Flow, Kind};
+use bytes::Bytes;
+use std::time::Duration;
+use tokio::time::{advance, Instant};
+
+fn flow(kind: Kind) -> Flow {
+    Flow {
+        kind,
+        remote: "127.0.0.1:5070".parse().unwrap(),
+    }
+}
+
+fn key(method: Method) -> TsxKey {
+    TsxKey::Rfc3261 {
+        branch: "z9hG4bK-1".into(),
+        sent_by: "127.0.0.1:5070".into(),
+        method,
+    }
+}
+
+fn sends(actions: &[Action]) -> usize {
+    actions
+        .iter()
+        .filter(|a| matches!(a, Action::Send { .. }))
+        .count()
+}
+
+/// Drive the layer's timers up to `until`, counting sends and time-outs.
+async fn run_until(layer: &mut Layer, until: Duration) -> (usize, usize) {
+    let end = Instant::now() + until;
+    let (mut sent, mut timed_out) = (0, 0);
+    while let Some(at) = layer.poll_timeout() {
+        if at > end {
+            break;
+        }
+        advance(at.saturating_duration_since(Instant::now())).await;
+        let actions = layer.on_timeout(Instant::now());
+        sent += sends(&actions);
+        timed_out += actions
+            .iter()
+            .filter(|a| matches!(a, Action::TimedOut { .. }))
+            .count();
+    }
+    (sent, timed_out)
+}
+
+#[tokio::test(start_paused = true)]
+async fn non_invite_absorbs_retransmissions_and_replays_the_answer() {
+    let mut layer = Layer::new(TimerConfig::default());
+    let k = key(Method::REGISTER);
+    let f = flow(Kind::Udp);
+    let (r, _) = layer.on_request(&k, false, f, Instant::now());
+    assert_eq!(r, Received::New);
+    // A retransmission before the TU answered: absorbed silently (Trying).
+    let (r, a) = layer.on_request(&k, false, f, Instant::now());
+    assert_eq!(r, Received::Retransmission);
+    assert!(a.is_empty());
+    let a = layer.respond(&k, 200, Bytes::from_static(b"200"), Instant::now());
+    assert_eq!(sends(&a), 1);
+    // After the answer, a retransmission gets the same bytes again.
+    let (r, a) = layer.on_request(&k, false, f, Instant::now());
+    assert_eq!(r, Received::Retransmission);
+    assert_eq!(
+        a,
+        vec![Action::Send {
+            flow: f,
+            bytes: Bytes::from_static(b"200")
+        }]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn timer_j_is_64_t1_on_udp_and_zero_on_tcp() {
+    let cfg = TimerConfig::default();
+    let mut layer = Layer::new(cfg);
+    let k = key(Method::REGISTER);
+    layer.on_request(&k, false, flow(Kind::Udp), Instant::now());
+    layer.respond(&k, 200, Bytes::from_static(b"200"), Instant::now());
+    advance(cfg.t1 * 64 - Duration::from_millis(1)).await;
+    layer.on_timeout(Instant::now());
+    assert_eq!(layer.len(), 1, "still Completed just before Timer J");
+    advance(Duration::from_millis(1)).await;
+    layer.on_timeout(Instant::now());
+    assert!(layer.is_empty(), "Timer J ended it");
+
+    layer.on_request(&k, false, flow(Kind::Tcp), Instant::now());
+    layer.respond(&k, 200, Bytes::from_static(b"200"), Instant::now());
+    layer.on_timeout(Instant::now());
+    assert!(layer.is_empty(), "Timer J is zero on TCP");
+}
+
+#[tokio::test(start_paused = true)]
+async fn invite_error_response_retransmits_with_timer_g_until_timer_h() {
+    let cfg = TimerConfig::default();
+    let mut layer = Layer::new(cfg);
+    let k = key(Method::INVITE);
+    layer.on_request(&k, false, flow(Kind::Udp), Instant::now());
+    let a = layer.respond(&k, 486, Bytes::from_static(b"486"), Instant::now());
+    assert_eq!(sends(&a), 1);
+    // G doubles from T1 to T2: 0.5, 1, 2, 4, 4, 4… until H at 32 s.
+    let (sent, timed_out) = run_until(&mut layer, cfg.t1 * 64).await;
+    assert_eq!(sent, 10, "retransmissions at 0.5,1.5,3.5,7.5,11.5,…,31.5 s");
+    assert_eq!(timed_out, 1, "Timer H reports the missing ACK");
+    assert!(layer.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn ack_stops_retransmissions_and_timer_i_ends_it() {
+    let cfg = TimerConfig::default();
+    let mut layer = Layer::new(cfg);
+    let k = key(Method::INVITE);
+    let f = flow(Kind::Udp);
+    layer.on_request(&k, false, f, Instant::now());
+    layer.respond(&k, 501, Bytes::from_static(b"501"), Instant::now());
+    let (r, _) = layer.on_request(&k, true, f, Instant::now());
+    assert_eq!(r, Received::AckAbsorbed);
+    let (sent, timed_out) = run_until(&mut layer, cfg.t4).await;
+    assert_eq!((sent, timed_out), (0, 0));
+    assert!(layer.is_empty(), "Timer I (T4) ended it");
+}
+
+#[tokio::test(start_paused = true)]
+async fn ack_of_2xx_goes_to_the_tu() {
+    let mut layer = Layer::new(TimerConfig::default());
+    let k = key(Method::INVITE);
+    let f = flow(Kind::Udp);
+    layer.on_request(&k, false, f, Instant::now());
+    layer.respond(&k, 200, Bytes::from_static(b"200"), Instant::now());
+    let (r, _) = layer.on_request(&k, true, f, Instant::now());
+    assert_eq!(r, Received::AckForTu);
+    // INVITE retransmissions in Accepted are absorbed, not answered.
+    let (r, a) = layer.on_request(&k, false, f, Instant::now());
+    assert_eq!(r, Received::Retransmission);
+    assert!(a.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn custom_t1_scales_the_timers() {
+    let cfg = TimerConfig {
+        t1: Duration::from_millis(100),
+        ..TimerConfig::default()
+    };
+    let mut layer = Layer::new(cfg);
+    let k = key(Method::OPTIONS);
+    layer.on_request(&k, false, flow(Kind::Udp), Instant::now());
+    layer.respond(&k, 200, Bytes::from_static(b"200"), Instant::now());
+    advance(Duration::from_millis(6400)).await;
+    layer.on_timeout(Instant::now());
+    assert!(layer.is_empty());
+}

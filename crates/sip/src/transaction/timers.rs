@@ -1,0 +1,62 @@
+//! Transaction timers, named after RFC 3261 §17 (table 4), with T1, T2 and T4
+//! configurable.
+
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimerConfig {
+    /// RTT estimate (500 ms).
+    pub t1: Duration,
+    /// Maximum retransmit interval for non-INVITE requests and INVITE responses (4 s).
+    pub t2: Duration,
+    /// Maximum time a message stays in the network (5 s).
+    pub t4: Duration,
+}
+
+impl Default for TimerConfig {
+    fn default() -> Self {
+        TimerConfig {
+            t1: Duration::from_millis(500),
+            t2: Duration::from_secs(4),
+            t4: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Server-side timers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Timer {
+    /// INVITE final response retransmit interval (unreliable only).
+    G,
+    /// Wait time for ACK receipt.
+    H,
+    /// Wait time for ACK retransmits.
+    I,
+    /// Wait time for non-INVITE request retransmits.
+    J,
+    /// RFC 6026: wait time for INVITE retransmits after a 2xx.
+    L,
+}
+
+impl TimerConfig {
+    /// 64*T1: Timers B, F, H, J and L.
+    pub fn sixty_four_t1(&self) -> Duration {
+        self.t1 * 64
+    }
+
+    pub fn j(&self, reliable: bool) -> Duration {
+        if reliable {
+            Duration::ZERO
+        } else {
+            self.sixty_four_t1()
+        }
+    }
+
+    pub fn i(&self, reliable: bool) -> Duration {
+        if reliable {
+            Duration::ZERO
+        } else {
+            self.t4
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! SIP transports: UDP and TCP on one port. Every received message is tagged
+//! with the [`Flow`] it arrived on, and replies are sent back on that flow
+//! (the same socket for UDP, the same connection for TCP), which is what
+//! makes phones behind NAT reachable (RFC 3581, RFC 5626 §3.3).
+
+mod inbound;
+mod tcp;
+mod udp;
+
+pub use inbound::{Inbound, InboundEvent};
+
+use bytes::Bytes;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use thiserror::Error;
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::mpsc;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Udp,
+    Tcp,
+}
+
+impl Kind {
+    /// Reliable transports need no retransmissions (RFC 3261 §17).
+    pub fn is_reliable(self) -> bool {
+        matches!(self, Kind::Tcp)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Udp => "UDP",
+            Kind::Tcp => "TCP",
+        }
+    }
+}
+
+/// Where a message came from and how to answer it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Flow {
+    pub kind: Kind,
+    pub remote: SocketAddr,
+}
+
+#[derive(Debug, Error)]
+pub enum SendError {
+    #[error("no open connection to {0}")]
+    NoConnection(SocketAddr),
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Outgoing side of the transports: cheap to clone, shared by every task that
+/// sends SIP.
+#[derive(Clone)]
+pub struct Transport {
+    udp: Arc<UdpSocket>,
+    tcp: ConnTable,
+    local: SocketAddr,
+}
+
+/// Open TCP connections by remote address, each with its writer task's queue.
+/// Entries are removed by the connection's own guard when it closes.
+#[derive(Clone, Default)]
+pub(crate) struct ConnTable(Arc<Mutex<HashMap<SocketAddr, mpsc::Sender<Bytes>>>>);
+
+impl ConnTable {
+    fn get(&self, addr: &SocketAddr) -> Option<mpsc::Sender<Bytes>> {
+        self.0.lock().ok()?.get(addr).cloned()
+    }
+
+    fn insert(&self, addr: SocketAddr, tx: mpsc::Sender<Bytes>) {
+        if let Ok(mut m) = self.0.lock() {
+            m.insert(addr, tx);
+        }
+    }
+
+    fn remove(&self, addr: &SocketAddr) {
+        if let Ok(mut m) = self.0.lock() {
+            m.remove(addr);
+        }
+    }
+}
+
+impl Transport {
+    /// Bind UDP and TCP on `addr` (port 0 picks one free port for both) and
+    /// start receiving. Messages arrive on the returned channel.
+    pub async fn bind(addr: SocketAddr) -> std::io::Result<(Transport, mpsc::Receiver<Inbound>)> {
+        let (udp, listener) = bind_pair(addr).await?;
+        let local = udp.local_addr()?;
+        let udp = Arc::new(udp);
+        let (tx, rx) = mpsc::channel(4096);
+        let transport = Transport {
+            udp: udp.clone(),
+            tcp: ConnTable::default(),
+            local,
+        };
+        tokio::spawn(udp::receive(udp, tx.clone()));
+        tokio::spawn(tcp::accept(listener, transport.tcp.clone(), tx));
+        Ok((transport, rx))
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// Send bytes on a flow. For TCP the connection must still be open.
+    pub async fn send(&self, flow: &Flow, bytes: Bytes) -> Result<(), SendError> {
+        match flow.kind {
+            Kind::Udp => {
+                self.udp.send_to(&bytes, flow.remote).await?;
+                Ok(())
+            }
+            Kind::Tcp => {
+                let tx = self
+                    .tcp
+                    .get(&flow.remote)
+                    .ok_or(SendError::NoConnection(flow.remote))?;
+                tx.send(bytes)
+                    .await
+                    .map_err(|_| SendError::NoConnection(flow.remote))
+            }
+        }
+    }
+}
+
+/// Bind UDP and TCP to the same port. With port 0, retry until a port is free
+/// for both.
+async fn bind_pair(addr: SocketAddr) -> std::io::Result<(UdpSocket, TcpListener)> {
+    let mut last = None;
+    for _ in 0..32 {
+        let udp = UdpSocket::bind(addr).await?;
+        let port = udp.local_addr()?.port();
+        match TcpListener::bind(SocketAddr::new(addr.ip(), port)).await {
+            Ok(l) => return Ok((udp, l)),
+            Err(e) if addr.port() == 0 => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::other("no free port for UDP and TCP")))
+}
