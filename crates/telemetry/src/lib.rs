@@ -1,1 +1,98 @@
-//! wip
+//! Logging and tracing set-up for every Asterism binary.
+//!
+//! * `ASTERISM_LOG` (or `RUST_LOG`): the filter, `info` by default.
+//! * `ASTERISM_LOG_FORMAT`: `text` (default) or `json`.
+//! * `OTEL_EXPORTER_OTLP_ENDPOINT` (with the other standard `OTEL_*`
+//!   variables): when set, spans are exported over OTLP/gRPC. Without it
+//!   nothing is exported and no collector is needed.
+
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use opentelemetry_sdk::Resource;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
+
+pub const ENV_LOG: &str = "ASTERISM_LOG";
+pub const ENV_LOG_FORMAT: &str = "ASTERISM_LOG_FORMAT";
+pub const ENV_OTLP_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
+pub const ENV_SERVICE_NAME: &str = "OTEL_SERVICE_NAME";
+
+#[derive(Debug, thiserror::Error)]
+pub enum TelemetryError {
+    #[error("{ENV_LOG_FORMAT} must be 'text' or 'json', not {0:?}")]
+    Format(String),
+    #[error("bad log filter: {0}")]
+    Filter(String),
+    #[error("OTLP exporter: {0}")]
+    Exporter(String),
+    #[error("a global subscriber is already installed")]
+    AlreadyInstalled,
+}
+
+/// Flushes and stops the exporter when dropped (at process exit).
+pub struct Guard {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Some(p) = self.provider.take() {
+            let _ = p.shutdown();
+        }
+    }
+}
+
+/// Install the global subscriber. `service` names the process in traces
+/// unless `OTEL_SERVICE_NAME` says otherwise. Must run inside a tokio runtime
+/// when OTLP export is on.
+pub fn init(service: &'static str) -> Result<Guard, TelemetryError> {
+    let filter_text = std::env::var(ENV_LOG)
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "info".to_owned());
+    let filter = EnvFilter::try_new(&filter_text).map_err(|e| TelemetryError::Filter(e.to_string()))?;
+    let json = match std::env::var(ENV_LOG_FORMAT).as_deref() {
+        Err(_) | Ok("text") | Ok("") => false,
+        Ok("json") => true,
+        Ok(other) => return Err(TelemetryError::Format(other.to_owned())),
+    };
+    let fmt_layer = if json {
+        tracing_subscriber::fmt::layer().json().with_writer(std::io::stderr).boxed()
+    } else {
+        tracing_subscriber::fmt::layer().with_writer(std::io::stderr).boxed()
+    };
+    let provider = match std::env::var(ENV_OTLP_ENDPOINT) {
+        Ok(endpoint) if !endpoint.is_empty() => Some(otlp_provider(service)?),
+        _ => None,
+    };
+    let otel_layer = provider.as_ref().map(|p| {
+        tracing_opentelemetry::layer().with_tracer(p.tracer(service))
+    });
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt_layer)
+        .with(otel_layer)
+        .try_init()
+        .map_err(|_| TelemetryError::AlreadyInstalled)?;
+    if let Some(p) = &provider {
+        opentelemetry::global::set_tracer_provider(p.clone());
+    }
+    Ok(Guard { provider })
+}
+
+fn otlp_provider(service: &'static str) -> Result<SdkTracerProvider, TelemetryError> {
+    use opentelemetry_otlp::WithExportConfig as _;
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_tonic()
+        .with_protocol(opentelemetry_otlp::Protocol::Grpc)
+        .build()
+        .map_err(|e| TelemetryError::Exporter(e.to_string()))?;
+    let mut resource = Resource::builder();
+    if std::env::var(ENV_SERVICE_NAME).is_err() {
+        resource = resource.with_service_name(service);
+    }
+    Ok(SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_resource(resource.build())
+        .build())
+}

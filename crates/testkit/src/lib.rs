@@ -1,0 +1,9 @@
+//! Helpers for tests that need real processes: a throw-away `redis-server` on
+//! a free loopback port, Asterism binaries started with their settings, and
+//! free ports. Everything is killed when its handle drops.
+
+mod process;
+mod redis;
+
+pub use process::{bin_path, free_port, Service};
+pub use redis::RedisServer;

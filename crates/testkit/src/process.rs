@@ -1,0 +1,73 @@
+//! Asterism binaries as child processes, and free loopback ports.
+
+use std::net::{TcpListener, UdpSocket};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+/// A loopback port free for both UDP and TCP right now.
+pub fn free_port() -> u16 {
+    loop {
+        let Ok(t) = TcpListener::bind("127.0.0.1:0") else { continue };
+        let Ok(addr) = t.local_addr() else { continue };
+        if UdpSocket::bind(addr).is_ok() {
+            return addr.port();
+        }
+    }
+}
+
+/// Path of a workspace binary next to the running test executable
+/// (`target/<profile>/deps/test-…` → `target/<profile>/<name>`).
+pub fn bin_path(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let dir = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .expect("target dir")
+        .to_path_buf();
+    let p = dir.join(name);
+    assert!(p.exists(), "{} is not built (cargo build --workspace first)", p.display());
+    p
+}
+
+/// A running Asterism process, killed on drop.
+pub struct Service {
+    child: Child,
+    pub name: String,
+}
+
+impl Service {
+    pub fn start(name: &str, envs: &[(&str, String)]) -> Service {
+        let mut cmd = Command::new(bin_path(name));
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("ASTERISM_LOG", std::env::var("ASTERISM_TEST_LOG").unwrap_or_else(|_| "warn".into()))
+            .stdout(Stdio::null());
+        if std::env::var("ASTERISM_TEST_LOG").is_err() {
+            cmd.stderr(Stdio::null());
+        }
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("spawn service");
+        Service {
+            child,
+            name: name.to_owned(),
+        }
+    }
+
+    /// Exit status if it has exited.
+    pub fn try_exit(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

@@ -1,0 +1,86 @@
+//! The registrar's settings, each an `ASTERISM_*` variable with a flag.
+
+use crate::expiry::ExpiryPolicy;
+use asterism_config::cli::Setting;
+use asterism_config::env::{EnvError, Reader};
+use asterism_config::Strings;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub const ENV_CONFIG_DIR: &str = "ASTERISM_CONFIG_DIR";
+pub const ENV_REDIS_URL: &str = "ASTERISM_REDIS_URL";
+pub const ENV_REDIS_PREFIX: &str = "ASTERISM_REDIS_PREFIX";
+pub const ENV_REGISTRAR_LISTEN: &str = "ASTERISM_REGISTRAR_LISTEN";
+pub const ENV_DEFAULT_EXPIRES: &str = "ASTERISM_DEFAULT_EXPIRES";
+pub const ENV_MIN_EXPIRES: &str = "ASTERISM_MIN_EXPIRES";
+pub const ENV_MAX_EXPIRES: &str = "ASTERISM_MAX_EXPIRES";
+pub const ENV_NONCE_SECRET: &str = "ASTERISM_NONCE_SECRET";
+pub const ENV_NONCE_LIFETIME: &str = "ASTERISM_NONCE_LIFETIME";
+
+pub const SETTINGS: &[Setting] = &[
+    Setting { env: ENV_CONFIG_DIR, flag: "config-dir", default: "examples (else built-in)", help: "directory holding sip.conf and extensions.conf" },
+    Setting { env: ENV_REDIS_URL, flag: "redis-url", default: "", help: "Redis for bindings (redis://host:port/db); unset: in-memory store" },
+    Setting { env: ENV_REDIS_PREFIX, flag: "redis-prefix", default: "asterism:", help: "prefix of every Redis key" },
+    Setting { env: ENV_REGISTRAR_LISTEN, flag: "registrar-listen", default: "0.0.0.0:50051", help: "gRPC address the registrar serves on (standalone registrar)" },
+    Setting { env: ENV_DEFAULT_EXPIRES, flag: "default-expires", default: "60", help: "binding lifetime when the REGISTER gives none (s)" },
+    Setting { env: ENV_MIN_EXPIRES, flag: "min-expires", default: "60", help: "shorter requests get 423 with Min-Expires (s)" },
+    Setting { env: ENV_MAX_EXPIRES, flag: "max-expires", default: "60", help: "longer requests are granted this (s)" },
+    Setting { env: ENV_NONCE_SECRET, flag: "nonce-secret", default: "derived from sip.conf", help: "key signing nonces; all registrar replicas must share it" },
+    Setting { env: ENV_NONCE_LIFETIME, flag: "nonce-lifetime", default: "30", help: "seconds a nonce stays valid before stale=true" },
+];
+
+#[derive(Debug, Clone)]
+pub struct RegistrarConfig {
+    /// None: use the configuration built into the binary.
+    pub config_dir: Option<PathBuf>,
+    pub redis_url: Option<String>,
+    pub redis_prefix: String,
+    pub listen: SocketAddr,
+    pub policy: ExpiryPolicy,
+    pub nonce_secret: Option<String>,
+    pub nonce_lifetime: Duration,
+}
+
+/// The example configuration, built in so the all-in-one runs anywhere.
+pub const BUILTIN_SIP_CONF: &str = include_str!("../../../examples/sip.conf");
+
+pub fn config_dir(env: &dyn Strings) -> Option<PathBuf> {
+    match env.get(ENV_CONFIG_DIR) {
+        Some(d) => Some(PathBuf::from(d)),
+        None => {
+            let local = PathBuf::from("examples");
+            local.join("sip.conf").exists().then_some(local)
+        }
+    }
+}
+
+impl RegistrarConfig {
+    pub fn from_env(env: &dyn Strings) -> Result<Self, Vec<EnvError>> {
+        let mut r = Reader::new(env);
+        let policy = ExpiryPolicy {
+            default: r.parse(ENV_DEFAULT_EXPIRES, 60),
+            min: r.parse(ENV_MIN_EXPIRES, 60),
+            max: r.parse(ENV_MAX_EXPIRES, 60),
+        };
+        if policy.min > policy.max || policy.default == 0 {
+            r.invalid(
+                ENV_MIN_EXPIRES,
+                &policy.min.to_string(),
+                "floor must not exceed the cap, and the default must be positive",
+            );
+        }
+        let cfg = RegistrarConfig {
+            config_dir: config_dir(env),
+            redis_url: r.string(ENV_REDIS_URL),
+            redis_prefix: r
+                .string(ENV_REDIS_PREFIX)
+                .unwrap_or_else(|| crate::store::redis::DEFAULT_PREFIX.to_owned()),
+            listen: r.parse(ENV_REGISTRAR_LISTEN, SocketAddr::from(([0, 0, 0, 0], 50051))),
+            policy,
+            nonce_secret: r.string(ENV_NONCE_SECRET),
+            nonce_lifetime: Duration::from_secs(r.parse(ENV_NONCE_LIFETIME, 30)),
+        };
+        r.finish().map(|()| cfg)
+    }
+}

@@ -1,0 +1,81 @@
+//! Behaviour every [`BindingStore`] must have; run against the memory store
+//! in unit tests and against a real `redis-server` in the Redis tests.
+
+use super::{BindingStore, Change, Update, UpdateOutcome};
+use asterism_proto::registrar::Binding;
+
+fn change(contact: &str, expires: u32, now_ms: u64) -> Change {
+    Change {
+        contact: contact.into(),
+        expires_secs: expires,
+        record: Binding {
+            aor: "alice".into(),
+            contact: contact.into(),
+            expires_at: (now_ms / 1000) as i64 + i64::from(expires),
+            call_id: "c1".into(),
+            ..Default::default()
+        },
+    }
+}
+
+fn update(cseq: u32, changes: Vec<Change>, now_ms: u64) -> Update {
+    Update {
+        call_id: "c1".into(),
+        cseq,
+        changes,
+        now_ms,
+        ..Default::default()
+    }
+}
+
+fn contacts(o: UpdateOutcome) -> Vec<String> {
+    match o {
+        UpdateOutcome::Applied(b) => b.into_iter().map(|b| b.contact).collect(),
+        other => panic!("not applied: {other:?}"),
+    }
+}
+
+pub async fn run(store: &dyn BindingStore) {
+    let t0 = 1_700_000_000_000u64;
+    // Two phones, one user.
+    let o = store
+        .update("alice", &update(1, vec![change("sip:a@1", 60, t0), change("sip:a@2", 30, t0)], t0))
+        .await
+        .unwrap();
+    assert_eq!(contacts(o), vec!["sip:a@1", "sip:a@2"]);
+    // Older or equal CSeq for the same Call-ID is refused (RFC 3261 §10.3).
+    let o = store.update("alice", &update(1, vec![], t0)).await.unwrap();
+    assert_eq!(o, UpdateOutcome::OutOfOrder);
+    // A different Call-ID is independent.
+    let mut other = update(1, vec![], t0);
+    other.call_id = "c2".into();
+    assert!(matches!(store.update("alice", &other).await.unwrap(), UpdateOutcome::Applied(_)));
+    // Expires 0 removes one contact.
+    let o = store
+        .update("alice", &update(2, vec![change("sip:a@3", 60, t0), change("sip:a@1", 0, t0)], t0 + 1000))
+        .await
+        .unwrap();
+    assert_eq!(contacts(o), vec!["sip:a@2", "sip:a@3"]);
+    // Expiry: after 30 s the 30 s contact is gone; the other has ~31 s left.
+    let b = store.lookup("alice", t0 + 30_001).await.unwrap();
+    assert_eq!(b.len(), 1);
+    assert_eq!(b[0].contact, "sip:a@3");
+    assert!(b[0].expires_in <= 31);
+    // `*` removes all.
+    let mut all = update(3, vec![], t0 + 31_000);
+    all.remove_all = true;
+    assert_eq!(contacts(store.update("alice", &all).await.unwrap()), Vec::<String>::new());
+    // A nonce use is accepted once.
+    let mut u = update(4, vec![change("sip:a@3", 60, t0)], t0 + 32_000);
+    u.replay_key = Some("n1:00000001".into());
+    u.replay_ttl_secs = 60;
+    assert!(matches!(store.update("alice", &u).await.unwrap(), UpdateOutcome::Applied(_)));
+    u.cseq = 5;
+    assert_eq!(store.update("alice", &u).await.unwrap(), UpdateOutcome::Replay);
+    assert!(store.use_nonce("bob", "n2:-", 60).await.unwrap());
+    assert!(!store.use_nonce("bob", "n2:-", 60).await.unwrap());
+    // Listing shows AORs with live bindings.
+    let l = store.list(t0 + 33_000).await.unwrap();
+    assert_eq!(l.len(), 1);
+    assert_eq!(l[0].0, "alice");
+}

@@ -1,0 +1,143 @@
+//! The embedded binding store: the same semantics as Redis (expiry, CSeq
+//! ordering, one-time nonces) inside one process, for the all-in-one binary.
+
+use super::{with_remaining, BindingStore, StoreError, Update, UpdateOutcome};
+use asterism_proto::registrar::Binding;
+use async_trait::async_trait;
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+#[derive(Default)]
+struct Aor {
+    /// contact → (record, expires at ms)
+    bindings: HashMap<String, (Binding, u64)>,
+    /// Call-ID → (last CSeq, forget at ms)
+    cseqs: HashMap<String, (u32, u64)>,
+}
+
+#[derive(Default)]
+struct State {
+    aors: HashMap<String, Aor>,
+    /// nonce use → forget at ms
+    nonces: HashMap<String, u64>,
+}
+
+/// How long a Call-ID's CSeq is remembered after its last binding.
+const CSEQ_MEMORY_MS: u64 = 3_600_000;
+
+#[derive(Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, State>, StoreError> {
+        self.state
+            .lock()
+            .map_err(|_| StoreError::Unavailable("memory store poisoned".into()))
+    }
+}
+
+fn live(aor: &mut Aor, now_ms: u64) -> Vec<Binding> {
+    aor.bindings.retain(|_, (_, exp)| *exp > now_ms);
+    aor.cseqs.retain(|_, (_, exp)| *exp > now_ms);
+    let mut v: Vec<Binding> = aor
+        .bindings
+        .values()
+        .map(|(b, _)| with_remaining(b.clone(), now_ms))
+        .collect();
+    v.sort_by(|a, b| a.contact.cmp(&b.contact));
+    v
+}
+
+fn use_nonce_locked(state: &mut State, key: String, now_ms: u64, ttl_secs: u64) -> bool {
+    if state.nonces.len() > 100_000 {
+        state.nonces.retain(|_, exp| *exp > now_ms);
+    }
+    match state.nonces.get(&key) {
+        Some(exp) if *exp > now_ms => false,
+        _ => {
+            state.nonces.insert(key, now_ms + ttl_secs * 1000);
+            true
+        }
+    }
+}
+
+#[async_trait]
+impl BindingStore for MemoryStore {
+    async fn update(&self, aor_name: &str, u: &Update) -> Result<UpdateOutcome, StoreError> {
+        let mut state = self.lock()?;
+        if let Some(key) = &u.replay_key {
+            if !use_nonce_locked(&mut state, format!("{aor_name}:{key}"), u.now_ms, u.replay_ttl_secs) {
+                return Ok(UpdateOutcome::Replay);
+            }
+        }
+        let aor = state.aors.entry(aor_name.to_owned()).or_default();
+        live(aor, u.now_ms);
+        if let Some((last, _)) = aor.cseqs.get(&u.call_id) {
+            if *last >= u.cseq {
+                return Ok(UpdateOutcome::OutOfOrder);
+            }
+        }
+        if u.remove_all {
+            aor.bindings.clear();
+        }
+        for c in &u.changes {
+            if c.expires_secs == 0 {
+                aor.bindings.remove(&c.contact);
+            } else {
+                let exp = u.now_ms + u64::from(c.expires_secs) * 1000;
+                aor.bindings.insert(c.contact.clone(), (c.record.clone(), exp));
+            }
+        }
+        aor.cseqs
+            .insert(u.call_id.clone(), (u.cseq, u.now_ms + CSEQ_MEMORY_MS));
+        let bindings = live(aor, u.now_ms);
+        Ok(UpdateOutcome::Applied(bindings))
+    }
+
+    async fn lookup(&self, aor: &str, now_ms: u64) -> Result<Vec<Binding>, StoreError> {
+        let mut state = self.lock()?;
+        Ok(state
+            .aors
+            .get_mut(aor)
+            .map(|a| live(a, now_ms))
+            .unwrap_or_default())
+    }
+
+    async fn list(&self, now_ms: u64) -> Result<Vec<(String, Vec<Binding>)>, StoreError> {
+        let mut state = self.lock()?;
+        let mut out: Vec<(String, Vec<Binding>)> = state
+            .aors
+            .iter_mut()
+            .map(|(name, a)| (name.clone(), live(a, now_ms)))
+            .filter(|(_, b)| !b.is_empty())
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
+    async fn use_nonce(&self, aor: &str, key: &str, ttl_secs: u64) -> Result<bool, StoreError> {
+        let now_ms = crate::clock::now_ms();
+        let mut state = self.lock()?;
+        Ok(use_nonce_locked(&mut state, format!("{aor}:{key}"), now_ms, ttl_secs))
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.lock().map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn memory_store_honours_the_contract() {
+        super::super::contract::run(&MemoryStore::new()).await;
+    }
+}

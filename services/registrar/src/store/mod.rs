@@ -1,0 +1,78 @@
+//! Where bindings live. [`BindingStore`] is the contract; [`memory`] is the
+//! embedded default (one process, same semantics) and [`redis`] the shared
+//! store every replica uses. Both apply an update atomically: the replay
+//! check of the nonce, the RFC 3261 §10.3 CSeq check and every contact change
+//! happen together or not at all.
+
+pub mod memory;
+pub mod redis;
+
+use asterism_proto::registrar::Binding;
+use async_trait::async_trait;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The backend cannot be reached now (the edge answers 503).
+    #[error("binding store unavailable: {0}")]
+    Unavailable(String),
+    /// A record in the store could not be read.
+    #[error("corrupt binding record: {0}")]
+    Corrupt(String),
+}
+
+/// One contact to add, refresh or remove.
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub contact: String,
+    /// 0 removes the contact.
+    pub expires_secs: u32,
+    /// What to store (ignored for removals).
+    pub record: Binding,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Update {
+    pub call_id: String,
+    pub cseq: u32,
+    /// Accept this nonce use only once (for `replay_ttl_secs`).
+    pub replay_key: Option<String>,
+    pub replay_ttl_secs: u64,
+    /// `Contact: *` with Expires 0.
+    pub remove_all: bool,
+    pub changes: Vec<Change>,
+    pub now_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum UpdateOutcome {
+    /// Applied; the AOR's bindings now.
+    Applied(Vec<Binding>),
+    /// CSeq not above the one stored for this Call-ID.
+    OutOfOrder,
+    /// The nonce use was seen before.
+    Replay,
+}
+
+#[async_trait]
+pub trait BindingStore: Send + Sync + 'static {
+    async fn update(&self, aor: &str, update: &Update) -> Result<UpdateOutcome, StoreError>;
+    /// Current bindings of `aor` at `now_ms`.
+    async fn lookup(&self, aor: &str, now_ms: u64) -> Result<Vec<Binding>, StoreError>;
+    /// Every AOR with live bindings.
+    async fn list(&self, now_ms: u64) -> Result<Vec<(String, Vec<Binding>)>, StoreError>;
+    /// Record a nonce use for `aor`; false when it was already used.
+    async fn use_nonce(&self, aor: &str, key: &str, ttl_secs: u64) -> Result<bool, StoreError>;
+    /// Whether the backend answers (for readiness).
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// Seconds left of a binding that expires at `expires_at` (Unix seconds).
+pub fn with_remaining(mut b: Binding, now_ms: u64) -> Binding {
+    let now_s = (now_ms / 1000) as i64;
+    b.expires_in = (b.expires_at - now_s).max(0) as u32;
+    b
+}
+
+#[cfg(test)]
+pub(crate) mod contract;

@@ -1,0 +1,258 @@
+//! Bindings in Redis. Each binding is its own key with a TTL equal to its
+//! granted Expires, so it disappears by itself even when no Asterism process
+//! is left; a sorted set per AOR indexes them by expiry, and a hash keeps
+//! the last CSeq per Call-ID. Every update is one Lua script (one round trip,
+//! atomic); the connection is a multiplexed, self-reconnecting manager, and
+//! an unreachable Redis is reported as [`StoreError::Unavailable`].
+
+use super::{with_remaining, BindingStore, StoreError, Update, UpdateOutcome};
+use asterism_proto::registrar::Binding;
+use async_trait::async_trait;
+use md5::{Digest, Md5};
+use prost::Message;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Client, Script};
+use std::time::Duration;
+use tokio::sync::Mutex;
+
+pub const DEFAULT_PREFIX: &str = "asterism:";
+
+pub struct RedisStore {
+    client: Client,
+    conn: Mutex<Option<ConnectionManager>>,
+    prefix: String,
+    register: Script,
+    lookup: Script,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+impl RedisStore {
+    /// Does not connect yet: the first request does, and every request after
+    /// a failure tries again, so the registrar starts and recovers by itself.
+    pub fn new(url: &str, prefix: &str) -> Result<Self, StoreError> {
+        let client = Client::open(url).map_err(unavailable)?;
+        Ok(RedisStore {
+            client,
+            conn: Mutex::new(None),
+            prefix: prefix.to_owned(),
+            register: Script::new(include_str!("register.lua")),
+            lookup: Script::new(include_str!("lookup.lua")),
+        })
+    }
+
+    async fn conn(&self) -> Result<ConnectionManager, StoreError> {
+        let mut slot = self.conn.lock().await;
+        if let Some(c) = slot.as_ref() {
+            return Ok(c.clone());
+        }
+        let cfg = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(1)))
+            .set_response_timeout(Some(Duration::from_secs(2)))
+            .set_number_of_retries(1);
+        let c = ConnectionManager::new_with_config(self.client.clone(), cfg)
+            .await
+            .map_err(unavailable)?;
+        *slot = Some(c.clone());
+        Ok(c)
+    }
+
+    fn aor_key(&self, aor: &str, what: &str) -> String {
+        format!("{}{{{aor}}}:{what}", self.prefix)
+    }
+
+    fn binding_id(contact: &str) -> String {
+        hex::encode(&Md5::digest(contact.as_bytes())[..8])
+    }
+
+    fn decode(records: Vec<Vec<u8>>, now_ms: u64) -> Result<Vec<Binding>, StoreError> {
+        let mut out = records
+            .into_iter()
+            .map(|r| {
+                Binding::decode(r.as_slice())
+                    .map(|b| with_remaining(b, now_ms))
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        out.sort_by(|a, b| a.contact.cmp(&b.contact));
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl BindingStore for RedisStore {
+    async fn update(&self, aor: &str, u: &Update) -> Result<UpdateOutcome, StoreError> {
+        let mut conn = self.conn().await?;
+        let nonce_key = match &u.replay_key {
+            Some(k) => self.aor_key(aor, &format!("nonce:{k}")),
+            None => String::new(),
+        };
+        let mut inv = self.register.prepare_invoke();
+        inv.key(self.aor_key(aor, "idx"))
+            .key(self.aor_key(aor, "cseq"))
+            .key(nonce_key)
+            .arg(self.aor_key(aor, "b:"))
+            .arg(u.now_ms)
+            .arg(&u.call_id)
+            .arg(u.cseq)
+            .arg(u.replay_ttl_secs.max(1))
+            .arg(if u.remove_all { "1" } else { "0" });
+        for c in &u.changes {
+            inv.arg(Self::binding_id(&c.contact))
+                .arg(c.expires_secs)
+                .arg(c.record.encode_to_vec());
+        }
+        let reply: Vec<redis::Value> = inv.invoke_async(&mut conn).await.map_err(unavailable)?;
+        let code = match reply.first() {
+            Some(redis::Value::Int(n)) => *n,
+            _ => return Err(StoreError::Corrupt("unexpected script reply".into())),
+        };
+        match code {
+            -2 => Ok(UpdateOutcome::Replay),
+            -1 => Ok(UpdateOutcome::OutOfOrder),
+            _ => {
+                let records = reply[1..]
+                    .iter()
+                    .map(|v| match v {
+                        redis::Value::BulkString(b) => Ok(b.clone()),
+                        _ => Err(StoreError::Corrupt("binding is not a string".into())),
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(UpdateOutcome::Applied(Self::decode(records, u.now_ms)?))
+            }
+        }
+    }
+
+    async fn lookup(&self, aor: &str, now_ms: u64) -> Result<Vec<Binding>, StoreError> {
+        let mut conn = self.conn().await?;
+        let records: Vec<Vec<u8>> = self
+            .lookup
+            .key(self.aor_key(aor, "idx"))
+            .arg(self.aor_key(aor, "b:"))
+            .arg(now_ms)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Self::decode(records, now_ms)
+    }
+
+    async fn list(&self, now_ms: u64) -> Result<Vec<(String, Vec<Binding>)>, StoreError> {
+        let mut conn = self.conn().await?;
+        let pattern = format!("{}{{*}}:idx", self.prefix);
+        let mut keys: Vec<String> = Vec::new();
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut conn)
+                .await
+                .map_err(unavailable)?;
+            keys.extend(batch);
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        let mut out = Vec::new();
+        for k in keys {
+            let Some(aor) = k
+                .strip_prefix(&format!("{}{{", self.prefix))
+                .and_then(|r| r.strip_suffix("}:idx"))
+            else {
+                continue;
+            };
+            let b = self.lookup(aor, now_ms).await?;
+            if !b.is_empty() {
+                out.push((aor.to_owned(), b));
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
+    async fn use_nonce(&self, aor: &str, key: &str, ttl_secs: u64) -> Result<bool, StoreError> {
+        let mut conn = self.conn().await?;
+        let set: Option<String> = redis::cmd("SET")
+            .arg(self.aor_key(aor, &format!("nonce:{key}")))
+            .arg("1")
+            .arg("NX")
+            .arg("EX")
+            .arg(ttl_secs.max(1))
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(set.is_some())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let mut conn = self.conn().await?;
+        redis::cmd("PING")
+            .query_async::<String>(&mut conn)
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use asterism_testkit::RedisServer;
+
+    #[tokio::test]
+    async fn redis_store_honours_the_contract() {
+        let server = RedisServer::start();
+        let store = RedisStore::new(&server.url(), "asterism-test:").unwrap();
+        super::super::contract::run(&store).await;
+    }
+
+    #[tokio::test]
+    async fn bindings_expire_by_redis_ttl() {
+        let server = RedisServer::start();
+        let store = RedisStore::new(&server.url(), DEFAULT_PREFIX).unwrap();
+        let now = crate::clock::now_ms();
+        let u = crate::store::Update {
+            call_id: "c".into(),
+            cseq: 1,
+            now_ms: now,
+            changes: vec![crate::store::Change {
+                contact: "sip:a@1".into(),
+                expires_secs: 2,
+                record: Binding::default(),
+            }],
+            ..Default::default()
+        };
+        store.update("alice", &u).await.unwrap();
+        let key = format!("asterism:{{alice}}:b:{}", RedisStore::binding_id("sip:a@1"));
+        let ttl = server.command(&["PTTL", &key]).unwrap();
+        let ms: i64 = ttl.trim_start_matches(':').trim().parse().unwrap();
+        assert!(ms > 0 && ms <= 2000, "TTL {ms}");
+        std::thread::sleep(std::time::Duration::from_millis(2100));
+        assert_eq!(server.command(&["EXISTS", &key]).unwrap().trim(), ":0");
+    }
+
+    #[tokio::test]
+    async fn unreachable_redis_is_unavailable_and_recovers() {
+        let mut server = RedisServer::start();
+        let store = RedisStore::new(&server.url(), DEFAULT_PREFIX).unwrap();
+        store.ping().await.unwrap();
+        server.stop();
+        assert!(matches!(store.ping().await, Err(StoreError::Unavailable(_))));
+        server.restart();
+        let mut ok = false;
+        for _ in 0..50 {
+            if store.ping().await.is_ok() {
+                ok = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert!(ok, "store reconnected by itself");
+    }
+}
