@@ -66,14 +66,20 @@ pub fn parse<'a>(
 
 impl std::fmt::Debug for Layered<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Layered").field("flags", &self.flags).finish()
+        f.debug_struct("Layered")
+            .field("flags", &self.flags)
+            .finish()
     }
 }
 
 pub fn help(program: &str, about: &str, settings: &[Setting]) -> String {
     let mut out = format!("{program}: {about}\n\nUsage: {program} [--flag value]...\n\nSettings (flag, environment variable, default):\n");
     for s in settings {
-        let default = if s.default.is_empty() { "(unset)" } else { s.default };
+        let default = if s.default.is_empty() {
+            "(unset)"
+        } else {
+            s.default
+        };
         out.push_str(&format!(
             "  --{:<22} {:<28} [default: {}]\n      {}\n",
             s.flag, s.env, default, s.help
@@ -97,20 +103,31 @@ mod tests {
     #[test]
     fn flags_override_env() {
         let env: HashMap<&str, &str> = [("ASTERISM_SIP_BIND", "1.2.3.4:5")].into();
-        let CliOutcome::Run(l) = parse("x", "y", S, vec!["--sip-bind=127.0.0.1:9".into()], &env) else {
+        let CliOutcome::Run(l) = parse("x", "y", S, vec!["--sip-bind=127.0.0.1:9".into()], &env)
+        else {
             panic!()
         };
         assert_eq!(l.get("ASTERISM_SIP_BIND").as_deref(), Some("127.0.0.1:9"));
-        let CliOutcome::Run(l) = parse("x", "y", S, vec![], &env) else { panic!() };
+        let CliOutcome::Run(l) = parse("x", "y", S, vec![], &env) else {
+            panic!()
+        };
         assert_eq!(l.get("ASTERISM_SIP_BIND").as_deref(), Some("1.2.3.4:5"));
     }
 
     #[test]
     fn help_and_errors() {
         let env: HashMap<&str, &str> = HashMap::new();
-        let CliOutcome::Help(h) = parse("x", "y", S, vec!["--help".into()], &env) else { panic!() };
+        let CliOutcome::Help(h) = parse("x", "y", S, vec!["--help".into()], &env) else {
+            panic!()
+        };
         assert!(h.contains("ASTERISM_SIP_BIND") && h.contains("0.0.0.0:5060"));
-        assert!(matches!(parse("x", "y", S, vec!["--nope".into()], &env), CliOutcome::Error(_)));
-        assert!(matches!(parse("x", "y", S, vec!["--sip-bind".into()], &env), CliOutcome::Error(_)));
+        assert!(matches!(
+            parse("x", "y", S, vec!["--nope".into()], &env),
+            CliOutcome::Error(_)
+        ));
+        assert!(matches!(
+            parse("x", "y", S, vec!["--sip-bind".into()], &env),
+            CliOutcome::Error(_)
+        ));
     }
 }

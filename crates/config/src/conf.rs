@@ -46,7 +46,10 @@ pub struct Section {
 
 impl Section {
     pub fn get(&self, key: &str) -> Option<&Entry> {
-        self.entries.iter().rev().find(|e| e.key.eq_ignore_ascii_case(key))
+        self.entries
+            .iter()
+            .rev()
+            .find(|e| e.key.eq_ignore_ascii_case(key))
     }
 }
 
@@ -78,7 +81,12 @@ impl ConfFile {
         self.sections.iter().find(|s| s.name == name)
     }
 
-    fn read_file(&mut self, path: &Path, depth: usize, from: Option<(&Path, usize)>) -> Result<(), ConfError> {
+    fn read_file(
+        &mut self,
+        path: &Path,
+        depth: usize,
+        from: Option<(&Path, usize)>,
+    ) -> Result<(), ConfError> {
         let text = std::fs::read_to_string(path).map_err(|e| match from {
             Some((file, line)) => err(file, line, format!("cannot read {}: {e}", path.display())),
             None => err(path, 0, format!("cannot read: {e}")),
@@ -99,7 +107,9 @@ impl ConfFile {
                 if depth >= MAX_INCLUDE_DEPTH {
                     return Err(err(path, line_no, "#include nested too deeply".into()));
                 }
-                let name = rest.trim().trim_matches(|c| c == '"' || c == '<' || c == '>');
+                let name = rest
+                    .trim()
+                    .trim_matches(|c| c == '"' || c == '<' || c == '>');
                 if name.is_empty() {
                     return Err(err(path, line_no, "#include without a file name".into()));
                 }
@@ -112,7 +122,8 @@ impl ConfFile {
                 return Err(err(path, line_no, format!("unsupported directive: {line}")));
             }
             if line.starts_with('[') {
-                self.sections.push(parse_section_header(path, line_no, line)?);
+                self.sections
+                    .push(parse_section_header(path, line_no, line)?);
                 continue;
             }
             let Some(section) = self.sections.last_mut() else {
@@ -202,7 +213,13 @@ fn parse_section_header(path: &Path, line_no: usize, line: &str) -> Result<Secti
         let opts = rest
             .strip_prefix('(')
             .and_then(|r| r.strip_suffix(')'))
-            .ok_or_else(|| err(path, line_no, format!("unexpected text after section: {rest}")))?;
+            .ok_or_else(|| {
+                err(
+                    path,
+                    line_no,
+                    format!("unexpected text after section: {rest}"),
+                )
+            })?;
         for o in opts.split(',').map(str::trim).filter(|o| !o.is_empty()) {
             if o == "!" {
                 is_template = true;
@@ -266,7 +283,10 @@ mod tests {
         assert_eq!(d.entries[0].value, "61,1,Dial(SIP/nlys)");
         assert_eq!(d.entries[0].line, 6);
         assert_eq!(d.entries[1].value, "a;b");
-        assert_eq!(c.section("general").unwrap().get("static").unwrap().value, "yes");
+        assert_eq!(
+            c.section("general").unwrap().get("static").unwrap().value,
+            "yes"
+        );
     }
 
     #[test]
@@ -288,7 +308,10 @@ mod tests {
     #[test]
     fn errors_name_file_and_line() {
         let e = parse("[a]\nx=1\nbroken line\n").unwrap_err();
-        assert_eq!(e.to_string(), "test.conf:3: expected 'key = value', found 'broken line'");
+        assert_eq!(
+            e.to_string(),
+            "test.conf:3: expected 'key = value', found 'broken line'"
+        );
         let e = parse("x=1\n").unwrap_err();
         assert_eq!(e.line, 1);
         let e = parse("[a\n").unwrap_err();

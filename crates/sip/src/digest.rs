@@ -155,11 +155,9 @@ pub fn expected_response(alg: Algorithm, ha1: &str, method: &str, c: &Credential
 /// Compare two hex digests without leaking where they differ.
 pub fn digests_equal(a: &str, b: &str) -> bool {
     a.len() == b.len()
-        && a
-            .bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x.to_ascii_lowercase() ^ y.to_ascii_lowercase()))
-            == 0
+        && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| {
+            acc | (x.to_ascii_lowercase() ^ y.to_ascii_lowercase())
+        }) == 0
 }
 
 /// A WWW-Authenticate challenge.
@@ -208,7 +206,12 @@ mod tests {
         .unwrap()
         .unwrap();
         assert_eq!(c.nc.as_deref(), Some("00000001"));
-        let h = ha1(Algorithm::Md5, "Mufasa", "testrealm@host.com", "Circle Of Life");
+        let h = ha1(
+            Algorithm::Md5,
+            "Mufasa",
+            "testrealm@host.com",
+            "Circle Of Life",
+        );
         assert_eq!(
             expected_response(Algorithm::Md5, &h, "GET", &c),
             "6629fae49393a05397450978507c4ef1"
@@ -228,7 +231,12 @@ mod tests {
             cnonce: Some("f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ".into()),
             ..Default::default()
         };
-        let h = ha1(Algorithm::Sha256, "Mufasa", "http-auth@example.org", "Circle of Life");
+        let h = ha1(
+            Algorithm::Sha256,
+            "Mufasa",
+            "http-auth@example.org",
+            "Circle of Life",
+        );
         assert_eq!(
             expected_response(Algorithm::Sha256, &h, "GET", &c),
             "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1"
@@ -243,12 +251,18 @@ mod tests {
         .unwrap()
         .unwrap();
         assert_eq!(c.nc.as_deref(), Some("0000000a"));
-        assert_eq!(Algorithm::parse(c.algorithm.as_deref()), Some(Algorithm::Sha256));
+        assert_eq!(
+            Algorithm::parse(c.algorithm.as_deref()),
+            Some(Algorithm::Sha256)
+        );
     }
 
     #[test]
     fn other_schemes_are_not_digest() {
-        assert_eq!(parse_authorization("NoOneKnowsThisScheme opaque-data=here").unwrap(), None);
+        assert_eq!(
+            parse_authorization("NoOneKnowsThisScheme opaque-data=here").unwrap(),
+            None
+        );
     }
 
     #[test]

@@ -28,7 +28,9 @@ impl Frame {
 /// Number of leading CR/LF bytes (RFC 5626 keep-alives, or stray line ends
 /// before a message, which RFC 3261 §7.5 says to ignore).
 pub fn leading_crlf(buf: &[u8]) -> usize {
-    buf.iter().take_while(|&&b| b == b'\r' || b == b'\n').count()
+    buf.iter()
+        .take_while(|&&b| b == b'\r' || b == b'\n')
+        .count()
 }
 
 /// End of the header section: index just past the blank line.
@@ -123,8 +125,9 @@ pub fn frame_stream(buf: &[u8]) -> Result<Frame, FrameError> {
             Err(FrameError::Incomplete)
         };
     };
-    let body_len = content_length(&buf[..head_len])?
-        .ok_or(FrameError::BadContentLength("missing on a stream transport"))?;
+    let body_len = content_length(&buf[..head_len])?.ok_or(FrameError::BadContentLength(
+        "missing on a stream transport",
+    ))?;
     if buf.len() < head_len + body_len {
         return Err(FrameError::Incomplete);
     }
@@ -189,7 +192,10 @@ mod tests {
 
     #[test]
     fn stream_waits_for_short_body_and_head() {
-        assert_eq!(frame_stream(&REQ[..REQ.len() - 1]), Err(FrameError::Incomplete));
+        assert_eq!(
+            frame_stream(&REQ[..REQ.len() - 1]),
+            Err(FrameError::Incomplete)
+        );
         assert_eq!(frame_stream(&REQ[..10]), Err(FrameError::Incomplete));
     }
 

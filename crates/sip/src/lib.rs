@@ -18,14 +18,14 @@ pub mod response;
 pub mod status;
 pub mod text;
 pub mod transaction;
-pub mod triage;
 pub mod transport;
+pub mod triage;
 pub mod uri;
 pub mod validate;
 
 pub use error::{FrameError, ParseError};
 pub use header::name::HeaderName;
 pub use message::{Headers, Request, Response, SipMessage};
-pub use uri::{Host, Uri};
 pub use method::Method;
 pub use status::reason_phrase;
+pub use uri::{Host, Uri};

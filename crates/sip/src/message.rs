@@ -21,7 +21,10 @@ impl Headers {
     }
 
     pub fn get(&self, name: &HeaderName) -> Option<&str> {
-        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn get_all<'a>(&'a self, name: &'a HeaderName) -> impl Iterator<Item = &'a str> + 'a {
@@ -191,9 +194,13 @@ impl SipMessage {
 fn parse_request_line(line: &str) -> Result<(Method, String, String), ParseError> {
     const E: &str = "Request-Line";
     let mut parts = line.split(' ');
-    let (Some(m), Some(uri), Some(v), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(m), Some(uri), Some(v), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
-        return Err(ParseError::new(E, "expected Method SP Request-URI SP SIP-Version"));
+        return Err(ParseError::new(
+            E,
+            "expected Method SP Request-URI SP SIP-Version",
+        ));
     };
     if !is_token(m) {
         return Err(ParseError::new(E, "bad method"));
@@ -205,7 +212,9 @@ fn parse_request_line(line: &str) -> Result<(Method, String, String), ParseError
         .strip_prefix("SIP/")
         .and_then(|n| n.split_once('.'))
         .is_some_and(|(a, b)| {
-            !a.is_empty() && !b.is_empty() && (a.bytes().chain(b.bytes())).all(|c| c.is_ascii_digit())
+            !a.is_empty()
+                && !b.is_empty()
+                && (a.bytes().chain(b.bytes())).all(|c| c.is_ascii_digit())
         });
     if !ok_version {
         return Err(ParseError::new(E, "bad SIP-Version"));
@@ -215,7 +224,9 @@ fn parse_request_line(line: &str) -> Result<(Method, String, String), ParseError
 
 fn parse_status_line(line: &str) -> Result<(u16, String), ParseError> {
     const E: &str = "Status-Line";
-    let (version, rest) = line.split_once(' ').ok_or(ParseError::new(E, "no status code"))?;
+    let (version, rest) = line
+        .split_once(' ')
+        .ok_or(ParseError::new(E, "no status code"))?;
     if version != "SIP/2.0" {
         return Err(ParseError::new(E, "bad SIP-Version"));
     }
@@ -327,7 +338,13 @@ mod tests {
         .unwrap();
         let h = m.headers();
         let vias: Vec<_> = h.get_all(&HeaderName::Via).collect();
-        assert_eq!(vias, vec!["SIP/2.0/UDP h1;branch=z9hG4bK1", "SIP/2.0/TCP h2;branch=z9hG4bK2"]);
+        assert_eq!(
+            vias,
+            vec![
+                "SIP/2.0/UDP h1;branch=z9hG4bK1",
+                "SIP/2.0/TCP h2;branch=z9hG4bK2"
+            ]
+        );
         assert_eq!(h.get(&HeaderName::To), Some("<sip:x@y>"));
         assert_eq!(h.get(&HeaderName::CallId), Some("abc"));
     }

@@ -59,6 +59,9 @@ mod tests {
         assert_eq!(Method::parse("REGISTER"), Method::REGISTER);
         assert_eq!(Method::parse("PRACK").to_string(), "PRACK");
         assert!(matches!(Method::parse("register"), Method::Extension(_)));
-        assert!(matches!(Method::parse("RE%47IST%45R"), Method::Extension(_)));
+        assert!(matches!(
+            Method::parse("RE%47IST%45R"),
+            Method::Extension(_)
+        ));
     }
 }

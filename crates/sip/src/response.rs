@@ -28,8 +28,15 @@ pub fn response_to(
         }
         first = false;
     }
-    for name in [HeaderName::From, HeaderName::To, HeaderName::CallId, HeaderName::CSeq] {
-        let Some(v) = request.get(&name) else { continue };
+    for name in [
+        HeaderName::From,
+        HeaderName::To,
+        HeaderName::CallId,
+        HeaderName::CSeq,
+    ] {
+        let Some(v) = request.get(&name) else {
+            continue;
+        };
         if name == HeaderName::To && code > 100 && !has_tag(v) {
             if let Some(tag) = to_tag {
                 headers.push(name, format!("{v};tag={tag}"));
@@ -79,7 +86,12 @@ mod tests {
         req.push(HeaderName::To, "<sip:a@b>");
         req.push(HeaderName::CallId, "c");
         req.push(HeaderName::CSeq, "1 REGISTER");
-        let r = response_to(&req, 200, Some("SIP/2.0/UDP a;branch=z9hG4bK1;received=1.2.3.4".into()), Some("xyz"));
+        let r = response_to(
+            &req,
+            200,
+            Some("SIP/2.0/UDP a;branch=z9hG4bK1;received=1.2.3.4".into()),
+            Some("xyz"),
+        );
         let vias: Vec<_> = r.headers.get_all(&HeaderName::Via).collect();
         assert_eq!(vias[0], "SIP/2.0/UDP a;branch=z9hG4bK1;received=1.2.3.4");
         assert_eq!(vias[1], "SIP/2.0/UDP b;branch=z9hG4bK2");

@@ -113,7 +113,11 @@ pub fn check_request(req: &Request) -> Result<Checked, Reject> {
     if req.method != Method::ACK && req.method != Method::CANCEL {
         let unknown: Vec<&str> = h
             .get_all(&HeaderName::Require)
-            .filter(|t| !SUPPORTED_EXTENSIONS.iter().any(|s| s.eq_ignore_ascii_case(t)))
+            .filter(|t| {
+                !SUPPORTED_EXTENSIONS
+                    .iter()
+                    .any(|s| s.eq_ignore_ascii_case(t))
+            })
             .collect();
         if !unknown.is_empty() {
             let mut r = Reject::new(420, "Bad Extension");

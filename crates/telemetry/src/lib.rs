@@ -50,24 +50,30 @@ pub fn init(service: &'static str) -> Result<Guard, TelemetryError> {
     let filter_text = std::env::var(ENV_LOG)
         .or_else(|_| std::env::var("RUST_LOG"))
         .unwrap_or_else(|_| "info".to_owned());
-    let filter = EnvFilter::try_new(&filter_text).map_err(|e| TelemetryError::Filter(e.to_string()))?;
+    let filter =
+        EnvFilter::try_new(&filter_text).map_err(|e| TelemetryError::Filter(e.to_string()))?;
     let json = match std::env::var(ENV_LOG_FORMAT).as_deref() {
         Err(_) | Ok("text") | Ok("") => false,
         Ok("json") => true,
         Ok(other) => return Err(TelemetryError::Format(other.to_owned())),
     };
     let fmt_layer = if json {
-        tracing_subscriber::fmt::layer().json().with_writer(std::io::stderr).boxed()
+        tracing_subscriber::fmt::layer()
+            .json()
+            .with_writer(std::io::stderr)
+            .boxed()
     } else {
-        tracing_subscriber::fmt::layer().with_writer(std::io::stderr).boxed()
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .boxed()
     };
     let provider = match std::env::var(ENV_OTLP_ENDPOINT) {
         Ok(endpoint) if !endpoint.is_empty() => Some(otlp_provider(service)?),
         _ => None,
     };
-    let otel_layer = provider.as_ref().map(|p| {
-        tracing_opentelemetry::layer().with_tracer(p.tracer(service))
-    });
+    let otel_layer = provider
+        .as_ref()
+        .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer(service)));
     tracing_subscriber::registry()
         .with(filter)
         .with(fmt_layer)

@@ -7,7 +7,9 @@ use std::process::{Child, Command, Stdio};
 /// A loopback port free for both UDP and TCP right now.
 pub fn free_port() -> u16 {
     loop {
-        let Ok(t) = TcpListener::bind("127.0.0.1:0") else { continue };
+        let Ok(t) = TcpListener::bind("127.0.0.1:0") else {
+            continue;
+        };
         let Ok(addr) = t.local_addr() else { continue };
         if UdpSocket::bind(addr).is_ok() {
             return addr.port();
@@ -25,7 +27,11 @@ pub fn bin_path(name: &str) -> PathBuf {
         .expect("target dir")
         .to_path_buf();
     let p = dir.join(name);
-    assert!(p.exists(), "{} is not built (cargo build --workspace first)", p.display());
+    assert!(
+        p.exists(),
+        "{} is not built (cargo build --workspace first)",
+        p.display()
+    );
     p
 }
 
@@ -40,7 +46,10 @@ impl Service {
         let mut cmd = Command::new(bin_path(name));
         cmd.env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("ASTERISM_LOG", std::env::var("ASTERISM_TEST_LOG").unwrap_or_else(|_| "warn".into()))
+            .env(
+                "ASTERISM_LOG",
+                std::env::var("ASTERISM_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdout(Stdio::null());
         if std::env::var("ASTERISM_TEST_LOG").is_err() {
             cmd.stderr(Stdio::null());

@@ -43,7 +43,8 @@ impl RedisServer {
     }
 
     pub fn ping(&self) -> bool {
-        self.command(&["PING"]).is_some_and(|r| r.starts_with("+PONG"))
+        self.command(&["PING"])
+            .is_some_and(|r| r.starts_with("+PONG"))
     }
 
     /// Send one command (RESP) and return the raw reply.

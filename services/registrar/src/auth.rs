@@ -11,7 +11,10 @@ use asterism_sip::digest::{self, Algorithm, Challenge, Credentials};
 pub enum AuthResult<'a> {
     /// Credentials are right. `replay_key` identifies this nonce use: the
     /// store must accept it only once.
-    Ok { user: &'a User, replay_key: String },
+    Ok {
+        user: &'a User,
+        replay_key: String,
+    },
     Challenge(Challenge),
     Forbidden,
 }
@@ -126,7 +129,10 @@ mod tests {
         let a = auth();
         for qop in [false, true] {
             let c = creds(&a, "alice", "pw", qop, 100);
-            assert!(matches!(a.check("REGISTER", "alice", Some(&c), 101), AuthResult::Ok { .. }));
+            assert!(matches!(
+                a.check("REGISTER", "alice", Some(&c), 101),
+                AuthResult::Ok { .. }
+            ));
         }
     }
 
@@ -134,19 +140,36 @@ mod tests {
     fn wrong_password_unknown_user_and_other_user_are_forbidden() {
         let a = auth();
         let c = creds(&a, "alice", "nope", false, 100);
-        assert_eq!(a.check("REGISTER", "alice", Some(&c), 100), AuthResult::Forbidden);
+        assert_eq!(
+            a.check("REGISTER", "alice", Some(&c), 100),
+            AuthResult::Forbidden
+        );
         let c = creds(&a, "mallory", "pw", false, 100);
-        assert_eq!(a.check("REGISTER", "mallory", Some(&c), 100), AuthResult::Forbidden);
+        assert_eq!(
+            a.check("REGISTER", "mallory", Some(&c), 100),
+            AuthResult::Forbidden
+        );
         let c = creds(&a, "alice", "pw", false, 100);
-        assert_eq!(a.check("REGISTER", "bob", Some(&c), 100), AuthResult::Forbidden);
+        assert_eq!(
+            a.check("REGISTER", "bob", Some(&c), 100),
+            AuthResult::Forbidden
+        );
     }
 
     #[test]
     fn md5secret_is_used_as_ha1() {
         let a = auth();
         let mut c = creds(&a, "bob", "", false, 100);
-        c.response = digest::expected_response(Algorithm::Md5, "c6d1bd29d0a3ab1ab8a6a7c1d9a1d0e4", "REGISTER", &c);
-        assert!(matches!(a.check("REGISTER", "bob", Some(&c), 100), AuthResult::Ok { .. }));
+        c.response = digest::expected_response(
+            Algorithm::Md5,
+            "c6d1bd29d0a3ab1ab8a6a7c1d9a1d0e4",
+            "REGISTER",
+            &c,
+        );
+        assert!(matches!(
+            a.check("REGISTER", "bob", Some(&c), 100),
+            AuthResult::Ok { .. }
+        ));
     }
 
     #[test]

@@ -19,15 +19,60 @@ pub const ENV_NONCE_SECRET: &str = "ASTERISM_NONCE_SECRET";
 pub const ENV_NONCE_LIFETIME: &str = "ASTERISM_NONCE_LIFETIME";
 
 pub const SETTINGS: &[Setting] = &[
-    Setting { env: ENV_CONFIG_DIR, flag: "config-dir", default: "examples (else built-in)", help: "directory holding sip.conf and extensions.conf" },
-    Setting { env: ENV_REDIS_URL, flag: "redis-url", default: "", help: "Redis for bindings (redis://host:port/db); unset: in-memory store" },
-    Setting { env: ENV_REDIS_PREFIX, flag: "redis-prefix", default: "asterism:", help: "prefix of every Redis key" },
-    Setting { env: ENV_REGISTRAR_LISTEN, flag: "registrar-listen", default: "0.0.0.0:50051", help: "gRPC address the registrar serves on (standalone registrar)" },
-    Setting { env: ENV_DEFAULT_EXPIRES, flag: "default-expires", default: "60", help: "binding lifetime when the REGISTER gives none (s)" },
-    Setting { env: ENV_MIN_EXPIRES, flag: "min-expires", default: "60", help: "shorter requests get 423 with Min-Expires (s)" },
-    Setting { env: ENV_MAX_EXPIRES, flag: "max-expires", default: "60", help: "longer requests are granted this (s)" },
-    Setting { env: ENV_NONCE_SECRET, flag: "nonce-secret", default: "derived from sip.conf", help: "key signing nonces; all registrar replicas must share it" },
-    Setting { env: ENV_NONCE_LIFETIME, flag: "nonce-lifetime", default: "30", help: "seconds a nonce stays valid before stale=true" },
+    Setting {
+        env: ENV_CONFIG_DIR,
+        flag: "config-dir",
+        default: "examples (else built-in)",
+        help: "directory holding sip.conf and extensions.conf",
+    },
+    Setting {
+        env: ENV_REDIS_URL,
+        flag: "redis-url",
+        default: "",
+        help: "Redis for bindings (redis://host:port/db); unset: in-memory store",
+    },
+    Setting {
+        env: ENV_REDIS_PREFIX,
+        flag: "redis-prefix",
+        default: "asterism:",
+        help: "prefix of every Redis key",
+    },
+    Setting {
+        env: ENV_REGISTRAR_LISTEN,
+        flag: "registrar-listen",
+        default: "0.0.0.0:50051",
+        help: "gRPC address the registrar serves on (standalone registrar)",
+    },
+    Setting {
+        env: ENV_DEFAULT_EXPIRES,
+        flag: "default-expires",
+        default: "60",
+        help: "binding lifetime when the REGISTER gives none (s)",
+    },
+    Setting {
+        env: ENV_MIN_EXPIRES,
+        flag: "min-expires",
+        default: "60",
+        help: "shorter requests get 423 with Min-Expires (s)",
+    },
+    Setting {
+        env: ENV_MAX_EXPIRES,
+        flag: "max-expires",
+        default: "60",
+        help: "longer requests are granted this (s)",
+    },
+    Setting {
+        env: ENV_NONCE_SECRET,
+        flag: "nonce-secret",
+        default: "derived from sip.conf",
+        help: "key signing nonces; all registrar replicas must share it",
+    },
+    Setting {
+        env: ENV_NONCE_LIFETIME,
+        flag: "nonce-lifetime",
+        default: "30",
+        help: "seconds a nonce stays valid before stale=true",
+    },
 ];
 
 #[derive(Debug, Clone)]
@@ -76,7 +121,10 @@ impl RegistrarConfig {
             redis_prefix: r
                 .string(ENV_REDIS_PREFIX)
                 .unwrap_or_else(|| crate::store::redis::DEFAULT_PREFIX.to_owned()),
-            listen: r.parse(ENV_REGISTRAR_LISTEN, SocketAddr::from(([0, 0, 0, 0], 50051))),
+            listen: r.parse(
+                ENV_REGISTRAR_LISTEN,
+                SocketAddr::from(([0, 0, 0, 0], 50051)),
+            ),
             policy,
             nonce_secret: r.string(ENV_NONCE_SECRET),
             nonce_lifetime: Duration::from_secs(r.parse(ENV_NONCE_LIFETIME, 30)),

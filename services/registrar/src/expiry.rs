@@ -43,7 +43,11 @@ mod tests {
 
     #[test]
     fn precedence_floor_and_cap() {
-        let p = ExpiryPolicy { default: 60, min: 10, max: 60 };
+        let p = ExpiryPolicy {
+            default: 60,
+            min: 10,
+            max: 60,
+        };
         assert_eq!(p.grant(None, None), Granted::For(60));
         assert_eq!(p.grant(None, Some(3600)), Granted::For(60));
         assert_eq!(p.grant(Some(20), Some(3600)), Granted::For(20));

@@ -38,7 +38,10 @@ impl RegistrarRpc for RegistrarService {
     }
 
     #[tracing::instrument(name = "registrar.lookup", skip_all, fields(aor = %req.get_ref().aor))]
-    async fn lookup(&self, req: Request<LookupRequest>) -> Result<Response<LookupResponse>, Status> {
+    async fn lookup(
+        &self,
+        req: Request<LookupRequest>,
+    ) -> Result<Response<LookupResponse>, Status> {
         Ok(Response::new(self.0.lookup(&req.get_ref().aor).await?))
     }
 

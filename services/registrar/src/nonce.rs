@@ -85,9 +85,18 @@ mod tests {
     #[test]
     fn any_replica_with_the_secret_validates() {
         let n = nonces(b"shared").issue("asterisk", 1000);
-        assert_eq!(nonces(b"shared").check(&n, "asterisk", 1010), NonceCheck::Valid);
-        assert_eq!(nonces(b"other").check(&n, "asterisk", 1010), NonceCheck::Invalid);
-        assert_eq!(nonces(b"shared").check(&n, "elsewhere", 1010), NonceCheck::Invalid);
+        assert_eq!(
+            nonces(b"shared").check(&n, "asterisk", 1010),
+            NonceCheck::Valid
+        );
+        assert_eq!(
+            nonces(b"other").check(&n, "asterisk", 1010),
+            NonceCheck::Invalid
+        );
+        assert_eq!(
+            nonces(b"shared").check(&n, "elsewhere", 1010),
+            NonceCheck::Invalid
+        );
     }
 
     #[test]
@@ -101,6 +110,9 @@ mod tests {
         let mut n = nonces(b"s").issue("r", 1000);
         n.replace_range(0..1, "1");
         assert_eq!(nonces(b"s").check(&n, "r", 1000), NonceCheck::Invalid);
-        assert_eq!(nonces(b"s").check("47a5e6d5", "r", 1000), NonceCheck::Invalid);
+        assert_eq!(
+            nonces(b"s").check("47a5e6d5", "r", 1000),
+            NonceCheck::Invalid
+        );
     }
 }

@@ -77,7 +77,10 @@ impl Registrar {
     pub async fn register(&self, req: &RegisterRequest) -> Result<RegisterResponse, StoreError> {
         let now = now_ms();
         let creds = req.credentials.as_ref().map(credentials);
-        let replay_key = match self.auth.check(&req.method, &req.aor, creds.as_ref(), now / 1000) {
+        let replay_key = match self
+            .auth
+            .check(&req.method, &req.aor, creds.as_ref(), now / 1000)
+        {
             AuthResult::Ok { replay_key, .. } => replay_key,
             other => return Ok(self.refused(other)),
         };
@@ -138,9 +141,9 @@ impl Registrar {
                 r
             }
             // A replayed nonce use: challenge again, as for a stale nonce.
-            UpdateOutcome::Replay => self.refused(AuthResult::Challenge(
-                self.auth.challenge(true, now / 1000),
-            )),
+            UpdateOutcome::Replay => {
+                self.refused(AuthResult::Challenge(self.auth.challenge(true, now / 1000)))
+            }
         })
     }
 
@@ -150,8 +153,14 @@ impl Registrar {
     ) -> Result<AuthenticateResponse, StoreError> {
         let now = now_ms() / 1000;
         let creds = req.credentials.as_ref().map(credentials);
-        match self.auth.check(&req.method, &req.from_user, creds.as_ref(), now) {
-            AuthResult::Ok { user: u, replay_key } => {
+        match self
+            .auth
+            .check(&req.method, &req.from_user, creds.as_ref(), now)
+        {
+            AuthResult::Ok {
+                user: u,
+                replay_key,
+            } => {
                 let pb = user(u);
                 let ttl = self.auth.nonces.lifetime().as_secs();
                 if !self.store.use_nonce(&u.name, &replay_key, ttl).await? {

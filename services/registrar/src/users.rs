@@ -36,10 +36,33 @@ pub struct Directory {
 }
 
 const KNOWN_KEYS: &[&str] = &[
-    "type", "secret", "md5secret", "context", "callerid", "host", "allow", "disallow",
-    "nat", "qualify", "dtmfmode", "insecure", "canreinvite", "directmedia", "username",
-    "fromuser", "fromdomain", "defaultuser", "mailbox", "language", "transport",
-    "port", "permit", "deny", "call-limit", "accountcode", "description",
+    "type",
+    "secret",
+    "md5secret",
+    "context",
+    "callerid",
+    "host",
+    "allow",
+    "disallow",
+    "nat",
+    "qualify",
+    "dtmfmode",
+    "insecure",
+    "canreinvite",
+    "directmedia",
+    "username",
+    "fromuser",
+    "fromdomain",
+    "defaultuser",
+    "mailbox",
+    "language",
+    "transport",
+    "port",
+    "permit",
+    "deny",
+    "call-limit",
+    "accountcode",
+    "description",
 ];
 
 impl Directory {
@@ -65,7 +88,11 @@ impl Directory {
                 default_context = non_empty(e)?.to_owned();
             }
         }
-        for s in conf.sections.iter().filter(|s| s.name != "general" && !s.is_template) {
+        for s in conf
+            .sections
+            .iter()
+            .filter(|s| s.name != "general" && !s.is_template)
+        {
             let user = dir.user_from(s, &default_context)?;
             if let Some(u) = user {
                 dir.users.insert(u.name.clone(), u);
@@ -181,10 +208,16 @@ mod tests {
         let d = Directory::parse(Path::new("sip.conf"), CONF).unwrap();
         let a = d.get("alice").unwrap();
         assert_eq!(a.secret, Secret::Plain("alicepw".into()));
-        assert_eq!((a.callerid_name.as_str(), a.callerid_num.as_str()), ("Alice", "61"));
+        assert_eq!(
+            (a.callerid_name.as_str(), a.callerid_num.as_str()),
+            ("Alice", "61")
+        );
         assert!(a.dynamic);
         let b = d.get("bob").unwrap();
-        assert_eq!(b.secret, Secret::Md5Ha1("0123456789abcdef0123456789abcdef".into()));
+        assert_eq!(
+            b.secret,
+            Secret::Md5Ha1("0123456789abcdef0123456789abcdef".into())
+        );
         assert_eq!(b.context, "default");
         assert_eq!(d.warnings.len(), 1, "{:?}", d.warnings);
         assert!(d.warnings[0].contains("sip.conf:10: unknown key 'foo'"));
@@ -192,8 +225,12 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_line() {
-        let e = Directory::parse(Path::new("sip.conf"), "[a]\ntype=router\nsecret=x\n").unwrap_err();
-        assert_eq!(e.to_string(), "sip.conf:2: type=router: type must be friend, peer or user");
+        let e =
+            Directory::parse(Path::new("sip.conf"), "[a]\ntype=router\nsecret=x\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "sip.conf:2: type=router: type must be friend, peer or user"
+        );
         let e = Directory::parse(Path::new("sip.conf"), "[a]\nmd5secret=abc\n").unwrap_err();
         assert_eq!(e.line, 2);
     }

@@ -36,9 +36,7 @@ impl NameAddr {
             (None, s)
         };
         let (uri_text, params_text) = if let Some(inner) = rest.strip_prefix('<') {
-            let gt = inner
-                .find('>')
-                .ok_or(ParseError::new(what, "missing >"))?;
+            let gt = inner.find('>').ok_or(ParseError::new(what, "missing >"))?;
             let after = trim_lws(&inner[gt + 1..]);
             let params = match after.strip_prefix(';') {
                 Some(p) => Some(p),
@@ -105,7 +103,11 @@ mod tests {
 
     #[test]
     fn quoted_display_with_escapes() {
-        let n = NameAddr::parse(r#""J Rosenberg \\\""       <sip:jdrosen@example.com>  ;  tag = 98asjd8"#, "From").unwrap();
+        let n = NameAddr::parse(
+            r#""J Rosenberg \\\""       <sip:jdrosen@example.com>  ;  tag = 98asjd8"#,
+            "From",
+        )
+        .unwrap();
         assert_eq!(n.tag(), Some("98asjd8"));
         let n = NameAddr::parse(r#""caller"<sip:caller@example.com>;tag=323"#, "From").unwrap();
         assert_eq!(n.display.as_deref(), Some("\"caller\""));

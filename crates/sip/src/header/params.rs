@@ -27,8 +27,7 @@ impl Params {
                     crate::text::quoted_end(v) == Some(v.len() - 1)
                 } else {
                     !v.is_empty()
-                        && v
-                            .bytes()
+                        && v.bytes()
                             .all(|c| !c.is_ascii_whitespace() && c != b'"' && c != b',')
                 };
                 if !ok {
@@ -57,7 +56,11 @@ impl Params {
 
     /// Set or replace a parameter.
     pub fn set(&mut self, name: &str, value: Option<String>) {
-        match self.0.iter_mut().find(|(k, _)| k.eq_ignore_ascii_case(name)) {
+        match self
+            .0
+            .iter_mut()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        {
             Some(slot) => slot.1 = value,
             None => self.0.push((name.to_owned(), value)),
         }

@@ -98,7 +98,13 @@ impl Via {
 
 impl fmt::Display for Via {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SIP/2.0/{} {}{}", self.transport, self.sent_by(), self.params)
+        write!(
+            f,
+            "SIP/2.0/{} {}{}",
+            self.transport,
+            self.sent_by(),
+            self.params
+        )
     }
 }
 
@@ -118,8 +124,7 @@ mod tests {
 
     #[test]
     fn stamps_received_and_rport_like_the_capture() {
-        let mut v =
-            Via::parse("SIP/2.0/UDP 10.213.0.154:52210;branch=z9hG4bK-1;rport").unwrap();
+        let mut v = Via::parse("SIP/2.0/UDP 10.213.0.154:52210;branch=z9hG4bK-1;rport").unwrap();
         v.stamp_received("10.213.0.154".parse().unwrap(), 52210, false);
         assert_eq!(
             v.to_string(),
@@ -131,15 +136,19 @@ mod tests {
     fn tortuous_lws() {
         let v = Via::parse("SIP  /   2.0 /UDP    192.0.2.2;branch=390skdjuw").unwrap();
         assert_eq!(v.host, Host::Name("192.0.2.2".into()));
-        let v = Via::parse("SIP  / 2.0  / TCP     spindle.example.com   ; branch  =   z9hG4bK9ikj8  ")
-            .unwrap();
+        let v =
+            Via::parse("SIP  / 2.0  / TCP     spindle.example.com   ; branch  =   z9hG4bK9ikj8  ")
+                .unwrap();
         assert_eq!(v.branch(), Some("z9hG4bK9ikj8"));
         assert!(v.is_rfc3261());
     }
 
     #[test]
     fn ipv6_sent_by_and_received() {
-        let v = Via::parse("SIP/2.0/UDP [2001:db8::9:1]:6050;branch=z9hG4bKas3-111;received=2001:db8::9:255").unwrap();
+        let v = Via::parse(
+            "SIP/2.0/UDP [2001:db8::9:1]:6050;branch=z9hG4bKas3-111;received=2001:db8::9:255",
+        )
+        .unwrap();
         assert_eq!(v.host, Host::V6("2001:db8::9:1".into()));
         assert_eq!(v.params.value("received"), Some("2001:db8::9:255"));
     }

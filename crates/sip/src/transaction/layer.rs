@@ -28,9 +28,14 @@ pub enum Received {
 /// Effects for the driver to carry out.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Action {
-    Send { flow: Flow, bytes: Bytes },
+    Send {
+        flow: Flow,
+        bytes: Bytes,
+    },
     /// Timer H fired: the final response was never acknowledged.
-    TimedOut { key: TsxKey },
+    TimedOut {
+        key: TsxKey,
+    },
 }
 
 #[derive(Debug)]
@@ -162,13 +167,21 @@ impl Layer {
         actions
     }
 
-    fn apply(&mut self, key: &TsxKey, flow: Flow, fx: Effects, now: Instant, out: &mut Vec<Action>) {
+    fn apply(
+        &mut self,
+        key: &TsxKey,
+        flow: Flow,
+        fx: Effects,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
         if let Some(bytes) = fx.send {
             out.push(Action::Send { flow, bytes });
         }
         for (timer, after) in fx.start {
             self.seq += 1;
-            self.timers.insert((now + after, self.seq), (key.clone(), timer));
+            self.timers
+                .insert((now + after, self.seq), (key.clone(), timer));
         }
         if fx.timed_out {
             out.push(Action::TimedOut { key: key.clone() });

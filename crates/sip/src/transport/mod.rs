@@ -106,6 +106,34 @@ impl Transport {
         self.local
     }
 
+    /// Send without waiting: for callers that must never block (the SIP
+    /// core). A full socket buffer or connection queue falls back to a task.
+    pub fn send_now(&self, flow: &Flow, bytes: Bytes) {
+        match flow.kind {
+            Kind::Udp => match self.udp.try_send_to(&bytes, flow.remote) {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    let t = self.clone();
+                    let flow = *flow;
+                    tokio::spawn(async move {
+                        let _ = t.send(&flow, bytes).await;
+                    });
+                }
+                Err(e) => tracing::debug!(error = %e, remote = %flow.remote, "udp send failed"),
+            },
+            Kind::Tcp => match self.tcp.get(&flow.remote) {
+                Some(tx) => {
+                    if let Err(mpsc::error::TrySendError::Full(bytes)) = tx.try_send(bytes) {
+                        tokio::spawn(async move {
+                            let _ = tx.send(bytes).await;
+                        });
+                    }
+                }
+                None => tracing::debug!(remote = %flow.remote, "tcp connection gone"),
+            },
+        }
+    }
+
     /// Send bytes on a flow. For TCP the connection must still be open.
     pub async fn send(&self, flow: &Flow, bytes: Bytes) -> Result<(), SendError> {
         match flow.kind {

@@ -39,7 +39,14 @@ pub async fn run(store: &dyn BindingStore) {
     let t0 = 1_700_000_000_000u64;
     // Two phones, one user.
     let o = store
-        .update("alice", &update(1, vec![change("sip:a@1", 60, t0), change("sip:a@2", 30, t0)], t0))
+        .update(
+            "alice",
+            &update(
+                1,
+                vec![change("sip:a@1", 60, t0), change("sip:a@2", 30, t0)],
+                t0,
+            ),
+        )
         .await
         .unwrap();
     assert_eq!(contacts(o), vec!["sip:a@1", "sip:a@2"]);
@@ -49,10 +56,20 @@ pub async fn run(store: &dyn BindingStore) {
     // A different Call-ID is independent.
     let mut other = update(1, vec![], t0);
     other.call_id = "c2".into();
-    assert!(matches!(store.update("alice", &other).await.unwrap(), UpdateOutcome::Applied(_)));
+    assert!(matches!(
+        store.update("alice", &other).await.unwrap(),
+        UpdateOutcome::Applied(_)
+    ));
     // Expires 0 removes one contact.
     let o = store
-        .update("alice", &update(2, vec![change("sip:a@3", 60, t0), change("sip:a@1", 0, t0)], t0 + 1000))
+        .update(
+            "alice",
+            &update(
+                2,
+                vec![change("sip:a@3", 60, t0), change("sip:a@1", 0, t0)],
+                t0 + 1000,
+            ),
+        )
         .await
         .unwrap();
     assert_eq!(contacts(o), vec!["sip:a@2", "sip:a@3"]);
@@ -64,14 +81,23 @@ pub async fn run(store: &dyn BindingStore) {
     // `*` removes all.
     let mut all = update(3, vec![], t0 + 31_000);
     all.remove_all = true;
-    assert_eq!(contacts(store.update("alice", &all).await.unwrap()), Vec::<String>::new());
+    assert_eq!(
+        contacts(store.update("alice", &all).await.unwrap()),
+        Vec::<String>::new()
+    );
     // A nonce use is accepted once.
     let mut u = update(4, vec![change("sip:a@3", 60, t0)], t0 + 32_000);
     u.replay_key = Some("n1:00000001".into());
     u.replay_ttl_secs = 60;
-    assert!(matches!(store.update("alice", &u).await.unwrap(), UpdateOutcome::Applied(_)));
+    assert!(matches!(
+        store.update("alice", &u).await.unwrap(),
+        UpdateOutcome::Applied(_)
+    ));
     u.cseq = 5;
-    assert_eq!(store.update("alice", &u).await.unwrap(), UpdateOutcome::Replay);
+    assert_eq!(
+        store.update("alice", &u).await.unwrap(),
+        UpdateOutcome::Replay
+    );
     assert!(store.use_nonce("bob", "n2:-", 60).await.unwrap());
     assert!(!store.use_nonce("bob", "n2:-", 60).await.unwrap());
     // Listing shows AORs with live bindings.

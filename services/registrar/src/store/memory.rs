@@ -72,7 +72,12 @@ impl BindingStore for MemoryStore {
     async fn update(&self, aor_name: &str, u: &Update) -> Result<UpdateOutcome, StoreError> {
         let mut state = self.lock()?;
         if let Some(key) = &u.replay_key {
-            if !use_nonce_locked(&mut state, format!("{aor_name}:{key}"), u.now_ms, u.replay_ttl_secs) {
+            if !use_nonce_locked(
+                &mut state,
+                format!("{aor_name}:{key}"),
+                u.now_ms,
+                u.replay_ttl_secs,
+            ) {
                 return Ok(UpdateOutcome::Replay);
             }
         }
@@ -91,7 +96,8 @@ impl BindingStore for MemoryStore {
                 aor.bindings.remove(&c.contact);
             } else {
                 let exp = u.now_ms + u64::from(c.expires_secs) * 1000;
-                aor.bindings.insert(c.contact.clone(), (c.record.clone(), exp));
+                aor.bindings
+                    .insert(c.contact.clone(), (c.record.clone(), exp));
             }
         }
         aor.cseqs
@@ -124,7 +130,12 @@ impl BindingStore for MemoryStore {
     async fn use_nonce(&self, aor: &str, key: &str, ttl_secs: u64) -> Result<bool, StoreError> {
         let now_ms = crate::clock::now_ms();
         let mut state = self.lock()?;
-        Ok(use_nonce_locked(&mut state, format!("{aor}:{key}"), now_ms, ttl_secs))
+        Ok(use_nonce_locked(
+            &mut state,
+            format!("{aor}:{key}"),
+            now_ms,
+            ttl_secs,
+        ))
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

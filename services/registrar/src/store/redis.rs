@@ -243,7 +243,10 @@ mod tests {
         let store = RedisStore::new(&server.url(), DEFAULT_PREFIX).unwrap();
         store.ping().await.unwrap();
         server.stop();
-        assert!(matches!(store.ping().await, Err(StoreError::Unavailable(_))));
+        assert!(matches!(
+            store.ping().await,
+            Err(StoreError::Unavailable(_))
+        ));
         server.restart();
         let mut ok = false;
         for _ in 0..50 {

@@ -1,0 +1,145 @@
+//! The edge's settings, each an `ASTERISM_*` variable with a flag.
+
+use asterism_config::cli::Setting;
+use asterism_config::env::{EnvError, Reader};
+use asterism_config::Strings;
+use asterism_sip::transaction::TimerConfig;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+pub const ENV_SIP_BIND: &str = "ASTERISM_SIP_BIND";
+pub const ENV_SIP_ADVERTISE: &str = "ASTERISM_SIP_ADVERTISE";
+pub const ENV_REGISTRAR_ADDR: &str = "ASTERISM_REGISTRAR_ADDR";
+pub const ENV_EDGE_ID: &str = "ASTERISM_EDGE_ID";
+pub const ENV_SIP_T1: &str = "ASTERISM_SIP_T1_MS";
+pub const ENV_SIP_T2: &str = "ASTERISM_SIP_T2_MS";
+pub const ENV_SIP_T4: &str = "ASTERISM_SIP_T4_MS";
+pub const ENV_RETRY_AFTER: &str = "ASTERISM_RETRY_AFTER";
+pub const ENV_RPC_TIMEOUT: &str = "ASTERISM_RPC_TIMEOUT_MS";
+
+pub const SETTINGS: &[Setting] = &[
+    Setting {
+        env: ENV_SIP_BIND,
+        flag: "sip-bind",
+        default: "0.0.0.0:5060",
+        help: "host:port for SIP over UDP and TCP",
+    },
+    Setting {
+        env: ENV_SIP_ADVERTISE,
+        flag: "sip-advertise",
+        default: "the bind address",
+        help: "host:port other pods and phones reach this edge at",
+    },
+    Setting {
+        env: ENV_REGISTRAR_ADDR,
+        flag: "registrar-addr",
+        default: "http://127.0.0.1:50051",
+        help: "registrar gRPC endpoint (all-in-one: the built-in one unless set)",
+    },
+    Setting {
+        env: ENV_EDGE_ID,
+        flag: "edge-id",
+        default: "$HOSTNAME or random",
+        help: "this edge instance's id, recorded in bindings",
+    },
+    Setting {
+        env: ENV_SIP_T1,
+        flag: "sip-t1-ms",
+        default: "500",
+        help: "RFC 3261 T1 (RTT estimate)",
+    },
+    Setting {
+        env: ENV_SIP_T2,
+        flag: "sip-t2-ms",
+        default: "4000",
+        help: "RFC 3261 T2 (maximum retransmit interval)",
+    },
+    Setting {
+        env: ENV_SIP_T4,
+        flag: "sip-t4-ms",
+        default: "5000",
+        help: "RFC 3261 T4 (maximum message lifetime)",
+    },
+    Setting {
+        env: ENV_RETRY_AFTER,
+        flag: "retry-after",
+        default: "5",
+        help: "Retry-After seconds on 503 when a backend is down",
+    },
+    Setting {
+        env: ENV_RPC_TIMEOUT,
+        flag: "rpc-timeout-ms",
+        default: "2000",
+        help: "deadline of each gRPC call to a backend",
+    },
+];
+
+#[derive(Debug, Clone)]
+pub struct EdgeConfig {
+    pub sip_bind: SocketAddr,
+    pub sip_advertise: Option<String>,
+    pub registrar_addr: String,
+    pub edge_id: String,
+    pub timers: TimerConfig,
+    pub retry_after: u32,
+    pub rpc_timeout: Duration,
+}
+
+impl EdgeConfig {
+    pub fn from_env(env: &dyn Strings) -> Result<Self, Vec<EnvError>> {
+        let mut r = Reader::new(env);
+        let ms = |r: &mut Reader, k, d| Duration::from_millis(r.parse(k, d));
+        let timers = TimerConfig {
+            t1: ms(&mut r, ENV_SIP_T1, 500),
+            t2: ms(&mut r, ENV_SIP_T2, 4000),
+            t4: ms(&mut r, ENV_SIP_T4, 5000),
+        };
+        if timers.t1.is_zero() || timers.t2 < timers.t1 {
+            r.invalid(
+                ENV_SIP_T1,
+                &format!("{:?}", timers.t1),
+                "T1 must be positive and not above T2",
+            );
+        }
+        let mut registrar_addr = r
+            .string(ENV_REGISTRAR_ADDR)
+            .unwrap_or_else(|| "http://127.0.0.1:50051".to_owned());
+        if !registrar_addr.contains("://") {
+            registrar_addr = format!("http://{registrar_addr}");
+        }
+        let cfg = EdgeConfig {
+            sip_bind: r.parse(ENV_SIP_BIND, SocketAddr::from(([0, 0, 0, 0], 5060))),
+            sip_advertise: r.string(ENV_SIP_ADVERTISE),
+            registrar_addr,
+            edge_id: r
+                .string(ENV_EDGE_ID)
+                .or_else(|| std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()))
+                .unwrap_or_else(|| format!("edge-{:08x}", rand::random::<u32>())),
+            timers,
+            retry_after: r.parse(ENV_RETRY_AFTER, 5),
+            rpc_timeout: ms(&mut r, ENV_RPC_TIMEOUT, 2000),
+        };
+        r.finish().map(|()| cfg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn defaults_and_errors() {
+        let env: HashMap<&str, &str> = HashMap::new();
+        let c = EdgeConfig::from_env(&env).unwrap();
+        assert_eq!(c.sip_bind.port(), 5060);
+        assert_eq!(c.timers, TimerConfig::default());
+        let env: HashMap<&str, &str> = [(ENV_SIP_BIND, "nope"), (ENV_SIP_T1, "x")].into();
+        assert_eq!(EdgeConfig::from_env(&env).unwrap_err().len(), 2);
+        let env: HashMap<&str, &str> = [(ENV_REGISTRAR_ADDR, "10.0.0.1:50051")].into();
+        assert_eq!(
+            EdgeConfig::from_env(&env).unwrap().registrar_addr,
+            "http://10.0.0.1:50051"
+        );
+    }
+}

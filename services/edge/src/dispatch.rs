@@ -1,0 +1,50 @@
+//! Which handler answers which new request (RFC 3261 §8.2.1): REGISTER goes
+//! to the registrar, OPTIONS is answered here, CANCEL and BYE find no
+//! transaction or dialog yet (481), INVITE and the other methods we know but
+//! do not implement get 501/405 with Allow.
+
+use crate::reply::{Replier, ACCEPT};
+use crate::{register, Ctx};
+use asterism_sip::message::Response;
+use asterism_sip::transport::Flow;
+use asterism_sip::validate::Checked;
+use asterism_sip::{HeaderName, Method, Request};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+pub enum Handled {
+    Now(Response),
+    Later(Pin<Box<dyn Future<Output = Response> + Send>>),
+    /// Nothing to answer (an ACK without a transaction).
+    Absorbed,
+}
+
+pub fn handle(
+    ctx: &Arc<Ctx>,
+    flow: Flow,
+    req: Request,
+    checked: Checked,
+    replier: Replier,
+) -> Handled {
+    match &req.method {
+        m if *m == Method::REGISTER => {
+            let ctx = ctx.clone();
+            Handled::Later(Box::pin(async move {
+                register::handle(&ctx, flow, &req, &checked, &replier).await
+            }))
+        }
+        m if *m == Method::OPTIONS => {
+            let mut r = replier.with_allow(200);
+            r.headers.push(HeaderName::Accept, ACCEPT);
+            r.headers.push(HeaderName::Supported, "");
+            Handled::Now(r)
+        }
+        m if *m == Method::ACK => Handled::Absorbed,
+        m if *m == Method::CANCEL || *m == Method::BYE => Handled::Now(replier.reply(481)),
+        Method::Known(rsip::Method::Invite) | Method::Extension(_) => {
+            Handled::Now(replier.with_allow(501))
+        }
+        Method::Known(_) => Handled::Now(replier.with_allow(405)),
+    }
+}
