@@ -1,0 +1,210 @@
+//! Shared set-up of the end-to-end tests: a config directory with generated
+//! users, a real `redis-server`, and the registrar and edge as separate
+//! processes talking gRPC; plus sipp and raw-socket helpers.
+#![allow(dead_code)]
+
+pub mod sip;
+
+use asterism_testkit::{free_port, RedisServer, Service};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+pub const USERS: usize = 100;
+
+/// A temporary directory removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let p = std::env::temp_dir().join(format!(
+            "asterism-{tag}-{}-{}",
+            std::process::id(),
+            free_port()
+        ));
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// sip.conf with alice, bob and `USERS` generated users, and the matching
+/// sipp CSV (`user;password;[authentication …];[authentication …wrong]`).
+pub fn write_config(dir: &Path, users: usize) -> PathBuf {
+    let mut conf = String::from("[general]\nrealm=asterisk\n\n[alice]\ntype=friend\nsecret=alice61\nhost=dynamic\ncallerid=\"Alice\" <61>\n\n[bob]\ntype=friend\nsecret=bob62\nhost=dynamic\n\n");
+    let mut csv = String::from("SEQUENTIAL\n");
+    for i in 0..users {
+        conf.push_str(&format!("[user{i:04}]\ntype=friend\nsecret=pw{i:04}\nhost=dynamic\n\n"));
+        csv.push_str(&format!(
+            "user{i:04};pw{i:04};[authentication username=user{i:04} password=pw{i:04}];[authentication username=user{i:04} password=wrong{i:04}]\n"
+        ));
+    }
+    std::fs::write(dir.join("sip.conf"), conf).unwrap();
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/extensions.conf"),
+        dir.join("extensions.conf"),
+    )
+    .unwrap();
+    let csv_path = dir.join("users.csv");
+    std::fs::write(&csv_path, csv).unwrap();
+    csv_path
+}
+
+/// Edge + registrar as separate processes, over gRPC, with Redis.
+pub struct Topology {
+    pub dir: TempDir,
+    pub csv: PathBuf,
+    pub redis: RedisServer,
+    pub registrar: Service,
+    pub edge: Service,
+    pub sip_port: u16,
+    pub grpc_port: u16,
+    extra: Vec<(&'static str, String)>,
+}
+
+impl Topology {
+    pub fn start(extra: &[(&'static str, &str)]) -> Topology {
+        let dir = TempDir::new("e2e");
+        let csv = write_config(&dir.0, USERS);
+        let redis = RedisServer::start();
+        let sip_port = free_port();
+        let grpc_port = free_port();
+        let extra: Vec<(&'static str, String)> =
+            extra.iter().map(|(k, v)| (*k, v.to_string())).collect();
+        let registrar = start_registrar(&dir.0, &redis, grpc_port, &extra);
+        let edge = start_edge(sip_port, grpc_port, &extra);
+        let t = Topology {
+            dir,
+            csv,
+            redis,
+            registrar,
+            edge,
+            sip_port,
+            grpc_port,
+            extra,
+        };
+        t.wait_ready();
+        t
+    }
+
+    pub fn sip_addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.sip_port))
+    }
+
+    pub fn wait_ready(&self) {
+        wait_tcp(self.grpc_port);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if sip::options_udp(self.sip_addr()).is_some() {
+                return;
+            }
+        }
+        panic!("edge did not answer OPTIONS");
+    }
+
+    pub fn restart_services(&mut self) {
+        self.edge.kill();
+        self.registrar.kill();
+        self.registrar = start_registrar(&self.dir.0, &self.redis, self.grpc_port, &self.extra);
+        self.edge = start_edge(self.sip_port, self.grpc_port, &self.extra);
+        self.wait_ready();
+    }
+
+    /// Run a sipp scenario from tests/sipp against the edge.
+    pub fn sipp(&self, scenario: &str, transport: &str, calls: usize, expires: u32) -> SippRun {
+        run_sipp(self.sip_addr(), scenario, transport, &self.csv, calls, expires)
+    }
+
+    /// Binding keys of one AOR in Redis.
+    pub fn binding_keys(&self, aor: &str) -> Vec<String> {
+        let reply = self
+            .redis
+            .command(&["KEYS", &format!("asterism:{{{aor}}}:b:*")])
+            .unwrap_or_default();
+        reply
+            .lines()
+            .filter(|l| l.starts_with("asterism:"))
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+fn start_registrar(dir: &Path, redis: &RedisServer, port: u16, extra: &[(&'static str, String)]) -> Service {
+    let mut env = vec![
+        ("ASTERISM_CONFIG_DIR", dir.display().to_string()),
+        ("ASTERISM_REDIS_URL", redis.url()),
+        ("ASTERISM_REGISTRAR_LISTEN", format!("127.0.0.1:{port}")),
+    ];
+    env.extend(extra.iter().cloned());
+    Service::start("asterism-registrar", &env)
+}
+
+fn start_edge(sip_port: u16, grpc_port: u16, extra: &[(&'static str, String)]) -> Service {
+    let mut env = vec![
+        ("ASTERISM_SIP_BIND", format!("127.0.0.1:{sip_port}")),
+        ("ASTERISM_REGISTRAR_ADDR", format!("http://127.0.0.1:{grpc_port}")),
+        ("ASTERISM_RETRY_AFTER", "7".to_string()),
+    ];
+    env.extend(extra.iter().cloned());
+    Service::start("asterism-edge", &env)
+}
+
+pub fn wait_tcp(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("nothing listens on {port}");
+}
+
+pub struct SippRun {
+    pub success: bool,
+    pub output: String,
+}
+
+/// sipp as a real UAC: `calls` registrations at 200/s from the CSV.
+pub fn run_sipp(
+    target: SocketAddr,
+    scenario: &str,
+    transport: &str,
+    csv: &Path,
+    calls: usize,
+    expires: u32,
+) -> SippRun {
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sipp").join(scenario);
+    let t = match transport {
+        "tcp" => "t1",
+        _ => "u1",
+    };
+    let out = Command::new("sipp")
+        .arg(target.to_string())
+        .arg("-sf")
+        .arg(&scenario)
+        .arg("-inf")
+        .arg(csv)
+        .args(["-m", &calls.to_string(), "-r", "200", "-t", t])
+        .args(["-i", "127.0.0.1", "-p", &free_port().to_string()])
+        .args(["-key", "expires", &expires.to_string()])
+        .args(["-timeout", "60s", "-timeout_error", "-nostdin", "-trace_err"])
+        .arg("-error_file")
+        .arg(csv.with_file_name(format!("sipp-errors-{}.log", free_port())))
+        .output()
+        .expect("sipp must be installed (Debian package sip-tester)");
+    SippRun {
+        success: out.status.success(),
+        output: format!(
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    }
+}
