@@ -102,16 +102,16 @@ impl Layer {
             };
             return (r, actions);
         }
-        if let Some(entry) = self.tsx.get(key) {
+        if let Some(entry) = self.tsx.get_mut(key) {
+            // Answer where the retransmission came from (a NAT binding may
+            // have changed), and keep that flow for later responses.
+            entry.flow = flow;
             let resend = match &entry.machine {
                 Machine::NonInvite(m) => m.on_retransmission(),
                 Machine::Invite(m) => m.on_retransmission(),
             };
             if let Some(bytes) = resend {
-                actions.push(Action::Send {
-                    flow: entry.flow,
-                    bytes,
-                });
+                actions.push(Action::Send { flow, bytes });
             }
             return (Received::Retransmission, actions);
         }
