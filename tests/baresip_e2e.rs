@@ -43,7 +43,8 @@ fn ctrl(port: u16, command: &str) -> Option<String> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
     let body = format!("{{\"command\":\"{command}\",\"token\":\"t\"}}");
-    s.write_all(format!("{}:{body},", body.len()).as_bytes()).ok()?;
+    s.write_all(format!("{}:{body},", body.len()).as_bytes())
+        .ok()?;
     let mut buf = vec![0u8; 16384];
     let n = s.read(&mut buf).ok()?;
     // The data is a JSON string: undo its escapes for line-wise reading.

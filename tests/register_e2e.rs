@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::sip::{header, status_code, udp_exchange};
+use common::sip::{header, md5_hex, status_code, udp_exchange};
 use common::{Topology, USERS};
 use std::time::Duration;
 
@@ -42,7 +42,10 @@ fn short_expires_binding_disappears_from_redis() {
     assert!(run.success, "{}", run.output);
     assert_eq!(t.binding_keys("user0000").len(), 1);
     std::thread::sleep(Duration::from_millis(2500));
-    assert!(t.binding_keys("user0000").is_empty(), "expired by Redis TTL");
+    assert!(
+        t.binding_keys("user0000").is_empty(),
+        "expired by Redis TTL"
+    );
 }
 
 #[test]
@@ -59,14 +62,18 @@ fn bindings_survive_a_restart_of_edge_and_registrar() {
         ))
         .await
         .unwrap();
-        c.lookup(asterism_proto::registrar::LookupRequest { aor: "user0001".into() })
-            .await
-            .unwrap()
-            .into_inner()
+        c.lookup(asterism_proto::registrar::LookupRequest {
+            aor: "user0001".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
     });
     assert!(bindings.known);
     assert_eq!(bindings.bindings.len(), 1);
-    assert!(bindings.bindings[0].contact.starts_with("sip:user0001@127.0.0.1:"));
+    assert!(bindings.bindings[0]
+        .contact
+        .starts_with("sip:user0001@127.0.0.1:"));
     assert_eq!(bindings.bindings[0].flow.as_ref().unwrap().transport, 1);
 }
 
@@ -75,7 +82,11 @@ fn redis_down_gives_503_with_retry_after_then_recovers() {
     let mut t = Topology::start(&[]);
     t.redis.stop();
     let run = t.sipp("register_unavailable.xml", "udp", 2, 60);
-    assert!(run.success, "503 expected while Redis is down:\n{}", run.output);
+    assert!(
+        run.success,
+        "503 expected while Redis is down:\n{}",
+        run.output
+    );
     // The Retry-After header, seen on the wire.
     let probe = register_with_bad_auth(t.sip_addr());
     assert_eq!(status_code(&probe), Some(503), "{probe}");
@@ -105,15 +116,16 @@ fn register_with_bad_auth(target: std::net::SocketAddr) -> String {
     };
     let first = udp_exchange(target, req(1, "").as_bytes(), Duration::from_secs(3)).unwrap();
     let challenge = header(&first, "WWW-Authenticate").unwrap().to_owned();
-    let nonce = challenge.split("nonce=\"").nth(1).unwrap().split('"').next().unwrap();
+    let nonce = challenge
+        .split("nonce=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
     let ha1 = md5_hex("alice:asterisk:alice61");
     let ha2 = md5_hex("REGISTER:sip:127.0.0.1");
     let response = md5_hex(&format!("{ha1}:{nonce}:{ha2}"));
     let auth = format!("Authorization: Digest username=\"alice\",realm=\"asterisk\",nonce=\"{nonce}\",uri=\"sip:127.0.0.1\",response=\"{response}\",algorithm=MD5\r\n");
     udp_exchange(target, req(2, &auth).as_bytes(), Duration::from_secs(5)).unwrap()
-}
-
-fn md5_hex(s: &str) -> String {
-    use md5::{Digest, Md5};
-    hex::encode(Md5::digest(s.as_bytes()))
 }

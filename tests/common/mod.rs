@@ -40,7 +40,9 @@ pub fn write_config(dir: &Path, users: usize) -> PathBuf {
     let mut conf = String::from("[general]\nrealm=asterisk\n\n[alice]\ntype=friend\nsecret=alice61\nhost=dynamic\ncallerid=\"Alice\" <61>\n\n[bob]\ntype=friend\nsecret=bob62\nhost=dynamic\n\n");
     let mut csv = String::from("SEQUENTIAL\n");
     for i in 0..users {
-        conf.push_str(&format!("[user{i:04}]\ntype=friend\nsecret=pw{i:04}\nhost=dynamic\n\n"));
+        conf.push_str(&format!(
+            "[user{i:04}]\ntype=friend\nsecret=pw{i:04}\nhost=dynamic\n\n"
+        ));
         csv.push_str(&format!(
             "user{i:04};pw{i:04};[authentication username=user{i:04} password=pw{i:04}];[authentication username=user{i:04} password=wrong{i:04}]\n"
         ));
@@ -118,7 +120,14 @@ impl Topology {
 
     /// Run a sipp scenario from tests/sipp against the edge.
     pub fn sipp(&self, scenario: &str, transport: &str, calls: usize, expires: u32) -> SippRun {
-        run_sipp(self.sip_addr(), scenario, transport, &self.csv, calls, expires)
+        run_sipp(
+            self.sip_addr(),
+            scenario,
+            transport,
+            &self.csv,
+            calls,
+            expires,
+        )
     }
 
     /// Binding keys of one AOR in Redis.
@@ -135,7 +144,12 @@ impl Topology {
     }
 }
 
-fn start_registrar(dir: &Path, redis: &RedisServer, port: u16, extra: &[(&'static str, String)]) -> Service {
+fn start_registrar(
+    dir: &Path,
+    redis: &RedisServer,
+    port: u16,
+    extra: &[(&'static str, String)],
+) -> Service {
     let mut env = vec![
         ("ASTERISM_CONFIG_DIR", dir.display().to_string()),
         ("ASTERISM_REDIS_URL", redis.url()),
@@ -148,7 +162,10 @@ fn start_registrar(dir: &Path, redis: &RedisServer, port: u16, extra: &[(&'stati
 fn start_edge(sip_port: u16, grpc_port: u16, extra: &[(&'static str, String)]) -> Service {
     let mut env = vec![
         ("ASTERISM_SIP_BIND", format!("127.0.0.1:{sip_port}")),
-        ("ASTERISM_REGISTRAR_ADDR", format!("http://127.0.0.1:{grpc_port}")),
+        (
+            "ASTERISM_REGISTRAR_ADDR",
+            format!("http://127.0.0.1:{grpc_port}"),
+        ),
         ("ASTERISM_RETRY_AFTER", "7".to_string()),
     ];
     env.extend(extra.iter().cloned());
@@ -180,7 +197,9 @@ pub fn run_sipp(
     calls: usize,
     expires: u32,
 ) -> SippRun {
-    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sipp").join(scenario);
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/sipp")
+        .join(scenario);
     let t = match transport {
         "tcp" => "t1",
         _ => "u1",
@@ -194,7 +213,13 @@ pub fn run_sipp(
         .args(["-m", &calls.to_string(), "-r", "200", "-t", t])
         .args(["-i", "127.0.0.1", "-p", &free_port().to_string()])
         .args(["-key", "expires", &expires.to_string()])
-        .args(["-timeout", "60s", "-timeout_error", "-nostdin", "-trace_err"])
+        .args([
+            "-timeout",
+            "60s",
+            "-timeout_error",
+            "-nostdin",
+            "-trace_err",
+        ])
         .arg("-error_file")
         .arg(csv.with_file_name(format!("sipp-errors-{}.log", free_port())))
         .output()

@@ -71,3 +71,125 @@ pub fn rand_u32() -> u32 {
         .unwrap_or(0);
     n ^ std::process::id().rotate_left(16)
 }
+
+pub fn md5_hex(s: &str) -> String {
+    use md5::{Digest, Md5};
+    hex::encode(Md5::digest(s.as_bytes()))
+}
+
+/// The nonce of a 401's WWW-Authenticate.
+pub fn nonce_of(response: &str) -> Option<String> {
+    let ch = header(response, "WWW-Authenticate")?;
+    Some(ch.split("nonce=\"").nth(1)?.split('"').next()?.to_owned())
+}
+
+/// A REGISTER-sending UA on its own UDP socket.
+pub struct Ua {
+    pub sock: UdpSocket,
+    pub target: SocketAddr,
+    pub user: String,
+    pub password: String,
+}
+
+pub struct Register<'a> {
+    pub call_id: &'a str,
+    pub cseq: u32,
+    /// Contact header values; empty for a fetch.
+    pub contacts: Vec<String>,
+    pub expires: Option<u32>,
+    /// (nonce, nc) to answer with qop=auth, or (nonce, "") for RFC 2069 style.
+    pub auth: Option<(String, String)>,
+    pub branch: String,
+}
+
+impl Ua {
+    pub fn new(target: SocketAddr, user: &str, password: &str) -> Ua {
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        Ua {
+            sock,
+            target,
+            user: user.into(),
+            password: password.into(),
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.sock.local_addr().unwrap().port()
+    }
+
+    pub fn build(&self, r: &Register) -> String {
+        let uri = format!("sip:{}", self.target);
+        let mut m = format!(
+            "REGISTER {uri} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{};branch={};rport\r\nFrom: <sip:{u}@127.0.0.1>;tag=ua{}\r\nTo: <sip:{u}@127.0.0.1>\r\nCall-ID: {}\r\nCSeq: {} REGISTER\r\nMax-Forwards: 70\r\nUser-Agent: asterism-test\r\n",
+            self.port(),
+            r.branch,
+            self.port(),
+            r.call_id,
+            r.cseq,
+            u = self.user
+        );
+        for c in &r.contacts {
+            m.push_str(&format!("Contact: {c}\r\n"));
+        }
+        if let Some(e) = r.expires {
+            m.push_str(&format!("Expires: {e}\r\n"));
+        }
+        if let Some((nonce, nc)) = &r.auth {
+            let ha1 = md5_hex(&format!("{}:asterisk:{}", self.user, self.password));
+            let ha2 = md5_hex(&format!("REGISTER:{uri}"));
+            if nc.is_empty() {
+                let resp = md5_hex(&format!("{ha1}:{nonce}:{ha2}"));
+                m.push_str(&format!("Authorization: Digest username=\"{}\",realm=\"asterisk\",nonce=\"{nonce}\",uri=\"{uri}\",response=\"{resp}\",algorithm=MD5\r\n", self.user));
+            } else {
+                let resp = md5_hex(&format!("{ha1}:{nonce}:{nc}:c0ffee:auth:{ha2}"));
+                m.push_str(&format!("Authorization: Digest username=\"{}\", realm=\"asterisk\", nonce=\"{nonce}\", uri=\"{uri}\", response=\"{resp}\", algorithm=MD5, qop=auth, nc={nc}, cnonce=\"c0ffee\"\r\n", self.user));
+            }
+        }
+        m.push_str("Content-Length: 0\r\n\r\n");
+        m
+    }
+
+    pub fn send_raw(&self, msg: &str) -> String {
+        self.sock.send_to(msg.as_bytes(), self.target).unwrap();
+        let mut buf = vec![0u8; 65535];
+        let (n, _) = self.sock.recv_from(&mut buf).expect("an answer");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    }
+
+    pub fn send(&self, r: &Register) -> String {
+        self.send_raw(&self.build(r))
+    }
+
+    /// 401 then answer with qop=auth (nc 00000001): the final response.
+    pub fn register(
+        &self,
+        call_id: &str,
+        cseq: u32,
+        contacts: Vec<String>,
+        expires: Option<u32>,
+    ) -> String {
+        let mut r = Register {
+            call_id,
+            cseq,
+            contacts,
+            expires,
+            auth: None,
+            branch: format!("z9hG4bK-{}", rand_u32()),
+        };
+        let first = self.send(&r);
+        assert_eq!(status_code(&first), Some(401), "{first}");
+        r.cseq += 1;
+        r.branch = format!("z9hG4bK-{}", rand_u32());
+        r.auth = Some((nonce_of(&first).unwrap(), "00000001".into()));
+        self.send(&r)
+    }
+}
+
+pub fn contacts_of(response: &str) -> Vec<String> {
+    response
+        .lines()
+        .filter_map(|l| l.strip_prefix("Contact: "))
+        .map(str::to_owned)
+        .collect()
+}
