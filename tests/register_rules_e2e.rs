@@ -130,11 +130,15 @@ fn two_phones_one_user_fetch_and_wildcard_removal() {
     let fetch = desk.register("desk@test", 10, vec![], None);
     assert_eq!(status_code(&fetch), Some(200));
     assert_eq!(contacts_of(&fetch).len(), 2, "{fetch}");
-    // An older CSeq on the same Call-ID is refused.
+    // Refreshed at CSeq 21, an older CSeq on the same Call-ID is refused.
+    assert_eq!(
+        status_code(&desk.register("desk@test", 20, vec![c1.clone()], None)),
+        Some(200)
+    );
     let old = desk.register("desk@test", 3, vec![c1.clone()], None);
     assert_eq!(status_code(&old), Some(400), "{old}");
     // Expires 0 on one contact removes it.
-    let gone = desk.register("desk@test", 20, vec![format!("{c1};expires=0")], None);
+    let gone = desk.register("desk@test", 25, vec![format!("{c1};expires=0")], None);
     assert_eq!(contacts_of(&gone).len(), 1, "{gone}");
     // Contact: * with Expires: 0 removes all.
     let all = desk.register("desk@test", 30, vec!["*".into()], Some(0));

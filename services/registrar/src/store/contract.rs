@@ -50,16 +50,26 @@ pub async fn run(store: &dyn BindingStore) {
         .await
         .unwrap();
     assert_eq!(contacts(o), vec!["sip:a@1", "sip:a@2"]);
-    // Older or equal CSeq for the same Call-ID is refused (RFC 3261 §10.3).
-    let o = store.update("alice", &update(1, vec![], t0)).await.unwrap();
-    assert_eq!(o, UpdateOutcome::OutOfOrder);
-    // A different Call-ID is independent.
-    let mut other = update(1, vec![], t0);
+    // Older or equal CSeq for the same Call-ID is refused (RFC 3261 §10.3),
+    // and nothing of the request is applied.
+    let refused = update(
+        1,
+        vec![change("sip:a@9", 60, t0), change("sip:a@1", 60, t0)],
+        t0,
+    );
+    assert_eq!(
+        store.update("alice", &refused).await.unwrap(),
+        UpdateOutcome::OutOfOrder
+    );
+    assert_eq!(store.lookup("alice", t0).await.unwrap().len(), 2);
+    // A fetch (no contacts) is never out of order.
+    let fetch = store.update("alice", &update(1, vec![], t0)).await.unwrap();
+    assert!(matches!(fetch, UpdateOutcome::Applied(_)));
+    // Another Call-ID replaces the binding whatever its CSeq.
+    let mut other = update(1, vec![change("sip:a@1", 60, t0)], t0);
     other.call_id = "c2".into();
-    assert!(matches!(
-        store.update("alice", &other).await.unwrap(),
-        UpdateOutcome::Applied(_)
-    ));
+    let o = store.update("alice", &other).await.unwrap();
+    assert!(matches!(o, UpdateOutcome::Applied(_)));
     // Expires 0 removes one contact.
     let o = store
         .update(

@@ -9,10 +9,8 @@ use std::sync::Mutex;
 
 #[derive(Default)]
 struct Aor {
-    /// contact → (record, expires at ms)
+    /// contact → (record, expires at ms); the record holds Call-ID and CSeq.
     bindings: HashMap<String, (Binding, u64)>,
-    /// Call-ID → (last CSeq, forget at ms)
-    cseqs: HashMap<String, (u32, u64)>,
 }
 
 #[derive(Default)]
@@ -21,9 +19,6 @@ struct State {
     /// nonce use → forget at ms
     nonces: HashMap<String, u64>,
 }
-
-/// How long a Call-ID's CSeq is remembered after its last binding.
-const CSEQ_MEMORY_MS: u64 = 3_600_000;
 
 #[derive(Default)]
 pub struct MemoryStore {
@@ -44,7 +39,6 @@ impl MemoryStore {
 
 fn live(aor: &mut Aor, now_ms: u64) -> Vec<Binding> {
     aor.bindings.retain(|_, (_, exp)| *exp > now_ms);
-    aor.cseqs.retain(|_, (_, exp)| *exp > now_ms);
     let mut v: Vec<Binding> = aor
         .bindings
         .values()
@@ -83,10 +77,18 @@ impl BindingStore for MemoryStore {
         }
         let aor = state.aors.entry(aor_name.to_owned()).or_default();
         live(aor, u.now_ms);
-        if let Some((last, _)) = aor.cseqs.get(&u.call_id) {
-            if *last >= u.cseq {
-                return Ok(UpdateOutcome::OutOfOrder);
-            }
+        // RFC 3261 §10.3 step 7, per binding; any conflict aborts all.
+        let out_of_order = |b: &Binding| b.call_id == u.call_id && b.cseq >= u.cseq;
+        let conflict = if u.remove_all {
+            aor.bindings.values().any(|(b, _)| out_of_order(b))
+        } else {
+            u.changes
+                .iter()
+                .filter_map(|c| aor.bindings.get(&c.contact))
+                .any(|(b, _)| out_of_order(b))
+        };
+        if conflict {
+            return Ok(UpdateOutcome::OutOfOrder);
         }
         if u.remove_all {
             aor.bindings.clear();
@@ -96,12 +98,12 @@ impl BindingStore for MemoryStore {
                 aor.bindings.remove(&c.contact);
             } else {
                 let exp = u.now_ms + u64::from(c.expires_secs) * 1000;
-                aor.bindings
-                    .insert(c.contact.clone(), (c.record.clone(), exp));
+                let mut record = c.record.clone();
+                record.call_id.clone_from(&u.call_id);
+                record.cseq = u.cseq;
+                aor.bindings.insert(c.contact.clone(), (record, exp));
             }
         }
-        aor.cseqs
-            .insert(u.call_id.clone(), (u.cseq, u.now_ms + CSEQ_MEMORY_MS));
         let bindings = live(aor, u.now_ms);
         Ok(UpdateOutcome::Applied(bindings))
     }

@@ -1,7 +1,7 @@
 //! Bindings in Redis. Each binding is its own key with a TTL equal to its
 //! granted Expires, so it disappears by itself even when no Asterism process
 //! is left; a sorted set per AOR indexes them by expiry, and a hash keeps
-//! the last CSeq per Call-ID. Every update is one Lua script (one round trip,
+//! each binding's Call-ID and CSeq (RFC 3261 §10.3). Every update is one Lua script (one round trip,
 //! atomic); the connection is a multiplexed, self-reconnecting manager, and
 //! an unreachable Redis is reported as [`StoreError::Unavailable`].
 
@@ -91,7 +91,7 @@ impl BindingStore for RedisStore {
         };
         let mut inv = self.register.prepare_invoke();
         inv.key(self.aor_key(aor, "idx"))
-            .key(self.aor_key(aor, "cseq"))
+            .key(self.aor_key(aor, "meta"))
             .key(nonce_key)
             .arg(self.aor_key(aor, "b:"))
             .arg(u.now_ms)

@@ -1,12 +1,12 @@
 -- Atomic REGISTER for one address-of-record (all keys share the AOR's hash
--- slot through the {aor} tag).
+-- slot through the {aor} tag). Expiries are relative to now_ms, so the app's
+-- and Redis's clocks need not agree.
 -- KEYS[1] index: sorted set, member = binding id, score = expiry (ms)
--- KEYS[2] cseq:  hash, field = Call-ID, value = last CSeq
+-- KEYS[2] meta:  hash, field = binding id, value = "<cseq> <call-id>"
 -- KEYS[3] nonce-use key, or "" for none
--- Expiries are relative to now_ms, so app and Redis clocks need not agree.
 -- ARGV: binding key prefix, now_ms, call_id, cseq, nonce_ttl_s, remove_all,
 --       then triples: id, expires_s (0 = remove), record
-local idx, cseqs, nonce = KEYS[1], KEYS[2], KEYS[3]
+local idx, meta, nonce = KEYS[1], KEYS[2], KEYS[3]
 local prefix, now = ARGV[1], tonumber(ARGV[2])
 local call_id, cseq = ARGV[3], tonumber(ARGV[4])
 
@@ -15,30 +15,51 @@ if nonce ~= '' then
     return {-2}
   end
 end
-local last = redis.call('HGET', cseqs, call_id)
-if last and tonumber(last) >= cseq then
-  return {-1}
+
+-- Forget expired bindings.
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', idx, '-inf', now)) do
+  redis.call('HDEL', meta, id)
+end
+redis.call('ZREMRANGEBYSCORE', idx, '-inf', now)
+
+-- RFC 3261 §10.3 step 7: a binding from the same Call-ID with a CSeq not
+-- below this one aborts the whole request.
+local function out_of_order(id)
+  local m = redis.call('HGET', meta, id)
+  if not m then return false end
+  local sp = string.find(m, ' ', 1, true)
+  return string.sub(m, sp + 1) == call_id and tonumber(string.sub(m, 1, sp - 1)) >= cseq
+end
+local all = redis.call('ZRANGE', idx, 0, -1)
+if ARGV[6] == '1' then
+  for _, id in ipairs(all) do
+    if out_of_order(id) then return {-1} end
+  end
+end
+for i = 7, #ARGV, 3 do
+  if out_of_order(ARGV[i]) then return {-1} end
 end
 
-redis.call('ZREMRANGEBYSCORE', idx, '-inf', now)
 if ARGV[6] == '1' then
-  for _, id in ipairs(redis.call('ZRANGE', idx, 0, -1)) do
+  for _, id in ipairs(all) do
     redis.call('DEL', prefix .. id)
   end
-  redis.call('DEL', idx)
+  redis.call('DEL', idx, meta)
 end
+local tag = cseq .. ' ' .. call_id
 for i = 7, #ARGV, 3 do
   local id, expires = ARGV[i], tonumber(ARGV[i + 1])
   if expires == 0 then
     redis.call('DEL', prefix .. id)
     redis.call('ZREM', idx, id)
+    redis.call('HDEL', meta, id)
   else
     redis.call('SET', prefix .. id, ARGV[i + 2], 'PX', expires * 1000)
     redis.call('ZADD', idx, now + expires * 1000, id)
+    redis.call('HSET', meta, id, tag)
   end
 end
 
-redis.call('HSET', cseqs, call_id, cseq)
 local ids = redis.call('ZRANGEBYSCORE', idx, '(' .. now, '+inf', 'WITHSCORES')
 local out = {0}
 local max_exp = now
@@ -48,10 +69,9 @@ for i = 1, #ids, 2 do
   max_exp = math.max(max_exp, tonumber(ids[i + 1]))
 end
 if #ids == 0 then
-  redis.call('DEL', idx)
+  redis.call('DEL', idx, meta)
 else
   redis.call('PEXPIRE', idx, max_exp - now)
+  redis.call('PEXPIRE', meta, max_exp - now)
 end
--- Remember CSeqs a while after the last binding goes (RFC 3261 §10.3).
-redis.call('PEXPIRE', cseqs, max_exp - now + 3600000)
 return out
