@@ -1,0 +1,147 @@
+#!/usr/bin/env python3
+"""REGISTER-with-digest load: the highest rate Asterism holds with zero failed
+registrations and zero retransmissions.
+
+Starts a private redis-server, asterism-registrar and asterism-edge (release
+builds, separate processes, gRPC between them) with 1000 users, then drives
+sipp (tests/sipp/register_auth.xml: REGISTER, 401, REGISTER with digest, 200)
+at increasing rates for a few seconds each, and prints, per step, failures,
+retransmissions and the CPU each process used (100% = one core).
+
+Usage: bench/register_load.py [--rates 1000,2000,...] [--seconds 5] [--sipp N]
+Everything runs on loopback and stops by itself.
+"""
+import argparse, csv, os, shutil, signal, socket, subprocess, sys, tempfile, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TICK = os.sysconf("SC_CLK_TCK")
+USERS = 1000
+
+
+def free_port():
+    while True:
+        t = socket.socket(); t.bind(("127.0.0.1", 0)); port = t.getsockname()[1]
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            u.bind(("127.0.0.1", port)); return port
+        except OSError:
+            pass
+        finally:
+            t.close(); u.close()
+
+
+def cpu_ticks(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])
+    except OSError:
+        return 0
+
+
+def wait_port(port, udp_probe=None, timeout=15):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close(); return
+        except OSError:
+            time.sleep(0.05)
+    sys.exit(f"nothing listens on {port}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rates", default="500,1000,2000,3000,4000,5000,6000,7000,8000")
+    ap.add_argument("--seconds", type=int, default=5)
+    ap.add_argument("--sipp", type=int, default=2, help="sipp instances sharing the rate")
+    ap.add_argument("--no-build", action="store_true")
+    args = ap.parse_args()
+    if not args.no_build:
+        subprocess.run(["cargo", "build", "--release", "--bins", "--workspace"], cwd=ROOT, check=True)
+    for tool in ("sipp", "redis-server"):
+        if not shutil.which(tool):
+            sys.exit(f"{tool} is missing: apt-get install sip-tester redis-server")
+    work = tempfile.mkdtemp(prefix="asterism-bench-")
+    with open(os.path.join(work, "sip.conf"), "w") as conf, open(os.path.join(work, "users.csv"), "w") as users:
+        conf.write("[general]\nrealm=asterisk\n\n")
+        users.write("SEQUENTIAL\n")
+        for i in range(USERS):
+            conf.write(f"[user{i:04}]\ntype=friend\nsecret=pw{i:04}\nhost=dynamic\n\n")
+            users.write(f"user{i:04};pw{i:04};[authentication username=user{i:04} password=pw{i:04}];x\n")
+    procs = {}
+    try:
+        rport, gport, sport = free_port(), free_port(), free_port()
+        procs["redis"] = subprocess.Popen(["redis-server", "--port", str(rport), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL)
+        wait_port(rport)
+        env = dict(os.environ, ASTERISM_LOG="warn", ASTERISM_CONFIG_DIR=work,
+                   ASTERISM_REDIS_URL=f"redis://127.0.0.1:{rport}/",
+                   ASTERISM_REGISTRAR_LISTEN=f"127.0.0.1:{gport}",
+                   ASTERISM_SIP_BIND=f"127.0.0.1:{sport}",
+                   ASTERISM_REGISTRAR_ADDR=f"http://127.0.0.1:{gport}")
+        rel = os.path.join(ROOT, "target", "release")
+        procs["registrar"] = subprocess.Popen([os.path.join(rel, "asterism-registrar")], env=env)
+        wait_port(gport)
+        procs["edge"] = subprocess.Popen([os.path.join(rel, "asterism-edge")], env=env)
+        wait_port(sport)
+        time.sleep(0.5)
+        print(f"{'rate/s':>7} {'done':>7} {'failed':>6} {'retrans':>7} {'edge%':>6} {'registrar%':>10} {'redis%':>6} {'sipp%':>6}")
+        best = 0
+        for rate in [int(r) for r in args.rates.split(",")]:
+            row = step(rate, args, work, sport, procs)
+            print(f"{rate:>7} {row['ok']:>7} {row['failed']:>6} {row['retrans']:>7} {row['edge']:>6.0f} {row['registrar']:>10.0f} {row['redis']:>6.0f} {row['sipp']:>6.0f}", flush=True)
+            if row["failed"] == 0 and row["retrans"] == 0 and row["ok"] == rate * args.seconds:
+                best = rate
+            else:
+                break
+        print(f"\nhighest REGISTER-with-auth rate held with no failure and no retransmission: {best}/s")
+    finally:
+        for p in procs.values():
+            p.send_signal(signal.SIGTERM)
+        for p in procs.values():
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def step(rate, args, work, sport, procs):
+    n = args.sipp
+    calls = rate * args.seconds
+    before = {k: cpu_ticks(p.pid) for k, p in procs.items()}
+    t0 = time.time()
+    runs = []
+    for i in range(n):
+        stats = os.path.join(work, f"stats-{rate}-{i}.csv")
+        cmd = ["sipp", f"127.0.0.1:{sport}", "-sf", os.path.join(ROOT, "tests/sipp/register_auth.xml"),
+               "-inf", os.path.join(work, "users.csv"), "-key", "expires", "60",
+               "-r", str(rate / n), "-m", str(calls // n), "-t", "u1", "-i", "127.0.0.1", "-p", str(free_port()),
+               "-nostdin", "-timeout", f"{args.seconds + 30}s", "-trace_stat", "-stf", stats, "-fd", "1",
+               "-bg"]
+        subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        runs.append(stats)
+    sipp_ticks = 0
+    # sipp -bg daemonises: follow its processes by name until they finish.
+    while True:
+        pids = subprocess.run(["pgrep", "-f", f"sipp 127.0.0.1:{sport}"], capture_output=True, text=True).stdout.split()
+        if not pids:
+            break
+        sipp_ticks = max(sipp_ticks, sum(cpu_ticks(int(p)) for p in pids))
+        time.sleep(0.2)
+    elapsed = time.time() - t0
+    row = {k: 100.0 * (cpu_ticks(p.pid) - before[k]) / TICK / elapsed for k, p in procs.items()}
+    row["sipp"] = 100.0 * sipp_ticks / TICK / elapsed
+    ok = failed = retrans = 0
+    for stats in runs:
+        with open(stats) as f:
+            rows = list(csv.DictReader(f, delimiter=";"))
+        last = rows[-1]
+        ok += int(last["SuccessfulCall(C)"])
+        failed += int(last["FailedCall(C)"])
+        retrans += int(last["Retransmissions(C)"])
+    row.update(ok=ok, failed=failed, retrans=retrans)
+    return row
+
+
+if __name__ == "__main__":
+    main()
