@@ -116,7 +116,7 @@ def step(rate, args, work, sport, procs):
         cmd = ["sipp", f"127.0.0.1:{sport}", "-sf", os.path.join(ROOT, "tests/sipp/register_auth.xml"),
                "-inf", os.path.join(work, "users.csv"), "-key", "expires", "60",
                "-r", str(rate / n), "-m", str(calls // n), "-t", "u1", "-i", "127.0.0.1", "-p", str(free_port()),
-               "-nostdin", "-timeout", f"{args.seconds + 30}s", "-trace_stat", "-stf", stats, "-fd", "1",
+               "-buff_size", "4194304", "-nostdin", "-timeout", f"{args.seconds + 30}s", "-trace_stat", "-stf", stats, "-fd", "1",
                "-bg"]
         subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         runs.append(stats)

@@ -154,12 +154,29 @@ impl Transport {
     }
 }
 
+/// Socket buffer we ask for: bursts of REGISTERs must queue in the kernel,
+/// not be dropped, while the receive task is descheduled (capped by
+/// net.core.rmem_max / wmem_max).
+const UDP_BUFFER_BYTES: usize = 8 * 1024 * 1024;
+
+fn bind_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if let Err(e) = socket.set_recv_buffer_size(UDP_BUFFER_BYTES) {
+        tracing::debug!(error = %e, "cannot enlarge the UDP receive buffer");
+    }
+    let _ = socket.set_send_buffer_size(UDP_BUFFER_BYTES);
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    UdpSocket::from_std(socket.into())
+}
+
 /// Bind UDP and TCP to the same port. With port 0, retry until a port is free
 /// for both.
 async fn bind_pair(addr: SocketAddr) -> std::io::Result<(UdpSocket, TcpListener)> {
     let mut last = None;
     for _ in 0..32 {
-        let udp = UdpSocket::bind(addr).await?;
+        let udp = bind_udp(addr)?;
         let port = udp.local_addr()?.port();
         match TcpListener::bind(SocketAddr::new(addr.ip(), port)).await {
             Ok(l) => return Ok((udp, l)),
