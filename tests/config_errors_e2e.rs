@@ -1,0 +1,65 @@
+//! Bad configuration stops a service with `file:line` and exit code 64,
+//! and `--help` lists every setting.
+
+mod common;
+
+use asterism_testkit::bin_path;
+use common::TempDir;
+use std::process::Command;
+
+#[test]
+fn broken_sip_conf_names_file_and_line_and_exits_64() {
+    let dir = TempDir::new("badconf");
+    std::fs::write(
+        dir.0.join("sip.conf"),
+        "[general]\nrealm=asterisk\n\n[alice]\ntype=friend\nsecret alice61\n",
+    )
+    .unwrap();
+    for bin in ["asterism-registrar", "asterism"] {
+        let out = Command::new(bin_path(bin))
+            .env("ASTERISM_CONFIG_DIR", &dir.0)
+            .env("ASTERISM_SIP_BIND", "127.0.0.1:0")
+            .env("ASTERISM_REGISTRAR_LISTEN", "127.0.0.1:0")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(64), "{bin}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let want = format!(
+            "{}:6: expected 'key = value'",
+            dir.0.join("sip.conf").display()
+        );
+        assert!(stderr.contains(&want), "{bin} said: {stderr}");
+    }
+}
+
+#[test]
+fn invalid_settings_exit_64_and_help_lists_them_all() {
+    let out = Command::new(bin_path("asterism-edge"))
+        .env("ASTERISM_SIP_BIND", "not-an-address")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ASTERISM_SIP_BIND"));
+
+    let out = Command::new(bin_path("asterism"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for var in [
+        "ASTERISM_CONFIG_DIR",
+        "ASTERISM_SIP_BIND",
+        "ASTERISM_REDIS_URL",
+        "ASTERISM_REGISTRAR_ADDR",
+        "ASTERISM_MIN_EXPIRES",
+        "ASTERISM_SIP_T1_MS",
+    ] {
+        assert!(help.contains(var), "--help lacks {var}");
+    }
+    let out = Command::new(bin_path("asterism"))
+        .arg("--bogus")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+}
