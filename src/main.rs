@@ -3,8 +3,8 @@
 //! `ASTERISM_REDIS_URL` bindings stay in memory, and without
 //! `ASTERISM_CONFIG_DIR` the example configuration is used.
 
-use asterism_config::cli::{self, CliOutcome, Setting};
-use asterism_config::{ProcessEnv, Strings, EXIT_CONFIG};
+use asterism_config::cli::{self, Setting};
+use asterism_config::{ProcessEnv, Strings};
 use asterism_edge::config::{EdgeConfig, ENV_REGISTRAR_ADDR};
 use asterism_registrar::config::RegistrarConfig;
 use std::collections::HashMap;
@@ -26,29 +26,24 @@ fn settings() -> Vec<Setting> {
     s
 }
 
+const ME: &str = "asterism";
+
 fn fail(msg: impl std::fmt::Display) -> ExitCode {
-    tracing::error!("{msg}");
-    eprintln!("asterism: {msg}");
-    ExitCode::from(EXIT_CONFIG as u8)
+    cli::fail(ME, msg)
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let env = ProcessEnv;
     let settings = settings();
-    let layered = match cli::parse(
-        "asterism",
+    let layered = match cli::parse_args(
+        ME,
         "the Asterism PBX, all services in one process",
         &settings,
-        std::env::args().skip(1),
         &env,
     ) {
-        CliOutcome::Run(l) => l,
-        CliOutcome::Help(h) => {
-            print!("{h}");
-            return ExitCode::SUCCESS;
-        }
-        CliOutcome::Error(e) => return fail(e),
+        Ok(l) => l,
+        Err(code) => return code,
     };
     let _telemetry = match asterism_telemetry::init("asterism") {
         Ok(g) => g,
@@ -56,7 +51,7 @@ async fn main() -> ExitCode {
     };
     let reg_cfg = match RegistrarConfig::from_env(&layered) {
         Ok(c) => c,
-        Err(errors) => return fail(join(errors)),
+        Err(errors) => return fail(asterism_config::env::describe(&errors)),
     };
     // The built-in registrar serves on a loopback port of its own, unless
     // the edge is pointed at another one.
@@ -86,7 +81,7 @@ async fn main() -> ExitCode {
     };
     let edge_cfg = match EdgeConfig::from_env(&edge_env) {
         Ok(c) => c,
-        Err(errors) => return fail(join(errors)),
+        Err(errors) => return fail(asterism_config::env::describe(&errors)),
     };
     if let Some((registrar, listener)) = registrar {
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
@@ -109,14 +104,6 @@ async fn main() -> ExitCode {
     );
     edge.run().await;
     ExitCode::SUCCESS
-}
-
-fn join(errors: Vec<asterism_config::EnvError>) -> String {
-    errors
-        .iter()
-        .map(|e| format!("invalid setting: {e}"))
-        .collect::<Vec<_>>()
-        .join("; ")
 }
 
 /// Values decided here, over the user's settings.

@@ -89,6 +89,31 @@ pub fn help(program: &str, about: &str, settings: &[Setting]) -> String {
     out
 }
 
+/// Parse the process's own arguments. `Err` carries the exit code after
+/// `--help` was printed (0) or a usage error was reported (64).
+pub fn parse_args<'a>(
+    program: &str,
+    about: &str,
+    settings: &[Setting],
+    below: &'a dyn Strings,
+) -> Result<Layered<'a>, std::process::ExitCode> {
+    match parse(program, about, settings, std::env::args().skip(1), below) {
+        CliOutcome::Run(l) => Ok(l),
+        CliOutcome::Help(h) => {
+            print!("{h}");
+            Err(std::process::ExitCode::SUCCESS)
+        }
+        CliOutcome::Error(e) => Err(fail(program, e)),
+    }
+}
+
+/// Report a start-up problem on the log and stderr; exit code 64.
+pub fn fail(program: &str, msg: impl std::fmt::Display) -> std::process::ExitCode {
+    tracing::error!("{msg}");
+    eprintln!("{program}: {msg}");
+    std::process::ExitCode::from(crate::EXIT_CONFIG as u8)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

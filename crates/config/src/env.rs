@@ -105,6 +105,15 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// All errors on one line, for a start-up failure message.
+pub fn describe(errors: &[EnvError]) -> String {
+    errors
+        .iter()
+        .map(|e| format!("invalid setting {e}"))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,7 @@
 //! `asterism-edge`: the SIP edge alone, talking gRPC to a registrar.
 
-use asterism_config::cli::{self, CliOutcome};
-use asterism_config::{ProcessEnv, EXIT_CONFIG};
+use asterism_config::cli;
+use asterism_config::ProcessEnv;
 use asterism_edge::config::{EdgeConfig, SETTINGS};
 use std::process::ExitCode;
 
@@ -12,40 +12,24 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    const ME: &str = "asterism-edge";
     let env = ProcessEnv;
-    let layered = match cli::parse(
-        "asterism-edge",
+    let layered = match cli::parse_args(
+        ME,
         "Asterism SIP edge: transports, transactions, REGISTER/OPTIONS; backends over gRPC",
         SETTINGS,
-        std::env::args().skip(1),
         &env,
     ) {
-        CliOutcome::Run(l) => l,
-        CliOutcome::Help(h) => {
-            print!("{h}");
-            return ExitCode::SUCCESS;
-        }
-        CliOutcome::Error(e) => {
-            eprintln!("asterism-edge: {e}");
-            return ExitCode::from(EXIT_CONFIG as u8);
-        }
+        Ok(l) => l,
+        Err(code) => return code,
     };
-    let _telemetry = match asterism_telemetry::init("asterism-edge") {
+    let _telemetry = match asterism_telemetry::init(ME) {
         Ok(g) => g,
-        Err(e) => {
-            eprintln!("asterism-edge: {e}");
-            return ExitCode::from(EXIT_CONFIG as u8);
-        }
+        Err(e) => return cli::fail(ME, e),
     };
     let cfg = match EdgeConfig::from_env(&layered) {
         Ok(c) => c,
-        Err(errors) => {
-            for e in errors {
-                tracing::error!("invalid setting: {e}");
-                eprintln!("asterism-edge: invalid setting: {e}");
-            }
-            return ExitCode::from(EXIT_CONFIG as u8);
-        }
+        Err(errors) => return cli::fail(ME, asterism_config::env::describe(&errors)),
     };
     let registrar = cfg.registrar_addr.clone();
     match asterism_edge::Edge::bind(cfg, asterism_config::shutdown::signal()).await {
@@ -55,8 +39,7 @@ async fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            tracing::error!("{e}");
-            eprintln!("asterism-edge: {e}");
+            cli::fail(ME, e);
             ExitCode::FAILURE
         }
     }

@@ -1,7 +1,7 @@
 //! `asterism-registrar`: the registrar alone, serving gRPC.
 
-use asterism_config::cli::{self, CliOutcome};
-use asterism_config::{ProcessEnv, EXIT_CONFIG};
+use asterism_config::cli;
+use asterism_config::ProcessEnv;
 use asterism_registrar::config::{RegistrarConfig, SETTINGS};
 use std::process::ExitCode;
 
@@ -12,47 +12,28 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    const ME: &str = "asterism-registrar";
     let env = ProcessEnv;
-    let layered = match cli::parse(
-        "asterism-registrar",
+    let layered = match cli::parse_args(
+        ME,
         "Asterism registrar: sip.conf users, digest authentication and bindings, over gRPC",
         SETTINGS,
-        std::env::args().skip(1),
         &env,
     ) {
-        CliOutcome::Run(l) => l,
-        CliOutcome::Help(h) => {
-            print!("{h}");
-            return ExitCode::SUCCESS;
-        }
-        CliOutcome::Error(e) => {
-            eprintln!("asterism-registrar: {e}");
-            return ExitCode::from(EXIT_CONFIG as u8);
-        }
+        Ok(l) => l,
+        Err(code) => return code,
     };
-    let _telemetry = match asterism_telemetry::init("asterism-registrar") {
+    let _telemetry = match asterism_telemetry::init(ME) {
         Ok(g) => g,
-        Err(e) => {
-            eprintln!("asterism-registrar: {e}");
-            return ExitCode::from(EXIT_CONFIG as u8);
-        }
+        Err(e) => return cli::fail(ME, e),
     };
     let cfg = match RegistrarConfig::from_env(&layered) {
         Ok(c) => c,
-        Err(errors) => {
-            for e in errors {
-                tracing::error!("invalid setting: {e}");
-            }
-            return ExitCode::from(EXIT_CONFIG as u8);
-        }
+        Err(errors) => return cli::fail(ME, asterism_config::env::describe(&errors)),
     };
     let registrar = match asterism_registrar::build(&cfg) {
         Ok(r) => r,
-        Err(e) => {
-            tracing::error!("{e}");
-            eprintln!("asterism-registrar: {e}");
-            return ExitCode::from(EXIT_CONFIG as u8);
-        }
+        Err(e) => return cli::fail(ME, e),
     };
     tracing::info!(listen = %cfg.listen, redis = cfg.redis_url.is_some(), "registrar serving");
     let served = tonic::transport::Server::builder()
