@@ -11,12 +11,29 @@ use std::path::{Path, PathBuf};
 pub struct ConfError {
     pub file: PathBuf,
     pub line: usize,
+    /// 1-based column, when the problem is at a known place in the line.
+    pub column: Option<usize>,
     pub message: String,
 }
 
 impl fmt::Display for ConfError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}: {}", self.file.display(), self.line, self.message)
+        match self.column {
+            Some(c) => write!(f, "{}:{}:{c}: {}", self.file.display(), self.line, self.message),
+            None => write!(f, "{}:{}: {}", self.file.display(), self.line, self.message),
+        }
+    }
+}
+
+impl Entry {
+    /// An error about this entry, `offset` bytes into its value.
+    pub fn error_at(&self, offset: usize, message: impl Into<String>) -> ConfError {
+        ConfError {
+            file: self.file.clone(),
+            line: self.line,
+            column: Some(self.value_col + offset),
+            message: message.into(),
+        }
     }
 }
 
@@ -30,6 +47,8 @@ pub struct Entry {
     pub arrow: bool,
     pub file: PathBuf,
     pub line: usize,
+    /// 1-based column where the value starts in the line.
+    pub value_col: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,8 +117,9 @@ impl ConfFile {
         let mut in_block_comment = false;
         for (i, raw) in text.lines().enumerate() {
             let line_no = i + 1;
-            let line = strip_comment(raw, &mut in_block_comment);
-            let line = line.trim();
+            let stripped = strip_comment(raw, &mut in_block_comment);
+            let lead = stripped.len() - stripped.trim_start().len();
+            let line = stripped.trim();
             if line.is_empty() {
                 continue;
             }
@@ -129,7 +149,7 @@ impl ConfFile {
             let Some(section) = self.sections.last_mut() else {
                 return Err(err(path, line_no, "entry outside of any [section]".into()));
             };
-            section.entries.push(parse_entry(path, line_no, line)?);
+            section.entries.push(parse_entry(path, line_no, lead, line)?);
         }
         Ok(())
     }
@@ -157,6 +177,7 @@ fn err(file: &Path, line: usize, message: String) -> ConfError {
     ConfError {
         file: file.to_path_buf(),
         line,
+        column: None,
         message,
     }
 }
@@ -240,10 +261,10 @@ fn parse_section_header(path: &Path, line_no: usize, line: &str) -> Result<Secti
     })
 }
 
-fn parse_entry(path: &Path, line_no: usize, line: &str) -> Result<Entry, ConfError> {
-    let (key, value, arrow) = match (line.find("=>"), line.find('=')) {
-        (Some(a), Some(e)) if a == e => (&line[..a], &line[a + 2..], true),
-        (_, Some(e)) => (&line[..e], &line[e + 1..], false),
+fn parse_entry(path: &Path, line_no: usize, lead: usize, line: &str) -> Result<Entry, ConfError> {
+    let (key, value, arrow, value_at) = match (line.find("=>"), line.find('=')) {
+        (Some(a), Some(e)) if a == e => (&line[..a], &line[a + 2..], true, a + 2),
+        (_, Some(e)) => (&line[..e], &line[e + 1..], false, e + 1),
         _ => {
             return Err(err(
                 path,
@@ -256,12 +277,14 @@ fn parse_entry(path: &Path, line_no: usize, line: &str) -> Result<Entry, ConfErr
     if key.is_empty() {
         return Err(err(path, line_no, "missing key before '='".into()));
     }
+    let value_col = lead + value_at + (value.len() - value.trim_start().len()) + 1;
     Ok(Entry {
         key: key.to_owned(),
         value: value.trim().to_owned(),
         arrow,
         file: path.to_path_buf(),
         line: line_no,
+        value_col,
     })
 }
 
@@ -282,6 +305,7 @@ mod tests {
         assert!(d.entries[0].arrow);
         assert_eq!(d.entries[0].value, "61,1,Dial(SIP/nlys)");
         assert_eq!(d.entries[0].line, 6);
+        assert_eq!(d.entries[0].value_col, 10);
         assert_eq!(d.entries[1].value, "a;b");
         assert_eq!(
             c.section("general").unwrap().get("static").unwrap().value,

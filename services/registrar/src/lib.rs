@@ -39,6 +39,7 @@ pub fn build(cfg: &RegistrarConfig) -> Result<Arc<Registrar>, StartError> {
             let text = std::fs::read_to_string(&path).map_err(|e| ConfError {
                 file: path.clone(),
                 line: 0,
+                column: None,
                 message: format!("cannot read: {e}"),
             })?;
             (Directory::parse(&path, &text)?, text)

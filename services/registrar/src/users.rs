@@ -182,6 +182,7 @@ fn bad(e: &Entry, why: &str) -> ConfError {
     ConfError {
         file: e.file.clone(),
         line: e.line,
+        column: None,
         message: format!("{}={}: {why}", e.key, e.value),
     }
 }
