@@ -19,7 +19,13 @@ pub struct ConfError {
 impl fmt::Display for ConfError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.column {
-            Some(c) => write!(f, "{}:{}:{c}: {}", self.file.display(), self.line, self.message),
+            Some(c) => write!(
+                f,
+                "{}:{}:{c}: {}",
+                self.file.display(),
+                self.line,
+                self.message
+            ),
             None => write!(f, "{}:{}: {}", self.file.display(), self.line, self.message),
         }
     }
@@ -149,7 +155,9 @@ impl ConfFile {
             let Some(section) = self.sections.last_mut() else {
                 return Err(err(path, line_no, "entry outside of any [section]".into()));
             };
-            section.entries.push(parse_entry(path, line_no, lead, line)?);
+            section
+                .entries
+                .push(parse_entry(path, line_no, lead, line)?);
         }
         Ok(())
     }

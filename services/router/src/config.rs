@@ -1,0 +1,48 @@
+//! The router's settings, each an `ASTERISM_*` variable with a flag.
+
+use asterism_config::cli::Setting;
+use asterism_config::env::{EnvError, Reader};
+use asterism_config::Strings;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub const ENV_CONFIG_DIR: &str = "ASTERISM_CONFIG_DIR";
+pub const ENV_ROUTER_LISTEN: &str = "ASTERISM_ROUTER_LISTEN";
+pub const ENV_DIALPLAN_POLL: &str = "ASTERISM_DIALPLAN_POLL_SECS";
+
+pub const SETTINGS: &[Setting] = &[
+    Setting { env: ENV_CONFIG_DIR, flag: "config-dir", default: "examples (else built-in)", help: "directory holding extensions.conf" },
+    Setting { env: ENV_ROUTER_LISTEN, flag: "router-listen", default: "0.0.0.0:50052", help: "gRPC address the router serves on (standalone router)" },
+    Setting { env: ENV_DIALPLAN_POLL, flag: "dialplan-poll-secs", default: "2", help: "how often extensions.conf is checked for changes (0: never; SIGHUP and Reload still work)" },
+];
+
+/// The example dialplan, built in so the all-in-one runs anywhere.
+pub const BUILTIN_EXTENSIONS_CONF: &str = include_str!("../../../examples/extensions.conf");
+
+#[derive(Debug, Clone)]
+pub struct RouterConfig {
+    /// None: the built-in example dialplan.
+    pub extensions_conf: Option<PathBuf>,
+    pub listen: SocketAddr,
+    pub poll: Duration,
+}
+
+impl RouterConfig {
+    pub fn from_env(env: &dyn Strings) -> Result<Self, Vec<EnvError>> {
+        let mut r = Reader::new(env);
+        let dir = match r.string(ENV_CONFIG_DIR) {
+            Some(d) => Some(PathBuf::from(d)),
+            None => {
+                let local = PathBuf::from("examples");
+                local.join("extensions.conf").exists().then_some(local)
+            }
+        };
+        let cfg = RouterConfig {
+            extensions_conf: dir.map(|d| d.join("extensions.conf")),
+            listen: r.parse(ENV_ROUTER_LISTEN, SocketAddr::from(([0, 0, 0, 0], 50052))),
+            poll: Duration::from_secs(r.parse(ENV_DIALPLAN_POLL, 2)),
+        };
+        r.finish().map(|()| cfg)
+    }
+}

@@ -1,0 +1,255 @@
+//! The applications: the router's own (flow control and variables) run
+//! here; the others become steps for the edge, their arguments expanded.
+
+use super::subst::expand;
+use super::Call;
+use crate::dialplan::app::split_args;
+use crate::dialplan::Application;
+use asterism_proto::router::{self as pb, step};
+
+/// Run a router-side application; advances or jumps the call.
+pub fn run_internal(call: &mut Call, app: &Application) {
+    let args = expand(&app.args, call);
+    match app.name.as_str() {
+        "Goto" => {
+            if !goto(call, &args) {
+                missing_target(call, &args);
+            }
+        }
+        "GotoIf" | "GosubIf" => {
+            let (cond, branches) = split_once_top(&args, '?');
+            let (yes, no) = split_once_top(branches.unwrap_or(""), ':');
+            let chosen = if super::expr::truthy(cond) {
+                Some(yes)
+            } else {
+                no
+            };
+            match chosen.map(str::trim).filter(|t| !t.is_empty()) {
+                None => call.priority += 1,
+                Some(t) if app.name == "GosubIf" => gosub(call, t),
+                Some(t) => {
+                    if !goto(call, t) {
+                        missing_target(call, t);
+                    }
+                }
+            }
+        }
+        "Set" => {
+            set(call, &args);
+            call.priority += 1;
+        }
+        "MSet" => {
+            for a in split_args(&args, ',') {
+                set(call, &a);
+            }
+            call.priority += 1;
+        }
+        "NoOp" => call.priority += 1,
+        "Verbose" | "Log" => {
+            tracing::info!(context = %call.context, exten = %call.exten, priority = call.priority, "{args}");
+            call.priority += 1;
+        }
+        "Gosub" => gosub(call, &args),
+        "Return" => {
+            let Some(frame) = call.stack.pop() else {
+                tracing::warn!("Return without Gosub");
+                call.finish(500, "Return without Gosub");
+                return;
+            };
+            for (k, v) in frame.saved_args {
+                match v {
+                    Some(v) => call.vars.insert(k, v),
+                    None => call.vars.remove(&k),
+                };
+            }
+            call.vars.insert("GOSUB_RETVAL".into(), args);
+            call.context = frame.context;
+            call.exten = frame.exten;
+            call.priority = frame.priority;
+        }
+        other => {
+            tracing::warn!(app = other, "application not runnable in the router");
+            call.priority += 1;
+        }
+    }
+}
+
+/// Split on the first `sep` outside brackets.
+fn split_once_top(s: &str, sep: char) -> (&str, Option<&str>) {
+    let mut depth = 0i32;
+    for (i, c) in s.char_indices() {
+        match c {
+            '(' | '[' | '{' => depth += 1,
+            ')' | ']' | '}' => depth -= 1,
+            c if c == sep && depth <= 0 => return (&s[..i], Some(&s[i + 1..])),
+            _ => {}
+        }
+    }
+    (s, None)
+}
+
+fn set(call: &mut Call, assignment: &str) {
+    let Some((name, value)) = assignment.split_once('=') else {
+        tracing::warn!("Set without '=': {assignment}");
+        return;
+    };
+    let name = name.trim();
+    match name.to_ascii_uppercase().as_str() {
+        "CALLERID(NUM)" | "CALLERID(NUMBER)" => call.callerid_num = value.to_owned(),
+        "CALLERID(NAME)" => call.callerid_name = value.to_owned(),
+        _ => {
+            let name = name
+                .strip_prefix("__")
+                .or_else(|| name.strip_prefix('_'))
+                .unwrap_or(name);
+            call.vars.insert(name.to_owned(), value.to_owned());
+        }
+    }
+}
+
+/// `[[context,]extension,]priority` → (context, extension, priority or label).
+fn target(call: &Call, spec: &str) -> (String, String, String) {
+    let parts: Vec<String> = split_args(spec, ',')
+        .into_iter()
+        .map(|p| p.trim().to_owned())
+        .collect();
+    match parts.as_slice() {
+        [p] => (call.context.clone(), call.exten.clone(), p.clone()),
+        [e, p] => (call.context.clone(), e.clone(), p.clone()),
+        [c, e, p, ..] => (c.clone(), e.clone(), p.clone()),
+        [] => (call.context.clone(), call.exten.clone(), String::new()),
+    }
+}
+
+/// Jump; false when the target does not exist.
+fn goto(call: &mut Call, spec: &str) -> bool {
+    let (ctx, ext, prio) = target(call, spec);
+    match call.plan().target(&ctx, &ext, &prio) {
+        Some(n) => {
+            call.context = ctx;
+            call.exten = ext;
+            call.priority = n;
+            true
+        }
+        None => false,
+    }
+}
+
+/// A Goto to nowhere: `i` of the current context, or the call fails.
+fn missing_target(call: &mut Call, spec: &str) {
+    tracing::warn!(target = spec, "Goto target does not exist");
+    if call.exten != "i" && call.plan().find(&call.context, "i").is_some() {
+        call.vars.insert("INVALID_EXTEN".into(), call.exten.clone());
+        call.exten = "i".into();
+        call.priority = 1;
+    } else {
+        call.finish(404, "Goto target does not exist");
+    }
+}
+
+/// `Gosub([[context,]exten,]priority[(arg1[,…])])`.
+fn gosub(call: &mut Call, spec: &str) {
+    let (place, args) = match spec.find('(') {
+        Some(p) if spec.trim_end().ends_with(')') => {
+            let inner = &spec[p + 1..spec.trim_end().len() - 1];
+            (&spec[..p], split_args(inner, ','))
+        }
+        _ => (spec, Vec::new()),
+    };
+    let ret = super::Frame {
+        context: call.context.clone(),
+        exten: call.exten.clone(),
+        priority: call.priority + 1,
+        saved_args: (1..=args.len().max(1))
+            .map(|i| {
+                let k = format!("ARG{i}");
+                let old = call.vars.get(&k).cloned();
+                (k, old)
+            })
+            .collect(),
+    };
+    if !goto(call, place) {
+        missing_target(call, place);
+        return;
+    }
+    for (i, a) in args.into_iter().enumerate() {
+        call.vars.insert(format!("ARG{}", i + 1), a);
+    }
+    call.stack.push(ret);
+}
+
+/// The step for an edge-side application, arguments expanded.
+pub fn external_step(call: &mut Call, app: &Application) -> step::App {
+    let args = expand(&app.args, call);
+    let parts = split_args(&args, ',');
+    let arg = |i: usize| parts.get(i).map(|s| s.trim()).unwrap_or("");
+    match app.name.as_str() {
+        "Answer" => step::App::Answer(pb::Answer {}),
+        "Ringing" => step::App::Ringing(pb::Ringing {}),
+        "Progress" => step::App::Progress(pb::Progress {}),
+        "Playback" | "Background" => step::App::Playback(pb::Playback {
+            files: arg(0)
+                .split('&')
+                .filter(|f| !f.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        }),
+        "Echo" => step::App::Echo(pb::Echo {}),
+        "Dial" => step::App::Dial(pb::Dial {
+            targets: arg(0)
+                .split('&')
+                .filter(|t| !t.is_empty())
+                .map(|t| {
+                    let (tech, res) = t.split_once('/').unwrap_or(("", t));
+                    pb::DialTarget {
+                        technology: tech.to_owned(),
+                        resource: res.to_owned(),
+                    }
+                })
+                .collect(),
+            timeout_secs: arg(1)
+                .parse::<f64>()
+                .map(|s| s.max(0.0) as u32)
+                .unwrap_or(0),
+            options: arg(2).to_owned(),
+        }),
+        "Wait" => step::App::Wait(pb::Wait {
+            millis: arg(0)
+                .parse::<f64>()
+                .map(|s| (s.max(0.0) * 1000.0) as u32)
+                .unwrap_or(0),
+        }),
+        "Hangup" => {
+            let cause = arg(0).parse::<u32>().unwrap_or(16);
+            call.ending = Some((sip_code_for_cause(cause), "Hangup"));
+            call.vars.insert("HANGUPCAUSE".into(), cause.to_string());
+            step::App::Hangup(pb::Hangup { cause })
+        }
+        "Busy" => {
+            call.ending = Some((486, "Busy"));
+            step::App::Busy(pb::Busy {})
+        }
+        "Congestion" => {
+            call.ending = Some((503, "Congestion"));
+            step::App::Congestion(pb::Congestion {})
+        }
+        "SayDigits" => step::App::SayDigits(pb::SayDigits {
+            digits: arg(0).to_owned(),
+        }),
+        _ => step::App::Hangup(pb::Hangup { cause: 16 }),
+    }
+}
+
+/// Q.850 cause → SIP status for an unanswered call (as chan_sip maps them).
+pub fn sip_code_for_cause(cause: u32) -> u32 {
+    match cause {
+        1 => 404,
+        17 => 486,
+        18 => 408,
+        19 | 20 => 480,
+        21 => 403,
+        27 | 38 | 41 | 42 | 34 => 503,
+        28 => 484,
+        _ => 0,
+    }
+}

@@ -1,0 +1,284 @@
+//! One call's run through the dialplan. [`Call::next`] executes the
+//! router's own applications (Goto, GotoIf, Set, Gosub…) until it reaches
+//! one the edge must carry out, which it returns as a [`Step`]; the edge's
+//! [`StepResult`] comes back through [`Call::result`] and the run goes on,
+//! as Asterisk's pbx_exec loop does. When priorities run out the call is
+//! hung up (autofallthrough); after hang-up the `h` extension runs.
+
+pub mod apps;
+pub mod expr;
+pub mod subst;
+
+use crate::dialplan::{AppKind, Dialplan};
+use asterism_proto::router::{step, CallStart, Finished, Location, Step, StepResult, StepStatus};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Internal applications one `next()` may run before we call it a loop.
+pub const MAX_INTERNAL_STEPS: usize = 10_000;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Frame {
+    context: String,
+    exten: String,
+    priority: i32,
+    /// ARGn values the Gosub shadowed, restored on Return.
+    saved_args: Vec<(String, Option<String>)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Running,
+    /// Hung up: running `h` (only router-side applications).
+    Hangup,
+    Done,
+}
+
+/// What the call does next.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Next {
+    Step(Step),
+    Finished(Finished),
+}
+
+pub struct Call {
+    plan: Arc<Dialplan>,
+    pub(crate) context: String,
+    pub(crate) exten: String,
+    pub(crate) priority: i32,
+    pub(crate) vars: HashMap<String, String>,
+    pub(crate) callerid_num: String,
+    pub(crate) callerid_name: String,
+    stack: Vec<Frame>,
+    phase: Phase,
+    step_id: u64,
+    /// Final SIP status decided when the call ended (0: normal clearing).
+    final_code: u32,
+    final_reason: String,
+    /// Set when the last step ends the call once done (Hangup, Busy…).
+    pub(crate) ending: Option<(u32, &'static str)>,
+}
+
+impl Call {
+    pub fn new(plan: Arc<Dialplan>, start: &CallStart) -> Call {
+        let mut vars: HashMap<String, String> = plan.globals.iter().cloned().collect();
+        vars.extend(start.variables.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let exten = if start.extension.is_empty() {
+            "s".to_owned()
+        } else {
+            start.extension.clone()
+        };
+        let mut call = Call {
+            plan,
+            context: start.context.clone(),
+            exten,
+            priority: 1,
+            vars,
+            callerid_num: start.callerid_num.clone(),
+            callerid_name: start.callerid_name.clone(),
+            stack: Vec::new(),
+            phase: Phase::Running,
+            step_id: 0,
+            final_code: 0,
+            final_reason: String::new(),
+            ending: None,
+        };
+        if call.plan.find(&call.context, &call.exten).is_none() {
+            if call.plan.find(&call.context, "i").is_some() {
+                call.vars.insert("INVALID_EXTEN".into(), call.exten.clone());
+                call.exten = "i".into();
+            } else {
+                call.finish(404, "no matching extension");
+            }
+        }
+        call
+    }
+
+    fn location(&self) -> Location {
+        Location {
+            context: self.context.clone(),
+            extension: self.exten.clone(),
+            priority: self.priority,
+        }
+    }
+
+    /// End the call with `code` (used when nothing was answered) and run `h`.
+    pub(crate) fn hang_up(&mut self, code: u32, reason: &str) {
+        if self.phase != Phase::Running {
+            return;
+        }
+        self.final_code = code;
+        self.final_reason = reason.to_owned();
+        self.vars
+            .entry("HANGUPCAUSE".into())
+            .or_insert_with(|| "16".into());
+        if self.plan.find(&self.context, "h").is_some() {
+            self.phase = Phase::Hangup;
+            self.exten = "h".into();
+            self.priority = 1;
+        } else {
+            self.phase = Phase::Done;
+        }
+    }
+
+    /// End immediately, without `h` (the call never started or failed).
+    pub(crate) fn finish(&mut self, code: u32, reason: &str) {
+        self.final_code = code;
+        self.final_reason = reason.to_owned();
+        self.phase = Phase::Done;
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.phase == Phase::Done
+    }
+
+    /// Run until the next step for the edge, or the end.
+    pub fn next(&mut self) -> Next {
+        for _ in 0..MAX_INTERNAL_STEPS {
+            if self.phase == Phase::Done {
+                return Next::Finished(Finished {
+                    sip_code: self.final_code,
+                    reason: self.final_reason.clone(),
+                });
+            }
+            let plan = self.plan.clone();
+            let Some(p) = plan.priority(&self.context, &self.exten, self.priority) else {
+                self.end_of_priorities();
+                continue;
+            };
+            match p.app.kind {
+                AppKind::Unknown => {
+                    tracing::warn!(app = %p.app.name, file = %p.location.file.display(), line = p.location.line, "unknown application reached");
+                    self.finish(500, "unknown application");
+                }
+                AppKind::Internal => apps::run_internal(self, &p.app),
+                AppKind::External if self.phase == Phase::Hangup => self.priority += 1,
+                AppKind::External => {
+                    let location = self.location();
+                    let app = apps::external_step(self, &p.app);
+                    self.priority += 1;
+                    self.step_id += 1;
+                    tracing::debug!(context = %location.context, exten = %location.extension, priority = location.priority, app = %p.app.name, "dialplan step");
+                    return Next::Step(Step {
+                        step_id: self.step_id,
+                        location: Some(location),
+                        app: Some(app),
+                    });
+                }
+            }
+        }
+        self.finish(500, "dialplan loop");
+        Next::Finished(Finished {
+            sip_code: 500,
+            reason: "dialplan loop".into(),
+        })
+    }
+
+    fn end_of_priorities(&mut self) {
+        match self.phase {
+            Phase::Hangup => self.phase = Phase::Done,
+            _ if !self.plan.autofallthrough => self.hang_up(0, "dialplan ended"),
+            _ => {
+                let code = match self.vars.get("DIALSTATUS").map(String::as_str) {
+                    Some("BUSY") => 486,
+                    Some("NOANSWER") | Some("CHANUNAVAIL") => 480,
+                    Some("CONGESTION") => 503,
+                    Some("CANCEL") => 487,
+                    _ => 0,
+                };
+                self.hang_up(code, "dialplan ended");
+            }
+        }
+    }
+
+    /// The edge's answer to the last step.
+    pub fn result(&mut self, r: &StepResult) {
+        if r.step_id != self.step_id {
+            tracing::warn!(
+                expected = self.step_id,
+                got = r.step_id,
+                "result for another step ignored"
+            );
+            return;
+        }
+        for (k, v) in &r.variables {
+            self.vars.insert(k.clone(), v.clone());
+        }
+        if !r.dial_status.is_empty() {
+            self.vars.insert("DIALSTATUS".into(), r.dial_status.clone());
+        }
+        if r.status == StepStatus::CallerHungUp as i32 {
+            self.vars.insert("HANGUPCAUSE".into(), "16".into());
+            self.hang_up(0, "caller hung up");
+        } else if let Some((code, reason)) = self.ending.take() {
+            self.hang_up(code, reason);
+        }
+    }
+
+    /// The edge went away mid-call: run `h` with no more steps.
+    pub fn abandon(&mut self) -> Finished {
+        self.hang_up(0, "caller hung up");
+        loop {
+            if let Next::Finished(f) = self.next() {
+                return f;
+            }
+        }
+    }
+
+    pub(crate) fn plan(&self) -> &Arc<Dialplan> {
+        &self.plan
+    }
+
+    #[cfg(test)]
+    pub(crate) fn step_id(&self) -> u64 {
+        self.step_id
+    }
+}
+
+/// Variables and functions as the dialplan sees them.
+impl subst::Scope for Call {
+    fn var(&self, name: &str) -> Option<String> {
+        match name {
+            "EXTEN" => Some(self.exten.clone()),
+            "CONTEXT" => Some(self.context.clone()),
+            "PRIORITY" => Some(self.priority.to_string()),
+            _ => self.vars.get(name).cloned(),
+        }
+    }
+
+    fn function(&self, name: &str, args: &str) -> Option<String> {
+        match (
+            name.to_ascii_uppercase().as_str(),
+            args.trim().to_ascii_lowercase().as_str(),
+        ) {
+            ("CALLERID", "num" | "number") => Some(self.callerid_num.clone()),
+            ("CALLERID", "name") => Some(self.callerid_name.clone()),
+            ("CALLERID", "all") => Some(format!(
+                "\"{}\" <{}>",
+                self.callerid_name, self.callerid_num
+            )),
+            _ => None,
+        }
+    }
+}
+
+/// The step kinds, for metrics and tests.
+pub fn app_name(app: &step::App) -> &'static str {
+    match app {
+        step::App::Answer(_) => "Answer",
+        step::App::Ringing(_) => "Ringing",
+        step::App::Progress(_) => "Progress",
+        step::App::Playback(_) => "Playback",
+        step::App::Echo(_) => "Echo",
+        step::App::Dial(_) => "Dial",
+        step::App::Wait(_) => "Wait",
+        step::App::Hangup(_) => "Hangup",
+        step::App::Busy(_) => "Busy",
+        step::App::Congestion(_) => "Congestion",
+        step::App::SayDigits(_) => "SayDigits",
+        step::App::Finished(_) => "Finished",
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,237 @@
+//! The engine against real dialplans: the lab's echo program, Dial results,
+//! Asterisk's pattern precedence, `i` and `h`, Gosub/Return, variables.
+
+use super::*;
+use crate::dialplan::parse_str;
+use asterism_proto::router::step::App;
+use std::path::Path;
+
+fn plan(text: &str) -> Arc<Dialplan> {
+    Arc::new(parse_str(Path::new("extensions.conf"), text).unwrap().0)
+}
+
+fn start(ctx: &str, exten: &str) -> CallStart {
+    CallStart {
+        call_id: "c1".into(),
+        context: ctx.into(),
+        extension: exten.into(),
+        callerid_num: "62".into(),
+        callerid_name: "Bob".into(),
+        variables: Default::default(),
+    }
+}
+
+fn describe(app: &App) -> String {
+    match app {
+        App::Playback(p) => format!("Playback({})", p.files.join("&")),
+        App::Dial(d) => format!(
+            "Dial({},{})",
+            d.targets
+                .iter()
+                .map(|t| format!("{}/{}", t.technology, t.resource))
+                .collect::<Vec<_>>()
+                .join("&"),
+            d.timeout_secs
+        ),
+        App::SayDigits(s) => format!("SayDigits({})", s.digits),
+        App::Hangup(h) => format!("Hangup({})", h.cause),
+        App::Wait(w) => format!("Wait({})", w.millis),
+        other => app_name(other).to_owned(),
+    }
+}
+
+/// Run a call, answering each step with `answer(step) -> result`; returns
+/// the steps taken and the final SIP code.
+fn run(
+    plan: &Arc<Dialplan>,
+    s: CallStart,
+    mut answer: impl FnMut(&App) -> StepResult,
+) -> (Vec<String>, u32) {
+    let mut call = Call::new(plan.clone(), &s);
+    let mut steps = Vec::new();
+    loop {
+        match call.next() {
+            Next::Step(step) => {
+                let app = step.app.unwrap();
+                steps.push(describe(&app));
+                let mut r = answer(&app);
+                r.step_id = step.step_id;
+                call.result(&r);
+            }
+            Next::Finished(f) => return (steps, f.sip_code),
+        }
+        assert!(steps.len() < 100, "runaway: {steps:?}");
+    }
+}
+
+fn ok(_: &App) -> StepResult {
+    StepResult {
+        status: StepStatus::Ok as i32,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn lab_echo_program() {
+    let p = plan(crate::dialplan::parse::tests::LAB);
+    let (steps, code) = run(&p, start("default", "3666"), ok);
+    assert_eq!(steps, vec!["Answer", "Playback(demo-echotest)", "Echo"]);
+    assert_eq!(code, 0);
+    let (steps, _) = run(&p, start("default", "61"), ok);
+    assert_eq!(steps, vec!["Dial(SIP/nlys,0)"]);
+}
+
+#[test]
+fn dial_busy_continues_at_the_next_priority() {
+    let p = plan("[default]\nexten => 61,1,Dial(SIP/alice&PJSIP/alice2,20)\n same => n,GotoIf($[\"${DIALSTATUS}\" = \"BUSY\"]?busy)\n same => n,Hangup()\n same => n(busy),Playback(vm-busy)\n same => n,Busy()\n");
+    let busy = |app: &App| match app {
+        App::Dial(_) => StepResult {
+            status: StepStatus::Ok as i32,
+            dial_status: "BUSY".into(),
+            ..Default::default()
+        },
+        _ => ok(app),
+    };
+    let (steps, code) = run(&p, start("default", "61"), busy);
+    assert_eq!(
+        steps,
+        vec![
+            "Dial(SIP/alice&PJSIP/alice2,20)",
+            "Playback(vm-busy)",
+            "Busy"
+        ]
+    );
+    assert_eq!(code, 486);
+    let noanswer = |app: &App| match app {
+        App::Dial(_) => StepResult {
+            status: StepStatus::Ok as i32,
+            dial_status: "NOANSWER".into(),
+            ..Default::default()
+        },
+        _ => ok(app),
+    };
+    let (steps, code) = run(&p, start("default", "61"), noanswer);
+    assert_eq!(steps.last().unwrap(), "Hangup(16)");
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn autofallthrough_maps_dialstatus_to_a_final_response() {
+    let p = plan("[default]\nexten => 61,1,Dial(SIP/alice,5)\n");
+    for (status, code) in [
+        ("BUSY", 486),
+        ("NOANSWER", 480),
+        ("CHANUNAVAIL", 480),
+        ("CONGESTION", 503),
+    ] {
+        let (_, got) = run(&p, start("default", "61"), |_| StepResult {
+            status: StepStatus::Ok as i32,
+            dial_status: status.into(),
+            ..Default::default()
+        });
+        assert_eq!(got, code, "{status}");
+    }
+}
+
+#[test]
+fn pattern_precedence_like_asterisk() {
+    let p = plan("[pp]\nexten => _X.,1,SayDigits(1)\nexten => _61X,1,SayDigits(2)\nexten => _6XX,1,SayDigits(3)\nexten => 612,1,SayDigits(4)\nexten => _NXX,1,SayDigits(5)\nexten => _6!,1,SayDigits(6)\nexten => _[6-7]XX,1,SayDigits(7)\nexten => _9.,1,SayDigits(8)\n");
+    // number → which extension Asterisk runs
+    let table = [
+        ("612", "4"),  // literal beats every pattern
+        ("613", "2"),  // _61X: '1' (1 char) beats 'X' at position 2
+        ("623", "3"),  // _6XX before _6! and _[6-7]XX
+        ("6", "6"),    // only _6! takes a lone 6 ... and _X. needs 2+
+        ("7123", "1"), // _X. (one or more)
+        ("723", "7"),  // _[6-7]XX beats _NXX ([6-7] is 2 chars, N is 8)
+        ("823", "5"),
+        ("91", "8"), // _9. before _X. ('9' beats 'X')
+        ("0", "1"),  // falls to _X.? no: needs 2+ chars
+    ];
+    for (number, want) in table {
+        let mut call = Call::new(p.clone(), &start("pp", number));
+        let got = match call.next() {
+            Next::Step(s) => match s.app.unwrap() {
+                App::SayDigits(d) => d.digits,
+                other => describe(&other),
+            },
+            Next::Finished(f) => format!("finished {}", f.sip_code),
+        };
+        let want = if number == "0" {
+            "finished 404".to_owned()
+        } else {
+            want.to_owned()
+        };
+        assert_eq!(got, want, "number {number}");
+    }
+}
+
+#[test]
+fn invalid_extension_and_hangup_handler() {
+    let p = plan("[in]\nexten => 1,1,Answer\nexten => i,1,Playback(invalid)\n same => n,Hangup(1)\nexten => h,1,NoOp(${INVALID_EXTEN})\n same => n,Playback(never)\n[none]\nexten => 1,1,Answer\n");
+    let (steps, code) = run(&p, start("in", "999"), ok);
+    assert_eq!(
+        steps,
+        vec!["Playback(invalid)", "Hangup(1)"],
+        "h runs no edge step"
+    );
+    assert_eq!(code, 404);
+    let (steps, code) = run(&p, start("none", "999"), ok);
+    assert!(steps.is_empty());
+    assert_eq!(code, 404, "no i: refused with 404");
+    // The caller hangs up during Answer: h runs, nothing else.
+    let (steps, _) = run(&p, start("in", "1"), |_| StepResult {
+        status: StepStatus::CallerHungUp as i32,
+        ..Default::default()
+    });
+    assert_eq!(steps, vec!["Answer"]);
+}
+
+#[test]
+fn goto_to_a_missing_target_goes_to_i_then_fails() {
+    let p = plan("[g]\nexten => 1,1,Goto(nowhere,1,1)\nexten => i,1,SayDigits(${INVALID_EXTEN})\n[g2]\nexten => 1,1,Goto(nowhere,1,1)\n");
+    let (steps, _) = run(&p, start("g", "1"), ok);
+    assert_eq!(steps, vec!["SayDigits(1)"]);
+    let (steps, code) = run(&p, start("g2", "1"), ok);
+    assert!(steps.is_empty());
+    assert_eq!(code, 404);
+}
+
+#[test]
+fn gosub_return_and_variables() {
+    let p = plan("[globals]\nPREFIX=9\n[sub]\nexten => s,1,Set(R=${ARG1}${ARG2})\n same => n,Return(${R})\n[main]\nexten => _X.,1,Set(N=${EXTEN:1})\n same => n,Gosub(sub,s,1(${PREFIX},${N}))\n same => n,SayDigits(${GOSUB_RETVAL})\n same => n,SayDigits(${CALLERID(num)}${LEN(${EXTEN})})\n same => n,SayDigits($[${PRIORITY} * 10])\n same => n,Goto(2)\n");
+    let mut call = Call::new(p.clone(), &start("main", "5123"));
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        match call.next() {
+            Next::Step(s) => {
+                got.push(describe(&s.app.unwrap()));
+                call.result(&StepResult {
+                    step_id: call.step_id(),
+                    status: StepStatus::Ok as i32,
+                    ..Default::default()
+                });
+            }
+            Next::Finished(f) => panic!("finished early: {f:?}"),
+        }
+    }
+    assert_eq!(
+        got,
+        vec!["SayDigits(9123)", "SayDigits(624)", "SayDigits(50)"]
+    );
+}
+
+#[test]
+fn endless_internal_loops_are_stopped() {
+    let p = plan("[l]\nexten => 1,1,NoOp\n same => n,Goto(1)\n");
+    let (_, code) = run(&p, start("l", "1"), ok);
+    assert_eq!(code, 500);
+}
+
+#[test]
+fn unknown_application_fails_the_call_when_reached() {
+    let p = plan("[u]\nexten => 1,1,Answer\n same => n,Frobnicate()\n same => n,Echo\n");
+    let (steps, code) = run(&p, start("u", "1"), ok);
+    assert_eq!(steps, vec!["Answer"]);
+    assert_eq!(code, 500);
+}

@@ -1,0 +1,127 @@
+//! The tonic face of the router: `Execute` drives one [`Call`] per stream,
+//! `ShowDialplan` and `Reload` expose the dialplan.
+
+use crate::engine::{Call, Next};
+use crate::service::Router;
+use asterism_proto::router::router_server::Router as RouterRpc;
+use asterism_proto::router::*;
+use std::pin::Pin;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::{Stream, StreamExt};
+use tonic::{Request, Response, Status, Streaming};
+
+pub struct RouterService(pub Arc<Router>);
+
+type StepStream = Pin<Box<dyn Stream<Item = Result<Step, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl RouterRpc for RouterService {
+    type ExecuteStream = StepStream;
+
+    async fn execute(
+        &self,
+        req: Request<Streaming<CallEvent>>,
+    ) -> Result<Response<Self::ExecuteStream>, Status> {
+        let mut events = req.into_inner();
+        let start = match events.next().await {
+            Some(Ok(CallEvent {
+                event: Some(call_event::Event::Start(s)),
+            })) => s,
+            Some(Err(e)) => return Err(e),
+            _ => {
+                return Err(Status::invalid_argument(
+                    "the first event must be CallStart",
+                ))
+            }
+        };
+        let plan = self.0.current();
+        let (tx, rx) = mpsc::channel(4);
+        tokio::spawn(drive(Call::new(plan, &start), start.call_id, events, tx));
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn show_dialplan(
+        &self,
+        req: Request<ShowDialplanRequest>,
+    ) -> Result<Response<ShowDialplanResponse>, Status> {
+        let ctx = req.get_ref().context.trim();
+        let plan = self.0.current();
+        let only = (!ctx.is_empty()).then_some(ctx);
+        match crate::dialplan::show::show(&plan, only) {
+            Ok(text) => Ok(Response::new(ShowDialplanResponse { text })),
+            Err(e) => Err(Status::not_found(e)),
+        }
+    }
+
+    async fn reload(
+        &self,
+        _req: Request<ReloadRequest>,
+    ) -> Result<Response<ReloadResponse>, Status> {
+        let router = self.0.clone();
+        let result = tokio::task::spawn_blocking(move || router.reload())
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(match result {
+            Ok(_) => ReloadResponse {
+                ok: true,
+                errors: vec![],
+            },
+            Err(d) => ReloadResponse {
+                ok: false,
+                errors: d.0.iter().map(|x| x.to_string()).collect(),
+            },
+        }))
+    }
+}
+
+/// One call: send a step, wait for its result, until the dialplan ends or
+/// the edge goes away.
+#[tracing::instrument(name = "router.call", skip_all, fields(call_id = %call_id))]
+async fn drive(
+    mut call: Call,
+    call_id: String,
+    mut events: Streaming<CallEvent>,
+    tx: mpsc::Sender<Result<Step, Status>>,
+) {
+    loop {
+        match call.next() {
+            Next::Step(step) => {
+                if tx.send(Ok(step)).await.is_err() {
+                    call.abandon();
+                    return;
+                }
+                match events.next().await {
+                    Some(Ok(CallEvent {
+                        event: Some(call_event::Event::Result(r)),
+                    })) => call.result(&r),
+                    Some(Ok(_)) => {
+                        let _ = tx
+                            .send(Err(Status::invalid_argument("expected a StepResult")))
+                            .await;
+                        return;
+                    }
+                    Some(Err(_)) | None => {
+                        call.abandon();
+                        return;
+                    }
+                }
+            }
+            Next::Finished(f) => {
+                let step = Step {
+                    step_id: 0,
+                    location: None,
+                    app: Some(step::App::Finished(f)),
+                };
+                let _ = tx.send(Ok(step)).await;
+                return;
+            }
+        }
+    }
+}
+
+/// The gRPC service to mount on a tonic server.
+pub fn service(router: Arc<Router>) -> router_server::RouterServer<RouterService> {
+    router_server::RouterServer::new(RouterService(router))
+}

@@ -1,0 +1,12 @@
+//! The router service: Asterisk's `extensions.conf`, interpreted. Each call
+//! is a [`engine::Call`] driven over one `Router.Execute` stream; the
+//! dialplan itself is shared, swapped whole on reload, and never changed
+//! under a running call.
+
+pub mod config;
+pub mod dialplan;
+pub mod engine;
+pub mod grpc;
+pub mod service;
+
+pub use service::Router;

@@ -1,0 +1,57 @@
+//! `asterism-router`: the dialplan router alone, serving gRPC.
+
+use asterism_config::cli;
+use asterism_config::ProcessEnv;
+use asterism_router::config::{RouterConfig, SETTINGS};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// mimalloc, as in every Asterism binary (many small short-lived buffers).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    const ME: &str = "asterism-router";
+    let env = ProcessEnv;
+    let layered = match cli::parse_args(
+        ME,
+        "Asterism dialplan router: extensions.conf over gRPC",
+        SETTINGS,
+        &env,
+    ) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let _telemetry = match asterism_telemetry::init(ME) {
+        Ok(g) => g,
+        Err(e) => return cli::fail(ME, e),
+    };
+    let cfg = match RouterConfig::from_env(&layered) {
+        Ok(c) => c,
+        Err(errors) => return cli::fail(ME, asterism_config::env::describe(&errors)),
+    };
+    let router = match asterism_router::service::Router::load(cfg.extensions_conf.as_deref()) {
+        Ok((r, diags)) => {
+            for w in diags.warnings() {
+                tracing::warn!("{w}");
+            }
+            Arc::new(r)
+        }
+        Err(diags) => return cli::fail(ME, diags.to_string().trim_end()),
+    };
+    tokio::spawn(router.clone().watch(cfg.poll));
+    tokio::spawn(router.clone().reload_on_sighup());
+    tracing::info!(listen = %cfg.listen, "router serving");
+    let served = tonic::transport::Server::builder()
+        .add_service(asterism_router::grpc::service(router))
+        .serve_with_shutdown(cfg.listen, asterism_config::shutdown::signal())
+        .await;
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("gRPC server: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
