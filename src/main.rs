@@ -1,14 +1,20 @@
-//! `asterism`: the whole PBX in one process. The edge and the registrar run
-//! side by side and still talk gRPC, over loopback; without
+//! `asterism`: the whole PBX in one process. The edge, the registrar and the
+//! router run side by side and still talk gRPC, over loopback; without
 //! `ASTERISM_REDIS_URL` bindings stay in memory, and without
 //! `ASTERISM_CONFIG_DIR` the example configuration is used.
+//! `asterism dialplan check|show …` are the offline dialplan tools.
+
+mod dialplan_cli;
 
 use asterism_config::cli::{self, Setting};
 use asterism_config::{ProcessEnv, Strings};
 use asterism_edge::config::{EdgeConfig, ENV_REGISTRAR_ADDR};
 use asterism_registrar::config::RegistrarConfig;
+use asterism_router::config::RouterConfig;
+use asterism_router::Router;
 use std::collections::HashMap;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 /// mimalloc: the SIP hot path allocates many short-lived buffers from
 /// several threads, where glibc malloc spent a fifth of the edge's CPU.
@@ -18,8 +24,13 @@ use tokio::net::TcpListener;
 
 fn settings() -> Vec<Setting> {
     let mut s: Vec<Setting> = asterism_edge::config::SETTINGS.to_vec();
-    for r in asterism_registrar::config::SETTINGS {
-        if r.env != asterism_registrar::config::ENV_REGISTRAR_LISTEN {
+    let others = asterism_registrar::config::SETTINGS
+        .iter()
+        .chain(asterism_router::config::SETTINGS);
+    for r in others {
+        let standalone_only = r.env == asterism_registrar::config::ENV_REGISTRAR_LISTEN
+            || r.env == asterism_router::config::ENV_ROUTER_LISTEN;
+        if !standalone_only && !s.iter().any(|x| x.env == r.env) {
             s.push(*r);
         }
     }
@@ -34,6 +45,10 @@ fn fail(msg: impl std::fmt::Display) -> ExitCode {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("dialplan") {
+        return dialplan_cli::run(&args[1..]);
+    }
     let env = ProcessEnv;
     let settings = settings();
     let layered = match cli::parse_args(
@@ -53,28 +68,42 @@ async fn main() -> ExitCode {
         Ok(c) => c,
         Err(errors) => return fail(asterism_config::env::describe(&errors)),
     };
-    // The built-in registrar serves on a loopback port of its own, unless
-    // the edge is pointed at another one.
-    let mut overrides: HashMap<String, String> = HashMap::new();
-    let external = layered.get(ENV_REGISTRAR_ADDR).is_some();
-    let registrar = if external {
-        None
-    } else {
-        let registrar = match asterism_registrar::build(&reg_cfg) {
-            Ok(r) => r,
-            Err(e) => return fail(e),
-        };
-        let listener = match TcpListener::bind("127.0.0.1:0").await {
-            Ok(l) => l,
-            Err(e) => return fail(format!("cannot bind the registrar's loopback port: {e}")),
-        };
-        let addr = match listener.local_addr() {
-            Ok(a) => a,
-            Err(e) => return fail(e),
-        };
-        overrides.insert(ENV_REGISTRAR_ADDR.to_owned(), format!("http://{addr}"));
-        Some((registrar, listener))
+    let router_cfg = match RouterConfig::from_env(&layered) {
+        Ok(c) => c,
+        Err(errors) => return fail(asterism_config::env::describe(&errors)),
     };
+    let router = match Router::load(router_cfg.extensions_conf.as_deref()) {
+        Ok((r, diags)) => {
+            for w in diags.warnings() {
+                tracing::warn!("{w}");
+            }
+            Arc::new(r)
+        }
+        Err(diags) => return fail(diags.to_string().trim_end()),
+    };
+    tokio::spawn(router.clone().watch(router_cfg.poll));
+    tokio::spawn(router.clone().reload_on_sighup());
+    // The built-in services share one loopback gRPC port; the registrar is
+    // left out when the edge is pointed at another one.
+    let registrar = match layered.get(ENV_REGISTRAR_ADDR) {
+        Some(_) => None,
+        None => match asterism_registrar::build(&reg_cfg) {
+            Ok(r) => Some(asterism_registrar::service(r)),
+            Err(e) => return fail(e),
+        },
+    };
+    let listener = match TcpListener::bind("127.0.0.1:0").await {
+        Ok(l) => l,
+        Err(e) => return fail(format!("cannot bind the internal gRPC port: {e}")),
+    };
+    let internal = match listener.local_addr() {
+        Ok(a) => a,
+        Err(e) => return fail(e),
+    };
+    let mut overrides: HashMap<String, String> = HashMap::new();
+    if registrar.is_some() {
+        overrides.insert(ENV_REGISTRAR_ADDR.to_owned(), format!("http://{internal}"));
+    }
     let edge_env = Over {
         top: &overrides,
         below: &layered,
@@ -83,14 +112,15 @@ async fn main() -> ExitCode {
         Ok(c) => c,
         Err(errors) => return fail(asterism_config::env::describe(&errors)),
     };
-    if let Some((registrar, listener)) = registrar {
-        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-        tokio::spawn(
-            tonic::transport::Server::builder()
-                .add_service(asterism_registrar::service(registrar))
-                .serve_with_incoming_shutdown(incoming, asterism_config::shutdown::signal()),
-        );
-    }
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(asterism_router::grpc::service(router))
+            .add_optional_service(registrar)
+            .serve_with_incoming_shutdown(
+                tokio_stream::wrappers::TcpListenerStream::new(listener),
+                asterism_config::shutdown::signal(),
+            ),
+    );
     let edge = match asterism_edge::Edge::bind(edge_cfg, asterism_config::shutdown::signal()).await
     {
         Ok(e) => e,
@@ -100,6 +130,7 @@ async fn main() -> ExitCode {
         sip = %edge.local_addr,
         config = %reg_cfg.config_dir.as_ref().map(|d| d.display().to_string()).unwrap_or_else(|| "built-in examples".into()),
         store = if reg_cfg.redis_url.is_some() { "redis" } else { "memory" },
+        grpc = %internal,
         "Asterism ready"
     );
     edge.run().await;

@@ -27,7 +27,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let mut call = Call::new(plan.clone(), &start("default", black_box("61")));
             let mut steps = 0;
-            while let Next::Step(s) = call.next() {
+            while let Next::Step(s) = call.advance() {
                 steps += 1;
                 call.result(&StepResult {
                     step_id: s.step_id,

@@ -86,7 +86,7 @@ async fn drive(
     tx: mpsc::Sender<Result<Step, Status>>,
 ) {
     loop {
-        match call.next() {
+        match call.advance() {
             Next::Step(step) => {
                 if tx.send(Ok(step)).await.is_err() {
                     call.abandon();

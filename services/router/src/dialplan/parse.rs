@@ -332,9 +332,7 @@ fn parse_application(text: &str) -> Result<Application, (usize, String)> {
     if text.is_empty() {
         return Err((0, "missing application".into()));
     }
-    let name_end = text
-        .find(|c: char| c == '(' || c == ',')
-        .unwrap_or(text.len());
+    let name_end = text.find(['(', ',']).unwrap_or(text.len());
     let name = text[..name_end].trim();
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
         return Err((0, format!("bad application name '{name}'")));

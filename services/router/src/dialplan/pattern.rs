@@ -234,7 +234,7 @@ mod tests {
 
     #[test]
     fn asterisk_ordering() {
-        let mut v = vec![
+        let mut v = [
             p("_X."),
             p("_61X"),
             p("_6XX"),

@@ -1,4 +1,4 @@
-//! One call's run through the dialplan. [`Call::next`] executes the
+//! One call's run through the dialplan. [`Call::advance`] executes the
 //! router's own applications (Goto, GotoIf, Set, Gosub…) until it reaches
 //! one the edge must carry out, which it returns as a [`Step`]; the edge's
 //! [`StepResult`] comes back through [`Call::result`] and the run goes on,
@@ -133,7 +133,7 @@ impl Call {
     }
 
     /// Run until the next step for the edge, or the end.
-    pub fn next(&mut self) -> Next {
+    pub fn advance(&mut self) -> Next {
         for _ in 0..MAX_INTERNAL_STEPS {
             if self.phase == Phase::Done {
                 return Next::Finished(Finished {
@@ -219,7 +219,7 @@ impl Call {
     pub fn abandon(&mut self) -> Finished {
         self.hang_up(0, "caller hung up");
         loop {
-            if let Next::Finished(f) = self.next() {
+            if let Next::Finished(f) = self.advance() {
                 return f;
             }
         }

@@ -50,7 +50,7 @@ fn run(
     let mut call = Call::new(plan.clone(), &s);
     let mut steps = Vec::new();
     loop {
-        match call.next() {
+        match call.advance() {
             Next::Step(step) => {
                 let app = step.app.unwrap();
                 steps.push(describe(&app));
@@ -150,7 +150,7 @@ fn pattern_precedence_like_asterisk() {
     ];
     for (number, want) in table {
         let mut call = Call::new(p.clone(), &start("pp", number));
-        let got = match call.next() {
+        let got = match call.advance() {
             Next::Step(s) => match s.app.unwrap() {
                 App::SayDigits(d) => d.digits,
                 other => describe(&other),
@@ -203,7 +203,7 @@ fn gosub_return_and_variables() {
     let mut call = Call::new(p.clone(), &start("main", "5123"));
     let mut got = Vec::new();
     for _ in 0..3 {
-        match call.next() {
+        match call.advance() {
             Next::Step(s) => {
                 got.push(describe(&s.app.unwrap()));
                 call.result(&StepResult {

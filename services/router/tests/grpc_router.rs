@@ -1,0 +1,246 @@
+//! The router over real gRPC (a tonic server on a loopback port, a tonic
+//! client): a call's steps stream one at a time, results steer the
+//! dialplan; ShowDialplan; Reload keeps the old dialplan when the new file
+//! is broken and reports file:line; a changed file is picked up by itself.
+
+use asterism_proto::router::router_client::RouterClient;
+use asterism_proto::router::{
+    call_event, step, CallEvent, CallStart, ReloadRequest, ShowDialplanRequest, StepResult,
+    StepStatus,
+};
+use asterism_router::service::Router;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::Channel;
+
+struct Tmp(PathBuf);
+
+impl Drop for Tmp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+async fn serve(text: &str) -> (RouterClient<Channel>, Arc<Router>, Tmp, PathBuf) {
+    let dir = std::env::temp_dir().join(format!(
+        "asterism-router-{}-{}",
+        std::process::id(),
+        rand_suffix()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("extensions.conf");
+    std::fs::write(&path, text).unwrap();
+    let (router, _) = Router::load(Some(&path)).unwrap();
+    let router = Arc::new(router);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(asterism_router::grpc::service(router.clone()))
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+    );
+    let client = RouterClient::connect(format!("http://{addr}"))
+        .await
+        .unwrap();
+    (client, router, Tmp(dir.clone()), path)
+}
+
+fn rand_suffix() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
+
+/// Run one call over the stream; `dial_status` answers Dial steps.
+async fn call(
+    client: &mut RouterClient<Channel>,
+    ctx: &str,
+    exten: &str,
+    dial_status: &str,
+) -> (Vec<String>, u32) {
+    let (tx, rx) = mpsc::channel(4);
+    tx.send(CallEvent {
+        event: Some(call_event::Event::Start(CallStart {
+            call_id: "grpc-1".into(),
+            context: ctx.into(),
+            extension: exten.into(),
+            callerid_num: "62".into(),
+            ..Default::default()
+        })),
+    })
+    .await
+    .unwrap();
+    let mut steps = client
+        .execute(ReceiverStream::new(rx))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut names = Vec::new();
+    while let Some(s) = steps.message().await.unwrap() {
+        let app = s.app.unwrap();
+        if let step::App::Finished(f) = app {
+            return (names, f.sip_code);
+        }
+        names.push(asterism_router::engine::app_name(&app).to_owned());
+        let dial = matches!(app, step::App::Dial(_));
+        tx.send(CallEvent {
+            event: Some(call_event::Event::Result(StepResult {
+                step_id: s.step_id,
+                status: StepStatus::Ok as i32,
+                dial_status: if dial {
+                    dial_status.into()
+                } else {
+                    String::new()
+                },
+                ..Default::default()
+            })),
+        })
+        .await
+        .unwrap();
+    }
+    panic!("stream ended without Finished: {names:?}");
+}
+
+const LAB: &str = include_str!("../../../examples/extensions.conf");
+
+#[tokio::test]
+async fn echo_program_streams_step_by_step() {
+    let (mut c, _, _tmp, _) = serve(LAB).await;
+    assert_eq!(
+        call(&mut c, "default", "3666", "").await,
+        (vec!["Answer".into(), "Playback".into(), "Echo".into()], 0)
+    );
+    assert_eq!(call(&mut c, "default", "4444", "").await, (vec![], 404));
+}
+
+#[tokio::test]
+async fn dial_results_steer_the_dialplan() {
+    let (mut c, _, _tmp, _) =
+        serve("[default]\nexten => 61,1,Dial(SIP/alice,20)\n same => n,GotoIf($[${DIALSTATUS} = BUSY]?b)\n same => n,Hangup(19)\n same => n(b),Busy\n").await;
+    assert_eq!(
+        call(&mut c, "default", "61", "BUSY").await,
+        (vec!["Dial".into(), "Busy".into()], 486)
+    );
+    assert_eq!(
+        call(&mut c, "default", "61", "NOANSWER").await,
+        (vec!["Dial".into(), "Hangup".into()], 480)
+    );
+}
+
+#[tokio::test]
+async fn show_dialplan_like_asterisk() {
+    let (mut c, _, _tmp, _) = serve(LAB).await;
+    let text = c
+        .show_dialplan(ShowDialplanRequest {
+            context: "echo".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .text;
+    assert!(
+        text.contains("[ Context 'echo' created by 'pbx_config' ]"),
+        "{text}"
+    );
+    assert!(text.contains("'3666' =>"), "{text}");
+    assert!(text.contains("1. Playback(demo-echotest)"), "{text}");
+    assert!(text.contains("2. Echo()"), "{text}");
+    assert!(
+        text.contains("-= 1 extensions (2 priorities) in 1 contexts. =-"),
+        "{text}"
+    );
+    let missing = c
+        .show_dialplan(ShowDialplanRequest {
+            context: "nope".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), tonic::Code::NotFound);
+}
+
+#[tokio::test]
+async fn broken_reload_keeps_the_old_dialplan_and_reports_the_line() {
+    let (mut c, _, _tmp, path) = serve(LAB).await;
+    std::fs::write(
+        &path,
+        "[default]\nexten => 3666,1,Answer\nexten => 3666,2,Goto(echo,3666,1\n",
+    )
+    .unwrap();
+    let r = c.reload(ReloadRequest {}).await.unwrap().into_inner();
+    assert!(!r.ok);
+    assert!(r.errors[0].contains("extensions.conf:3:"), "{:?}", r.errors);
+    // Calls still run the old dialplan.
+    assert_eq!(
+        call(&mut c, "default", "3666", "").await.0,
+        vec!["Answer", "Playback", "Echo"]
+    );
+    std::fs::write(
+        &path,
+        "[default]\nexten => 3666,1,Answer\n same => n,Hangup\n",
+    )
+    .unwrap();
+    let r = c.reload(ReloadRequest {}).await.unwrap().into_inner();
+    assert!(r.ok, "{:?}", r.errors);
+    assert_eq!(
+        call(&mut c, "default", "3666", "").await.0,
+        vec!["Answer", "Hangup"]
+    );
+}
+
+#[tokio::test]
+async fn a_changed_file_is_picked_up_and_running_calls_keep_their_dialplan() {
+    let (mut c, router, _tmp, path) =
+        serve("[default]\nexten => 1,1,Answer\n same => n,Echo\n").await;
+    tokio::spawn(router.clone().watch(Duration::from_millis(50)));
+    // Start a call and take its first step.
+    let (tx, rx) = mpsc::channel(4);
+    tx.send(CallEvent {
+        event: Some(call_event::Event::Start(CallStart {
+            context: "default".into(),
+            extension: "1".into(),
+            ..Default::default()
+        })),
+    })
+    .await
+    .unwrap();
+    let mut steps = c
+        .execute(ReceiverStream::new(rx))
+        .await
+        .unwrap()
+        .into_inner();
+    let first = steps.message().await.unwrap().unwrap();
+    // Change the file; the watcher reloads it.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    std::fs::write(&path, "[default]\nexten => 1,1,Busy\n").unwrap();
+    for _ in 0..100 {
+        if router.current().priority("default", "1", 2).is_none() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        router.current().priority("default", "1", 2).is_none(),
+        "new dialplan loaded"
+    );
+    // The running call goes on with the dialplan it started with.
+    tx.send(CallEvent {
+        event: Some(call_event::Event::Result(StepResult {
+            step_id: first.step_id,
+            status: StepStatus::Ok as i32,
+            ..Default::default()
+        })),
+    })
+    .await
+    .unwrap();
+    let second = steps.message().await.unwrap().unwrap();
+    assert!(matches!(second.app, Some(step::App::Echo(_))), "{second:?}");
+    // A new call gets the new one.
+    assert_eq!(
+        call(&mut c, "default", "1", "").await,
+        (vec!["Busy".into()], 486)
+    );
+}
