@@ -54,6 +54,36 @@ pub struct Context {
     pub extensions: Vec<Extension>,
     pub includes: Vec<String>,
     pub location: Location,
+    /// Literal extension name → index in `extensions` (literals always win,
+    /// so a hash lookup replaces the scan of thousands of them).
+    pub literals: HashMap<String, usize>,
+    /// Index of the first pattern in `extensions`.
+    pub first_pattern: usize,
+}
+
+impl Context {
+    /// Sort extensions in Asterisk's order and build the literal index.
+    pub fn finish(&mut self) {
+        self.extensions.sort_by(|a, b| a.pattern.cmp(&b.pattern));
+        self.literals = self
+            .extensions
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| !e.pattern.is_pattern())
+            .map(|(i, e)| (e.pattern.as_str().to_owned(), i))
+            .collect();
+        self.first_pattern = self.literals.len();
+    }
+
+    /// This context's own extension for `number` (includes not searched).
+    pub fn own(&self, number: &str) -> Option<&Extension> {
+        match self.literals.get(number) {
+            Some(&i) => self.extensions.get(i),
+            None => self.extensions[self.first_pattern..]
+                .iter()
+                .find(|e| e.pattern.matches(number)),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -84,7 +114,7 @@ impl Dialplan {
             return None;
         }
         let ctx = self.contexts.get(context)?;
-        if let Some(e) = ctx.extensions.iter().find(|e| e.pattern.matches(number)) {
+        if let Some(e) = ctx.own(number) {
             return Some((ctx, e));
         }
         ctx.includes

@@ -148,6 +148,8 @@ fn build(conf: ConfFile) -> Result<(Dialplan, Diagnostics), Diagnostics> {
                             file: section.file.clone(),
                             line: section.line,
                         },
+                        literals: Default::default(),
+                        first_pattern: 0,
                     });
                 let mut last: Option<(String, i32)> = None;
                 for e in &section.entries {
@@ -159,7 +161,7 @@ fn build(conf: ConfFile) -> Result<(Dialplan, Diagnostics), Diagnostics> {
         }
     }
     for ctx in plan.contexts.values_mut() {
-        ctx.extensions.sort_by(|a, b| a.pattern.cmp(&b.pattern));
+        ctx.finish();
     }
     for ctx in plan.contexts.values() {
         for inc in &ctx.includes {

@@ -150,11 +150,17 @@ fn parse_set(inner: &[u8]) -> Vec<u8> {
 /// Whole-string match by dynamic programming: O(elements × length), so no
 /// pattern (however many `.` and `!`) can make matching slow.
 fn match_from(elems: &[Elem], s: &[u8]) -> bool {
+    // Without wildcards a pattern matches only numbers of its own length.
+    let wild = elems.iter().any(|e| !matches!(e, Elem::Set(_)));
+    if !wild {
+        return elems.len() == s.len() && elems.iter().zip(s).all(|(e, &c)| e.matches(c));
+    }
     // reach[j]: the elements so far can consume exactly s[..j].
     let mut reach = vec![false; s.len() + 1];
+    let mut next = vec![false; s.len() + 1];
     reach[0] = true;
     for e in elems {
-        let mut next = vec![false; s.len() + 1];
+        next.iter_mut().for_each(|x| *x = false);
         match e {
             Elem::Set(_) => {
                 for j in 0..s.len() {
@@ -173,7 +179,10 @@ fn match_from(elems: &[Elem], s: &[u8]) -> bool {
                 }
             }
         }
-        reach = next;
+        std::mem::swap(&mut reach, &mut next);
+        if !reach.iter().any(|&r| r) {
+            return false;
+        }
     }
     reach[s.len()]
 }
