@@ -68,6 +68,15 @@ async fn main() -> ExitCode {
         Ok(c) => c,
         Err(errors) => return fail(asterism_config::env::describe(&errors)),
     };
+    // The built-in services share one loopback gRPC port; the registrar is
+    // left out when the edge is pointed at another one.
+    let registrar = match layered.get(ENV_REGISTRAR_ADDR) {
+        Some(_) => None,
+        None => match asterism_registrar::build(&reg_cfg) {
+            Ok(r) => Some(asterism_registrar::service(r)),
+            Err(e) => return fail(e),
+        },
+    };
     let router_cfg = match RouterConfig::from_env(&layered) {
         Ok(c) => c,
         Err(errors) => return fail(asterism_config::env::describe(&errors)),
@@ -83,15 +92,6 @@ async fn main() -> ExitCode {
     };
     tokio::spawn(router.clone().watch(router_cfg.poll));
     tokio::spawn(router.clone().reload_on_sighup());
-    // The built-in services share one loopback gRPC port; the registrar is
-    // left out when the edge is pointed at another one.
-    let registrar = match layered.get(ENV_REGISTRAR_ADDR) {
-        Some(_) => None,
-        None => match asterism_registrar::build(&reg_cfg) {
-            Ok(r) => Some(asterism_registrar::service(r)),
-            Err(e) => return fail(e),
-        },
-    };
     let listener = match TcpListener::bind("127.0.0.1:0").await {
         Ok(l) => l,
         Err(e) => return fail(format!("cannot bind the internal gRPC port: {e}")),

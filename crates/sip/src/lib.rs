@@ -14,6 +14,7 @@ pub mod framing;
 pub mod header;
 pub mod message;
 pub mod method;
+pub mod request;
 pub mod response;
 pub mod status;
 pub mod text;

@@ -136,6 +136,9 @@ impl Core {
             match a {
                 Action::Send { flow, bytes } => self.transport.send_now(&flow, bytes),
                 Action::TimedOut { key } => tracing::debug!(?key, "no ACK for final response"),
+                Action::ClientTimedOut { key, call_id } => {
+                    tracing::debug!(?key, %call_id, "no response to our request")
+                }
             }
         }
     }

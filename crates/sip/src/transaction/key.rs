@@ -58,3 +58,33 @@ impl TsxKey {
         *m == Method::INVITE
     }
 }
+
+/// A client transaction: the branch we put in our Via, and the method
+/// (a CANCEL shares its INVITE's branch).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ClientKey {
+    pub branch: String,
+    pub method: Method,
+}
+
+impl ClientKey {
+    /// A fresh key with a new RFC 3261 branch.
+    pub fn new(method: Method) -> ClientKey {
+        ClientKey {
+            branch: format!(
+                "{}{}",
+                super::super::header::via::BRANCH_COOKIE,
+                crate::response::random_token()
+            ),
+            method,
+        }
+    }
+
+    /// The key a response belongs to: its top Via branch and CSeq method.
+    pub fn for_response(branch: &str, cseq_method: &str) -> ClientKey {
+        ClientKey {
+            branch: branch.to_owned(),
+            method: Method::parse(cseq_method),
+        }
+    }
+}

@@ -2,8 +2,10 @@
 //! ones, passes TU responses to them, and runs every timer from one ordered
 //! queue (stale entries are skipped when they fire).
 
+use super::client_invite::{Delivery, InviteClient};
+use super::client_non_invite::NonInviteClient;
 use super::invite::{AckDisposition, InviteServer};
-use super::key::TsxKey;
+use super::key::{ClientKey, TsxKey};
 use super::non_invite::NonInviteServer;
 use super::timers::{Timer, TimerConfig};
 use super::Effects;
@@ -36,6 +38,32 @@ pub enum Action {
     TimedOut {
         key: TsxKey,
     },
+    /// Timer B or F fired: no final response to our request (a 408 for the TU).
+    ClientTimedOut {
+        key: ClientKey,
+        call_id: String,
+    },
+}
+
+#[derive(Debug)]
+enum ClientMachine {
+    Invite(InviteClient),
+    NonInvite(NonInviteClient),
+}
+
+#[derive(Debug)]
+struct ClientEntry {
+    machine: ClientMachine,
+    flow: Flow,
+    /// The request, to build the ACK of a non-2xx and to route time-outs.
+    request: crate::Request,
+}
+
+/// Which transaction a timer belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum TimerOwner {
+    Server(TsxKey),
+    Client(ClientKey),
 }
 
 #[derive(Debug)]
@@ -54,7 +82,8 @@ struct Entry {
 pub struct Layer {
     cfg: TimerConfig,
     tsx: HashMap<TsxKey, Entry>,
-    timers: BTreeMap<(Instant, u64), (TsxKey, Timer)>,
+    clients: HashMap<ClientKey, ClientEntry>,
+    timers: BTreeMap<(Instant, u64), (TimerOwner, Timer)>,
     seq: u64,
 }
 
@@ -63,17 +92,84 @@ impl Layer {
         Layer {
             cfg,
             tsx: HashMap::new(),
+            clients: HashMap::new(),
             timers: BTreeMap::new(),
             seq: 0,
         }
     }
 
+    /// Live transactions, server and client.
     pub fn len(&self) -> usize {
-        self.tsx.len()
+        self.tsx.len() + self.clients.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.tsx.is_empty()
+        self.tsx.is_empty() && self.clients.is_empty()
+    }
+
+    /// Start a client transaction for `request` (its top Via carries
+    /// `key.branch`), sent on `flow`.
+    pub fn send_request(
+        &mut self,
+        key: ClientKey,
+        flow: Flow,
+        request: crate::Request,
+        now: Instant,
+    ) -> Vec<Action> {
+        let reliable = flow.kind.is_reliable();
+        let bytes = Bytes::from(request.to_bytes());
+        let (machine, fx) = if key.method == crate::Method::INVITE {
+            let (m, fx) = InviteClient::start(bytes, reliable, &self.cfg);
+            (ClientMachine::Invite(m), fx)
+        } else {
+            let (m, fx) = NonInviteClient::start(bytes, reliable, &self.cfg);
+            (ClientMachine::NonInvite(m), fx)
+        };
+        self.clients.insert(
+            key.clone(),
+            ClientEntry {
+                machine,
+                flow,
+                request,
+            },
+        );
+        let mut actions = Vec::new();
+        self.apply_owner(TimerOwner::Client(key), flow, fx, now, &mut actions);
+        actions
+    }
+
+    /// A response to one of our requests. Returns whether the TU gets it
+    /// (false for retransmissions and strays); the ACK of a non-2xx final
+    /// response to an INVITE is sent here.
+    pub fn on_response(
+        &mut self,
+        key: &ClientKey,
+        response: &crate::Response,
+        now: Instant,
+    ) -> (bool, Vec<Action>) {
+        let mut actions = Vec::new();
+        let code = response.code;
+        let Some(entry) = self.clients.get_mut(key) else {
+            return (false, actions);
+        };
+        let flow = entry.flow;
+        let request = &entry.request;
+        let ack = || Bytes::from(crate::request::ack_for_non2xx(request, response).to_bytes());
+        let (deliver, fx) = match &mut entry.machine {
+            ClientMachine::Invite(m) => {
+                let (d, fx) = m.on_response(code, ack, &self.cfg);
+                (d == Delivery::ToTu, fx)
+            }
+            ClientMachine::NonInvite(m) => m.on_response(code, &self.cfg),
+        };
+        self.apply_owner(TimerOwner::Client(key.clone()), flow, fx, now, &mut actions);
+        (deliver, actions)
+    }
+
+    /// Whether the INVITE client transaction has seen a provisional response
+    /// (RFC 3261 §9.1: only then may it be cancelled).
+    pub fn invite_proceeding(&self, key: &ClientKey) -> bool {
+        matches!(self.clients.get(key), Some(ClientEntry { machine: ClientMachine::Invite(m), .. }) if m.is_proceeding())
     }
 
     /// A request arrived on `flow`.
@@ -153,16 +249,30 @@ impl Layer {
             if entry.key().0 > now {
                 break;
             }
-            let (key, timer) = entry.remove();
-            let Some(e) = self.tsx.get_mut(&key) else {
-                continue;
+            let (owner, timer) = entry.remove();
+            let (flow, fx) = match &owner {
+                TimerOwner::Server(key) => {
+                    let Some(e) = self.tsx.get_mut(key) else {
+                        continue;
+                    };
+                    let fx = match &mut e.machine {
+                        Machine::NonInvite(m) => m.on_timer(timer),
+                        Machine::Invite(m) => m.on_timer(timer, &self.cfg),
+                    };
+                    (e.flow, fx)
+                }
+                TimerOwner::Client(key) => {
+                    let Some(e) = self.clients.get_mut(key) else {
+                        continue;
+                    };
+                    let fx = match &mut e.machine {
+                        ClientMachine::Invite(m) => m.on_timer(timer, &self.cfg),
+                        ClientMachine::NonInvite(m) => m.on_timer(timer, &self.cfg),
+                    };
+                    (e.flow, fx)
+                }
             };
-            let flow = e.flow;
-            let fx = match &mut e.machine {
-                Machine::NonInvite(m) => m.on_timer(timer),
-                Machine::Invite(m) => m.on_timer(timer, &self.cfg),
-            };
-            self.apply(&key, flow, fx, now, &mut actions);
+            self.apply_owner(owner, flow, fx, now, &mut actions);
         }
         actions
     }
@@ -175,19 +285,51 @@ impl Layer {
         now: Instant,
         out: &mut Vec<Action>,
     ) {
+        self.apply_owner(TimerOwner::Server(key.clone()), flow, fx, now, out);
+    }
+
+    fn apply_owner(
+        &mut self,
+        owner: TimerOwner,
+        flow: Flow,
+        fx: Effects,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
         if let Some(bytes) = fx.send {
             out.push(Action::Send { flow, bytes });
         }
         for (timer, after) in fx.start {
             self.seq += 1;
             self.timers
-                .insert((now + after, self.seq), (key.clone(), timer));
+                .insert((now + after, self.seq), (owner.clone(), timer));
         }
-        if fx.timed_out {
-            out.push(Action::TimedOut { key: key.clone() });
-        }
-        if fx.terminated {
-            self.tsx.remove(key);
+        match owner {
+            TimerOwner::Server(key) => {
+                if fx.timed_out {
+                    out.push(Action::TimedOut { key: key.clone() });
+                }
+                if fx.terminated {
+                    self.tsx.remove(&key);
+                }
+            }
+            TimerOwner::Client(key) => {
+                if fx.timed_out {
+                    let call_id = self
+                        .clients
+                        .get(&key)
+                        .and_then(|e| e.request.headers.get(&crate::HeaderName::CallId))
+                        .unwrap_or_default()
+                        .to_owned();
+                    out.push(Action::ClientTimedOut {
+                        key: key.clone(),
+                        call_id,
+                    });
+                }
+                if fx.terminated {
+                    self.clients.remove(&key);
+                }
+            }
         }
     }
 }

@@ -7,13 +7,15 @@
 //! ([`non_invite::NonInviteServer`], [`invite::InviteServer`]); the layer
 //! keeps them by [`TsxKey`] and runs their timers, named after the RFC.
 
+mod client_invite;
+mod client_non_invite;
 mod invite;
 mod key;
 mod layer;
 mod non_invite;
 mod timers;
 
-pub use key::TsxKey;
+pub use key::{ClientKey, TsxKey};
 pub use layer::{Action, Layer, Received};
 pub use timers::{Timer, TimerConfig};
 

@@ -153,3 +153,115 @@ async fn custom_t1_scales_the_timers() {
     layer.on_timeout(Instant::now());
     assert!(layer.is_empty());
 }
+
+fn invite_request(branch: &str) -> crate::Request {
+    crate::request::new_request(
+        Method::INVITE,
+        "sip:bob@127.0.0.1:5070",
+        crate::request::via("UDP", "127.0.0.1:5060", branch),
+        "<sip:62@127.0.0.1>;tag=a",
+        "<sip:bob@127.0.0.1>",
+        "call-1",
+        102,
+        70,
+    )
+}
+
+fn response(code: u16) -> crate::Response {
+    let mut headers = crate::message::Headers::new();
+    headers.push(crate::HeaderName::To, "<sip:bob@127.0.0.1>;tag=b");
+    crate::Response {
+        code,
+        reason: String::new(),
+        headers,
+        body: Bytes::new(),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn invite_client_retransmits_with_timer_a_until_timer_b() {
+    let cfg = TimerConfig::default();
+    let mut layer = Layer::new(cfg);
+    let key = ClientKey::new(Method::INVITE);
+    let a = layer.send_request(
+        key.clone(),
+        flow(Kind::Udp),
+        invite_request(&key.branch),
+        Instant::now(),
+    );
+    assert_eq!(sends(&a), 1);
+    // A doubles from T1 with no cap: 0.5, 1, 2, 4, 8, 16 s → 6 resends before B at 32 s.
+    let end = Instant::now() + cfg.t1 * 64;
+    let (mut sent, mut timeouts) = (0, 0);
+    while let Some(at) = layer.poll_timeout() {
+        if at > end {
+            break;
+        }
+        advance(at.saturating_duration_since(Instant::now())).await;
+        for act in layer.on_timeout(Instant::now()) {
+            match act {
+                Action::Send { .. } => sent += 1,
+                Action::ClientTimedOut { call_id, .. } => {
+                    assert_eq!(call_id, "call-1");
+                    timeouts += 1
+                }
+                _ => {}
+            }
+        }
+    }
+    assert_eq!((sent, timeouts), (6, 1));
+    assert!(layer.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn non_2xx_is_acked_by_the_transaction_and_retransmissions_absorbed() {
+    let mut layer = Layer::new(TimerConfig::default());
+    let key = ClientKey::new(Method::INVITE);
+    layer.send_request(
+        key.clone(),
+        flow(Kind::Udp),
+        invite_request(&key.branch),
+        Instant::now(),
+    );
+    let (deliver, acts) = layer.on_response(&key, &response(180), Instant::now());
+    assert!(deliver && acts.is_empty());
+    assert!(layer.invite_proceeding(&key));
+    let (deliver, acts) = layer.on_response(&key, &response(486), Instant::now());
+    assert!(deliver, "the TU learns the final answer");
+    let Action::Send { bytes, .. } = &acts[0] else {
+        panic!("{acts:?}")
+    };
+    let ack = String::from_utf8_lossy(bytes);
+    assert!(
+        ack.starts_with("ACK sip:bob@127.0.0.1:5070 SIP/2.0"),
+        "{ack}"
+    );
+    assert!(
+        ack.contains("CSeq: 102 ACK") && ack.contains("tag=b") && ack.contains(&key.branch),
+        "{ack}"
+    );
+    // A retransmitted 486 is ACKed again, not delivered.
+    let (deliver, acts) = layer.on_response(&key, &response(486), Instant::now());
+    assert!(!deliver);
+    assert_eq!(sends(&acts), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn non_invite_client_timer_e_caps_at_t2_and_k_ends_it() {
+    let cfg = TimerConfig::default();
+    let mut layer = Layer::new(cfg);
+    let key = ClientKey::new(Method::BYE);
+    let mut bye = invite_request(&key.branch);
+    bye.method = Method::BYE;
+    layer.send_request(key.clone(), flow(Kind::Udp), bye, Instant::now());
+    // E: 0.5, 1, 2, 4, 4, 4 … until F at 32 s.
+    let (sent, _) = run_until(&mut layer, Duration::from_millis(7600)).await;
+    assert_eq!(sent, 4, "at 0.5, 1.5, 3.5 and 7.5 s");
+    let (deliver, _) = layer.on_response(&key, &response(200), Instant::now());
+    assert!(deliver);
+    let (deliver, _) = layer.on_response(&key, &response(200), Instant::now());
+    assert!(!deliver, "retransmission absorbed in Completed");
+    let (sent, _) = run_until(&mut layer, cfg.t4).await;
+    assert_eq!(sent, 0);
+    assert!(layer.is_empty(), "Timer K ended it");
+}

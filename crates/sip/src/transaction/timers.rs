@@ -23,9 +23,23 @@ impl Default for TimerConfig {
     }
 }
 
-/// Server-side timers.
+/// Transaction timers (client: A B D E F K M; server: G H I J L).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Timer {
+    /// INVITE request retransmit interval (unreliable only).
+    A,
+    /// INVITE transaction timeout.
+    B,
+    /// Wait time for response retransmits after a non-2xx (INVITE client).
+    D,
+    /// Non-INVITE request retransmit interval (unreliable only).
+    E,
+    /// Non-INVITE transaction timeout.
+    F,
+    /// Wait time for response retransmits (non-INVITE client).
+    K,
+    /// RFC 6026: wait time for 2xx retransmits (INVITE client).
+    M,
     /// INVITE final response retransmit interval (unreliable only).
     G,
     /// Wait time for ACK receipt.
