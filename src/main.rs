@@ -8,7 +8,7 @@ mod dialplan_cli;
 
 use asterism_config::cli::{self, Setting};
 use asterism_config::{ProcessEnv, Strings};
-use asterism_edge::config::{EdgeConfig, ENV_REGISTRAR_ADDR};
+use asterism_edge::config::{EdgeConfig, ENV_REGISTRAR_ADDR, ENV_ROUTER_ADDR};
 use asterism_registrar::config::RegistrarConfig;
 use asterism_router::config::RouterConfig;
 use asterism_router::Router;
@@ -101,6 +101,9 @@ async fn main() -> ExitCode {
         Err(e) => return fail(e),
     };
     let mut overrides: HashMap<String, String> = HashMap::new();
+    if layered.get(ENV_ROUTER_ADDR).is_none() {
+        overrides.insert(ENV_ROUTER_ADDR.to_owned(), format!("http://{internal}"));
+    }
     if registrar.is_some() {
         overrides.insert(ENV_REGISTRAR_ADDR.to_owned(), format!("http://{internal}"));
     }

@@ -17,6 +17,8 @@ impl Method {
     pub const CANCEL: Method = Method::Known(rsip::Method::Cancel);
     pub const OPTIONS: Method = Method::Known(rsip::Method::Options);
     pub const BYE: Method = Method::Known(rsip::Method::Bye);
+    pub const INFO: Method = Method::Known(rsip::Method::Info);
+    pub const UPDATE: Method = Method::Known(rsip::Method::Update);
 
     /// Parse a method token exactly as written.
     pub fn parse(s: &str) -> Method {

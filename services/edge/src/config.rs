@@ -11,6 +11,7 @@ pub const ENV_SIP_BIND: &str = "ASTERISM_SIP_BIND";
 pub const ENV_SIP_ADVERTISE: &str = "ASTERISM_SIP_ADVERTISE";
 pub const ENV_REGISTRAR_ADDR: &str = "ASTERISM_REGISTRAR_ADDR";
 pub const ENV_EDGE_ID: &str = "ASTERISM_EDGE_ID";
+pub const ENV_ROUTER_ADDR: &str = "ASTERISM_ROUTER_ADDR";
 pub const ENV_SIP_T1: &str = "ASTERISM_SIP_T1_MS";
 pub const ENV_SIP_T2: &str = "ASTERISM_SIP_T2_MS";
 pub const ENV_SIP_T4: &str = "ASTERISM_SIP_T4_MS";
@@ -79,6 +80,7 @@ pub struct EdgeConfig {
     pub sip_bind: SocketAddr,
     pub sip_advertise: Option<String>,
     pub registrar_addr: String,
+    pub router_addr: String,
     pub edge_id: String,
     pub timers: TimerConfig,
     pub retry_after: u32,
@@ -101,16 +103,21 @@ impl EdgeConfig {
                 "T1 must be positive and not above T2",
             );
         }
-        let mut registrar_addr = r
-            .string(ENV_REGISTRAR_ADDR)
-            .unwrap_or_else(|| "http://127.0.0.1:50051".to_owned());
-        if !registrar_addr.contains("://") {
-            registrar_addr = format!("http://{registrar_addr}");
-        }
+        let url = |r: &mut Reader, key: &str, default: &str| {
+            let v = r.string(key).unwrap_or_else(|| default.to_owned());
+            if v.contains("://") {
+                v
+            } else {
+                format!("http://{v}")
+            }
+        };
+        let registrar_addr = url(&mut r, ENV_REGISTRAR_ADDR, "http://127.0.0.1:50051");
+        let router_addr = url(&mut r, ENV_ROUTER_ADDR, "http://127.0.0.1:50052");
         let cfg = EdgeConfig {
             sip_bind: r.parse(ENV_SIP_BIND, SocketAddr::from(([0, 0, 0, 0], 5060))),
             sip_advertise: r.string(ENV_SIP_ADVERTISE),
             registrar_addr,
+            router_addr,
             edge_id: r
                 .string(ENV_EDGE_ID)
                 .or_else(|| std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()))

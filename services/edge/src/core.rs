@@ -1,43 +1,44 @@
 //! The edge's SIP core: one task owns the transaction layer and drives it
-//! with received messages, responses from request handlers and timers.
-//! Handlers that need a backend (REGISTER → registrar) run as their own
-//! tasks and post their response back, so the core never waits on the
-//! network and retransmissions are answered while a backend call is running.
+//! with received messages, commands from other tasks and timers. Handlers
+//! that need a backend (REGISTER → registrar) and calls (one task each, both
+//! legs) run as their own tasks and talk to the core through [`Command`]s,
+//! so the core never waits on the network and retransmissions are answered
+//! while a backend call is running. Requests and responses of a call's
+//! dialogs reach its task by Call-ID.
 
+use crate::command::{Command, CoreHandle, LegEvent};
 use crate::dispatch::{self, Handled};
 use crate::reply::Replier;
 use crate::Ctx;
 use asterism_sip::message::Response;
-use asterism_sip::transaction::{Action, Layer, Received, TsxKey};
+use asterism_sip::transaction::{Action, ClientKey, Layer, Received, TsxKey};
 use asterism_sip::transport::{Flow, Inbound, Transport};
 use asterism_sip::triage::{triage, Triage};
 use asterism_sip::validate::Checked;
 use asterism_sip::Request;
 use bytes::Bytes;
+use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-
-/// A response a handler task produced for transaction `key`.
-pub struct TuResponse {
-    pub key: TsxKey,
-    pub response: Response,
-}
 
 pub struct Core {
     transport: Transport,
     layer: Layer,
     ctx: Arc<Ctx>,
-    tu_tx: mpsc::Sender<TuResponse>,
+    handle: CoreHandle,
+    /// Call-ID → the call task that owns it.
+    routes: HashMap<String, mpsc::Sender<LegEvent>>,
 }
 
 impl Core {
-    pub fn new(transport: Transport, ctx: Arc<Ctx>, tu_tx: mpsc::Sender<TuResponse>) -> Self {
+    pub fn new(transport: Transport, ctx: Arc<Ctx>, handle: CoreHandle) -> Self {
         Core {
             transport,
             layer: Layer::new(ctx.cfg.timers),
             ctx,
-            tu_tx,
+            handle,
+            routes: HashMap::new(),
         }
     }
 
@@ -45,7 +46,7 @@ impl Core {
     pub async fn run(
         mut self,
         mut inbound: mpsc::Receiver<Inbound>,
-        mut tu_rx: mpsc::Receiver<TuResponse>,
+        mut commands: mpsc::Receiver<Command>,
         shutdown: impl std::future::Future<Output = ()>,
     ) {
         tokio::pin!(shutdown);
@@ -59,7 +60,7 @@ impl Core {
                     Some(m) => self.on_inbound(m),
                     None => return,
                 },
-                Some(tu) = tu_rx.recv() => self.respond(&tu.key, tu.response),
+                Some(c) = commands.recv() => self.on_command(c),
                 _ = tokio::time::sleep_until(next_timer) => {
                     let actions = self.layer.on_timeout(Instant::now());
                     self.execute(actions);
@@ -73,9 +74,7 @@ impl Core {
         let flow = inbound.flow;
         match triage(inbound.event) {
             Triage::Drop => {}
-            Triage::Response(r) => {
-                tracing::debug!(code = r.code, remote = %flow.remote, "stray response dropped");
-            }
+            Triage::Response(r) => self.on_response(r),
             Triage::Refuse { reject, headers } => {
                 tracing::debug!(code = reject.code, reason = %reject.reason, remote = %flow.remote, "request refused");
                 let replier = Replier::new(headers, None);
@@ -103,8 +102,28 @@ impl Core {
         let is_ack = req.method == asterism_sip::Method::ACK;
         let (received, actions) = self.layer.on_request(&key, is_ack, flow, Instant::now());
         self.execute(actions);
-        if received != Received::New {
+        if received != Received::New && received != Received::AckForTu {
             return;
+        }
+        // Requests of a call's dialogs (and the CANCEL of its INVITE) go to
+        // its task; a new INVITE starts one.
+        let new_call = req.method == asterism_sip::Method::INVITE && checked.to.tag().is_none();
+        if !new_call {
+            if let Some(tx) = self.routes.get(&checked.call_id) {
+                let event = LegEvent::Request {
+                    key: key.clone(),
+                    flow,
+                    request: Box::new(req),
+                    checked: Box::new(checked),
+                };
+                if tx.try_send(event).is_err() {
+                    tracing::warn!("call task busy or gone; request dropped");
+                }
+                return;
+            }
+            if is_ack {
+                return;
+            }
         }
         let mut top = checked.vias[0].clone();
         // Like Asterisk's nat=force_rport: always answer where it came from.
@@ -113,13 +132,63 @@ impl Core {
         match dispatch::handle(&self.ctx, flow, req, checked, replier) {
             Handled::Now(response) => self.respond(&key, response),
             Handled::Later(fut) => {
-                let tx = self.tu_tx.clone();
+                let core = self.handle.clone();
                 tokio::spawn(async move {
                     let response = fut.await;
-                    let _ = tx.send(TuResponse { key, response }).await;
+                    core.respond(&key, response).await;
                 });
             }
+            Handled::Call(call) => {
+                let (tx, rx) = mpsc::channel(64);
+                self.routes.insert(call.call_id().to_owned(), tx);
+                let core = self.handle.clone();
+                let ctx = self.ctx.clone();
+                tokio::spawn(async move { call.run(ctx, core, key, flow, rx).await });
+            }
             Handled::Absorbed => {}
+        }
+    }
+
+    fn on_command(&mut self, c: Command) {
+        match c {
+            Command::Respond { key, response } => self.respond(&key, response),
+            Command::Request { key, flow, request } => {
+                let actions = self.layer.send_request(key, flow, request, Instant::now());
+                self.execute(actions);
+            }
+            Command::Send { flow, bytes } => self.transport.send_now(&flow, bytes),
+            Command::Route { call_id, tx } => {
+                self.routes.insert(call_id, tx);
+            }
+            Command::Unroute { call_id } => {
+                self.routes.remove(&call_id);
+            }
+        }
+    }
+
+    /// A response: to one of our client transactions, then to its call.
+    fn on_response(&mut self, r: Response) {
+        let branch = asterism_sip::request::top_branch(&r.headers).unwrap_or_default();
+        let method = r
+            .headers
+            .get(&asterism_sip::HeaderName::CSeq)
+            .and_then(|c| c.split_whitespace().nth(1))
+            .unwrap_or_default();
+        let key = ClientKey::for_response(&branch, method);
+        let (deliver, actions) = self.layer.on_response(&key, &r, Instant::now());
+        self.execute(actions);
+        if !deliver {
+            return;
+        }
+        let call_id = r
+            .headers
+            .get(&asterism_sip::HeaderName::CallId)
+            .unwrap_or_default();
+        if let Some(tx) = self.routes.get(call_id) {
+            let _ = tx.try_send(LegEvent::Response {
+                key,
+                response: Box::new(r),
+            });
         }
     }
 
@@ -131,13 +200,16 @@ impl Core {
         self.execute(actions);
     }
 
-    fn execute(&self, actions: Vec<Action>) {
+    fn execute(&mut self, actions: Vec<Action>) {
         for a in actions {
             match a {
                 Action::Send { flow, bytes } => self.transport.send_now(&flow, bytes),
                 Action::TimedOut { key } => tracing::debug!(?key, "no ACK for final response"),
                 Action::ClientTimedOut { key, call_id } => {
-                    tracing::debug!(?key, %call_id, "no response to our request")
+                    tracing::debug!(?key, %call_id, "no response to our request");
+                    if let Some(tx) = self.routes.get(&call_id) {
+                        let _ = tx.try_send(LegEvent::Timeout { key });
+                    }
                 }
             }
         }

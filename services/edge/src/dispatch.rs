@@ -1,7 +1,7 @@
-//! Which handler answers which new request (RFC 3261 §8.2.1): REGISTER goes
-//! to the registrar, OPTIONS is answered here, CANCEL and BYE find no
-//! transaction or dialog yet (481), INVITE and the other methods we know but
-//! do not implement get 501/405 with Allow.
+//! Which handler answers which new out-of-dialog request (RFC 3261 §8.2.1):
+//! REGISTER goes to the registrar, OPTIONS is answered here, an INVITE
+//! starts a call task, requests for unknown dialogs get 481, methods we know
+//! but do not take outside a dialog get 405 and unknown ones 501, with Allow.
 
 use crate::reply::{Replier, ACCEPT};
 use crate::{register, Ctx};
@@ -16,6 +16,8 @@ use std::sync::Arc;
 pub enum Handled {
     Now(Response),
     Later(Pin<Box<dyn Future<Output = Response> + Send>>),
+    /// A new call: its task takes over the INVITE.
+    Call(Box<crate::call::Incoming>),
     /// Nothing to answer (an ACK without a transaction).
     Absorbed,
 }
@@ -41,10 +43,18 @@ pub fn handle(
             Handled::Now(r)
         }
         m if *m == Method::ACK => Handled::Absorbed,
-        m if *m == Method::CANCEL || *m == Method::BYE => Handled::Now(replier.reply(481)),
-        Method::Known(rsip::Method::Invite) | Method::Extension(_) => {
-            Handled::Now(replier.with_allow(501))
+        m if *m == Method::INVITE && checked.to.tag().is_none() => {
+            Handled::Call(Box::new(crate::call::Incoming {
+                request: req,
+                checked,
+                replier,
+            }))
         }
+        // In-dialog requests for a dialog we do not know, and CANCELs of
+        // INVITEs we do not have (RFC 3261 §12.2.2, §9.2).
+        _ if checked.to.tag().is_some() => Handled::Now(replier.reply(481)),
+        m if *m == Method::CANCEL || *m == Method::BYE => Handled::Now(replier.reply(481)),
+        Method::Extension(_) => Handled::Now(replier.with_allow(501)),
         Method::Known(_) => Handled::Now(replier.with_allow(405)),
     }
 }

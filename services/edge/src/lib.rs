@@ -3,6 +3,8 @@
 //! and asks the registrar (and later the router and media services) over
 //! gRPC for everything else.
 
+pub mod call;
+pub mod command;
 pub mod config;
 pub mod core;
 pub mod dispatch;
@@ -11,6 +13,7 @@ pub mod reply;
 
 use crate::config::EdgeConfig;
 use asterism_proto::registrar::registrar_client::RegistrarClient;
+use asterism_proto::router::router_client::RouterClient;
 use asterism_sip::transport::Transport;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,8 +23,42 @@ use tonic::transport::{Channel, Endpoint};
 pub struct Ctx {
     pub cfg: EdgeConfig,
     pub registrar: RegistrarClient<Channel>,
+    pub router: RouterClient<Channel>,
     /// host:port of this edge as others reach it.
     pub advertise: String,
+    /// Bound to 0.0.0.0/:: with no ASTERISM_SIP_ADVERTISE.
+    pub advertise_is_wildcard: bool,
+}
+
+/// Every branch we generate starts so: a request that comes back through
+/// this edge with it in a lower Via is a loop (482).
+pub const LOOP_MARK: &str = asterism_sip::transaction::OUR_BRANCH_PREFIX;
+
+impl Ctx {
+    /// host:port for our Via and Contact: the advertised address, else the
+    /// bound one, else (bound to a wildcard) the address the phone used to
+    /// reach us in its Request-URI.
+    pub fn sip_host(&self, request: &asterism_sip::Request) -> String {
+        if !self.advertise_is_wildcard {
+            return self.advertise.clone();
+        }
+        let port = self.cfg.sip_bind.port();
+        match asterism_sip::Uri::parse(&request.uri) {
+            Ok(u) => format!("{}:{}", u.host, u.port.unwrap_or(port)),
+            Err(_) => self.advertise.clone(),
+        }
+    }
+}
+
+fn channel(addr: &str, timeout: std::time::Duration) -> Result<Channel, EdgeError> {
+    Ok(Endpoint::from_shared(addr.to_owned())
+        .map_err(|e| EdgeError::Backend {
+            addr: addr.to_owned(),
+            reason: e.to_string(),
+        })?
+        .connect_timeout(timeout)
+        .tcp_nodelay(true)
+        .connect_lazy())
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -31,8 +68,8 @@ pub enum EdgeError {
         addr: SocketAddr,
         source: std::io::Error,
     },
-    #[error("bad registrar address {addr}: {reason}")]
-    Registrar { addr: String, reason: String },
+    #[error("bad backend address {addr}: {reason}")]
+    Backend { addr: String, reason: String },
 }
 
 /// A bound edge, ready to run.
@@ -48,14 +85,8 @@ impl Edge {
         cfg: EdgeConfig,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<Edge, EdgeError> {
-        let endpoint = Endpoint::from_shared(cfg.registrar_addr.clone())
-            .map_err(|e| EdgeError::Registrar {
-                addr: cfg.registrar_addr.clone(),
-                reason: e.to_string(),
-            })?
-            .connect_timeout(cfg.rpc_timeout)
-            .tcp_nodelay(true);
-        let registrar = RegistrarClient::new(endpoint.connect_lazy());
+        let registrar = RegistrarClient::new(channel(&cfg.registrar_addr, cfg.rpc_timeout)?);
+        let router = RouterClient::new(channel(&cfg.router_addr, cfg.rpc_timeout)?);
         let (transport, inbound) =
             Transport::bind(cfg.sip_bind)
                 .await
@@ -68,16 +99,19 @@ impl Edge {
             .sip_advertise
             .clone()
             .unwrap_or_else(|| local_addr.to_string());
+        let advertise_is_wildcard = cfg.sip_advertise.is_none() && local_addr.ip().is_unspecified();
         let ctx = Arc::new(Ctx {
             cfg,
             registrar,
+            router,
             advertise,
+            advertise_is_wildcard,
         });
-        let (tu_tx, tu_rx) = tokio::sync::mpsc::channel(4096);
-        let core = core::Core::new(transport, ctx, tu_tx);
+        let (cmd_tx, cmd_rx) = tokio::sync::mpsc::channel(4096);
+        let core = core::Core::new(transport, ctx, command::CoreHandle(cmd_tx));
         Ok(Edge {
             local_addr,
-            run: Box::pin(core.run(inbound, tu_rx, shutdown)),
+            run: Box::pin(core.run(inbound, cmd_rx, shutdown)),
         })
     }
 

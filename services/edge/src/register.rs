@@ -76,7 +76,7 @@ pub async fn handle(
     }
 }
 
-fn challenge_text(ch: &asterism_proto::registrar::Challenge) -> String {
+pub fn challenge_text(ch: &asterism_proto::registrar::Challenge) -> String {
     let mut s = format!(
         "Digest realm=\"{}\", nonce=\"{}\", algorithm={}",
         ch.realm, ch.nonce, ch.algorithm

@@ -7,7 +7,8 @@ use asterism_sip::response::{random_token, response_to};
 use asterism_sip::HeaderName;
 
 /// Methods the edge implements (the `Allow` header).
-pub const ALLOW: &str = "REGISTER, OPTIONS, ACK, CANCEL";
+pub const ALLOW: &str =
+    "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE, MESSAGE, NOTIFY";
 /// Bodies we accept (the `Accept` header).
 pub const ACCEPT: &str = "application/sdp";
 
@@ -28,6 +29,11 @@ impl Replier {
 
     pub fn request_headers(&self) -> &Headers {
         &self.headers
+    }
+
+    /// The To tag this transaction's responses carry (our dialog tag).
+    pub fn to_tag(&self) -> &str {
+        &self.to_tag
     }
 
     pub fn reply(&self, code: u16) -> Response {

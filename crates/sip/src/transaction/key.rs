@@ -59,6 +59,9 @@ impl TsxKey {
     }
 }
 
+/// How every branch this stack generates starts.
+pub const OUR_BRANCH_PREFIX: &str = "z9hG4bK-asm-";
+
 /// A client transaction: the branch we put in our Via, and the method
 /// (a CANCEL shares its INVITE's branch).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -15,7 +15,7 @@ mod layer;
 mod non_invite;
 mod timers;
 
-pub use key::{ClientKey, TsxKey};
+pub use key::{ClientKey, TsxKey, OUR_BRANCH_PREFIX};
 pub use layer::{Action, Layer, Received};
 pub use timers::{Timer, TimerConfig};
 

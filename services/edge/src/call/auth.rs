@@ -1,0 +1,63 @@
+//! INVITE authentication as Asterisk does it: without credentials a 401
+//! challenge, with wrong ones 403; the registrar checks the digest and says
+//! who the caller is (context and caller ID from sip.conf).
+
+use super::Call;
+use asterism_proto::common::User;
+use asterism_proto::registrar::{AuthenticateRequest, DigestCredentials, Outcome};
+use asterism_sip::digest::parse_authorization;
+use asterism_sip::message::Response;
+use asterism_sip::HeaderName;
+
+impl Call {
+    pub(super) async fn authenticate(&mut self) -> Result<User, Response> {
+        let h = &self.a.invite.headers;
+        let creds = h
+            .get_all(&HeaderName::Authorization)
+            .chain(h.get_all(&HeaderName::ProxyAuthorization))
+            .find_map(|v| parse_authorization(v).ok().flatten())
+            .map(|c| DigestCredentials {
+                username: c.username,
+                realm: c.realm,
+                nonce: c.nonce,
+                uri: c.uri,
+                response: c.response,
+                algorithm: c.algorithm.unwrap_or_default(),
+                cnonce: c.cnonce.unwrap_or_default(),
+                qop: c.qop.unwrap_or_default(),
+                nc: c.nc.unwrap_or_default(),
+                opaque: c.opaque.unwrap_or_default(),
+            });
+        let req = AuthenticateRequest {
+            method: "INVITE".into(),
+            request_uri: self.a.invite.uri.clone(),
+            from_user: self.a.checked.from.uri.user.clone().unwrap_or_default(),
+            credentials: creds,
+            flow: Some(self.ctx.pb_flow(self.a.flow)),
+        };
+        let mut client = self.ctx.registrar.clone();
+        let mut request = tonic::Request::new(req);
+        request.set_timeout(self.ctx.cfg.rpc_timeout);
+        let answer = match client.authenticate(request).await {
+            Ok(a) => a.into_inner(),
+            Err(status) => {
+                tracing::warn!(code = ?status.code(), "registrar failed during INVITE authentication");
+                return Err(self.ctx.unavailable(&self.a.replier));
+            }
+        };
+        match Outcome::try_from(answer.outcome).unwrap_or(Outcome::Unspecified) {
+            Outcome::Ok => answer.user.ok_or_else(|| self.a.replier.reply(500)),
+            Outcome::Challenge => {
+                let mut r = self.a.replier.reply(401);
+                if let Some(ch) = answer.challenge {
+                    r.headers.push(
+                        HeaderName::WwwAuthenticate,
+                        crate::register::challenge_text(&ch),
+                    );
+                }
+                Err(r)
+            }
+            _ => Err(self.a.replier.reply(403)),
+        }
+    }
+}

@@ -1,0 +1,379 @@
+//! `Dial(SIP/bob[&PJSIP/carol][,timeout])`: look the targets up in the
+//! registrar, send a new INVITE to every contact at once (each its own
+//! dialog: own Call-ID and tags, From = the caller's ID at this edge,
+//! Contact = this edge), relay 180/183 with SDP, and let the first 2xx win:
+//! it is ACKed, the caller gets 200 with the callee's SDP, the other forks
+//! are cancelled. Busy, no answer and unavailable become DIALSTATUS.
+
+use super::a_leg::AState;
+use super::dialog::{cseq_of, Dialog};
+use super::steps::{hung_up, ok};
+use super::{Call, CallerGone};
+use crate::command::{Command, LegEvent};
+use asterism_proto::common::Transport as PbTransport;
+use asterism_proto::registrar::{Binding, LookupRequest};
+use asterism_proto::router::{Dial, StepResult, StepStatus};
+use asterism_sip::message::Response;
+use asterism_sip::request::{cancel_for, new_request, via};
+use asterism_sip::response::random_token;
+use asterism_sip::transaction::ClientKey;
+use asterism_sip::transport::{Flow, Kind};
+use asterism_sip::{HeaderName, Method, Request};
+use bytes::Bytes;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ForkState {
+    Calling,
+    Early,
+    Done(u16),
+}
+
+/// One B leg being tried.
+#[derive(Debug)]
+pub(crate) struct Fork {
+    pub key: ClientKey,
+    pub invite: Request,
+    pub dialog: Dialog,
+    pub state: ForkState,
+    /// A CANCEL is owed once a provisional response arrives.
+    pub cancel_pending: bool,
+}
+
+fn status(dial_status: &str) -> StepResult {
+    StepResult {
+        dial_status: dial_status.to_owned(),
+        ..ok()
+    }
+}
+
+/// DIALSTATUS from the forks' final responses (as Asterisk maps causes).
+fn dial_status(codes: &[u16]) -> &'static str {
+    if codes.iter().any(|c| matches!(c, 486 | 600 | 603)) {
+        "BUSY"
+    } else if codes.iter().any(|c| matches!(c, 408 | 480 | 487)) {
+        "NOANSWER"
+    } else if codes.iter().all(|c| matches!(c, 404 | 410 | 484 | 604)) {
+        "CHANUNAVAIL"
+    } else {
+        "CONGESTION"
+    }
+}
+
+fn sdp_of(r: &Response) -> Option<(String, Bytes)> {
+    let ctype = r.headers.get(&HeaderName::ContentType)?;
+    (!r.body.is_empty()).then(|| (ctype.to_owned(), r.body.clone()))
+}
+
+/// Where to send a callee's INVITE, as Asterisk's nat=auto_force_rport
+/// does: over TCP, the phone's own connection; over UDP, the Contact when it
+/// names the address the REGISTER came from (no NAT in between), else the
+/// address the REGISTER came from (the NAT's pinhole).
+pub(crate) fn target_flow(b: &Binding) -> Option<Flow> {
+    let pb = b.flow.as_ref()?;
+    let ip: IpAddr = pb.source_ip.parse().ok()?;
+    let source = SocketAddr::new(ip, pb.source_port as u16);
+    if pb.transport == PbTransport::Tcp as i32 {
+        return Some(Flow {
+            kind: Kind::Tcp,
+            remote: source,
+        });
+    }
+    let contact = asterism_sip::Uri::parse(&b.contact).ok();
+    let direct = contact.and_then(|u| {
+        let host = match &u.host {
+            asterism_sip::Host::Name(n) => n.parse::<IpAddr>().ok()?,
+            asterism_sip::Host::V6(a) => a.parse::<IpAddr>().ok()?,
+        };
+        (host == ip).then(|| SocketAddr::new(host, u.port.unwrap_or(5060)))
+    });
+    Some(Flow {
+        kind: Kind::Udp,
+        remote: direct.unwrap_or(source),
+    })
+}
+
+impl Call {
+    pub(super) async fn dial(&mut self, d: &Dial) -> StepResult {
+        let mut forks = Vec::new();
+        for t in &d.targets {
+            if !(t.technology.eq_ignore_ascii_case("SIP")
+                || t.technology.eq_ignore_ascii_case("PJSIP"))
+            {
+                tracing::warn!(tech = %t.technology, "unsupported channel technology");
+                continue;
+            }
+            for b in self.bindings(&t.resource).await {
+                if let Some(f) = self.start_fork(&t.resource, &b).await {
+                    forks.push(f);
+                }
+            }
+        }
+        if forks.is_empty() {
+            return status("CHANUNAVAIL");
+        }
+        let limit = if d.timeout_secs > 0 {
+            Duration::from_secs(u64::from(d.timeout_secs))
+        } else {
+            Duration::from_secs(24 * 3600)
+        };
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let done: Vec<u16> = forks
+                .iter()
+                .filter_map(|f| match f.state {
+                    ForkState::Done(c) => Some(c),
+                    _ => None,
+                })
+                .collect();
+            if done.len() == forks.len() {
+                self.losers.extend(forks);
+                return status(dial_status(&done));
+            }
+            let ev = tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => {
+                    self.cancel_all(&mut forks).await;
+                    self.losers.extend(forks);
+                    return status("NOANSWER");
+                }
+                ev = self.rx.recv() => match ev {
+                    Some(ev) => ev,
+                    None => return hung_up(),
+                },
+            };
+            match ev {
+                LegEvent::Response { key, response } => {
+                    let Some(i) = forks.iter().position(|f| f.key == key) else {
+                        self.stray_answer(&response).await;
+                        continue;
+                    };
+                    match response.code {
+                        100 => {}
+                        101..=199 => {
+                            let f = &mut forks[i];
+                            if f.state == ForkState::Calling {
+                                f.state = ForkState::Early;
+                            }
+                            if f.cancel_pending {
+                                f.cancel_pending = false;
+                                let cancel = cancel_for(&f.invite);
+                                let ck = ClientKey {
+                                    branch: f.key.branch.clone(),
+                                    method: Method::CANCEL,
+                                };
+                                self.core.request(ck, f.dialog.flow, cancel).await;
+                            } else {
+                                let code = if response.code == 183 { 183 } else { 180 };
+                                self.a
+                                    .provisional(&self.core, code, sdp_of(&response))
+                                    .await;
+                            }
+                        }
+                        200..=299 => {
+                            let mut winner = forks.remove(i);
+                            self.ack(&mut winner, &response).await;
+                            if self.a.state != AState::Early {
+                                // The caller left meanwhile: hang the callee up.
+                                self.bye(&mut winner.dialog).await;
+                                self.cancel_all(&mut forks).await;
+                                self.losers.extend(forks);
+                                return hung_up();
+                            }
+                            self.a.answer(&self.core, sdp_of(&response)).await;
+                            self.cancel_all(&mut forks).await;
+                            self.losers.extend(forks);
+                            let end = self.bridge(winner).await;
+                            let mut r = status("ANSWER");
+                            if end == super::bridge::BridgeEnd::CallerHungUp {
+                                r.status = StepStatus::CallerHungUp as i32;
+                            }
+                            return r;
+                        }
+                        code => forks[i].state = ForkState::Done(code),
+                    }
+                }
+                LegEvent::Timeout { key } => {
+                    if let Some(f) = forks.iter_mut().find(|f| f.key == key) {
+                        f.state = ForkState::Done(408);
+                    }
+                }
+                LegEvent::Request { key, request, .. } => {
+                    if request.headers.get(&HeaderName::CallId)
+                        == Some(self.a.checked.call_id.as_str())
+                    {
+                        if let Err(CallerGone) = self.on_a_request(&key, &request).await {
+                            self.cancel_all(&mut forks).await;
+                            self.losers.extend(forks);
+                            return StepResult {
+                                dial_status: "CANCEL".into(),
+                                ..hung_up()
+                            };
+                        }
+                    } else {
+                        // A callee's request before it answered: not in a dialog we confirmed.
+                        let replier = crate::reply::Replier::new(request.headers.clone(), None);
+                        if request.method != Method::ACK {
+                            self.core.respond(&key, replier.reply(481)).await;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The target's current contacts (empty when unknown or unregistered).
+    async fn bindings(&self, aor: &str) -> Vec<Binding> {
+        let mut client = self.ctx.registrar.clone();
+        let mut req = tonic::Request::new(LookupRequest {
+            aor: aor.to_owned(),
+        });
+        req.set_timeout(self.ctx.cfg.rpc_timeout);
+        match client.lookup(req).await {
+            Ok(r) => r.into_inner().bindings,
+            Err(status) => {
+                tracing::warn!(code = ?status.code(), %aor, "registrar lookup failed");
+                Vec::new()
+            }
+        }
+    }
+
+    /// Send the INVITE of a new B leg to one binding.
+    async fn start_fork(&mut self, aor: &str, b: &Binding) -> Option<Fork> {
+        let flow = target_flow(b)?;
+        let host = self.a.host.clone();
+        let (num, name) = self
+            .user
+            .as_ref()
+            .map(|u| (u.callerid_num.clone(), u.callerid_name.clone()))
+            .unwrap_or_default();
+        let num = if num.is_empty() {
+            self.a.checked.from.uri.user.clone().unwrap_or_default()
+        } else {
+            num
+        };
+        let display = if name.is_empty() {
+            String::new()
+        } else {
+            format!("\"{name}\" ")
+        };
+        let from = format!("{display}<sip:{num}@{host}>;tag={}", random_token());
+        let to = format!("<sip:{aor}@{host}>");
+        let call_id = format!("{}@{host}", random_token());
+        let cseq = 102;
+        let key = ClientKey::new(Method::INVITE);
+        let max_forwards = self.a.checked.max_forwards.unwrap_or(70).saturating_sub(1);
+        let contact = format!("<sip:{num}@{host}>");
+        let mut invite = new_request(
+            Method::INVITE,
+            &b.contact,
+            via(flow.kind.as_str(), &host, &key.branch),
+            &from,
+            &to,
+            &call_id,
+            cseq,
+            max_forwards,
+        );
+        invite.headers.push(HeaderName::Contact, contact.clone());
+        invite
+            .headers
+            .push(HeaderName::UserAgent, asterism_sip::response::SERVER);
+        invite.headers.push(HeaderName::Allow, crate::reply::ALLOW);
+        if let Some((ctype, body)) = self.a.offer() {
+            invite.headers.push(HeaderName::ContentType, ctype);
+            invite.body = body;
+        }
+        let dialog = Dialog {
+            call_id: call_id.clone(),
+            local: from,
+            remote: to,
+            remote_target: b.contact.clone(),
+            route_set: Vec::new(),
+            local_cseq: cseq,
+            flow,
+            host,
+            contact,
+        };
+        self.route(&call_id).await;
+        self.core.request(key.clone(), flow, invite.clone()).await;
+        tracing::debug!(%aor, contact = %b.contact, remote = %flow.remote, "B leg INVITE sent");
+        Some(Fork {
+            key,
+            invite,
+            dialog,
+            state: ForkState::Calling,
+            cancel_pending: false,
+        })
+    }
+
+    /// ACK a 2xx (outside any transaction) and learn the callee's dialog.
+    async fn ack(&mut self, f: &mut Fork, response: &Response) {
+        f.dialog.confirm_from(response);
+        let ack = f.dialog.ack(cseq_of(&f.invite.headers));
+        self.core
+            .send(Command::Send {
+                flow: f.dialog.flow,
+                bytes: Bytes::from(ack.to_bytes()),
+            })
+            .await;
+    }
+
+    async fn cancel_all(&mut self, forks: &mut [Fork]) {
+        for f in forks.iter_mut() {
+            match f.state {
+                ForkState::Early => {
+                    let ck = ClientKey {
+                        branch: f.key.branch.clone(),
+                        method: Method::CANCEL,
+                    };
+                    self.core
+                        .request(ck, f.dialog.flow, cancel_for(&f.invite))
+                        .await;
+                    f.state = ForkState::Done(487);
+                }
+                ForkState::Calling => f.cancel_pending = true,
+                ForkState::Done(_) => {}
+            }
+        }
+    }
+
+    /// BYE on a confirmed B dialog (no wait: the callee's answer is not needed).
+    pub(super) async fn bye(&mut self, d: &mut Dialog) {
+        let (key, req) = d.request(Method::BYE);
+        self.core.request(key, d.flow, req).await;
+    }
+
+    /// A late answer from a fork that lost or was cancelled: ACK and BYE it;
+    /// send an owed CANCEL once it rings.
+    pub(super) async fn stray_answer(&mut self, response: &Response) {
+        let branch = asterism_sip::request::top_branch(&response.headers).unwrap_or_default();
+        let Some(i) = self.losers.iter().position(|f| f.key.branch == branch) else {
+            return;
+        };
+        let is_invite = response
+            .headers
+            .get(&HeaderName::CSeq)
+            .is_some_and(|c| c.ends_with("INVITE"));
+        if !is_invite {
+            return;
+        }
+        match response.code {
+            101..=199 if self.losers[i].cancel_pending => {
+                let f = &mut self.losers[i];
+                f.cancel_pending = false;
+                let ck = ClientKey {
+                    branch: f.key.branch.clone(),
+                    method: Method::CANCEL,
+                };
+                let (flow, cancel) = (f.dialog.flow, cancel_for(&f.invite));
+                self.core.request(ck, flow, cancel).await;
+            }
+            200..=299 => {
+                let mut f = self.losers.remove(i);
+                self.ack(&mut f, response).await;
+                self.bye(&mut f.dialog).await;
+            }
+            _ => {}
+        }
+    }
+}

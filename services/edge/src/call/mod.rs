@@ -1,0 +1,131 @@
+//! A call: one task owns both legs of the B2BUA. It authenticates the
+//! INVITE like Asterisk (401, then the registrar checks the digest), asks
+//! the router for the dialplan step by step, carries out each step (Dial
+//! forks B legs, bridges, relays in-dialog requests), and ends both legs.
+//! Everything for the call's Call-IDs reaches it from the core as
+//! [`LegEvent`]s; everything it sends goes through the core's transactions.
+
+mod a_leg;
+mod auth;
+mod bridge;
+mod dial;
+pub mod dialog;
+mod steps;
+
+use crate::command::{Command, CoreHandle, LegEvent};
+use crate::reply::Replier;
+use crate::Ctx;
+use a_leg::ALeg;
+use asterism_sip::transaction::TsxKey;
+use asterism_sip::transport::Flow;
+use asterism_sip::validate::Checked;
+use asterism_sip::Request;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// A new INVITE, handed over by the dispatcher.
+pub struct Incoming {
+    pub request: Request,
+    pub checked: Checked,
+    pub replier: Replier,
+}
+
+/// The caller went away (CANCEL before answer, BYE after).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallerGone;
+
+pub(crate) struct Call {
+    ctx: Arc<Ctx>,
+    core: CoreHandle,
+    rx: mpsc::Receiver<LegEvent>,
+    /// Our own sender, given to the core for each B leg's Call-ID.
+    tx: mpsc::Sender<LegEvent>,
+    a: ALeg,
+    /// Call-IDs routed to this task, unrouted when it ends.
+    routed: Vec<String>,
+    /// Who the caller is (from the registrar), once authenticated.
+    user: Option<asterism_proto::common::User>,
+    /// B legs that lost or were cancelled: a late 2xx gets ACK and BYE.
+    losers: Vec<dial::Fork>,
+}
+
+impl Incoming {
+    pub fn call_id(&self) -> &str {
+        &self.checked.call_id
+    }
+
+    #[tracing::instrument(name = "edge.call", skip_all, fields(call_id = %self.checked.call_id, from = %self.checked.from.uri, to = %self.request.uri))]
+    pub async fn run(
+        self,
+        ctx: Arc<Ctx>,
+        core: CoreHandle,
+        key: TsxKey,
+        flow: Flow,
+        rx: mpsc::Receiver<LegEvent>,
+    ) {
+        // The core routed our Call-ID to `rx`; B legs need a sender too.
+        let (tx, merged) = mpsc::channel(64);
+        let call_id = self.checked.call_id.clone();
+        let host = ctx.sip_host(&self.request);
+        let a = ALeg::new(self, key, flow, host);
+        let mut call = Call {
+            ctx,
+            core,
+            rx: merge(rx, tx.clone(), merged),
+            tx,
+            a,
+            routed: vec![call_id],
+            user: None,
+            losers: Vec::new(),
+        };
+        call.a.trying(&call.core).await;
+        call.run().await;
+        for id in std::mem::take(&mut call.routed) {
+            call.core.send(Command::Unroute { call_id: id }).await;
+        }
+    }
+}
+
+/// Forward the core's events for the A Call-ID into the task's one queue.
+fn merge(
+    mut from_core: mpsc::Receiver<LegEvent>,
+    into: mpsc::Sender<LegEvent>,
+    merged: mpsc::Receiver<LegEvent>,
+) -> mpsc::Receiver<LegEvent> {
+    tokio::spawn(async move {
+        while let Some(e) = from_core.recv().await {
+            if into.send(e).await.is_err() {
+                break;
+            }
+        }
+    });
+    merged
+}
+
+impl Call {
+    async fn run(&mut self) {
+        if let Some(code) = self.a.refuse_early() {
+            self.a.final_response(&self.core, code, None).await;
+            return;
+        }
+        let user = match self.authenticate().await {
+            Ok(u) => u,
+            Err(response) => {
+                self.a.respond(&self.core, response).await;
+                return;
+            }
+        };
+        self.run_dialplan(user).await;
+    }
+
+    /// Route another Call-ID (a B leg) to this task.
+    async fn route(&mut self, call_id: &str) {
+        self.routed.push(call_id.to_owned());
+        self.core
+            .send(Command::Route {
+                call_id: call_id.to_owned(),
+                tx: self.tx.clone(),
+            })
+            .await;
+    }
+}

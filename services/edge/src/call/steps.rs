@@ -1,0 +1,274 @@
+//! The dialplan, driven from the edge: open `Router.Execute` with the
+//! caller's context and the dialled number, carry out each step, send back
+//! its result, and end the call as the router says.
+
+use super::a_leg::AState;
+use super::{Call, CallerGone};
+use crate::command::LegEvent;
+use asterism_proto::common::User;
+use asterism_proto::router::{call_event, step, CallEvent, CallStart, StepResult, StepStatus};
+use asterism_sip::{Method, Request};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+
+pub(super) fn ok() -> StepResult {
+    StepResult {
+        status: StepStatus::Ok as i32,
+        ..Default::default()
+    }
+}
+
+pub(super) fn hung_up() -> StepResult {
+    StepResult {
+        status: StepStatus::CallerHungUp as i32,
+        ..Default::default()
+    }
+}
+
+fn failed(why: &str) -> StepResult {
+    StepResult {
+        status: StepStatus::Failed as i32,
+        error: why.to_owned(),
+        ..Default::default()
+    }
+}
+
+impl Call {
+    pub(super) async fn run_dialplan(&mut self, user: User) {
+        let start = CallStart {
+            call_id: self.a.checked.call_id.clone(),
+            context: user.context.clone(),
+            extension: self.a.checked.uri.user.clone().unwrap_or_default(),
+            callerid_num: user.callerid_num.clone(),
+            callerid_name: user.callerid_name.clone(),
+            variables: Default::default(),
+        };
+        let (tx, rx) = mpsc::channel(4);
+        let _ = tx
+            .send(CallEvent {
+                event: Some(call_event::Event::Start(start)),
+            })
+            .await;
+        let mut router = self.ctx.router.clone();
+        let mut steps = match router.execute(ReceiverStream::new(rx)).await {
+            Ok(s) => s.into_inner(),
+            Err(status) => {
+                tracing::warn!(code = ?status.code(), "router unavailable");
+                let r = self.ctx.unavailable(&self.a.replier);
+                self.a.respond(&self.core, r).await;
+                return;
+            }
+        };
+        self.user = Some(user);
+        loop {
+            let message = tokio::select! {
+                m = steps.message() => m,
+                ev = self.rx.recv() => {
+                    match ev {
+                        Some(ev) => { let _ = self.on_event(ev).await; continue; }
+                        None => return,
+                    }
+                }
+            };
+            let step = match message {
+                Ok(Some(s)) => s,
+                Ok(None) | Err(_) => {
+                    tracing::warn!("router stream ended without Finished");
+                    self.end(503).await;
+                    return;
+                }
+            };
+            let Some(app) = step.app else { continue };
+            if let step::App::Finished(f) = app {
+                self.end(f.sip_code as u16).await;
+                return;
+            }
+            let mut result = if self.a.state == AState::Gone {
+                hung_up()
+            } else {
+                self.execute(app).await
+            };
+            result.step_id = step.step_id;
+            if tx
+                .send(CallEvent {
+                    event: Some(call_event::Event::Result(result)),
+                })
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    }
+
+    async fn execute(&mut self, app: step::App) -> StepResult {
+        tracing::debug!(app = asterism_router_name(&app), "step");
+        match app {
+            step::App::Dial(d) => self.dial(&d).await,
+            step::App::Ringing(_) => {
+                self.a.provisional(&self.core, 180, None).await;
+                ok()
+            }
+            step::App::Progress(_) => {
+                self.a.provisional(&self.core, 183, None).await;
+                ok()
+            }
+            step::App::Busy(_) => {
+                self.a.final_response(&self.core, 486, None).await;
+                ok()
+            }
+            step::App::Congestion(_) => {
+                self.a.final_response(&self.core, 503, None).await;
+                ok()
+            }
+            step::App::Hangup(_) => {
+                if matches!(self.a.state, AState::Answered { .. }) {
+                    self.bye_a().await;
+                }
+                ok()
+            }
+            step::App::Wait(w) => match self.wait(Duration::from_millis(u64::from(w.millis))).await
+            {
+                Ok(()) => ok(),
+                Err(CallerGone) => hung_up(),
+            },
+            step::App::Answer(_)
+            | step::App::Playback(_)
+            | step::App::Echo(_)
+            | step::App::SayDigits(_) => failed("no media service configured"),
+            step::App::Finished(_) => ok(),
+        }
+    }
+
+    /// Let `d` pass while answering the caller's requests.
+    async fn wait(&mut self, d: Duration) -> Result<(), CallerGone> {
+        let until = tokio::time::Instant::now() + d;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(until) => return Ok(()),
+                ev = self.rx.recv() => match ev {
+                    Some(ev) => self.on_event(ev).await?,
+                    None => return Err(CallerGone),
+                },
+            }
+        }
+    }
+
+    /// The dialplan is over: a final response if never answered, a BYE if it was.
+    async fn end(&mut self, code: u16) {
+        match self.a.state {
+            AState::Early => {
+                let code = if code >= 300 { code } else { 480 };
+                self.a.final_response(&self.core, code, None).await;
+            }
+            AState::Answered { .. } => self.bye_a().await,
+            AState::Gone => {}
+        }
+    }
+
+    /// Hang up the caller's dialog and wait (briefly) for its answer.
+    pub(super) async fn bye_a(&mut self) {
+        let Some(dialog) = self.a.dialog.as_mut() else {
+            return;
+        };
+        let (key, req) = dialog.request(Method::BYE);
+        let flow = dialog.flow;
+        self.a.state = AState::Gone;
+        self.core.request(key.clone(), flow, req).await;
+        let _ = self.await_response(&key, Duration::from_secs(5)).await;
+    }
+
+    /// Wait for the final response to our request `key`, handling other
+    /// events meanwhile. None on time-out.
+    pub(super) async fn await_response(
+        &mut self,
+        key: &asterism_sip::transaction::ClientKey,
+        limit: Duration,
+    ) -> Option<u16> {
+        let until = tokio::time::Instant::now() + limit;
+        loop {
+            let ev = tokio::select! {
+                _ = tokio::time::sleep_until(until) => return None,
+                ev = self.rx.recv() => ev?,
+            };
+            match ev {
+                LegEvent::Response { key: k, response } if &k == key && response.code >= 200 => {
+                    return Some(response.code)
+                }
+                LegEvent::Timeout { key: k } if &k == key => return None,
+                other => {
+                    let _ = self.on_event(other).await;
+                }
+            }
+        }
+    }
+
+    /// Events outside Dial and the bridge: the caller's CANCEL/BYE/ACK,
+    /// in-dialog requests we answer ourselves, late answers of cancelled forks.
+    pub(super) async fn on_event(&mut self, ev: LegEvent) -> Result<(), CallerGone> {
+        match ev {
+            LegEvent::Request { key, request, .. } => self.on_a_request(&key, &request).await,
+            LegEvent::Response { response, .. } => {
+                self.stray_answer(&response).await;
+                Ok(())
+            }
+            LegEvent::Timeout { .. } => Ok(()),
+        }
+    }
+
+    /// A request from the caller while no bridge relays it.
+    pub(super) async fn on_a_request(
+        &mut self,
+        key: &asterism_sip::transaction::TsxKey,
+        req: &Request,
+    ) -> Result<(), CallerGone> {
+        let replier = crate::reply::Replier::new(req.headers.clone(), None);
+        let mut reply = replier.reply(200);
+        match &req.method {
+            m if *m == Method::ACK => {
+                if let AState::Answered { .. } = self.a.state {
+                    self.a.state = AState::Answered { acked: true };
+                }
+                return Ok(());
+            }
+            m if *m == Method::CANCEL => {
+                self.core.respond(key, reply).await;
+                if self.a.state == AState::Early {
+                    self.a.final_response(&self.core, 487, None).await;
+                    return Err(CallerGone);
+                }
+                return Ok(());
+            }
+            m if *m == Method::BYE => {
+                self.core.respond(key, reply).await;
+                self.a.state = AState::Gone;
+                return Err(CallerGone);
+            }
+            m if *m == Method::OPTIONS || *m == Method::INFO => {}
+            _ => reply = replier.reply(488),
+        }
+        // In-dialog requests need our To tag in the answer.
+        if reply
+            .headers
+            .get(&asterism_sip::HeaderName::To)
+            .is_some_and(|t| !t.contains("tag="))
+        {
+            reply = replier.reply(481);
+        }
+        self.core.respond(key, reply).await;
+        Ok(())
+    }
+}
+
+fn asterism_router_name(app: &step::App) -> &'static str {
+    match app {
+        step::App::Dial(_) => "Dial",
+        step::App::Answer(_) => "Answer",
+        step::App::Playback(_) => "Playback",
+        step::App::Echo(_) => "Echo",
+        step::App::Hangup(_) => "Hangup",
+        step::App::Wait(_) => "Wait",
+        _ => "other",
+    }
+}

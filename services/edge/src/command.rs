@@ -1,0 +1,80 @@
+//! How tasks talk to the SIP core: [`Command`]s in (respond, send a request
+//! in a client transaction, send raw bytes, route a Call-ID to a task) and
+//! [`LegEvent`]s out to the call task that owns a Call-ID.
+
+use asterism_sip::message::Response;
+use asterism_sip::transaction::{ClientKey, TsxKey};
+use asterism_sip::transport::Flow;
+use asterism_sip::validate::Checked;
+use asterism_sip::Request;
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+pub enum Command {
+    /// Answer the request of server transaction `key`.
+    Respond {
+        key: TsxKey,
+        response: Response,
+    },
+    /// Send a request in a new client transaction.
+    Request {
+        key: ClientKey,
+        flow: Flow,
+        request: Request,
+    },
+    /// Send bytes outside any transaction (ACK for a 2xx).
+    Send {
+        flow: Flow,
+        bytes: Bytes,
+    },
+    /// Deliver everything for `call_id` to `tx`.
+    Route {
+        call_id: String,
+        tx: mpsc::Sender<LegEvent>,
+    },
+    Unroute {
+        call_id: String,
+    },
+}
+
+/// What the core hands to a call task.
+#[derive(Debug)]
+pub enum LegEvent {
+    /// A request of one of the call's dialogs (or the CANCEL of its INVITE).
+    Request {
+        key: TsxKey,
+        flow: Flow,
+        request: Box<Request>,
+        checked: Box<Checked>,
+    },
+    /// A response to one of the call's client transactions.
+    Response {
+        key: ClientKey,
+        response: Box<Response>,
+    },
+    /// Timer B/F: no answer to one of the call's requests.
+    Timeout { key: ClientKey },
+}
+
+/// A cheap handle for sending commands to the core.
+#[derive(Clone)]
+pub struct CoreHandle(pub mpsc::Sender<Command>);
+
+impl CoreHandle {
+    pub async fn send(&self, c: Command) {
+        // The core only goes away at shutdown; nothing to do then.
+        let _ = self.0.send(c).await;
+    }
+
+    pub async fn respond(&self, key: &TsxKey, response: Response) {
+        self.send(Command::Respond {
+            key: key.clone(),
+            response,
+        })
+        .await
+    }
+
+    pub async fn request(&self, key: ClientKey, flow: Flow, request: Request) {
+        self.send(Command::Request { key, flow, request }).await
+    }
+}
