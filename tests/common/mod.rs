@@ -37,7 +37,7 @@ impl Drop for TempDir {
 /// sip.conf with alice, bob and `USERS` generated users, and the matching
 /// sipp CSV (`user;password;[authentication …];[authentication …wrong]`).
 pub fn write_config(dir: &Path, users: usize) -> PathBuf {
-    let mut conf = String::from("[general]\nrealm=asterisk\n\n[alice]\ntype=friend\nsecret=alice61\nhost=dynamic\ncallerid=\"Alice\" <61>\n\n[bob]\ntype=friend\nsecret=bob62\nhost=dynamic\n\n");
+    let mut conf = String::from("[general]\nrealm=asterisk\n\n[alice]\ntype=friend\nsecret=alice61\nhost=dynamic\ncallerid=\"Alice\" <61>\n\n[bob]\ntype=friend\nsecret=bob62\nhost=dynamic\ncallerid=\"Bob\" <62>\n\n[carol]\ntype=friend\nsecret=carol63\nhost=dynamic\n\n[dave]\ntype=friend\nsecret=dave64\nhost=dynamic\n\n");
     let mut csv = String::from("SEQUENTIAL\n");
     for i in 0..users {
         conf.push_str(&format!(
@@ -64,31 +64,46 @@ pub struct Topology {
     pub csv: PathBuf,
     pub redis: RedisServer,
     pub registrar: Service,
+    pub router: Service,
     pub edge: Service,
     pub sip_port: u16,
     pub grpc_port: u16,
+    pub router_port: u16,
     extra: Vec<(&'static str, String)>,
 }
 
 impl Topology {
     pub fn start(extra: &[(&'static str, &str)]) -> Topology {
+        Topology::start_with(extra, None)
+    }
+
+    /// Like [`Topology::start`], with this extensions.conf.
+    pub fn start_with(extra: &[(&'static str, &str)], extensions: Option<&str>) -> Topology {
         let dir = TempDir::new("e2e");
         let csv = write_config(&dir.0, USERS);
+        if let Some(text) = extensions {
+            std::fs::write(dir.0.join("extensions.conf"), text).unwrap();
+        }
         let redis = RedisServer::start();
         let sip_port = free_port();
         let grpc_port = free_port();
-        let extra: Vec<(&'static str, String)> =
+        let router_port = free_port();
+        let mut extra: Vec<(&'static str, String)> =
             extra.iter().map(|(k, v)| (*k, v.to_string())).collect();
+        extra.push(("ASTERISM_ROUTER_ADDR", format!("http://127.0.0.1:{router_port}")));
         let registrar = start_registrar(&dir.0, &redis, grpc_port, &extra);
+        let router = start_router(&dir.0, router_port);
         let edge = start_edge(sip_port, grpc_port, &extra);
         let t = Topology {
             dir,
             csv,
             redis,
             registrar,
+            router,
             edge,
             sip_port,
             grpc_port,
+            router_port,
             extra,
         };
         t.wait_ready();
@@ -101,6 +116,7 @@ impl Topology {
 
     pub fn wait_ready(&self) {
         wait_tcp(self.grpc_port);
+        wait_tcp(self.router_port);
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if sip::options_udp(self.sip_addr()).is_some() {
@@ -157,6 +173,16 @@ fn start_registrar(
     ];
     env.extend(extra.iter().cloned());
     Service::start("asterism-registrar", &env)
+}
+
+fn start_router(dir: &Path, port: u16) -> Service {
+    Service::start(
+        "asterism-router",
+        &[
+            ("ASTERISM_CONFIG_DIR", dir.display().to_string()),
+            ("ASTERISM_ROUTER_LISTEN", format!("127.0.0.1:{port}")),
+        ],
+    )
 }
 
 fn start_edge(sip_port: u16, grpc_port: u16, extra: &[(&'static str, String)]) -> Service {

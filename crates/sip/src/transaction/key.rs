@@ -71,14 +71,11 @@ pub struct ClientKey {
 }
 
 impl ClientKey {
-    /// A fresh key with a new RFC 3261 branch.
+    /// A fresh key with a new RFC 3261 branch, marked as ours
+    /// ([`OUR_BRANCH_PREFIX`]) so a request that loops back is recognised.
     pub fn new(method: Method) -> ClientKey {
         ClientKey {
-            branch: format!(
-                "{}{}",
-                super::super::header::via::BRANCH_COOKIE,
-                crate::response::random_token()
-            ),
+            branch: format!("{OUR_BRANCH_PREFIX}{}", crate::response::random_token()),
             method,
         }
     }

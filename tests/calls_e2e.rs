@@ -1,0 +1,173 @@
+//! Calls between phones through separate edge, registrar and router
+//! processes with Redis, every phone a real sipp: the lab report's two
+//! hang-up cases, cancel, busy, no answer, not registered, unknown number,
+//! and a re-INVITE mid-call.
+
+mod common;
+
+use asterism_testkit::free_port;
+use common::{SippRun, Topology};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::thread::JoinHandle;
+
+const DIALPLAN: &str = "[general]
+static=yes
+
+[default]
+exten => 61,1,Dial(SIP/alice,10)
+exten => 62,1,Dial(SIP/bob,10)
+exten => 63,1,Dial(SIP/carol,2)
+exten => 64,1,Dial(SIP/dave)
+";
+
+fn scenario(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sipp").join(name)
+}
+
+fn csv(t: &Topology, user: &str, password: &str) -> PathBuf {
+    let p = t.dir.0.join(format!("{user}.csv"));
+    std::fs::write(
+        &p,
+        format!("SEQUENTIAL\n{user};{password};[authentication username={user} password={password}];x\n"),
+    )
+    .unwrap();
+    p
+}
+
+fn sipp(t: &Topology, sf: &Path, port: u16, args: &[&str]) -> SippRun {
+    let out = Command::new("sipp")
+        .arg(t.sip_addr().to_string())
+        .arg("-sf")
+        .arg(sf)
+        .args(["-m", "1", "-i", "127.0.0.1", "-p", &port.to_string()])
+        .args(["-timeout", "30s", "-timeout_error", "-nostdin", "-trace_err"])
+        .arg("-error_file")
+        .arg(t.dir.0.join(format!("sipp-{port}.err")))
+        .args(args)
+        .output()
+        .expect("sipp must be installed (Debian package sip-tester)");
+    let errors = std::fs::read_to_string(t.dir.0.join(format!("sipp-{port}.err"))).unwrap_or_default();
+    SippRun {
+        success: out.status.success(),
+        output: format!("{}\n{errors}", String::from_utf8_lossy(&out.stdout)),
+    }
+}
+
+/// A sipp UAS for `user`, listening and registered, in its own thread.
+fn callee(t: &Topology, user: &str, password: &str, sf: &str, hold_ms: u32) -> JoinHandle<SippRun> {
+    let port = free_port();
+    let uas = scenario(sf);
+    let (addr, dir) = (t.sip_addr(), t.dir.0.clone());
+    let handle = {
+        let hold = hold_ms.to_string();
+        std::thread::spawn(move || {
+            let out = Command::new("sipp")
+                .arg(addr.to_string())
+                .arg("-sf")
+                .arg(&uas)
+                .args(["-m", "1", "-i", "127.0.0.1", "-p", &port.to_string(), "-d", &hold])
+                .args(["-timeout", "30s", "-timeout_error", "-nostdin", "-trace_err"])
+                .arg("-error_file")
+                .arg(dir.join(format!("sipp-{port}.err")))
+                .output()
+                .expect("sipp");
+            let errors = std::fs::read_to_string(dir.join(format!("sipp-{port}.err"))).unwrap_or_default();
+            SippRun { success: out.status.success(), output: format!("{}\n{errors}", String::from_utf8_lossy(&out.stdout)) }
+        })
+    };
+    let reg = sipp(
+        t,
+        &scenario("register_contact.xml"),
+        free_port(),
+        &[
+            "-inf",
+            &csv(t, user, password).display().to_string(),
+            "-key",
+            "contact_port",
+            &port.to_string(),
+            "-key",
+            "expires",
+            "60",
+        ],
+    );
+    assert!(reg.success, "{user} registers:\n{}", reg.output);
+    handle
+}
+
+fn call(t: &Topology, sf: &Path, number: &str, hold_ms: u32) -> SippRun {
+    sipp(
+        t,
+        sf,
+        free_port(),
+        &["-inf", &csv(t, "bob", "bob62").display().to_string(), "-s", number, "-d", &hold_ms.to_string()],
+    )
+}
+
+fn refused_scenario(t: &Topology, code: u16) -> PathBuf {
+    let text = std::fs::read_to_string(scenario("caller_refused.xml")).unwrap();
+    let p = t.dir.0.join(format!("caller_refused_{code}.xml"));
+    std::fs::write(&p, text.replace("EXPECTED_CODE", &code.to_string())).unwrap();
+    p
+}
+
+fn both(caller: SippRun, callee: JoinHandle<SippRun>) {
+    let callee = callee.join().unwrap();
+    assert!(caller.success, "caller failed:\n{}", caller.output);
+    assert!(callee.success, "callee failed:\n{}", callee.output);
+}
+
+fn lab() -> Topology {
+    Topology::start_with(&[], Some(DIALPLAN))
+}
+
+#[test]
+fn a_calls_b_and_a_hangs_up() {
+    let t = lab();
+    let b = callee(&t, "alice", "alice61", "callee_answer.xml", 0);
+    both(call(&t, &scenario("caller_hangs_up.xml"), "61", 300), b);
+}
+
+#[test]
+fn a_calls_b_and_b_hangs_up() {
+    let t = lab();
+    let b = callee(&t, "alice", "alice61", "callee_hangs_up.xml", 300);
+    both(call(&t, &scenario("caller_waits.xml"), "61", 0), b);
+}
+
+#[test]
+fn caller_cancels_while_ringing() {
+    let t = lab();
+    let b = callee(&t, "alice", "alice61", "callee_rings.xml", 0);
+    both(call(&t, &scenario("caller_cancels.xml"), "61", 300), b);
+}
+
+#[test]
+fn busy_callee_gives_486() {
+    let t = lab();
+    let b = callee(&t, "alice", "alice61", "callee_busy.xml", 0);
+    both(call(&t, &refused_scenario(&t, 486), "61", 0), b);
+}
+
+#[test]
+fn unanswered_dial_times_out_with_480_and_cancels_the_callee() {
+    let t = lab();
+    let b = callee(&t, "carol", "carol63", "callee_rings.xml", 0);
+    both(call(&t, &refused_scenario(&t, 480), "63", 0), b);
+}
+
+#[test]
+fn unregistered_callee_gives_480_and_unknown_number_404() {
+    let t = lab();
+    let r = call(&t, &refused_scenario(&t, 480), "64", 0);
+    assert!(r.success, "{}", r.output);
+    let r = call(&t, &refused_scenario(&t, 404), "999", 0);
+    assert!(r.success, "{}", r.output);
+}
+
+#[test]
+fn re_invite_mid_call_is_relayed() {
+    let t = lab();
+    let b = callee(&t, "alice", "alice61", "callee_reinvited.xml", 0);
+    both(call(&t, &scenario("caller_reinvites.xml"), "61", 200), b);
+}
