@@ -22,7 +22,9 @@ exten => 64,1,Dial(SIP/dave)
 ";
 
 fn scenario(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sipp").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/sipp")
+        .join(name)
 }
 
 fn csv(t: &Topology, user: &str, password: &str) -> PathBuf {
@@ -41,13 +43,20 @@ fn sipp(t: &Topology, sf: &Path, port: u16, args: &[&str]) -> SippRun {
         .arg("-sf")
         .arg(sf)
         .args(["-m", "1", "-i", "127.0.0.1", "-p", &port.to_string()])
-        .args(["-timeout", "30s", "-timeout_error", "-nostdin", "-trace_err"])
+        .args([
+            "-timeout",
+            "30s",
+            "-timeout_error",
+            "-nostdin",
+            "-trace_err",
+        ])
         .arg("-error_file")
         .arg(t.dir.0.join(format!("sipp-{port}.err")))
         .args(args)
         .output()
         .expect("sipp must be installed (Debian package sip-tester)");
-    let errors = std::fs::read_to_string(t.dir.0.join(format!("sipp-{port}.err"))).unwrap_or_default();
+    let errors =
+        std::fs::read_to_string(t.dir.0.join(format!("sipp-{port}.err"))).unwrap_or_default();
     SippRun {
         success: out.status.success(),
         output: format!("{}\n{errors}", String::from_utf8_lossy(&out.stdout)),
@@ -66,14 +75,33 @@ fn callee(t: &Topology, user: &str, password: &str, sf: &str, hold_ms: u32) -> J
                 .arg(addr.to_string())
                 .arg("-sf")
                 .arg(&uas)
-                .args(["-m", "1", "-i", "127.0.0.1", "-p", &port.to_string(), "-d", &hold])
-                .args(["-timeout", "30s", "-timeout_error", "-nostdin", "-trace_err"])
+                .args([
+                    "-m",
+                    "1",
+                    "-i",
+                    "127.0.0.1",
+                    "-p",
+                    &port.to_string(),
+                    "-d",
+                    &hold,
+                ])
+                .args([
+                    "-timeout",
+                    "30s",
+                    "-timeout_error",
+                    "-nostdin",
+                    "-trace_err",
+                ])
                 .arg("-error_file")
                 .arg(dir.join(format!("sipp-{port}.err")))
                 .output()
                 .expect("sipp");
-            let errors = std::fs::read_to_string(dir.join(format!("sipp-{port}.err"))).unwrap_or_default();
-            SippRun { success: out.status.success(), output: format!("{}\n{errors}", String::from_utf8_lossy(&out.stdout)) }
+            let errors =
+                std::fs::read_to_string(dir.join(format!("sipp-{port}.err"))).unwrap_or_default();
+            SippRun {
+                success: out.status.success(),
+                output: format!("{}\n{errors}", String::from_utf8_lossy(&out.stdout)),
+            }
         })
     };
     let reg = sipp(
@@ -100,7 +128,14 @@ fn call(t: &Topology, sf: &Path, number: &str, hold_ms: u32) -> SippRun {
         t,
         sf,
         free_port(),
-        &["-inf", &csv(t, "bob", "bob62").display().to_string(), "-s", number, "-d", &hold_ms.to_string()],
+        &[
+            "-inf",
+            &csv(t, "bob", "bob62").display().to_string(),
+            "-s",
+            number,
+            "-d",
+            &hold_ms.to_string(),
+        ],
     )
 }
 

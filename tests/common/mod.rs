@@ -90,7 +90,10 @@ impl Topology {
         let router_port = free_port();
         let mut extra: Vec<(&'static str, String)> =
             extra.iter().map(|(k, v)| (*k, v.to_string())).collect();
-        extra.push(("ASTERISM_ROUTER_ADDR", format!("http://127.0.0.1:{router_port}")));
+        extra.push((
+            "ASTERISM_ROUTER_ADDR",
+            format!("http://127.0.0.1:{router_port}"),
+        ));
         let registrar = start_registrar(&dir.0, &redis, grpc_port, &extra);
         let router = start_router(&dir.0, router_port);
         let edge = start_edge(sip_port, grpc_port, &extra);
