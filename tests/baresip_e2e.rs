@@ -20,10 +20,22 @@ impl Drop for Baresip {
     }
 }
 
+/// A free port whose successor is free too (baresip also binds port + 1).
+fn free_pair() -> u16 {
+    loop {
+        let p = free_port();
+        if p < u16::MAX && std::net::UdpSocket::bind(("127.0.0.1", p + 1)).is_ok() {
+            return p;
+        }
+    }
+}
+
 fn start_baresip(dir: &std::path::Path, ctrl_port: u16, accounts: &str) -> Baresip {
+    // A sine source at 48 kHz stereo (what ausine supports), media on
+    // loopback only.
     let config = format!(
-        "poll_method epoll\nsip_listen 127.0.0.1:{}\nsip_transports udp\naudio_player aufile,/dev/null\naudio_source ausine,440\nmodule_path /usr/lib/baresip/modules\nmodule g711.so\nmodule ausine.so\nmodule aufile.so\nmodule_app account.so\nmodule_app menu.so\nmodule ctrl_tcp.so\nctrl_tcp_listen 127.0.0.1:{ctrl_port}\n",
-        free_port()
+        "poll_method epoll\nsip_listen 127.0.0.1:{}\nsip_transports udp\nnet_interface 127.0.0.1\naudio_player aufile,/dev/null\naudio_source ausine,440\nausrc_srate 48000\nauplay_srate 48000\nausrc_channels 2\nauplay_channels 2\nmodule_path /usr/lib/baresip/modules\nmodule g711.so\nmodule ausine.so\nmodule aufile.so\nmodule_app account.so\nmodule_app menu.so\nmodule ctrl_tcp.so\nctrl_tcp_listen 127.0.0.1:{ctrl_port}\n",
+        free_pair()
     );
     std::fs::write(dir.join("config"), config).unwrap();
     std::fs::write(dir.join("accounts"), accounts).unwrap();
@@ -39,16 +51,26 @@ fn start_baresip(dir: &std::path::Path, ctrl_port: u16, accounts: &str) -> Bares
 }
 
 /// One ctrl_tcp command (netstring-framed JSON); returns the `data` text.
-fn ctrl(port: u16, command: &str) -> Option<String> {
+fn ctrl(port: u16, command: &str, params: &str) -> Option<String> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    let body = format!("{{\"command\":\"{command}\",\"token\":\"t\"}}");
+    let body = format!("{{\"command\":\"{command}\",\"params\":\"{params}\",\"token\":\"t\"}}");
     s.write_all(format!("{}:{body},", body.len()).as_bytes())
         .ok()?;
+    // Events may come first on the connection; read until the response.
+    let mut got = Vec::new();
     let mut buf = vec![0u8; 16384];
-    let n = s.read(&mut buf).ok()?;
+    while !String::from_utf8_lossy(&got).contains("\"response\":true") {
+        let n = s.read(&mut buf).ok()?;
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&got);
+    let response = &text[text.find("\"response\":true").unwrap_or(0)..];
     // The data is a JSON string: undo its escapes for line-wise reading.
-    Some(String::from_utf8_lossy(&buf[..n]).replace("\\n", "\n"))
+    Some(response.replace("\\n", "\n"))
 }
 
 #[test]
@@ -65,7 +87,7 @@ fn baresip_registers_against_the_all_in_one() {
             ),
         ],
     );
-    let ctrl_port = free_port();
+    let ctrl_port = free_pair();
     let accounts = format!(
         "<sip:alice@127.0.0.1:{sip_port}>;auth_pass=alice61;regint=60\n<sip:bob@127.0.0.1:{sip_port}>;auth_pass=not-bobs;regint=60\n"
     );
@@ -73,7 +95,7 @@ fn baresip_registers_against_the_all_in_one() {
     let deadline = Instant::now() + Duration::from_secs(15);
     let mut last = String::new();
     while Instant::now() < deadline {
-        if let Some(info) = ctrl(ctrl_port, "reginfo") {
+        if let Some(info) = ctrl(ctrl_port, "reginfo", "") {
             last = info;
             let alice = last.lines().find(|l| l.contains("sip:alice@"));
             let bob = last.lines().find(|l| l.contains("sip:bob@"));
@@ -88,4 +110,74 @@ fn baresip_registers_against_the_all_in_one() {
         std::thread::sleep(Duration::from_millis(200));
     }
     panic!("alice should be registered and bob refused; baresip says:\n{last}");
+}
+
+fn calls(port: u16) -> String {
+    ctrl(port, "listcalls", "").unwrap_or_default()
+}
+
+/// Poll until `check` holds for what `listcalls` says on both phones.
+fn until(a: u16, b: u16, what: &str, check: impl Fn(&str) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (mut la, mut lb) = (String::new(), String::new());
+    while Instant::now() < deadline {
+        la = calls(a);
+        lb = calls(b);
+        if check(&la) && check(&lb) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("{what}: phone A says\n{la}\nphone B says\n{lb}");
+}
+
+#[test]
+fn two_baresip_phones_call_each_other_and_either_hangs_up() {
+    let dir_a = TempDir::new("bs-alice");
+    let dir_b = TempDir::new("bs-bob");
+    let sip_port = free_port();
+    let _pbx = Service::start(
+        "asterism",
+        &[
+            ("ASTERISM_SIP_BIND", format!("127.0.0.1:{sip_port}")),
+            (
+                "ASTERISM_CONFIG_DIR",
+                concat!(env!("CARGO_MANIFEST_DIR"), "/examples").to_string(),
+            ),
+        ],
+    );
+    let (ctrl_a, ctrl_b) = (free_pair(), free_pair());
+    let account = |user: &str, pw: &str| {
+        format!("<sip:{user}@127.0.0.1:{sip_port}>;auth_pass={pw};regint=60;answermode=auto\n")
+    };
+    let _alice = start_baresip(&dir_a.0, ctrl_a, &account("alice", "alice61"));
+    let _bob = start_baresip(&dir_b.0, ctrl_b, &account("bob", "bob62"));
+    for port in [ctrl_a, ctrl_b] {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !ctrl(port, "reginfo", "").is_some_and(|r| r.contains("OK")) {
+            assert!(
+                Instant::now() < deadline,
+                "phone on {port} did not register"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    // 62 dials 61; 61 answers by itself; the callee hangs up.
+    ctrl(ctrl_b, "dial", "61").unwrap();
+    until(ctrl_a, ctrl_b, "call 62 → 61 established on both", |c| {
+        c.contains("ESTABLISHED")
+    });
+    ctrl(ctrl_a, "hangup", "").unwrap();
+    until(ctrl_a, ctrl_b, "both see 62 → 61 closed", |c| {
+        c.contains("Active calls (0)")
+    });
+    // And the other way round, the caller hanging up.
+    ctrl(ctrl_a, "dial", "62").unwrap();
+    until(ctrl_a, ctrl_b, "call 61 → 62 established on both", |c| {
+        c.contains("ESTABLISHED")
+    });
+    ctrl(ctrl_a, "hangup", "").unwrap();
+    until(ctrl_a, ctrl_b, "both see 61 → 62 closed", |c| {
+        c.contains("Active calls (0)")
+    });
 }

@@ -206,3 +206,41 @@ fn re_invite_mid_call_is_relayed() {
     let b = callee(&t, "alice", "alice61", "callee_reinvited.xml", 0);
     both(call(&t, &scenario("caller_reinvites.xml"), "61", 200), b);
 }
+
+#[test]
+fn two_phones_for_one_user_both_ring_one_answers_the_other_is_cancelled() {
+    let t = lab();
+    let desk = callee(&t, "alice", "alice61", "callee_rings.xml", 0);
+    let mobile = callee(&t, "alice", "alice61", "callee_answer.xml", 0);
+    let caller = call(&t, &scenario("caller_hangs_up.xml"), "61", 300);
+    both(caller, mobile);
+    let desk = desk.join().unwrap();
+    assert!(
+        desk.success,
+        "the phone that did not answer is cancelled:\n{}",
+        desk.output
+    );
+}
+
+#[test]
+fn max_forwards_zero_gets_483() {
+    let t = lab();
+    let invite = format!(
+        "INVITE sip:61@{addr} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bK-mf0;rport\r\nMax-Forwards: 0\r\nFrom: <sip:bob@127.0.0.1>;tag=1\r\nTo: <sip:61@127.0.0.1>\r\nCall-ID: mf0@test\r\nCSeq: 1 INVITE\r\nContact: <sip:bob@127.0.0.1:5999>\r\nContent-Length: 0\r\n\r\n",
+        addr = t.sip_addr()
+    );
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(std::time::Duration::from_secs(3)))
+        .unwrap();
+    sock.send_to(invite.as_bytes(), t.sip_addr()).unwrap();
+    let mut codes = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok((n, _)) = sock.recv_from(&mut buf) {
+        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+        codes.push(common::sip::status_code(&text).unwrap_or(0));
+        if codes.last().is_some_and(|c| *c >= 200) {
+            break;
+        }
+    }
+    assert_eq!(codes.last(), Some(&483), "{codes:?}");
+}
