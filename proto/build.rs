@@ -7,6 +7,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/asterism/registrar.proto",
         "proto/asterism/router.proto",
         "proto/asterism/media.proto",
+        "proto/asterism/edge.proto",
     ];
     for f in files {
         println!("cargo:rerun-if-changed={f}");

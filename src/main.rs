@@ -115,20 +115,21 @@ async fn main() -> ExitCode {
         Ok(c) => c,
         Err(errors) => return fail(asterism_config::env::describe(&errors)),
     };
+    let edge = match asterism_edge::Edge::bind(edge_cfg, asterism_config::shutdown::signal()).await
+    {
+        Ok(e) => e,
+        Err(e) => return fail(e),
+    };
     tokio::spawn(
         tonic::transport::Server::builder()
             .add_service(asterism_router::grpc::service(router))
+            .add_service(asterism_edge::admin::service(edge.calls.clone()))
             .add_optional_service(registrar)
             .serve_with_incoming_shutdown(
                 tokio_stream::wrappers::TcpListenerStream::new(listener),
                 asterism_config::shutdown::signal(),
             ),
     );
-    let edge = match asterism_edge::Edge::bind(edge_cfg, asterism_config::shutdown::signal()).await
-    {
-        Ok(e) => e,
-        Err(e) => return fail(e),
-    };
     tracing::info!(
         sip = %edge.local_addr,
         config = %reg_cfg.config_dir.as_ref().map(|d| d.display().to_string()).unwrap_or_else(|| "built-in examples".into()),

@@ -244,3 +244,77 @@ fn max_forwards_zero_gets_483() {
     }
     assert_eq!(codes.last(), Some(&483), "{codes:?}");
 }
+
+#[test]
+fn list_calls_shows_the_call_with_both_legs() {
+    let t = lab();
+    let b = callee(&t, "alice", "alice61", "callee_answer.xml", 0);
+    let caller = {
+        let (sf, csv) = (scenario("caller_hangs_up.xml"), csv(&t, "bob", "bob62"));
+        let addr = t.sip_addr();
+        std::thread::spawn(move || {
+            let out = Command::new("sipp")
+                .arg(addr.to_string())
+                .arg("-sf")
+                .arg(&sf)
+                .arg("-inf")
+                .arg(&csv)
+                .args([
+                    "-s",
+                    "61",
+                    "-d",
+                    "1500",
+                    "-m",
+                    "1",
+                    "-i",
+                    "127.0.0.1",
+                    "-p",
+                    &free_port().to_string(),
+                ])
+                .args(["-timeout", "30s", "-timeout_error", "-nostdin"])
+                .output()
+                .unwrap();
+            SippRun {
+                success: out.status.success(),
+                output: String::from_utf8_lossy(&out.stdout).into_owned(),
+            }
+        })
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let list = || {
+        rt.block_on(async {
+            let url = format!("http://127.0.0.1:{}", t.admin_port);
+            let mut c = asterism_proto::edge::edge_admin_client::EdgeAdminClient::connect(url)
+                .await
+                .unwrap();
+            c.list_calls(asterism_proto::edge::ListCallsRequest {})
+                .await
+                .unwrap()
+                .into_inner()
+                .calls
+        })
+    };
+    let mut seen = None;
+    for _ in 0..50 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let calls = list();
+        if calls.first().is_some_and(|c| c.state == "answered") {
+            seen = Some(calls);
+            break;
+        }
+    }
+    let calls = seen.expect("the call shows as answered");
+    assert_eq!(calls.len(), 1);
+    assert_eq!(
+        (calls[0].caller.as_str(), calls[0].dialled.as_str()),
+        ("bob", "61")
+    );
+    assert_eq!(calls[0].legs.len(), 2);
+    assert!(
+        calls[0].legs.iter().all(|l| l.state == "confirmed"),
+        "{calls:?}"
+    );
+    both(caller.join().unwrap(), b);
+    let after = list();
+    assert!(after.is_empty(), "ended calls leave the list: {after:?}");
+}

@@ -24,9 +24,15 @@ pub mod asterism {
             tonic::include_proto!("asterism.media.v1");
         }
     }
+    pub mod edge {
+        pub mod v1 {
+            tonic::include_proto!("asterism.edge.v1");
+        }
+    }
 }
 
 pub use asterism::common::v1 as common;
+pub use asterism::edge::v1 as edge;
 pub use asterism::media::v1 as media;
 pub use asterism::registrar::v1 as registrar;
 pub use asterism::router::v1 as router;

@@ -69,6 +69,7 @@ pub struct Topology {
     pub sip_port: u16,
     pub grpc_port: u16,
     pub router_port: u16,
+    pub admin_port: u16,
     extra: Vec<(&'static str, String)>,
 }
 
@@ -94,6 +95,11 @@ impl Topology {
             "ASTERISM_ROUTER_ADDR",
             format!("http://127.0.0.1:{router_port}"),
         ));
+        let admin_port = free_port();
+        extra.push((
+            "ASTERISM_EDGE_ADMIN_LISTEN",
+            format!("127.0.0.1:{admin_port}"),
+        ));
         let registrar = start_registrar(&dir.0, &redis, grpc_port, &extra);
         let router = start_router(&dir.0, router_port);
         let edge = start_edge(sip_port, grpc_port, &extra);
@@ -107,6 +113,7 @@ impl Topology {
             sip_port,
             grpc_port,
             router_port,
+            admin_port,
             extra,
         };
         t.wait_ready();

@@ -12,6 +12,7 @@ pub const ENV_SIP_ADVERTISE: &str = "ASTERISM_SIP_ADVERTISE";
 pub const ENV_REGISTRAR_ADDR: &str = "ASTERISM_REGISTRAR_ADDR";
 pub const ENV_EDGE_ID: &str = "ASTERISM_EDGE_ID";
 pub const ENV_ROUTER_ADDR: &str = "ASTERISM_ROUTER_ADDR";
+pub const ENV_EDGE_ADMIN_LISTEN: &str = "ASTERISM_EDGE_ADMIN_LISTEN";
 pub const ENV_SIP_T1: &str = "ASTERISM_SIP_T1_MS";
 pub const ENV_SIP_T2: &str = "ASTERISM_SIP_T2_MS";
 pub const ENV_SIP_T4: &str = "ASTERISM_SIP_T4_MS";
@@ -36,6 +37,18 @@ pub const SETTINGS: &[Setting] = &[
         flag: "registrar-addr",
         default: "http://127.0.0.1:50051",
         help: "registrar gRPC endpoint (all-in-one: the built-in one unless set)",
+    },
+    Setting {
+        env: ENV_ROUTER_ADDR,
+        flag: "router-addr",
+        default: "http://127.0.0.1:50052",
+        help: "router gRPC endpoint (all-in-one: the built-in one unless set)",
+    },
+    Setting {
+        env: ENV_EDGE_ADMIN_LISTEN,
+        flag: "edge-admin-listen",
+        default: "127.0.0.1:50053",
+        help: "gRPC address of the edge's admin service (ListCalls); standalone edge",
     },
     Setting {
         env: ENV_EDGE_ID,
@@ -81,6 +94,7 @@ pub struct EdgeConfig {
     pub sip_advertise: Option<String>,
     pub registrar_addr: String,
     pub router_addr: String,
+    pub admin_listen: SocketAddr,
     pub edge_id: String,
     pub timers: TimerConfig,
     pub retry_after: u32,
@@ -118,6 +132,10 @@ impl EdgeConfig {
             sip_advertise: r.string(ENV_SIP_ADVERTISE),
             registrar_addr,
             router_addr,
+            admin_listen: r.parse(
+                ENV_EDGE_ADMIN_LISTEN,
+                SocketAddr::from(([127, 0, 0, 1], 50053)),
+            ),
             edge_id: r
                 .string(ENV_EDGE_ID)
                 .or_else(|| std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()))

@@ -3,7 +3,9 @@
 //! and asks the registrar (and later the router and media services) over
 //! gRPC for everything else.
 
+pub mod admin;
 pub mod call;
+pub mod calls;
 pub mod command;
 pub mod config;
 pub mod core;
@@ -28,6 +30,7 @@ pub struct Ctx {
     pub advertise: String,
     /// Bound to 0.0.0.0/:: with no ASTERISM_SIP_ADVERTISE.
     pub advertise_is_wildcard: bool,
+    pub calls: calls::CallRegistry,
 }
 
 /// Every branch we generate starts so: a request that comes back through
@@ -75,6 +78,8 @@ pub enum EdgeError {
 /// A bound edge, ready to run.
 pub struct Edge {
     pub local_addr: SocketAddr,
+    /// Active calls, for the admin service.
+    pub calls: calls::CallRegistry,
     run: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
 }
 
@@ -106,11 +111,14 @@ impl Edge {
             router,
             advertise,
             advertise_is_wildcard,
+            calls: calls::CallRegistry::default(),
         });
+        let calls = ctx.calls.clone();
         let (cmd_tx, cmd_rx) = tokio::sync::mpsc::channel(4096);
         let core = core::Core::new(transport, ctx, command::CoreHandle(cmd_tx));
         Ok(Edge {
             local_addr,
+            calls,
             run: Box::pin(core.run(inbound, cmd_rx, shutdown)),
         })
     }

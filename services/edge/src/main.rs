@@ -32,9 +32,15 @@ async fn main() -> ExitCode {
         Err(errors) => return cli::fail(ME, asterism_config::env::describe(&errors)),
     };
     let registrar = cfg.registrar_addr.clone();
+    let admin = cfg.admin_listen;
     match asterism_edge::Edge::bind(cfg, asterism_config::shutdown::signal()).await {
         Ok(edge) => {
-            tracing::info!(sip = %edge.local_addr, %registrar, "edge serving");
+            tracing::info!(sip = %edge.local_addr, %registrar, admin = %admin, "edge serving");
+            tokio::spawn(
+                tonic::transport::Server::builder()
+                    .add_service(asterism_edge::admin::service(edge.calls.clone()))
+                    .serve_with_shutdown(admin, asterism_config::shutdown::signal()),
+            );
             edge.run().await;
             ExitCode::SUCCESS
         }

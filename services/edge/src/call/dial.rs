@@ -154,6 +154,8 @@ impl Call {
                             let f = &mut forks[i];
                             if f.state == ForkState::Calling {
                                 f.state = ForkState::Early;
+                                self.entry.leg_state(&f.dialog.call_id, "early");
+                                self.entry.state("ringing");
                             }
                             if f.cancel_pending {
                                 f.cancel_pending = false;
@@ -181,6 +183,10 @@ impl Call {
                                 return hung_up();
                             }
                             self.a.answer(&self.core, sdp_of(&response)).await;
+                            self.entry.state("answered");
+                            self.entry.leg_state(&winner.dialog.call_id, "confirmed");
+                            self.entry
+                                .leg_state(&self.a.checked.call_id.clone(), "confirmed");
                             self.cancel_all(&mut forks).await;
                             self.losers.extend(forks);
                             let end = self.bridge(winner).await;
@@ -295,6 +301,13 @@ impl Call {
             contact,
         };
         self.route(&call_id).await;
+        self.entry.add_leg(asterism_proto::edge::LegInfo {
+            call_id: call_id.clone(),
+            role: "callee".into(),
+            remote: flow.remote.to_string(),
+            transport: flow.kind.as_str().into(),
+            state: "calling".into(),
+        });
         self.core.request(key.clone(), flow, invite.clone()).await;
         tracing::debug!(%aor, contact = %b.contact, remote = %flow.remote, "B leg INVITE sent");
         Some(Fork {

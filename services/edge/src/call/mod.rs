@@ -47,6 +47,8 @@ pub(crate) struct Call {
     user: Option<asterism_proto::common::User>,
     /// B legs that lost or were cancelled: a late 2xx gets ACK and BYE.
     losers: Vec<dial::Fork>,
+    /// This call's row in `ListCalls`.
+    entry: crate::calls::CallEntry,
 }
 
 impl Incoming {
@@ -67,6 +69,18 @@ impl Incoming {
         let (tx, merged) = mpsc::channel(64);
         let call_id = self.checked.call_id.clone();
         let host = ctx.sip_host(&self.request);
+        let entry = ctx.calls.enter(
+            &call_id,
+            &self.checked.from.uri.user.clone().unwrap_or_default(),
+            &self.checked.uri.user.clone().unwrap_or_default(),
+            asterism_proto::edge::LegInfo {
+                call_id: call_id.clone(),
+                role: "caller".into(),
+                remote: flow.remote.to_string(),
+                transport: flow.kind.as_str().into(),
+                state: "early".into(),
+            },
+        );
         let a = ALeg::new(self, key, flow, host);
         let mut call = Call {
             ctx,
@@ -77,6 +91,7 @@ impl Incoming {
             routed: vec![call_id],
             user: None,
             losers: Vec::new(),
+            entry,
         };
         call.a.trying(&call.core).await;
         call.run().await;

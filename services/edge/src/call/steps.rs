@@ -157,6 +157,7 @@ impl Call {
 
     /// The dialplan is over: a final response if never answered, a BYE if it was.
     async fn end(&mut self, code: u16) {
+        self.entry.state("ending");
         match self.a.state {
             AState::Early => {
                 let code = if code >= 300 { code } else { 480 };
