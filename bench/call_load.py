@@ -1,0 +1,142 @@
+#!/usr/bin/env python3
+"""Call load: the highest call rate Asterism holds with zero failed calls.
+
+Starts a private redis-server, asterism-registrar, asterism-router and
+asterism-edge (release builds, separate processes), registers a sipp UAS as
+user `uas`, then drives a sipp UAC (tests/sipp/caller_hangs_up.xml: INVITE,
+401, INVITE with digest, 180, 200, ACK, short hold, BYE) through the edge
+and router's `Dial(SIP/uas)` at increasing rates, and prints per step failed
+calls, retransmissions and the CPU each process used (100% = one core).
+
+Usage: bench/call_load.py [--rates 100,200,...] [--seconds 5] [--hold-ms 100]
+Everything runs on loopback and stops by itself.
+"""
+import argparse, csv, os, shutil, signal, socket, subprocess, sys, tempfile, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TICK = os.sysconf("SC_CLK_TCK")
+USERS = 1000
+
+
+def free_port():
+    while True:
+        t = socket.socket(); t.bind(("127.0.0.1", 0)); port = t.getsockname()[1]
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            u.bind(("127.0.0.1", port)); return port
+        except OSError:
+            pass
+        finally:
+            t.close(); u.close()
+
+
+def cpu_ticks(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])
+    except OSError:
+        return 0
+
+
+def wait_port(port, udp_probe=None, timeout=15):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close(); return
+        except OSError:
+            time.sleep(0.05)
+    sys.exit(f"nothing listens on {port}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rates", default="100,200,400,600,800,1000,1500,2000,2500")
+    ap.add_argument("--seconds", type=int, default=5)
+    ap.add_argument("--hold-ms", type=int, default=100)
+    ap.add_argument("--no-build", action="store_true")
+    args = ap.parse_args()
+    if not args.no_build:
+        subprocess.run(["cargo", "build", "--release", "--bins", "--workspace"], cwd=ROOT, check=True)
+    for tool in ("sipp", "redis-server"):
+        if not shutil.which(tool):
+            sys.exit(f"{tool} is missing: apt-get install sip-tester redis-server")
+    work = tempfile.mkdtemp(prefix="asterism-callbench-")
+    with open(os.path.join(work, "sip.conf"), "w") as conf:
+        conf.write("[general]\nrealm=asterisk\n\n[uas]\ntype=friend\nsecret=uaspw\nhost=dynamic\n\n[caller]\ntype=friend\nsecret=callerpw\nhost=dynamic\n")
+    with open(os.path.join(work, "extensions.conf"), "w") as ext:
+        ext.write("[default]\nexten => 100,1,Dial(SIP/uas,10)\n")
+    for user, pw in (("uas", "uaspw"), ("caller", "callerpw")):
+        with open(os.path.join(work, f"{user}.csv"), "w") as f:
+            f.write(f"SEQUENTIAL\n{user};{pw};[authentication username={user} password={pw}];x\n")
+    procs = {}
+    try:
+        rport, gport, oport, sport, aport, uport = (free_port() for _ in range(6))
+        procs["redis"] = subprocess.Popen(["redis-server", "--port", str(rport), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL)
+        wait_port(rport)
+        env = dict(os.environ, ASTERISM_LOG="warn", ASTERISM_CONFIG_DIR=work,
+                   ASTERISM_REDIS_URL=f"redis://127.0.0.1:{rport}/",
+                   ASTERISM_REGISTRAR_LISTEN=f"127.0.0.1:{gport}",
+                   ASTERISM_ROUTER_LISTEN=f"127.0.0.1:{oport}",
+                   ASTERISM_SIP_BIND=f"127.0.0.1:{sport}",
+                   ASTERISM_EDGE_ADMIN_LISTEN=f"127.0.0.1:{aport}",
+                   ASTERISM_REGISTRAR_ADDR=f"http://127.0.0.1:{gport}",
+                   ASTERISM_ROUTER_ADDR=f"http://127.0.0.1:{oport}")
+        rel = os.path.join(ROOT, "target", "release")
+        procs["registrar"] = subprocess.Popen([os.path.join(rel, "asterism-registrar")], env=env)
+        procs["router"] = subprocess.Popen([os.path.join(rel, "asterism-router")], env=env)
+        wait_port(gport)
+        wait_port(oport)
+        procs["edge"] = subprocess.Popen([os.path.join(rel, "asterism-edge")], env=env)
+        wait_port(sport)
+        uas = subprocess.Popen(["sipp", "-sn", "uas", "-i", "127.0.0.1", "-p", str(uport), "-buff_size", "4194304", "-nostdin", "-bg"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        uas.wait()
+        subprocess.run(["sipp", f"127.0.0.1:{sport}", "-sf", os.path.join(ROOT, "tests/sipp/register_contact.xml"),
+                        "-inf", os.path.join(work, "uas.csv"), "-key", "contact_port", str(uport), "-key", "expires", "60",
+                        "-m", "1", "-i", "127.0.0.1", "-p", str(free_port()), "-nostdin"],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.3)
+        print(f"{'calls/s':>7} {'done':>7} {'failed':>6} {'retrans':>7} {'edge%':>6} {'registrar%':>10} {'router%':>7} {'redis%':>6}")
+        best = 0
+        for rate in [int(r) for r in args.rates.split(",")]:
+            row = step(rate, args, work, sport, procs)
+            print(f"{rate:>7} {row['ok']:>7} {row['failed']:>6} {row['retrans']:>7} {row['edge']:>6.0f} {row['registrar']:>10.0f} {row['router']:>7.0f} {row['redis']:>6.0f}", flush=True)
+            if row["failed"] == 0 and row["ok"] == rate * args.seconds:
+                best = rate
+            else:
+                break
+        print(f"\nhighest call rate held with no failed call: {best}/s")
+    finally:
+        subprocess.run(["pkill", "-f", f"sipp -sn uas -i 127.0.0.1 -p"], check=False)
+        for p in procs.values():
+            p.send_signal(signal.SIGTERM)
+        for p in procs.values():
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def step(rate, args, work, sport, procs):
+    calls = rate * args.seconds
+    before = {k: cpu_ticks(p.pid) for k, p in procs.items()}
+    t0 = time.time()
+    stats = os.path.join(work, f"stats-{rate}.csv")
+    subprocess.run(["sipp", f"127.0.0.1:{sport}", "-sf", os.path.join(ROOT, "tests/sipp/caller_hangs_up.xml"),
+                    "-inf", os.path.join(work, "caller.csv"), "-s", "100", "-d", str(args.hold_ms),
+                    "-r", str(rate), "-m", str(calls), "-t", "u1", "-i", "127.0.0.1", "-p", str(free_port()),
+                    "-buff_size", "4194304", "-nostdin", "-timeout", f"{args.seconds + 60}s",
+                    "-trace_stat", "-stf", stats, "-fd", "1"],
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    elapsed = time.time() - t0
+    row = {k: 100.0 * (cpu_ticks(p.pid) - before[k]) / TICK / elapsed for k, p in procs.items()}
+    with open(stats) as f:
+        last = list(csv.DictReader(f, delimiter=";"))[-1]
+    row.update(ok=int(last["SuccessfulCall(C)"]), failed=int(last["FailedCall(C)"]), retrans=int(last["Retransmissions(C)"]))
+    return row
+
+
+if __name__ == "__main__":
+    main()
