@@ -128,7 +128,8 @@ def step(rate, args, work, sport, procs):
                     "-inf", os.path.join(work, "caller.csv"), "-s", "100", "-d", str(args.hold_ms),
                     "-r", str(rate), "-m", str(calls), "-t", "u1", "-i", "127.0.0.1", "-p", str(free_port()),
                     "-buff_size", "4194304", "-nostdin", "-timeout", f"{args.seconds + 60}s",
-                    "-trace_stat", "-stf", stats, "-fd", "1"],
+                    "-trace_stat", "-stf", stats, "-fd", "1",
+                    "-trace_err", "-error_file", os.path.join(ROOT, "target", f"call-load-errors-{rate}.log")],
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     elapsed = time.time() - t0
     row = {k: 100.0 * (cpu_ticks(p.pid) - before[k]) / TICK / elapsed for k, p in procs.items()}

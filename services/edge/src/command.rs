@@ -32,8 +32,11 @@ pub enum Command {
         call_id: String,
         tx: mpsc::Sender<LegEvent>,
     },
+    /// Stop routing `call_id`, if it still goes to `tx` (a newer call task
+    /// may have taken the Call-ID over, as after a 401 challenge).
     Unroute {
         call_id: String,
+        tx: mpsc::Sender<LegEvent>,
     },
 }
 

@@ -140,10 +140,10 @@ impl Core {
             }
             Handled::Call(call) => {
                 let (tx, rx) = mpsc::channel(64);
-                self.routes.insert(call.call_id().to_owned(), tx);
+                self.routes.insert(call.call_id().to_owned(), tx.clone());
                 let core = self.handle.clone();
                 let ctx = self.ctx.clone();
-                tokio::spawn(async move { call.run(ctx, core, key, flow, rx).await });
+                tokio::spawn(async move { call.run(ctx, core, key, flow, (tx, rx)).await });
             }
             Handled::Absorbed => {}
         }
@@ -160,8 +160,10 @@ impl Core {
             Command::Route { call_id, tx } => {
                 self.routes.insert(call_id, tx);
             }
-            Command::Unroute { call_id } => {
-                self.routes.remove(&call_id);
+            Command::Unroute { call_id, tx } => {
+                if self.routes.get(&call_id).is_some_and(|t| t.same_channel(&tx)) {
+                    self.routes.remove(&call_id);
+                }
             }
         }
     }

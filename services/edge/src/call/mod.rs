@@ -63,10 +63,9 @@ impl Incoming {
         core: CoreHandle,
         key: TsxKey,
         flow: Flow,
-        rx: mpsc::Receiver<LegEvent>,
+        (tx, rx): (mpsc::Sender<LegEvent>, mpsc::Receiver<LegEvent>),
     ) {
-        // The core routed our Call-ID to `rx`; B legs need a sender too.
-        let (tx, merged) = mpsc::channel(64);
+        // The core routes our Call-ID to `rx`; B legs are routed to `tx` too.
         let call_id = self.checked.call_id.clone();
         let host = ctx.sip_host(&self.request);
         let entry = ctx.calls.enter(
@@ -85,7 +84,7 @@ impl Incoming {
         let mut call = Call {
             ctx,
             core,
-            rx: merge(rx, tx.clone(), merged),
+            rx,
             tx,
             a,
             routed: vec![call_id],
@@ -96,25 +95,10 @@ impl Incoming {
         call.a.trying(&call.core).await;
         call.run().await;
         for id in std::mem::take(&mut call.routed) {
-            call.core.send(Command::Unroute { call_id: id }).await;
+            let tx = call.tx.clone();
+            call.core.send(Command::Unroute { call_id: id, tx }).await;
         }
     }
-}
-
-/// Forward the core's events for the A Call-ID into the task's one queue.
-fn merge(
-    mut from_core: mpsc::Receiver<LegEvent>,
-    into: mpsc::Sender<LegEvent>,
-    merged: mpsc::Receiver<LegEvent>,
-) -> mpsc::Receiver<LegEvent> {
-    tokio::spawn(async move {
-        while let Some(e) = from_core.recv().await {
-            if into.send(e).await.is_err() {
-                break;
-            }
-        }
-    });
-    merged
 }
 
 impl Call {
