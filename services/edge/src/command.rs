@@ -12,10 +12,7 @@ use tokio::sync::mpsc;
 
 pub enum Command {
     /// Answer the request of server transaction `key`.
-    Respond {
-        key: TsxKey,
-        response: Response,
-    },
+    Respond { key: TsxKey, response: Response },
     /// Send a request in a new client transaction.
     Request {
         key: ClientKey,
@@ -23,10 +20,7 @@ pub enum Command {
         request: Request,
     },
     /// Send bytes outside any transaction (ACK for a 2xx).
-    Send {
-        flow: Flow,
-        bytes: Bytes,
-    },
+    Send { flow: Flow, bytes: Bytes },
     /// Deliver everything for `call_id` to `tx`.
     Route {
         call_id: String,

@@ -161,7 +161,11 @@ impl Core {
                 self.routes.insert(call_id, tx);
             }
             Command::Unroute { call_id, tx } => {
-                if self.routes.get(&call_id).is_some_and(|t| t.same_channel(&tx)) {
+                if self
+                    .routes
+                    .get(&call_id)
+                    .is_some_and(|t| t.same_channel(&tx))
+                {
                     self.routes.remove(&call_id);
                 }
             }
