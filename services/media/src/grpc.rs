@@ -1,0 +1,173 @@
+//! The tonic face of the media service: sessions by id, each a task
+//! ([`crate::session`]); Open answers the SDP offer (no common codec →
+//! FAILED_PRECONDITION, which the edge turns into 488).
+
+use crate::ports::Ports;
+use crate::sdp::{self, SdpError};
+use crate::session::{self, Command, EchoEnd, Event, Handle, Progress, Settings};
+use asterism_proto::media::media_server::{Media, MediaServer};
+use asterism_proto::media::*;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::{mpsc, oneshot};
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::{Stream, StreamExt};
+use tonic::{Request, Response, Status};
+
+type Sessions = Arc<Mutex<HashMap<String, Handle>>>;
+
+pub struct MediaService {
+    sessions: Sessions,
+    ports: Ports,
+    settings: Arc<Settings>,
+    advertise: Option<IpAddr>,
+    next_id: AtomicU64,
+}
+
+impl MediaService {
+    pub fn new(ports: Ports, settings: Settings, advertise: Option<IpAddr>) -> Self {
+        MediaService {
+            sessions: Arc::default(),
+            ports,
+            settings: Arc::new(settings),
+            advertise,
+            next_id: AtomicU64::new(rand::random::<u32>() as u64),
+        }
+    }
+
+    /// Sessions alive now (for metrics and tests).
+    pub fn session_count(&self) -> usize {
+        self.sessions.lock().map(|m| m.len()).unwrap_or(0)
+    }
+
+    fn command(&self, id: &str) -> Result<mpsc::Sender<Command>, Status> {
+        self.sessions
+            .lock()
+            .map_err(|_| Status::internal("session table poisoned"))?
+            .get(id)
+            .map(|h| h.commands.clone())
+            .ok_or_else(|| Status::not_found(format!("no media session {id}")))
+    }
+}
+
+type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Media for MediaService {
+    #[tracing::instrument(name = "media.open", skip_all, fields(call_id = %req.get_ref().call_id))]
+    async fn open(&self, req: Request<OpenRequest>) -> Result<Response<OpenResponse>, Status> {
+        let r = req.into_inner();
+        let offer = sdp::parse_offer(&r.sdp_offer).map_err(|e| match e {
+            SdpError::NoCommonCodec => Status::failed_precondition(e.to_string()),
+            other => Status::invalid_argument(other.to_string()),
+        })?;
+        let (rtp, rtcp) = self.ports.bind().await.map_err(|e| Status::resource_exhausted(e.to_string()))?;
+        let port = rtp.local_addr().map_err(|e| Status::internal(e.to_string()))?.port();
+        let hint = r.reached_at.parse::<IpAddr>().ok().or_else(|| {
+            r.reached_at.rsplit_once(':').and_then(|(h, _)| h.trim_matches(['[', ']']).parse().ok())
+        });
+        let addr = self.advertise.or(hint).unwrap_or(IpAddr::from([127, 0, 0, 1]));
+        let n = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let id = format!("m{n:x}");
+        let answer = sdp::answer(n, addr, port, &offer);
+        let codec = offer.codec.name().to_owned();
+        let sessions = self.sessions.clone();
+        let gone = id.clone();
+        let handle = session::start(rtp, rtcp, offer, self.settings.clone(), move || {
+            if let Ok(mut m) = sessions.lock() {
+                m.remove(&gone);
+            }
+        });
+        if let Ok(mut m) = self.sessions.lock() {
+            m.insert(id.clone(), handle);
+        }
+        tracing::debug!(session = %id, %codec, port, "media session opened");
+        Ok(Response::new(OpenResponse { session_id: id, sdp_answer: answer, codec }))
+    }
+
+    type PlayStream = BoxStream<PlayProgress>;
+
+    async fn play(&self, req: Request<PlayRequest>) -> Result<Response<Self::PlayStream>, Status> {
+        let r = req.into_inner();
+        let commands = self.command(&r.session_id)?;
+        let (tx, rx) = mpsc::channel(16);
+        commands
+            .send(Command::Play { files: r.files, language: r.language, progress: tx })
+            .await
+            .map_err(|_| Status::not_found("session closed"))?;
+        let stream = ReceiverStream::new(rx).map(|p| {
+            Ok(PlayProgress {
+                event: Some(match p {
+                    Progress::Started(f) => play_progress::Event::Started(f),
+                    Progress::Finished(f) => play_progress::Event::Finished(f),
+                    Progress::Missing(f) => play_progress::Event::Missing(f),
+                }),
+            })
+        });
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn echo(&self, req: Request<EchoRequest>) -> Result<Response<EchoResult>, Status> {
+        let commands = self.command(&req.get_ref().session_id)?;
+        let (tx, rx) = oneshot::channel();
+        commands.send(Command::Echo { done: tx }).await.map_err(|_| Status::not_found("session closed"))?;
+        let end = rx.await.unwrap_or(EchoEnd::Closed);
+        Ok(Response::new(match end {
+            EchoEnd::Dtmf(d) => EchoResult { reason: asterism_proto::media::EchoEnd::Dtmf as i32, digit: d.to_string() },
+            EchoEnd::Closed => EchoResult { reason: asterism_proto::media::EchoEnd::Closed as i32, digit: String::new() },
+            EchoEnd::RtpTimeout => EchoResult { reason: asterism_proto::media::EchoEnd::RtpTimeout as i32, digit: String::new() },
+        }))
+    }
+
+    async fn close(&self, req: Request<CloseRequest>) -> Result<Response<CloseResponse>, Status> {
+        let handle = self.sessions.lock().ok().and_then(|mut m| m.remove(&req.get_ref().session_id));
+        if let Some(h) = handle {
+            let _ = h.commands.send(Command::Close).await;
+        }
+        Ok(Response::new(CloseResponse {}))
+    }
+
+    async fn stats(&self, req: Request<StatsRequest>) -> Result<Response<SessionStats>, Status> {
+        let m = self.sessions.lock().map_err(|_| Status::internal("poisoned"))?;
+        let h = m.get(&req.get_ref().session_id).ok_or_else(|| Status::not_found("no such session"))?;
+        let s = h.stats.lock().map_err(|_| Status::internal("poisoned"))?.clone();
+        Ok(Response::new(SessionStats {
+            packets_in: s.packets_in,
+            packets_out: s.packets_out,
+            bytes_in: s.bytes_in,
+            bytes_out: s.bytes_out,
+            lost: s.lost,
+            jitter_ms: s.jitter_ms(),
+            codec: h.codec.name().to_owned(),
+        }))
+    }
+
+    type EventsStream = BoxStream<MediaEvent>;
+
+    async fn events(&self, req: Request<EventsRequest>) -> Result<Response<Self::EventsStream>, Status> {
+        let mut sub = {
+            let m = self.sessions.lock().map_err(|_| Status::internal("poisoned"))?;
+            m.get(&req.get_ref().session_id).ok_or_else(|| Status::not_found("no such session"))?.events.subscribe()
+        };
+        let (tx, rx) = mpsc::channel(16);
+        tokio::spawn(async move {
+            while let Ok(e) = sub.recv().await {
+                let event = match e {
+                    Event::Dtmf(d) => media_event::Event::Dtmf(d.to_string()),
+                    Event::RtpTimeout => media_event::Event::RtpTimeout(true),
+                };
+                if tx.send(Ok(MediaEvent { event: Some(event) })).await.is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}
+
+pub fn service(s: MediaService) -> MediaServer<MediaService> {
+    MediaServer::new(s)
+}

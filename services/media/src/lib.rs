@@ -1,0 +1,24 @@
+//! The media service: the only part of Asterism that speaks RTP. Each call
+//! that the dialplan answers gets a session (SDP offer/answer, PCMU/PCMA,
+//! RFC 4733 DTMF) that plays prompts and echoes; it scales apart from the
+//! signalling services.
+
+pub mod config;
+pub mod g711;
+pub mod grpc;
+pub mod ports;
+pub mod rtp;
+pub mod sdp;
+pub mod session;
+pub mod sounds;
+
+use config::MediaConfig;
+
+/// The gRPC service for `cfg`.
+pub fn build(cfg: &MediaConfig) -> grpc::MediaService {
+    grpc::MediaService::new(
+        ports::Ports::new(cfg.rtp_bind, cfg.rtp_first, cfg.rtp_last),
+        session::Settings { sounds: cfg.sounds.clone(), rtp_timeout: cfg.rtp_timeout },
+        cfg.advertise,
+    )
+}
