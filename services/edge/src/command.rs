@@ -51,6 +51,8 @@ pub enum LegEvent {
     },
     /// Timer B/F: no answer to one of the call's requests.
     Timeout { key: ClientKey },
+    /// The caller never ACKed our 200 (64·T1).
+    NoAck,
 }
 
 /// A cheap handle for sending commands to the core.

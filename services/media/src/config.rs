@@ -15,12 +15,42 @@ pub const ENV_SOUNDS_DIR: &str = "ASTERISM_SOUNDS_DIR";
 pub const ENV_RTP_TIMEOUT: &str = "ASTERISM_RTP_TIMEOUT";
 
 pub const SETTINGS: &[Setting] = &[
-    Setting { env: ENV_MEDIA_LISTEN, flag: "media-listen", default: "0.0.0.0:50054", help: "gRPC address the media service serves on (standalone media)" },
-    Setting { env: ENV_RTP_PORTS, flag: "rtp-ports", default: "10000-20000", help: "UDP port range for RTP (even) and RTCP (odd)" },
-    Setting { env: ENV_RTP_BIND, flag: "rtp-bind", default: "0.0.0.0", help: "address RTP sockets bind to" },
-    Setting { env: ENV_MEDIA_ADVERTISE, flag: "media-advertise", default: "the address the phone reached the edge at", help: "address written in SDP answers (the pod IP or a public address)" },
-    Setting { env: ENV_SOUNDS_DIR, flag: "sounds-dir", default: "/usr/share/asterisk/sounds", help: "sound files in Asterisk's layout (<dir>/<lang>/<name>.wav)" },
-    Setting { env: ENV_RTP_TIMEOUT, flag: "rtp-timeout", default: "30", help: "seconds without RTP before a session times out and the call is hung up" },
+    Setting {
+        env: ENV_MEDIA_LISTEN,
+        flag: "media-listen",
+        default: "0.0.0.0:50054",
+        help: "gRPC address the media service serves on (standalone media)",
+    },
+    Setting {
+        env: ENV_RTP_PORTS,
+        flag: "rtp-ports",
+        default: "10000-20000",
+        help: "UDP port range for RTP (even) and RTCP (odd)",
+    },
+    Setting {
+        env: ENV_RTP_BIND,
+        flag: "rtp-bind",
+        default: "0.0.0.0",
+        help: "address RTP sockets bind to",
+    },
+    Setting {
+        env: ENV_MEDIA_ADVERTISE,
+        flag: "media-advertise",
+        default: "the address the phone reached the edge at",
+        help: "address written in SDP answers (the pod IP or a public address)",
+    },
+    Setting {
+        env: ENV_SOUNDS_DIR,
+        flag: "sounds-dir",
+        default: "/usr/share/asterisk/sounds",
+        help: "sound files in Asterisk's layout (<dir>/<lang>/<name>.wav)",
+    },
+    Setting {
+        env: ENV_RTP_TIMEOUT,
+        flag: "rtp-timeout",
+        default: "30",
+        help: "seconds without RTP before a session times out and the call is hung up",
+    },
 ];
 
 #[derive(Debug, Clone)]
@@ -37,11 +67,20 @@ pub struct MediaConfig {
 impl MediaConfig {
     pub fn from_env(env: &dyn Strings) -> Result<Self, Vec<EnvError>> {
         let mut r = Reader::new(env);
-        let range = r.string(ENV_RTP_PORTS).unwrap_or_else(|| "10000-20000".into());
-        let (first, last) = match range.split_once('-').map(|(a, b)| (a.trim().parse::<u16>(), b.trim().parse::<u16>())) {
+        let range = r
+            .string(ENV_RTP_PORTS)
+            .unwrap_or_else(|| "10000-20000".into());
+        let (first, last) = match range
+            .split_once('-')
+            .map(|(a, b)| (a.trim().parse::<u16>(), b.trim().parse::<u16>()))
+        {
             Some((Ok(a), Ok(b))) if a < b => (a, b),
             _ => {
-                r.invalid(ENV_RTP_PORTS, &range, "expected FIRST-LAST with FIRST < LAST");
+                r.invalid(
+                    ENV_RTP_PORTS,
+                    &range,
+                    "expected FIRST-LAST with FIRST < LAST",
+                );
                 (10000, 20000)
             }
         };
@@ -61,7 +100,10 @@ impl MediaConfig {
             rtp_last: last,
             rtp_bind: r.parse(ENV_RTP_BIND, IpAddr::from([0, 0, 0, 0])),
             advertise,
-            sounds: PathBuf::from(r.string(ENV_SOUNDS_DIR).unwrap_or_else(|| "/usr/share/asterisk/sounds".into())),
+            sounds: PathBuf::from(
+                r.string(ENV_SOUNDS_DIR)
+                    .unwrap_or_else(|| "/usr/share/asterisk/sounds".into()),
+            ),
             rtp_timeout: Duration::from_secs(r.parse(ENV_RTP_TIMEOUT, 30)),
         };
         r.finish().map(|()| cfg)

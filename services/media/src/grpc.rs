@@ -64,12 +64,24 @@ impl Media for MediaService {
             SdpError::NoCommonCodec => Status::failed_precondition(e.to_string()),
             other => Status::invalid_argument(other.to_string()),
         })?;
-        let (rtp, rtcp) = self.ports.bind().await.map_err(|e| Status::resource_exhausted(e.to_string()))?;
-        let port = rtp.local_addr().map_err(|e| Status::internal(e.to_string()))?.port();
+        let (rtp, rtcp) = self
+            .ports
+            .bind()
+            .await
+            .map_err(|e| Status::resource_exhausted(e.to_string()))?;
+        let port = rtp
+            .local_addr()
+            .map_err(|e| Status::internal(e.to_string()))?
+            .port();
         let hint = r.reached_at.parse::<IpAddr>().ok().or_else(|| {
-            r.reached_at.rsplit_once(':').and_then(|(h, _)| h.trim_matches(['[', ']']).parse().ok())
+            r.reached_at
+                .rsplit_once(':')
+                .and_then(|(h, _)| h.trim_matches(['[', ']']).parse().ok())
         });
-        let addr = self.advertise.or(hint).unwrap_or(IpAddr::from([127, 0, 0, 1]));
+        let addr = self
+            .advertise
+            .or(hint)
+            .unwrap_or(IpAddr::from([127, 0, 0, 1]));
         let n = self.next_id.fetch_add(1, Ordering::Relaxed);
         let id = format!("m{n:x}");
         let answer = sdp::answer(n, addr, port, &offer);
@@ -85,7 +97,11 @@ impl Media for MediaService {
             m.insert(id.clone(), handle);
         }
         tracing::debug!(session = %id, %codec, port, "media session opened");
-        Ok(Response::new(OpenResponse { session_id: id, sdp_answer: answer, codec }))
+        Ok(Response::new(OpenResponse {
+            session_id: id,
+            sdp_answer: answer,
+            codec,
+        }))
     }
 
     type PlayStream = BoxStream<PlayProgress>;
@@ -95,7 +111,11 @@ impl Media for MediaService {
         let commands = self.command(&r.session_id)?;
         let (tx, rx) = mpsc::channel(16);
         commands
-            .send(Command::Play { files: r.files, language: r.language, progress: tx })
+            .send(Command::Play {
+                files: r.files,
+                language: r.language,
+                progress: tx,
+            })
             .await
             .map_err(|_| Status::not_found("session closed"))?;
         let stream = ReceiverStream::new(rx).map(|p| {
@@ -113,17 +133,33 @@ impl Media for MediaService {
     async fn echo(&self, req: Request<EchoRequest>) -> Result<Response<EchoResult>, Status> {
         let commands = self.command(&req.get_ref().session_id)?;
         let (tx, rx) = oneshot::channel();
-        commands.send(Command::Echo { done: tx }).await.map_err(|_| Status::not_found("session closed"))?;
+        commands
+            .send(Command::Echo { done: tx })
+            .await
+            .map_err(|_| Status::not_found("session closed"))?;
         let end = rx.await.unwrap_or(EchoEnd::Closed);
         Ok(Response::new(match end {
-            EchoEnd::Dtmf(d) => EchoResult { reason: asterism_proto::media::EchoEnd::Dtmf as i32, digit: d.to_string() },
-            EchoEnd::Closed => EchoResult { reason: asterism_proto::media::EchoEnd::Closed as i32, digit: String::new() },
-            EchoEnd::RtpTimeout => EchoResult { reason: asterism_proto::media::EchoEnd::RtpTimeout as i32, digit: String::new() },
+            EchoEnd::Dtmf(d) => EchoResult {
+                reason: asterism_proto::media::EchoEnd::Dtmf as i32,
+                digit: d.to_string(),
+            },
+            EchoEnd::Closed => EchoResult {
+                reason: asterism_proto::media::EchoEnd::Closed as i32,
+                digit: String::new(),
+            },
+            EchoEnd::RtpTimeout => EchoResult {
+                reason: asterism_proto::media::EchoEnd::RtpTimeout as i32,
+                digit: String::new(),
+            },
         }))
     }
 
     async fn close(&self, req: Request<CloseRequest>) -> Result<Response<CloseResponse>, Status> {
-        let handle = self.sessions.lock().ok().and_then(|mut m| m.remove(&req.get_ref().session_id));
+        let handle = self
+            .sessions
+            .lock()
+            .ok()
+            .and_then(|mut m| m.remove(&req.get_ref().session_id));
         if let Some(h) = handle {
             let _ = h.commands.send(Command::Close).await;
         }
@@ -131,9 +167,18 @@ impl Media for MediaService {
     }
 
     async fn stats(&self, req: Request<StatsRequest>) -> Result<Response<SessionStats>, Status> {
-        let m = self.sessions.lock().map_err(|_| Status::internal("poisoned"))?;
-        let h = m.get(&req.get_ref().session_id).ok_or_else(|| Status::not_found("no such session"))?;
-        let s = h.stats.lock().map_err(|_| Status::internal("poisoned"))?.clone();
+        let m = self
+            .sessions
+            .lock()
+            .map_err(|_| Status::internal("poisoned"))?;
+        let h = m
+            .get(&req.get_ref().session_id)
+            .ok_or_else(|| Status::not_found("no such session"))?;
+        let s = h
+            .stats
+            .lock()
+            .map_err(|_| Status::internal("poisoned"))?
+            .clone();
         Ok(Response::new(SessionStats {
             packets_in: s.packets_in,
             packets_out: s.packets_out,
@@ -147,10 +192,19 @@ impl Media for MediaService {
 
     type EventsStream = BoxStream<MediaEvent>;
 
-    async fn events(&self, req: Request<EventsRequest>) -> Result<Response<Self::EventsStream>, Status> {
+    async fn events(
+        &self,
+        req: Request<EventsRequest>,
+    ) -> Result<Response<Self::EventsStream>, Status> {
         let mut sub = {
-            let m = self.sessions.lock().map_err(|_| Status::internal("poisoned"))?;
-            m.get(&req.get_ref().session_id).ok_or_else(|| Status::not_found("no such session"))?.events.subscribe()
+            let m = self
+                .sessions
+                .lock()
+                .map_err(|_| Status::internal("poisoned"))?;
+            m.get(&req.get_ref().session_id)
+                .ok_or_else(|| Status::not_found("no such session"))?
+                .events
+                .subscribe()
         };
         let (tx, rx) = mpsc::channel(16);
         tokio::spawn(async move {
@@ -159,7 +213,11 @@ impl Media for MediaService {
                     Event::Dtmf(d) => media_event::Event::Dtmf(d.to_string()),
                     Event::RtpTimeout => media_event::Event::RtpTimeout(true),
                 };
-                if tx.send(Ok(MediaEvent { event: Some(event) })).await.is_err() {
+                if tx
+                    .send(Ok(MediaEvent { event: Some(event) }))
+                    .await
+                    .is_err()
+                {
                     break;
                 }
             }

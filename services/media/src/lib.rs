@@ -18,7 +18,10 @@ use config::MediaConfig;
 pub fn build(cfg: &MediaConfig) -> grpc::MediaService {
     grpc::MediaService::new(
         ports::Ports::new(cfg.rtp_bind, cfg.rtp_first, cfg.rtp_last),
-        session::Settings { sounds: cfg.sounds.clone(), rtp_timeout: cfg.rtp_timeout },
+        session::Settings {
+            sounds: cfg.sounds.clone(),
+            rtp_timeout: cfg.rtp_timeout,
+        },
         cfg.advertise,
     )
 }

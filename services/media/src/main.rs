@@ -13,7 +13,12 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 async fn main() -> ExitCode {
     const ME: &str = "asterism-media";
     let env = ProcessEnv;
-    let layered = match cli::parse_args(ME, "Asterism media: RTP sessions, Playback and Echo over gRPC", SETTINGS, &env) {
+    let layered = match cli::parse_args(
+        ME,
+        "Asterism media: RTP sessions, Playback and Echo over gRPC",
+        SETTINGS,
+        &env,
+    ) {
         Ok(l) => l,
         Err(code) => return code,
     };

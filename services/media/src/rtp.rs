@@ -71,7 +71,13 @@ mod tests {
 
     #[test]
     fn round_trip() {
-        let h = Header { marker: true, payload_type: 0, seq: 7, timestamp: 160, ssrc: 42 };
+        let h = Header {
+            marker: true,
+            payload_type: 0,
+            seq: 7,
+            timestamp: 160,
+            ssrc: 42,
+        };
         let mut out = Vec::new();
         build(&h, &[1, 2, 3], &mut out);
         let (back, range) = parse(&out).unwrap();

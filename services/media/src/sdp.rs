@@ -56,19 +56,28 @@ pub fn parse_offer(text: &str) -> Result<Offer, SdpError> {
     let mut pts: Vec<u8> = Vec::new();
     let mut rtpmap: Vec<(u8, String)> = Vec::new();
     for line in text.lines().map(str::trim) {
-        let Some((kind, value)) = line.split_once('=') else { continue };
+        let Some((kind, value)) = line.split_once('=') else {
+            continue;
+        };
         match kind {
             "m" => {
                 let mut f = value.split_whitespace();
                 in_audio = f.next() == Some("audio") && port.is_none();
                 if in_audio {
-                    port = Some(f.next().and_then(|p| p.parse::<u16>().ok()).ok_or(SdpError::Malformed("m= port"))?);
+                    port = Some(
+                        f.next()
+                            .and_then(|p| p.parse::<u16>().ok())
+                            .ok_or(SdpError::Malformed("m= port"))?,
+                    );
                     let _proto = f.next();
                     pts = f.filter_map(|p| p.parse().ok()).collect();
                 }
             }
             "c" => {
-                let addr = value.split_whitespace().nth(2).and_then(|a| a.split('/').next()?.parse::<IpAddr>().ok());
+                let addr = value
+                    .split_whitespace()
+                    .nth(2)
+                    .and_then(|a| a.split('/').next()?.parse::<IpAddr>().ok());
                 if port.is_none() {
                     session_addr = addr;
                 } else if in_audio {
@@ -78,7 +87,8 @@ pub fn parse_offer(text: &str) -> Result<Offer, SdpError> {
             "a" if in_audio => {
                 if let Some(map) = value.strip_prefix("rtpmap:") {
                     let mut f = map.split_whitespace();
-                    if let (Some(pt), Some(enc)) = (f.next().and_then(|p| p.parse().ok()), f.next()) {
+                    if let (Some(pt), Some(enc)) = (f.next().and_then(|p| p.parse().ok()), f.next())
+                    {
                         rtpmap.push((pt, enc.to_ascii_lowercase()));
                     }
                 }
@@ -88,7 +98,12 @@ pub fn parse_offer(text: &str) -> Result<Offer, SdpError> {
     }
     let port = port.ok_or(SdpError::NoAudio)?;
     let addr = media_addr.or(session_addr).ok_or(SdpError::NoAddress)?;
-    let name_of = |pt: u8| rtpmap.iter().find(|(p, _)| *p == pt).map(|(_, n)| n.as_str());
+    let name_of = |pt: u8| {
+        rtpmap
+            .iter()
+            .find(|(p, _)| *p == pt)
+            .map(|(_, n)| n.as_str())
+    };
     let codec = pts.iter().find_map(|&pt| match (pt, name_of(pt)) {
         (_, Some(n)) if n.starts_with("pcmu/8000") => Some((Codec::Pcmu, pt)),
         (_, Some(n)) if n.starts_with("pcma/8000") => Some((Codec::Pcma, pt)),
@@ -101,17 +116,29 @@ pub fn parse_offer(text: &str) -> Result<Offer, SdpError> {
         .iter()
         .copied()
         .find(|&pt| name_of(pt).is_some_and(|n| n.starts_with("telephone-event/8000")));
-    Ok(Offer { addr, port, codec, codec_pt, dtmf_pt })
+    Ok(Offer {
+        addr,
+        port,
+        codec,
+        codec_pt,
+        dtmf_pt,
+    })
 }
 
 /// The answer: one audio stream at `addr:port`.
 pub fn answer(session: u64, addr: IpAddr, port: u16, offer: &Offer) -> String {
     let ip = if addr.is_ipv4() { "IP4" } else { "IP6" };
     let mut pts = offer.codec_pt.to_string();
-    let mut attrs = format!("a=rtpmap:{} {}/8000\r\n", offer.codec_pt, offer.codec.name());
+    let mut attrs = format!(
+        "a=rtpmap:{} {}/8000\r\n",
+        offer.codec_pt,
+        offer.codec.name()
+    );
     if let Some(d) = offer.dtmf_pt {
         pts.push_str(&format!(" {d}"));
-        attrs.push_str(&format!("a=rtpmap:{d} telephone-event/8000\r\na=fmtp:{d} 0-16\r\n"));
+        attrs.push_str(&format!(
+            "a=rtpmap:{d} telephone-event/8000\r\na=fmtp:{d} 0-16\r\n"
+        ));
     }
     format!(
         "v=0\r\no=asterism {session} {session} IN {ip} {addr}\r\ns=Asterism\r\nc=IN {ip} {addr}\r\nt=0 0\r\nm=audio {port} RTP/AVP {pts}\r\n{attrs}a=ptime:20\r\na=sendrecv\r\n"
@@ -127,7 +154,10 @@ mod tests {
     #[test]
     fn picks_the_first_g711_in_caller_order() {
         let o = parse_offer(ZOIPER).unwrap();
-        assert_eq!((o.codec, o.codec_pt, o.dtmf_pt, o.port), (Codec::Pcma, 8, Some(101), 8000));
+        assert_eq!(
+            (o.codec, o.codec_pt, o.dtmf_pt, o.port),
+            (Codec::Pcma, 8, Some(101), 8000)
+        );
         assert_eq!(o.addr.to_string(), "10.213.0.154");
         let a = answer(1, "127.0.0.1".parse().unwrap(), 10000, &o);
         assert!(a.contains("m=audio 10000 RTP/AVP 8 101\r\n"), "{a}");

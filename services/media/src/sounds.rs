@@ -39,7 +39,10 @@ fn decode(path: &Path, ext: &str, b: &[u8]) -> Result<Vec<i16>, SoundError> {
     Ok(match ext {
         "ulaw" => b.iter().map(|&x| g711::ulaw_to_linear(x)).collect(),
         "alaw" => b.iter().map(|&x| g711::alaw_to_linear(x)).collect(),
-        "sln" => b.chunks_exact(2).map(|c| i16::from_le_bytes([c[0], c[1]])).collect(),
+        "sln" => b
+            .chunks_exact(2)
+            .map(|c| i16::from_le_bytes([c[0], c[1]]))
+            .collect(),
         _ => wav(path, b)?,
     })
 }
@@ -55,7 +58,9 @@ fn wav(path: &Path, b: &[u8]) -> Result<Vec<i16>, SoundError> {
     while i + 8 <= b.len() {
         let id = &b[i..i + 4];
         let len = u32::from_le_bytes([b[i + 4], b[i + 5], b[i + 6], b[i + 7]]) as usize;
-        let body = b.get(i + 8..(i + 8 + len).min(b.len())).ok_or(bad("truncated chunk"))?;
+        let body = b
+            .get(i + 8..(i + 8 + len).min(b.len()))
+            .ok_or(bad("truncated chunk"))?;
         if id == b"fmt " {
             if body.len() < 16 {
                 return Err(bad("short fmt chunk"));
@@ -72,7 +77,10 @@ fn wav(path: &Path, b: &[u8]) -> Result<Vec<i16>, SoundError> {
             if !format_ok {
                 return Err(bad("data before fmt"));
             }
-            return Ok(body.chunks_exact(2).map(|c| i16::from_le_bytes([c[0], c[1]])).collect());
+            return Ok(body
+                .chunks_exact(2)
+                .map(|c| i16::from_le_bytes([c[0], c[1]]))
+                .collect());
         }
         i += 8 + len + (len & 1);
     }
@@ -111,10 +119,19 @@ mod tests {
         std::fs::create_dir_all(dir.join("en")).unwrap();
         std::fs::write(dir.join("en/hello.wav"), wav_bytes(&[1, -2, 300])).unwrap();
         assert_eq!(load(&dir, "en", "hello").unwrap(), vec![1, -2, 300]);
-        assert!(matches!(load(&dir, "en", "nope"), Err(SoundError::Missing(_))));
-        assert!(matches!(load(&dir, "en", "../etc/passwd"), Err(SoundError::Missing(_))));
+        assert!(matches!(
+            load(&dir, "en", "nope"),
+            Err(SoundError::Missing(_))
+        ));
+        assert!(matches!(
+            load(&dir, "en", "../etc/passwd"),
+            Err(SoundError::Missing(_))
+        ));
         std::fs::write(dir.join("en/bad.wav"), b"RIFFxxxxWAVEjunk").unwrap();
-        assert!(matches!(load(&dir, "en", "bad"), Err(SoundError::Unsupported(..))));
+        assert!(matches!(
+            load(&dir, "en", "bad"),
+            Err(SoundError::Unsupported(..))
+        ));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -35,6 +35,8 @@ pub struct ALeg {
     pub dialog: Option<Dialog>,
     /// The 200 we answered with, for retransmission until ACK.
     pub answer: Option<Response>,
+    /// Stops the 200's retransmission when the ACK comes.
+    ack_signal: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl ALeg {
@@ -49,6 +51,7 @@ impl ALeg {
             state: AState::Early,
             dialog: None,
             answer: None,
+            ack_signal: None,
         }
     }
 
@@ -100,8 +103,26 @@ impl ALeg {
         self.respond(core, r).await;
     }
 
-    /// Answer with 200 and `sdp`; the dialog is established.
-    pub async fn answer(&mut self, core: &CoreHandle, sdp: Option<(String, Bytes)>) {
+    /// The caller's ACK for our 200 arrived.
+    pub fn acked(&mut self) {
+        if let AState::Answered { .. } = self.state {
+            self.state = AState::Answered { acked: true };
+        }
+        if let Some(s) = self.ack_signal.take() {
+            let _ = s.send(());
+        }
+    }
+
+    /// Answer with 200 and `sdp`; the dialog is established. Over UDP the
+    /// 200 is retransmitted (T1, doubling to T2) until the ACK, and `events`
+    /// hears [`LegEvent::NoAck`] after 64·T1 without one (RFC 3261 §13.3.1.4).
+    pub async fn answer(
+        &mut self,
+        core: &CoreHandle,
+        sdp: Option<(String, Bytes)>,
+        timers: asterism_sip::transaction::TimerConfig,
+        events: tokio::sync::mpsc::Sender<crate::command::LegEvent>,
+    ) {
         if self.state != AState::Early {
             return;
         }
@@ -115,7 +136,29 @@ impl ALeg {
         self.dialog = Some(self.uas_dialog());
         self.state = AState::Answered { acked: false };
         self.answer = Some(r.clone());
-        core.respond(&self.key, r).await;
+        core.respond(&self.key, r.clone()).await;
+        let (tx, mut rx) = tokio::sync::oneshot::channel();
+        self.ack_signal = Some(tx);
+        let reliable = self.flow.kind.is_reliable();
+        let (core, key) = (core.clone(), self.key.clone());
+        tokio::spawn(async move {
+            let start = tokio::time::Instant::now();
+            let mut interval = timers.t1;
+            loop {
+                tokio::select! {
+                    _ = &mut rx => return,
+                    _ = tokio::time::sleep(interval) => {}
+                }
+                if start.elapsed() >= timers.t1 * 64 {
+                    let _ = events.send(crate::command::LegEvent::NoAck).await;
+                    return;
+                }
+                if !reliable {
+                    core.respond(&key, r.clone()).await;
+                }
+                interval = (interval * 2).min(timers.t2);
+            }
+        });
     }
 
     /// The caller's dialog as we see it (RFC 3261 §12.1.1).

@@ -18,7 +18,6 @@ use asterism_sip::{HeaderName, Method, Request};
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::time::Duration;
-use tokio::time::Instant;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BridgeEnd {
@@ -67,34 +66,12 @@ fn copy_payload(
 
 impl Call {
     pub(super) async fn bridge(&mut self, mut winner: Fork) -> BridgeEnd {
-        let cfg = self.ctx.cfg.timers;
-        let answered_at = Instant::now();
-        let mut interval = cfg.t1;
-        let mut next_resend = answered_at + interval;
         let mut pending: HashMap<ClientKey, Pending> = HashMap::new();
         let a_call_id = self.a.checked.call_id.clone();
         tracing::info!(callee = %winner.dialog.call_id, "call answered and bridged");
         loop {
-            let acked = matches!(self.a.state, AState::Answered { acked: true });
-            let ev = tokio::select! {
-                _ = tokio::time::sleep_until(next_resend), if !acked => {
-                    if answered_at.elapsed() >= cfg.t1 * 64 {
-                        tracing::warn!("caller never ACKed the 200: hanging up both legs");
-                        self.bye(&mut winner.dialog).await;
-                        self.bye_a().await;
-                        return BridgeEnd::CallerHungUp;
-                    }
-                    if let Some(r) = self.a.answer.clone() {
-                        self.core.respond(&self.a.key, r).await;
-                    }
-                    interval = (interval * 2).min(cfg.t2);
-                    next_resend = Instant::now() + interval;
-                    continue;
-                }
-                ev = self.rx.recv() => match ev {
-                    Some(ev) => ev,
-                    None => return BridgeEnd::CallerHungUp,
-                },
+            let Some(ev) = self.rx.recv().await else {
+                return BridgeEnd::CallerHungUp;
             };
             match ev {
                 LegEvent::Request {
@@ -123,7 +100,7 @@ impl Call {
                     let m = request.method.clone();
                     if m == Method::ACK {
                         if side == Side::Caller {
-                            self.a.state = AState::Answered { acked: true };
+                            self.a.acked();
                         }
                         continue;
                     }
@@ -209,6 +186,12 @@ impl Call {
                     if let Some(p) = pending.remove(&key) {
                         self.core.respond(&p.origin, p.replier.reply(408)).await;
                     }
+                }
+                LegEvent::NoAck => {
+                    tracing::warn!("caller never ACKed the 200: hanging up both legs");
+                    self.bye(&mut winner.dialog).await;
+                    self.bye_a().await;
+                    return BridgeEnd::CallerHungUp;
                 }
             }
         }

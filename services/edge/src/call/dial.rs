@@ -182,7 +182,10 @@ impl Call {
                                 self.losers.extend(forks);
                                 return hung_up();
                             }
-                            self.a.answer(&self.core, sdp_of(&response)).await;
+                            let (timers, tx) = (self.ctx.cfg.timers, self.tx.clone());
+                            self.a
+                                .answer(&self.core, sdp_of(&response), timers, tx)
+                                .await;
                             self.entry.state("answered");
                             self.entry.leg_state(&winner.dialog.call_id, "confirmed");
                             self.entry
@@ -204,6 +207,7 @@ impl Call {
                         f.state = ForkState::Done(408);
                     }
                 }
+                LegEvent::NoAck => {}
                 LegEvent::Request { key, request, .. } => {
                     if request.headers.get(&HeaderName::CallId)
                         == Some(self.a.checked.call_id.as_str())

@@ -170,14 +170,22 @@ impl Call {
 
     /// Hang up the caller's dialog and wait (briefly) for its answer.
     pub(super) async fn bye_a(&mut self) {
-        let Some(dialog) = self.a.dialog.as_mut() else {
-            return;
-        };
+        if let Some(key) = self.bye_a_nowait().await {
+            let _ = self.await_response(&key, Duration::from_secs(5)).await;
+        }
+    }
+
+    /// Send the caller a BYE; its transaction goes on without us.
+    pub(super) async fn bye_a_nowait(&mut self) -> Option<asterism_sip::transaction::ClientKey> {
+        if self.a.state == AState::Gone {
+            return None;
+        }
+        let dialog = self.a.dialog.as_mut()?;
         let (key, req) = dialog.request(Method::BYE);
         let flow = dialog.flow;
         self.a.state = AState::Gone;
         self.core.request(key.clone(), flow, req).await;
-        let _ = self.await_response(&key, Duration::from_secs(5)).await;
+        Some(key)
     }
 
     /// Wait for the final response to our request `key`, handling other
@@ -198,8 +206,9 @@ impl Call {
                     return Some(response.code)
                 }
                 LegEvent::Timeout { key: k } if &k == key => return None,
+                LegEvent::NoAck => {}
                 other => {
-                    let _ = self.on_event(other).await;
+                    let _ = Box::pin(self.on_event(other)).await;
                 }
             }
         }
@@ -215,6 +224,11 @@ impl Call {
                 Ok(())
             }
             LegEvent::Timeout { .. } => Ok(()),
+            LegEvent::NoAck => {
+                tracing::warn!("caller never ACKed the 200: hanging up");
+                self.bye_a_nowait().await;
+                Err(CallerGone)
+            }
         }
     }
 
@@ -228,9 +242,7 @@ impl Call {
         let mut reply = replier.reply(200);
         match &req.method {
             m if *m == Method::ACK => {
-                if let AState::Answered { .. } = self.a.state {
-                    self.a.state = AState::Answered { acked: true };
-                }
+                self.a.acked();
                 return Ok(());
             }
             m if *m == Method::CANCEL => {

@@ -45,8 +45,14 @@ pub enum Event {
 }
 
 pub enum Command {
-    Play { files: Vec<String>, language: String, progress: mpsc::Sender<Progress> },
-    Echo { done: oneshot::Sender<EchoEnd> },
+    Play {
+        files: Vec<String>,
+        language: String,
+        progress: mpsc::Sender<Progress>,
+    },
+    Echo {
+        done: oneshot::Sender<EchoEnd>,
+    },
     Close,
 }
 
@@ -65,8 +71,17 @@ pub struct Handle {
 
 enum Mode {
     Idle,
-    Play { queue: VecDeque<String>, language: String, samples: Vec<i16>, pos: usize, current: String, progress: mpsc::Sender<Progress> },
-    Echo { done: Option<oneshot::Sender<EchoEnd>> },
+    Play {
+        queue: VecDeque<String>,
+        language: String,
+        samples: Vec<i16>,
+        pos: usize,
+        current: String,
+        progress: mpsc::Sender<Progress>,
+    },
+    Echo {
+        done: Option<oneshot::Sender<EchoEnd>>,
+    },
 }
 
 struct Session {
@@ -91,7 +106,13 @@ struct Session {
 }
 
 /// Start a session on the bound `rtp`/`rtcp` sockets.
-pub fn start(rtp: UdpSocket, rtcp: UdpSocket, offer: Offer, settings: Arc<Settings>, on_exit: impl FnOnce() + Send + 'static) -> Handle {
+pub fn start(
+    rtp: UdpSocket,
+    rtcp: UdpSocket,
+    offer: Offer,
+    settings: Arc<Settings>,
+    on_exit: impl FnOnce() + Send + 'static,
+) -> Handle {
     let (tx, rx) = mpsc::channel(8);
     let (events, _) = broadcast::channel(16);
     let stats = Arc::new(Mutex::new(Stats::default()));
@@ -120,7 +141,12 @@ pub fn start(rtp: UdpSocket, rtcp: UdpSocket, offer: Offer, settings: Arc<Settin
         s.run(rx).await;
         on_exit();
     });
-    Handle { commands: tx, stats, events, codec: offer.codec }
+    Handle {
+        commands: tx,
+        stats,
+        events,
+        codec: offer.codec,
+    }
 }
 
 impl Session {
@@ -164,7 +190,9 @@ impl Session {
     }
 
     async fn on_packet(&mut self, p: &[u8], from: SocketAddr) {
-        let Some((h, range)) = rtp::parse(p) else { return };
+        let Some((h, range)) = rtp::parse(p) else {
+            return;
+        };
         // Symmetric RTP: answer where the phone's packets really come from.
         if !self.latched || self.remote != from {
             self.remote = from;
@@ -207,7 +235,9 @@ impl Session {
             let _ = self.events.send(Event::RtpTimeout);
             self.finish_echo(EchoEnd::RtpTimeout);
         }
-        let Mode::Play { samples, pos, .. } = &mut self.mode else { return };
+        let Mode::Play { samples, pos, .. } = &mut self.mode else {
+            return;
+        };
         if *pos >= samples.len() {
             return;
         }
@@ -229,7 +259,10 @@ impl Session {
         let done = *pos >= samples.len();
         self.send(&frame, SAMPLES_PER_FRAME as u32).await;
         if done {
-            if let Mode::Play { current, progress, .. } = &self.mode {
+            if let Mode::Play {
+                current, progress, ..
+            } = &self.mode
+            {
                 let _ = progress.send(Progress::Finished(current.clone())).await;
             }
             self.next_file().await;
@@ -239,7 +272,17 @@ impl Session {
     /// Start the next file of the playlist (missing ones are reported and skipped).
     async fn next_file(&mut self) {
         loop {
-            let Mode::Play { queue, language, samples, pos, current, progress } = &mut self.mode else { return };
+            let Mode::Play {
+                queue,
+                language,
+                samples,
+                pos,
+                current,
+                progress,
+            } = &mut self.mode
+            else {
+                return;
+            };
             let Some(name) = queue.pop_front() else {
                 self.mode = Mode::Idle;
                 return;

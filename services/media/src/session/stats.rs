@@ -17,7 +17,14 @@ pub struct Stats {
 }
 
 impl Stats {
-    pub fn on_receive(&mut self, seq: u16, timestamp: u32, bytes: usize, arrival: Instant, epoch: Instant) {
+    pub fn on_receive(
+        &mut self,
+        seq: u16,
+        timestamp: u32,
+        bytes: usize,
+        arrival: Instant,
+        epoch: Instant,
+    ) {
         self.packets_in += 1;
         self.bytes_in += bytes as u64;
         if let Some(last) = self.last_seq {
