@@ -1,5 +1,6 @@
-//! `asterism`: the whole PBX in one process. The edge, the registrar and the
-//! router run side by side and still talk gRPC, over loopback; without
+//! `asterism`: the whole PBX in one process. The edge, the registrar, the
+//! router and the media service run side by side and still talk gRPC, over
+//! loopback; without
 //! `ASTERISM_REDIS_URL` bindings stay in memory, and without
 //! `ASTERISM_CONFIG_DIR` the example configuration is used.
 //! `asterism dialplan check|show …` are the offline dialplan tools.
@@ -8,7 +9,7 @@ mod dialplan_cli;
 
 use asterism_config::cli::{self, Setting};
 use asterism_config::{ProcessEnv, Strings};
-use asterism_edge::config::{EdgeConfig, ENV_REGISTRAR_ADDR, ENV_ROUTER_ADDR};
+use asterism_edge::config::{EdgeConfig, ENV_MEDIA_ADDRS, ENV_REGISTRAR_ADDR, ENV_ROUTER_ADDR};
 use asterism_registrar::config::RegistrarConfig;
 use asterism_router::config::RouterConfig;
 use asterism_router::Router;
@@ -26,10 +27,12 @@ fn settings() -> Vec<Setting> {
     let mut s: Vec<Setting> = asterism_edge::config::SETTINGS.to_vec();
     let others = asterism_registrar::config::SETTINGS
         .iter()
-        .chain(asterism_router::config::SETTINGS);
+        .chain(asterism_router::config::SETTINGS)
+        .chain(asterism_media::config::SETTINGS);
     for r in others {
         let standalone_only = r.env == asterism_registrar::config::ENV_REGISTRAR_LISTEN
-            || r.env == asterism_router::config::ENV_ROUTER_LISTEN;
+            || r.env == asterism_router::config::ENV_ROUTER_LISTEN
+            || r.env == asterism_media::config::ENV_MEDIA_LISTEN;
         if !standalone_only && !s.iter().any(|x| x.env == r.env) {
             s.push(*r);
         }
@@ -104,6 +107,16 @@ async fn main() -> ExitCode {
     if layered.get(ENV_ROUTER_ADDR).is_none() {
         overrides.insert(ENV_ROUTER_ADDR.to_owned(), format!("http://{internal}"));
     }
+    let media = match layered.get(ENV_MEDIA_ADDRS) {
+        Some(_) => None,
+        None => {
+            overrides.insert(ENV_MEDIA_ADDRS.to_owned(), format!("http://{internal}"));
+            match asterism_media::config::MediaConfig::from_env(&layered) {
+                Ok(c) => Some(asterism_media::grpc::service(asterism_media::build(&c))),
+                Err(errors) => return fail(asterism_config::env::describe(&errors)),
+            }
+        }
+    };
     if registrar.is_some() {
         overrides.insert(ENV_REGISTRAR_ADDR.to_owned(), format!("http://{internal}"));
     }
@@ -125,6 +138,7 @@ async fn main() -> ExitCode {
             .add_service(asterism_router::grpc::service(router))
             .add_service(asterism_edge::admin::service(edge.calls.clone()))
             .add_optional_service(registrar)
+            .add_optional_service(media)
             .serve_with_incoming_shutdown(
                 tokio_stream::wrappers::TcpListenerStream::new(listener),
                 asterism_config::shutdown::signal(),

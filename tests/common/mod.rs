@@ -3,6 +3,7 @@
 //! processes talking gRPC; plus sipp and raw-socket helpers.
 #![allow(dead_code)]
 
+pub mod phone;
 pub mod sip;
 
 use asterism_testkit::{free_port, RedisServer, Service};
@@ -65,11 +66,13 @@ pub struct Topology {
     pub redis: RedisServer,
     pub registrar: Service,
     pub router: Service,
+    pub media: Service,
     pub edge: Service,
     pub sip_port: u16,
     pub grpc_port: u16,
     pub router_port: u16,
     pub admin_port: u16,
+    pub media_port: u16,
     extra: Vec<(&'static str, String)>,
 }
 
@@ -100,8 +103,14 @@ impl Topology {
             "ASTERISM_EDGE_ADMIN_LISTEN",
             format!("127.0.0.1:{admin_port}"),
         ));
+        let media_port = free_port();
+        extra.push((
+            "ASTERISM_MEDIA_ADDRS",
+            format!("http://127.0.0.1:{media_port}"),
+        ));
         let registrar = start_registrar(&dir.0, &redis, grpc_port, &extra);
         let router = start_router(&dir.0, router_port);
+        let media = start_media(&dir.0, media_port, &extra);
         let edge = start_edge(sip_port, grpc_port, &extra);
         let t = Topology {
             dir,
@@ -109,11 +118,13 @@ impl Topology {
             redis,
             registrar,
             router,
+            media,
             edge,
             sip_port,
             grpc_port,
             router_port,
             admin_port,
+            media_port,
             extra,
         };
         t.wait_ready();
@@ -127,6 +138,7 @@ impl Topology {
     pub fn wait_ready(&self) {
         wait_tcp(self.grpc_port);
         wait_tcp(self.router_port);
+        wait_tcp(self.media_port);
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if sip::options_udp(self.sip_addr()).is_some() {
@@ -183,6 +195,24 @@ fn start_registrar(
     ];
     env.extend(extra.iter().cloned());
     Service::start("asterism-registrar", &env)
+}
+
+/// Media with sounds from `<dir>/sounds` and RTP ports from a range of its
+/// own (chosen from a free port so parallel tests do not collide).
+fn start_media(dir: &Path, port: u16, extra: &[(&'static str, String)]) -> Service {
+    let first = 20_000 + (free_port() % 20_000) / 2 * 2;
+    let mut env = vec![
+        ("ASTERISM_MEDIA_LISTEN", format!("127.0.0.1:{port}")),
+        ("ASTERISM_RTP_BIND", "127.0.0.1".to_string()),
+        ("ASTERISM_MEDIA_ADVERTISE", "127.0.0.1".to_string()),
+        ("ASTERISM_RTP_PORTS", format!("{first}-{}", first + 200)),
+        (
+            "ASTERISM_SOUNDS_DIR",
+            dir.join("sounds").display().to_string(),
+        ),
+    ];
+    env.extend(extra.iter().cloned());
+    Service::start("asterism-media", &env)
 }
 
 fn start_router(dir: &Path, port: u16) -> Service {

@@ -13,6 +13,7 @@ pub const ENV_REGISTRAR_ADDR: &str = "ASTERISM_REGISTRAR_ADDR";
 pub const ENV_EDGE_ID: &str = "ASTERISM_EDGE_ID";
 pub const ENV_ROUTER_ADDR: &str = "ASTERISM_ROUTER_ADDR";
 pub const ENV_EDGE_ADMIN_LISTEN: &str = "ASTERISM_EDGE_ADMIN_LISTEN";
+pub const ENV_MEDIA_ADDRS: &str = "ASTERISM_MEDIA_ADDRS";
 pub const ENV_SIP_T1: &str = "ASTERISM_SIP_T1_MS";
 pub const ENV_SIP_T2: &str = "ASTERISM_SIP_T2_MS";
 pub const ENV_SIP_T4: &str = "ASTERISM_SIP_T4_MS";
@@ -43,6 +44,12 @@ pub const SETTINGS: &[Setting] = &[
         flag: "router-addr",
         default: "http://127.0.0.1:50052",
         help: "router gRPC endpoint (all-in-one: the built-in one unless set)",
+    },
+    Setting {
+        env: ENV_MEDIA_ADDRS,
+        flag: "media-addrs",
+        default: "http://127.0.0.1:50054",
+        help: "media gRPC endpoints, comma-separated; each call goes to the next one that answers (all-in-one: the built-in one unless set)",
     },
     Setting {
         env: ENV_EDGE_ADMIN_LISTEN,
@@ -94,6 +101,7 @@ pub struct EdgeConfig {
     pub sip_advertise: Option<String>,
     pub registrar_addr: String,
     pub router_addr: String,
+    pub media_addrs: Vec<String>,
     pub admin_listen: SocketAddr,
     pub edge_id: String,
     pub timers: TimerConfig,
@@ -132,6 +140,20 @@ impl EdgeConfig {
             sip_advertise: r.string(ENV_SIP_ADVERTISE),
             registrar_addr,
             router_addr,
+            media_addrs: r
+                .string(ENV_MEDIA_ADDRS)
+                .unwrap_or_else(|| "http://127.0.0.1:50054".into())
+                .split(',')
+                .map(str::trim)
+                .filter(|a| !a.is_empty())
+                .map(|a| {
+                    if a.contains("://") {
+                        a.to_owned()
+                    } else {
+                        format!("http://{a}")
+                    }
+                })
+                .collect(),
             admin_listen: r.parse(
                 ENV_EDGE_ADMIN_LISTEN,
                 SocketAddr::from(([127, 0, 0, 1], 50053)),

@@ -14,6 +14,7 @@ pub mod register;
 pub mod reply;
 
 use crate::config::EdgeConfig;
+use asterism_proto::media::media_client::MediaClient;
 use asterism_proto::registrar::registrar_client::RegistrarClient;
 use asterism_proto::router::router_client::RouterClient;
 use asterism_sip::transport::Transport;
@@ -26,6 +27,9 @@ pub struct Ctx {
     pub cfg: EdgeConfig,
     pub registrar: RegistrarClient<Channel>,
     pub router: RouterClient<Channel>,
+    /// Media instances, tried in turn from `next_media`.
+    pub media: Vec<MediaClient<Channel>>,
+    pub next_media: std::sync::atomic::AtomicUsize,
     /// host:port of this edge as others reach it.
     pub advertise: String,
     /// Bound to 0.0.0.0/:: with no ASTERISM_SIP_ADVERTISE.
@@ -92,6 +96,11 @@ impl Edge {
     ) -> Result<Edge, EdgeError> {
         let registrar = RegistrarClient::new(channel(&cfg.registrar_addr, cfg.rpc_timeout)?);
         let router = RouterClient::new(channel(&cfg.router_addr, cfg.rpc_timeout)?);
+        let media = cfg
+            .media_addrs
+            .iter()
+            .map(|a| channel(a, cfg.rpc_timeout).map(MediaClient::new))
+            .collect::<Result<Vec<_>, _>>()?;
         let (transport, inbound) =
             Transport::bind(cfg.sip_bind)
                 .await
@@ -109,6 +118,8 @@ impl Edge {
             cfg,
             registrar,
             router,
+            media,
+            next_media: Default::default(),
             advertise,
             advertise_is_wildcard,
             calls: calls::CallRegistry::default(),

@@ -10,6 +10,7 @@ mod auth;
 mod bridge;
 mod dial;
 pub mod dialog;
+mod media;
 mod steps;
 
 use crate::command::{Command, CoreHandle, LegEvent};
@@ -49,6 +50,8 @@ pub(crate) struct Call {
     losers: Vec<dial::Fork>,
     /// This call's row in `ListCalls`.
     entry: crate::calls::CallEntry,
+    /// The media session answering this call, if any.
+    media: Option<media::Session>,
 }
 
 impl Incoming {
@@ -91,9 +94,11 @@ impl Incoming {
             user: None,
             losers: Vec::new(),
             entry,
+            media: None,
         };
         call.a.trying(&call.core).await;
         call.run().await;
+        call.close_media().await;
         for id in std::mem::take(&mut call.routed) {
             let tx = call.tx.clone();
             call.core.send(Command::Unroute { call_id: id, tx }).await;

@@ -26,7 +26,7 @@ pub(super) fn hung_up() -> StepResult {
     }
 }
 
-fn failed(why: &str) -> StepResult {
+pub(super) fn failed(why: &str) -> StepResult {
     StepResult {
         status: StepStatus::Failed as i32,
         error: why.to_owned(),
@@ -133,10 +133,18 @@ impl Call {
                 Ok(()) => ok(),
                 Err(CallerGone) => hung_up(),
             },
-            step::App::Answer(_)
-            | step::App::Playback(_)
-            | step::App::Echo(_)
-            | step::App::SayDigits(_) => failed("no media service configured"),
+            step::App::Answer(_) => self.answer_with_media().await,
+            step::App::Playback(p) => self.play(p.files).await,
+            step::App::SayDigits(d) => {
+                let files = d
+                    .digits
+                    .chars()
+                    .filter(|c| c.is_ascii_alphanumeric())
+                    .map(|c| format!("digits/{c}"))
+                    .collect();
+                self.play(files).await
+            }
+            step::App::Echo(_) => self.echo().await,
             step::App::Finished(_) => ok(),
         }
     }
