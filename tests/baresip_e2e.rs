@@ -181,3 +181,109 @@ fn two_baresip_phones_call_each_other_and_either_hangs_up() {
         c.contains("Active calls (0)")
     });
 }
+
+/// An 8 kHz 16-bit mono WAV of a sine.
+fn sine_wav(path: &std::path::Path, freq: f64, secs: f64) {
+    let n = (secs * 8000.0) as usize;
+    let data: Vec<u8> = (0..n)
+        .flat_map(|i| (((2.0 * std::f64::consts::PI * freq * i as f64 / 8000.0).sin() * 8000.0) as i16).to_le_bytes())
+        .collect();
+    let mut w = Vec::new();
+    w.extend_from_slice(b"RIFF");
+    w.extend_from_slice(&(36 + data.len() as u32).to_le_bytes());
+    w.extend_from_slice(b"WAVEfmt ");
+    w.extend_from_slice(&16u32.to_le_bytes());
+    w.extend_from_slice(&[1, 0, 1, 0]);
+    w.extend_from_slice(&8000u32.to_le_bytes());
+    w.extend_from_slice(&16000u32.to_le_bytes());
+    w.extend_from_slice(&[2, 0, 16, 0]);
+    w.extend_from_slice(b"data");
+    w.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    w.extend_from_slice(&data);
+    std::fs::write(path, w).unwrap();
+}
+
+/// Samples of a 16-bit PCM WAV.
+fn wav_samples(path: &std::path::Path) -> Vec<i16> {
+    let b = std::fs::read(path).unwrap();
+    let mut i = 12;
+    while i + 8 <= b.len() {
+        let len = u32::from_le_bytes([b[i + 4], b[i + 5], b[i + 6], b[i + 7]]) as usize;
+        if &b[i..i + 4] == b"data" {
+            let end = (i + 8 + len).min(b.len());
+            return b[i + 8..end].chunks_exact(2).map(|c| i16::from_le_bytes([c[0], c[1]])).collect();
+        }
+        i += 8 + len + (len & 1);
+    }
+    Vec::new()
+}
+
+/// Dominant frequency of 100 ms windows, from zero crossings.
+fn tones(samples: &[i16]) -> Vec<u32> {
+    samples
+        .chunks_exact(800)
+        .map(|w| w.windows(2).filter(|p| (p[0] < 0) != (p[1] < 0)).count() as u32 * 10 / 2)
+        .collect()
+}
+
+#[test]
+fn baresip_echo_test_hears_the_prompt_then_its_own_voice() {
+    let dir = TempDir::new("bs-echo");
+    let sounds = dir.0.join("sounds/en");
+    std::fs::create_dir_all(&sounds).unwrap();
+    sine_wav(&sounds.join("demo-echotest.wav"), 440.0, 1.0);
+    let phone = dir.0.join("phone");
+    std::fs::create_dir_all(phone.join("rec")).unwrap();
+    sine_wav(&phone.join("mic.wav"), 1000.0, 8.0);
+    let sip_port = free_port();
+    let _pbx = Service::start(
+        "asterism",
+        &[
+            ("ASTERISM_SIP_BIND", format!("127.0.0.1:{sip_port}")),
+            ("ASTERISM_CONFIG_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/examples").to_string()),
+            ("ASTERISM_SOUNDS_DIR", dir.0.join("sounds").display().to_string()),
+            ("ASTERISM_MEDIA_ADVERTISE", "127.0.0.1".into()),
+            ("ASTERISM_RTP_BIND", "127.0.0.1".into()),
+        ],
+    );
+    let ctrl_port = free_pair();
+    // The microphone is a WAV file (1 kHz); sndfile records what is heard.
+    let config = format!(
+        "poll_method epoll\nsip_listen 127.0.0.1:{}\nsip_transports udp\nnet_interface 127.0.0.1\naudio_source aufile,{}\nausrc_srate 8000\nauplay_srate 8000\nausrc_channels 1\nauplay_channels 1\nmodule_path /usr/lib/baresip/modules\nmodule g711.so\nmodule aufile.so\nmodule sndfile.so\nsnd_path {}\nmodule_app account.so\nmodule_app menu.so\nmodule ctrl_tcp.so\nctrl_tcp_listen 127.0.0.1:{ctrl_port}\n",
+        free_pair(),
+        phone.join("mic.wav").display(),
+        phone.join("rec").display()
+    );
+    std::fs::write(phone.join("config"), config).unwrap();
+    std::fs::write(phone.join("accounts"), format!("<sip:bob@127.0.0.1:{sip_port}>;auth_pass=bob62;regint=60\n")).unwrap();
+    let mut child = Command::new("baresip")
+        .arg("-f")
+        .arg(&phone)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("baresip");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !ctrl(ctrl_port, "reginfo", "").is_some_and(|r| r.contains("OK")) {
+        assert!(Instant::now() < deadline, "phone did not register");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    ctrl(ctrl_port, "dial", "3666").unwrap();
+    std::thread::sleep(Duration::from_millis(3500));
+    ctrl(ctrl_port, "hangup", "").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = ctrl(ctrl_port, "quit", "");
+    let _ = child.wait();
+    let heard = std::fs::read_dir(phone.join("rec"))
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.to_string_lossy().ends_with("-dec.wav"))
+        .expect("baresip recorded what it heard");
+    let t = tones(&wav_samples(&heard));
+    // First the prompt (440 Hz, 1 s), then the microphone's own 1 kHz back.
+    let prompt = t.iter().take_while(|&&f| (400..480).contains(&f)).count();
+    let echo = t.iter().skip(prompt).filter(|&&f| (950..1050).contains(&f)).count();
+    assert!(prompt >= 8, "the prompt was heard first: {t:?}");
+    assert!(echo >= 10, "then the phone's own audio came back: {t:?}");
+}
