@@ -186,7 +186,10 @@ fn two_baresip_phones_call_each_other_and_either_hangs_up() {
 fn sine_wav(path: &std::path::Path, freq: f64, secs: f64) {
     let n = (secs * 8000.0) as usize;
     let data: Vec<u8> = (0..n)
-        .flat_map(|i| (((2.0 * std::f64::consts::PI * freq * i as f64 / 8000.0).sin() * 8000.0) as i16).to_le_bytes())
+        .flat_map(|i| {
+            (((2.0 * std::f64::consts::PI * freq * i as f64 / 8000.0).sin() * 8000.0) as i16)
+                .to_le_bytes()
+        })
         .collect();
     let mut w = Vec::new();
     w.extend_from_slice(b"RIFF");
@@ -211,7 +214,10 @@ fn wav_samples(path: &std::path::Path) -> Vec<i16> {
         let len = u32::from_le_bytes([b[i + 4], b[i + 5], b[i + 6], b[i + 7]]) as usize;
         if &b[i..i + 4] == b"data" {
             let end = (i + 8 + len).min(b.len());
-            return b[i + 8..end].chunks_exact(2).map(|c| i16::from_le_bytes([c[0], c[1]])).collect();
+            return b[i + 8..end]
+                .chunks_exact(2)
+                .map(|c| i16::from_le_bytes([c[0], c[1]]))
+                .collect();
         }
         i += 8 + len + (len & 1);
     }
@@ -240,8 +246,14 @@ fn baresip_echo_test_hears_the_prompt_then_its_own_voice() {
         "asterism",
         &[
             ("ASTERISM_SIP_BIND", format!("127.0.0.1:{sip_port}")),
-            ("ASTERISM_CONFIG_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/examples").to_string()),
-            ("ASTERISM_SOUNDS_DIR", dir.0.join("sounds").display().to_string()),
+            (
+                "ASTERISM_CONFIG_DIR",
+                concat!(env!("CARGO_MANIFEST_DIR"), "/examples").to_string(),
+            ),
+            (
+                "ASTERISM_SOUNDS_DIR",
+                dir.0.join("sounds").display().to_string(),
+            ),
             ("ASTERISM_MEDIA_ADVERTISE", "127.0.0.1".into()),
             ("ASTERISM_RTP_BIND", "127.0.0.1".into()),
         ],
@@ -255,7 +267,11 @@ fn baresip_echo_test_hears_the_prompt_then_its_own_voice() {
         phone.join("rec").display()
     );
     std::fs::write(phone.join("config"), config).unwrap();
-    std::fs::write(phone.join("accounts"), format!("<sip:bob@127.0.0.1:{sip_port}>;auth_pass=bob62;regint=60\n")).unwrap();
+    std::fs::write(
+        phone.join("accounts"),
+        format!("<sip:bob@127.0.0.1:{sip_port}>;auth_pass=bob62;regint=60\n"),
+    )
+    .unwrap();
     let mut child = Command::new("baresip")
         .arg("-f")
         .arg(&phone)
@@ -283,7 +299,11 @@ fn baresip_echo_test_hears_the_prompt_then_its_own_voice() {
     let t = tones(&wav_samples(&heard));
     // First the prompt (440 Hz, 1 s), then the microphone's own 1 kHz back.
     let prompt = t.iter().take_while(|&&f| (400..480).contains(&f)).count();
-    let echo = t.iter().skip(prompt).filter(|&&f| (950..1050).contains(&f)).count();
+    let echo = t
+        .iter()
+        .skip(prompt)
+        .filter(|&&f| (950..1050).contains(&f))
+        .count();
     assert!(prompt >= 8, "the prompt was heard first: {t:?}");
     assert!(echo >= 10, "then the phone's own audio came back: {t:?}");
 }
