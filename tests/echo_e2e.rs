@@ -231,3 +231,58 @@ fn ten_concurrent_echo_calls_each_get_their_own_audio() {
         h.join().unwrap();
     }
 }
+
+#[test]
+fn sipp_calls_the_echo_test_with_a_pcmu_stream_and_hangs_up() {
+    let t = lab(&[], true);
+    // 2 s of PCMU for sipp's rtpstream, in the directory sipp runs in.
+    std::fs::write(
+        t.dir.0.join("echo-audio.ulaw"),
+        (0..16_000)
+            .map(|i| if i % 16 < 8 { 0x1F } else { 0x9F })
+            .collect::<Vec<u8>>(),
+    )
+    .unwrap();
+    let csv = t.dir.0.join("bob.csv");
+    std::fs::write(
+        &csv,
+        "SEQUENTIAL\nbob;bob62;[authentication username=bob password=bob62];x\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new("sipp")
+        .arg(t.sip_addr().to_string())
+        .arg("-sf")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/sipp/caller_echo.xml"
+        ))
+        .arg("-inf")
+        .arg(&csv)
+        .args([
+            "-s",
+            "3666",
+            "-d",
+            "2000",
+            "-m",
+            "1",
+            "-i",
+            "127.0.0.1",
+            "-mi",
+            "127.0.0.1",
+        ])
+        .args([
+            "-p",
+            &asterism_testkit::free_port().to_string(),
+            "-mp",
+            &asterism_testkit::free_port().to_string(),
+        ])
+        .args(["-timeout", "30s", "-timeout_error", "-nostdin"])
+        .current_dir(&t.dir.0)
+        .output()
+        .expect("sipp");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
