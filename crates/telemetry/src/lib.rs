@@ -102,3 +102,21 @@ fn otlp_provider(service: &'static str) -> Result<SdkTracerProvider, TelemetryEr
         .with_resource(resource.build())
         .build())
 }
+
+/// Start a service binary: parse its flags over the environment, install
+/// logging and tracing, read its typed settings. `Err` is the exit code
+/// after `--help` (0) or a reported problem (64).
+pub fn boot<C>(
+    program: &'static str,
+    about: &str,
+    settings: &[asterism_config::cli::Setting],
+    config: impl FnOnce(&dyn asterism_config::Strings) -> Result<C, Vec<asterism_config::EnvError>>,
+) -> Result<(Guard, C), std::process::ExitCode> {
+    use asterism_config::cli;
+    let env = asterism_config::ProcessEnv;
+    let layered = cli::parse_args(program, about, settings, &env)?;
+    let guard = init(program).map_err(|e| cli::fail(program, e))?;
+    let cfg = config(&layered)
+        .map_err(|errors| cli::fail(program, asterism_config::env::describe(&errors)))?;
+    Ok((guard, cfg))
+}

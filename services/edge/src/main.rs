@@ -1,7 +1,6 @@
 //! `asterism-edge`: the SIP edge alone, talking gRPC to a registrar.
 
 use asterism_config::cli;
-use asterism_config::ProcessEnv;
 use asterism_edge::config::{EdgeConfig, SETTINGS};
 use std::process::ExitCode;
 
@@ -13,23 +12,14 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> ExitCode {
     const ME: &str = "asterism-edge";
-    let env = ProcessEnv;
-    let layered = match cli::parse_args(
+    let (_telemetry, cfg) = match asterism_telemetry::boot(
         ME,
-        "Asterism SIP edge: transports, transactions, REGISTER/OPTIONS; backends over gRPC",
+        "Asterism SIP edge: transports, transactions, the B2BUA; backends over gRPC",
         SETTINGS,
-        &env,
+        |env| EdgeConfig::from_env(env),
     ) {
-        Ok(l) => l,
+        Ok(x) => x,
         Err(code) => return code,
-    };
-    let _telemetry = match asterism_telemetry::init(ME) {
-        Ok(g) => g,
-        Err(e) => return cli::fail(ME, e),
-    };
-    let cfg = match EdgeConfig::from_env(&layered) {
-        Ok(c) => c,
-        Err(errors) => return cli::fail(ME, asterism_config::env::describe(&errors)),
     };
     let registrar = cfg.registrar_addr.clone();
     let admin = cfg.admin_listen;

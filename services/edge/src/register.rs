@@ -157,7 +157,8 @@ fn build(
     })
 }
 
-fn pb_credentials(c: Credentials) -> DigestCredentials {
+/// Digest parameters as the registrar's gRPC carries them.
+pub fn pb_credentials(c: Credentials) -> DigestCredentials {
     DigestCredentials {
         username: c.username,
         realm: c.realm,

@@ -1,7 +1,5 @@
 //! `asterism-media`: the media service alone, serving gRPC.
 
-use asterism_config::cli;
-use asterism_config::ProcessEnv;
 use asterism_media::config::{MediaConfig, SETTINGS};
 use std::process::ExitCode;
 
@@ -12,23 +10,14 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> ExitCode {
     const ME: &str = "asterism-media";
-    let env = ProcessEnv;
-    let layered = match cli::parse_args(
+    let (_telemetry, cfg) = match asterism_telemetry::boot(
         ME,
         "Asterism media: RTP sessions, Playback and Echo over gRPC",
         SETTINGS,
-        &env,
+        |env| MediaConfig::from_env(env),
     ) {
-        Ok(l) => l,
+        Ok(x) => x,
         Err(code) => return code,
-    };
-    let _telemetry = match asterism_telemetry::init(ME) {
-        Ok(g) => g,
-        Err(e) => return cli::fail(ME, e),
-    };
-    let cfg = match MediaConfig::from_env(&layered) {
-        Ok(c) => c,
-        Err(errors) => return cli::fail(ME, asterism_config::env::describe(&errors)),
     };
     tracing::info!(listen = %cfg.listen, rtp = %format!("{}-{}", cfg.rtp_first, cfg.rtp_last), sounds = %cfg.sounds.display(), "media serving");
     let served = tonic::transport::Server::builder()

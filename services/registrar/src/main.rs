@@ -1,7 +1,6 @@
 //! `asterism-registrar`: the registrar alone, serving gRPC.
 
 use asterism_config::cli;
-use asterism_config::ProcessEnv;
 use asterism_registrar::config::{RegistrarConfig, SETTINGS};
 use std::process::ExitCode;
 
@@ -13,23 +12,14 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> ExitCode {
     const ME: &str = "asterism-registrar";
-    let env = ProcessEnv;
-    let layered = match cli::parse_args(
+    let (_telemetry, cfg) = match asterism_telemetry::boot(
         ME,
         "Asterism registrar: sip.conf users, digest authentication and bindings, over gRPC",
         SETTINGS,
-        &env,
+        |env| RegistrarConfig::from_env(env),
     ) {
-        Ok(l) => l,
+        Ok(x) => x,
         Err(code) => return code,
-    };
-    let _telemetry = match asterism_telemetry::init(ME) {
-        Ok(g) => g,
-        Err(e) => return cli::fail(ME, e),
-    };
-    let cfg = match RegistrarConfig::from_env(&layered) {
-        Ok(c) => c,
-        Err(errors) => return cli::fail(ME, asterism_config::env::describe(&errors)),
     };
     let registrar = match asterism_registrar::build(&cfg) {
         Ok(r) => r,

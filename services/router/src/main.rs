@@ -1,7 +1,6 @@
 //! `asterism-router`: the dialplan router alone, serving gRPC.
 
 use asterism_config::cli;
-use asterism_config::ProcessEnv;
 use asterism_router::config::{RouterConfig, SETTINGS};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -13,23 +12,14 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> ExitCode {
     const ME: &str = "asterism-router";
-    let env = ProcessEnv;
-    let layered = match cli::parse_args(
+    let (_telemetry, cfg) = match asterism_telemetry::boot(
         ME,
         "Asterism dialplan router: extensions.conf over gRPC",
         SETTINGS,
-        &env,
+        |env| RouterConfig::from_env(env),
     ) {
-        Ok(l) => l,
+        Ok(x) => x,
         Err(code) => return code,
-    };
-    let _telemetry = match asterism_telemetry::init(ME) {
-        Ok(g) => g,
-        Err(e) => return cli::fail(ME, e),
-    };
-    let cfg = match RouterConfig::from_env(&layered) {
-        Ok(c) => c,
-        Err(errors) => return cli::fail(ME, asterism_config::env::describe(&errors)),
     };
     let router = match asterism_router::service::Router::load(cfg.extensions_conf.as_deref()) {
         Ok((r, diags)) => {

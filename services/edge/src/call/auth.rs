@@ -4,7 +4,7 @@
 
 use super::Call;
 use asterism_proto::common::User;
-use asterism_proto::registrar::{AuthenticateRequest, DigestCredentials, Outcome};
+use asterism_proto::registrar::{AuthenticateRequest, Outcome};
 use asterism_sip::digest::parse_authorization;
 use asterism_sip::message::Response;
 use asterism_sip::HeaderName;
@@ -16,18 +16,7 @@ impl Call {
             .get_all(&HeaderName::Authorization)
             .chain(h.get_all(&HeaderName::ProxyAuthorization))
             .find_map(|v| parse_authorization(v).ok().flatten())
-            .map(|c| DigestCredentials {
-                username: c.username,
-                realm: c.realm,
-                nonce: c.nonce,
-                uri: c.uri,
-                response: c.response,
-                algorithm: c.algorithm.unwrap_or_default(),
-                cnonce: c.cnonce.unwrap_or_default(),
-                qop: c.qop.unwrap_or_default(),
-                nc: c.nc.unwrap_or_default(),
-                opaque: c.opaque.unwrap_or_default(),
-            });
+            .map(crate::register::pb_credentials);
         let req = AuthenticateRequest {
             method: "INVITE".into(),
             request_uri: self.a.invite.uri.clone(),
