@@ -128,7 +128,12 @@ async fn main() -> ExitCode {
         Ok(c) => c,
         Err(errors) => return fail(asterism_config::env::describe(&errors)),
     };
-    let edge = match asterism_edge::Edge::bind(edge_cfg, asterism_config::shutdown::signal()).await
+    let edge = match asterism_edge::Edge::bind(
+        edge_cfg,
+        asterism_edge::metrics::EdgeMetrics::default(),
+        asterism_config::shutdown::signal(),
+    )
+    .await
     {
         Ok(e) => e,
         Err(e) => return fail(e),

@@ -318,3 +318,73 @@ fn list_calls_shows_the_call_with_both_legs() {
     let after = list();
     assert!(after.is_empty(), "ended calls leave the list: {after:?}");
 }
+
+#[test]
+fn sigterm_during_a_call_lets_it_finish_then_the_edge_exits() {
+    let mut t = lab();
+    let b = callee(&t, "alice", "alice61", "callee_answer.xml", 0);
+    let caller = {
+        let (sf, csv) = (scenario("caller_hangs_up.xml"), csv(&t, "bob", "bob62"));
+        let addr = t.sip_addr();
+        std::thread::spawn(move || {
+            let out = Command::new("sipp")
+                .arg(addr.to_string())
+                .arg("-sf")
+                .arg(&sf)
+                .arg("-inf")
+                .arg(&csv)
+                .args([
+                    "-s",
+                    "61",
+                    "-d",
+                    "1500",
+                    "-m",
+                    "1",
+                    "-i",
+                    "127.0.0.1",
+                    "-p",
+                    &free_port().to_string(),
+                ])
+                .args(["-timeout", "30s", "-timeout_error", "-nostdin"])
+                .output()
+                .unwrap();
+            SippRun {
+                success: out.status.success(),
+                output: String::from_utf8_lossy(&out.stdout).into_owned(),
+            }
+        })
+    };
+    // Once the call is up, ask the edge to stop.
+    let mut up = false;
+    for _ in 0..100 {
+        if common::http_get(t.edge_http, "/metrics")
+            .is_some_and(|(_, m)| m.contains("asterism_edge_calls_active 1"))
+        {
+            up = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(up, "the call started");
+    t.edge.signal("TERM");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(
+        common::http_get(t.edge_http, "/ready").map(|r| r.0),
+        Some(503),
+        "not ready while draining"
+    );
+    // The call in progress finishes normally (BYE answered, both sides happy).
+    both(caller.join().unwrap(), b);
+    let mut exited = None;
+    for _ in 0..50 {
+        exited = t.edge.try_exit();
+        if exited.is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(
+        exited.is_some_and(|s| s.success()),
+        "edge exits 0 once drained: {exited:?}"
+    );
+}

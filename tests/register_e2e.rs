@@ -129,3 +129,32 @@ fn register_with_bad_auth(target: std::net::SocketAddr) -> String {
     let auth = format!("Authorization: Digest username=\"alice\",realm=\"asterisk\",nonce=\"{nonce}\",uri=\"sip:127.0.0.1\",response=\"{response}\",algorithm=MD5\r\n");
     udp_exchange(target, req(2, &auth).as_bytes(), Duration::from_secs(5)).unwrap()
 }
+
+#[test]
+fn metrics_count_registers_and_the_edge_is_live_and_ready() {
+    let t = Topology::start(&[]);
+    assert_eq!(
+        common::http_get(t.edge_http, "/live").map(|r| r.0),
+        Some(200)
+    );
+    assert_eq!(
+        common::http_get(t.edge_http, "/ready").map(|r| r.0),
+        Some(200)
+    );
+    let run = t.sipp("register_auth.xml", "udp", 3, 60);
+    assert!(run.success, "{}", run.output);
+    let (code, metrics) = common::http_get(t.edge_http, "/metrics").unwrap();
+    assert_eq!(code, 200);
+    assert!(
+        metrics.contains("asterism_edge_registers_total{code=\"401\"} 3"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("asterism_edge_registers_total{code=\"200\"} 3"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("asterism_edge_calls_active 0"),
+        "{metrics}"
+    );
+}

@@ -73,6 +73,8 @@ pub struct Topology {
     pub router_port: u16,
     pub admin_port: u16,
     pub media_port: u16,
+    /// The edge's /live, /ready, /metrics.
+    pub edge_http: u16,
     extra: Vec<(&'static str, String)>,
 }
 
@@ -111,7 +113,8 @@ impl Topology {
         let registrar = start_registrar(&dir.0, &redis, grpc_port, &extra);
         let router = start_router(&dir.0, router_port);
         let media = start_media(&dir.0, media_port, &extra);
-        let edge = start_edge(sip_port, grpc_port, &extra);
+        let edge_http = free_port();
+        let edge = start_edge(sip_port, grpc_port, edge_http, &extra);
         let t = Topology {
             dir,
             csv,
@@ -125,6 +128,7 @@ impl Topology {
             router_port,
             admin_port,
             media_port,
+            edge_http,
             extra,
         };
         t.wait_ready();
@@ -152,7 +156,7 @@ impl Topology {
         self.edge.kill();
         self.registrar.kill();
         self.registrar = start_registrar(&self.dir.0, &self.redis, self.grpc_port, &self.extra);
-        self.edge = start_edge(self.sip_port, self.grpc_port, &self.extra);
+        self.edge = start_edge(self.sip_port, self.grpc_port, self.edge_http, &self.extra);
         self.wait_ready();
     }
 
@@ -193,6 +197,10 @@ fn start_registrar(
         ("ASTERISM_REDIS_URL", redis.url()),
         ("ASTERISM_REGISTRAR_LISTEN", format!("127.0.0.1:{port}")),
     ];
+    env.push((
+        "ASTERISM_ADMIN_LISTEN",
+        format!("127.0.0.1:{}", free_port()),
+    ));
     env.extend(extra.iter().cloned());
     Service::start("asterism-registrar", &env)
 }
@@ -211,6 +219,10 @@ fn start_media(dir: &Path, port: u16, extra: &[(&'static str, String)]) -> Servi
             dir.join("sounds").display().to_string(),
         ),
     ];
+    env.push((
+        "ASTERISM_ADMIN_LISTEN",
+        format!("127.0.0.1:{}", free_port()),
+    ));
     env.extend(extra.iter().cloned());
     Service::start("asterism-media", &env)
 }
@@ -221,11 +233,20 @@ fn start_router(dir: &Path, port: u16) -> Service {
         &[
             ("ASTERISM_CONFIG_DIR", dir.display().to_string()),
             ("ASTERISM_ROUTER_LISTEN", format!("127.0.0.1:{port}")),
+            (
+                "ASTERISM_ADMIN_LISTEN",
+                format!("127.0.0.1:{}", free_port()),
+            ),
         ],
     )
 }
 
-fn start_edge(sip_port: u16, grpc_port: u16, extra: &[(&'static str, String)]) -> Service {
+fn start_edge(
+    sip_port: u16,
+    grpc_port: u16,
+    admin_http: u16,
+    extra: &[(&'static str, String)],
+) -> Service {
     let mut env = vec![
         ("ASTERISM_SIP_BIND", format!("127.0.0.1:{sip_port}")),
         (
@@ -234,6 +255,7 @@ fn start_edge(sip_port: u16, grpc_port: u16, extra: &[(&'static str, String)]) -
         ),
         ("ASTERISM_RETRY_AFTER", "7".to_string()),
     ];
+    env.push(("ASTERISM_ADMIN_LISTEN", format!("127.0.0.1:{admin_http}")));
     env.extend(extra.iter().cloned());
     Service::start("asterism-edge", &env)
 }
@@ -298,4 +320,20 @@ pub fn run_sipp(
             String::from_utf8_lossy(&out.stderr)
         ),
     }
+}
+
+/// GET a path on a loopback HTTP port: (status, body).
+pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+        .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    let code = out.split_whitespace().nth(1)?.parse().ok()?;
+    Some((
+        code,
+        out.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned(),
+    ))
 }

@@ -6,6 +6,8 @@
 //!   variables): when set, spans are exported over OTLP/gRPC. Without it
 //!   nothing is exported and no collector is needed.
 
+pub mod admin;
+
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use opentelemetry_sdk::Resource;
@@ -104,19 +106,47 @@ fn otlp_provider(service: &'static str) -> Result<SdkTracerProvider, TelemetryEr
 }
 
 /// Start a service binary: parse its flags over the environment, install
-/// logging and tracing, read its typed settings. `Err` is the exit code
-/// after `--help` (0) or a reported problem (64).
+/// logging and tracing, read its typed settings, and start the admin server
+/// (`/live`, `/ready`, `/metrics`) on `ASTERISM_ADMIN_LISTEN` (default
+/// `admin_default`). `Err` is the exit code after `--help` (0) or a
+/// reported problem (64).
 pub fn boot<C>(
     program: &'static str,
     about: &str,
     settings: &[asterism_config::cli::Setting],
+    admin_default: &'static str,
     config: impl FnOnce(&dyn asterism_config::Strings) -> Result<C, Vec<asterism_config::EnvError>>,
-) -> Result<(Guard, C), std::process::ExitCode> {
+) -> Result<(Guard, C, admin::Admin), std::process::ExitCode> {
     use asterism_config::cli;
     let env = asterism_config::ProcessEnv;
-    let layered = cli::parse_args(program, about, settings, &env)?;
+    let mut all = settings.to_vec();
+    all.push(cli::Setting {
+        env: ENV_ADMIN_LISTEN,
+        flag: "admin-listen",
+        default: admin_default,
+        help: "HTTP address of /live, /ready and /metrics",
+    });
+    let layered = cli::parse_args(program, about, &all, &env)?;
     let guard = init(program).map_err(|e| cli::fail(program, e))?;
     let cfg = config(&layered)
         .map_err(|errors| cli::fail(program, asterism_config::env::describe(&errors)))?;
-    Ok((guard, cfg))
+    let text = asterism_config::Strings::get(&layered, ENV_ADMIN_LISTEN)
+        .unwrap_or_else(|| admin_default.to_owned());
+    let addr: std::net::SocketAddr = text.parse().map_err(|_| {
+        cli::fail(
+            program,
+            format!("invalid setting {ENV_ADMIN_LISTEN}={text:?}: expected host:port"),
+        )
+    })?;
+    let admin = admin::Admin::new(&program.replace('-', "_"));
+    let server = admin.clone();
+    tokio::spawn(async move {
+        if let Err(e) = server.serve(addr).await {
+            tracing::error!("admin server on {addr}: {e}");
+        }
+    });
+    Ok((guard, cfg, admin))
 }
+
+/// Where `/live`, `/ready` and `/metrics` are served.
+pub const ENV_ADMIN_LISTEN: &str = "ASTERISM_ADMIN_LISTEN";

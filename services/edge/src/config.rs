@@ -14,6 +14,7 @@ pub const ENV_EDGE_ID: &str = "ASTERISM_EDGE_ID";
 pub const ENV_ROUTER_ADDR: &str = "ASTERISM_ROUTER_ADDR";
 pub const ENV_EDGE_ADMIN_LISTEN: &str = "ASTERISM_EDGE_ADMIN_LISTEN";
 pub const ENV_MEDIA_ADDRS: &str = "ASTERISM_MEDIA_ADDRS";
+pub const ENV_DRAIN_SECS: &str = "ASTERISM_DRAIN_SECS";
 pub const ENV_SIP_T1: &str = "ASTERISM_SIP_T1_MS";
 pub const ENV_SIP_T2: &str = "ASTERISM_SIP_T2_MS";
 pub const ENV_SIP_T4: &str = "ASTERISM_SIP_T4_MS";
@@ -50,6 +51,12 @@ pub const SETTINGS: &[Setting] = &[
         flag: "media-addrs",
         default: "http://127.0.0.1:50054",
         help: "media gRPC endpoints, comma-separated; each call goes to the next one that answers (all-in-one: the built-in one unless set)",
+    },
+    Setting {
+        env: ENV_DRAIN_SECS,
+        flag: "drain-secs",
+        default: "30",
+        help: "on SIGTERM, how long calls in progress may go on (no new ones are taken)",
     },
     Setting {
         env: ENV_EDGE_ADMIN_LISTEN,
@@ -103,6 +110,7 @@ pub struct EdgeConfig {
     pub router_addr: String,
     pub media_addrs: Vec<String>,
     pub admin_listen: SocketAddr,
+    pub drain_grace: Duration,
     pub edge_id: String,
     pub timers: TimerConfig,
     pub retry_after: u32,
@@ -154,6 +162,7 @@ impl EdgeConfig {
                     }
                 })
                 .collect(),
+            drain_grace: Duration::from_secs(r.parse(ENV_DRAIN_SECS, 30)),
             admin_listen: r.parse(
                 ENV_EDGE_ADMIN_LISTEN,
                 SocketAddr::from(([127, 0, 0, 1], 50053)),

@@ -29,6 +29,8 @@ pub struct Core {
     handle: CoreHandle,
     /// Call-ID → the call task that owns it.
     routes: HashMap<String, mpsc::Sender<LegEvent>>,
+    /// Shutting down: no new calls; stop when the last one ends or at the deadline.
+    draining: Option<Instant>,
 }
 
 impl Core {
@@ -39,6 +41,7 @@ impl Core {
             ctx,
             handle,
             routes: HashMap::new(),
+            draining: None,
         }
     }
 
@@ -51,6 +54,12 @@ impl Core {
     ) {
         tokio::pin!(shutdown);
         loop {
+            if let Some(deadline) = self.draining {
+                if self.ctx.calls.is_empty() || Instant::now() >= deadline {
+                    tracing::info!(left = self.ctx.calls.len(), "drained");
+                    return;
+                }
+            }
             let next_timer = self
                 .layer
                 .poll_timeout()
@@ -65,7 +74,12 @@ impl Core {
                     let actions = self.layer.on_timeout(Instant::now());
                     self.execute(actions);
                 }
-                _ = &mut shutdown => return,
+                _ = &mut shutdown, if self.draining.is_none() => {
+                    let grace = self.ctx.cfg.drain_grace;
+                    tracing::info!(calls = self.ctx.calls.len(), ?grace, "draining: no new calls");
+                    self.draining = Some(Instant::now() + grace);
+                }
+                _ = tokio::time::sleep(std::time::Duration::from_millis(100)), if self.draining.is_some() => {}
             }
         }
     }
@@ -137,6 +151,10 @@ impl Core {
                     let response = fut.await;
                     core.respond(&key, response).await;
                 });
+            }
+            Handled::Call(call) if self.draining.is_some() => {
+                let r = self.ctx.unavailable(&call.replier);
+                self.respond(&key, r);
             }
             Handled::Call(call) => {
                 let (tx, rx) = mpsc::channel(64);

@@ -10,6 +10,7 @@ pub mod command;
 pub mod config;
 pub mod core;
 pub mod dispatch;
+pub mod metrics;
 pub mod register;
 pub mod reply;
 
@@ -35,6 +36,7 @@ pub struct Ctx {
     /// Bound to 0.0.0.0/:: with no ASTERISM_SIP_ADVERTISE.
     pub advertise_is_wildcard: bool,
     pub calls: calls::CallRegistry,
+    pub metrics: metrics::EdgeMetrics,
 }
 
 /// Every branch we generate starts so: a request that comes back through
@@ -92,6 +94,7 @@ impl Edge {
     /// lazily, and re-connected by tonic whenever it drops).
     pub async fn bind(
         cfg: EdgeConfig,
+        metrics: metrics::EdgeMetrics,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<Edge, EdgeError> {
         let registrar = RegistrarClient::new(channel(&cfg.registrar_addr, cfg.rpc_timeout)?);
@@ -123,6 +126,7 @@ impl Edge {
             advertise,
             advertise_is_wildcard,
             calls: calls::CallRegistry::default(),
+            metrics,
         });
         let calls = ctx.calls.clone();
         let (cmd_tx, cmd_rx) = tokio::sync::mpsc::channel(4096);

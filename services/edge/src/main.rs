@@ -12,24 +12,33 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> ExitCode {
     const ME: &str = "asterism-edge";
-    let (_telemetry, cfg) = match asterism_telemetry::boot(
+    let (_telemetry, cfg, admin) = match asterism_telemetry::boot(
         ME,
         "Asterism SIP edge: transports, transactions, the B2BUA; backends over gRPC",
         SETTINGS,
+        "0.0.0.0:9091",
         |env| EdgeConfig::from_env(env),
     ) {
         Ok(x) => x,
         Err(code) => return code,
     };
     let registrar = cfg.registrar_addr.clone();
-    let admin = cfg.admin_listen;
-    match asterism_edge::Edge::bind(cfg, asterism_config::shutdown::signal()).await {
+    let admin_rpc = cfg.admin_listen;
+    let metrics = asterism_edge::metrics::EdgeMetrics::default();
+    admin.with_registry(|r| metrics.register(r));
+    let drain = admin.clone();
+    let shutdown = async move {
+        asterism_config::shutdown::signal().await;
+        drain.drain();
+    };
+    match asterism_edge::Edge::bind(cfg, metrics, shutdown).await {
         Ok(edge) => {
-            tracing::info!(sip = %edge.local_addr, %registrar, admin = %admin, "edge serving");
+            admin.set_ready(true);
+            tracing::info!(sip = %edge.local_addr, %registrar, admin = %admin_rpc, "edge serving");
             tokio::spawn(
                 tonic::transport::Server::builder()
                     .add_service(asterism_edge::admin::service(edge.calls.clone()))
-                    .serve_with_shutdown(admin, asterism_config::shutdown::signal()),
+                    .serve_with_shutdown(admin_rpc, asterism_config::shutdown::signal()),
             );
             edge.run().await;
             ExitCode::SUCCESS

@@ -21,6 +21,12 @@ pub async fn handle(
     c: &Checked,
     replier: &Replier,
 ) -> Response {
+    let r = answer(ctx, flow, req, c, replier).await;
+    ctx.metrics.register_answered(r.code);
+    r
+}
+
+async fn answer(ctx: &Ctx, flow: Flow, req: &Request, c: &Checked, replier: &Replier) -> Response {
     let rpc = match build(ctx, flow, req, c) {
         Ok(r) => r,
         Err(reason) => return replier.reply_with(400, reason),

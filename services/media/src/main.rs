@@ -10,16 +10,18 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> ExitCode {
     const ME: &str = "asterism-media";
-    let (_telemetry, cfg) = match asterism_telemetry::boot(
+    let (_telemetry, cfg, admin) = match asterism_telemetry::boot(
         ME,
         "Asterism media: RTP sessions, Playback and Echo over gRPC",
         SETTINGS,
+        "0.0.0.0:9094",
         |env| MediaConfig::from_env(env),
     ) {
         Ok(x) => x,
         Err(code) => return code,
     };
     tracing::info!(listen = %cfg.listen, rtp = %format!("{}-{}", cfg.rtp_first, cfg.rtp_last), sounds = %cfg.sounds.display(), "media serving");
+    admin.set_ready(true);
     let served = tonic::transport::Server::builder()
         .add_service(asterism_media::grpc::service(asterism_media::build(&cfg)))
         .serve_with_shutdown(cfg.listen, asterism_config::shutdown::signal())

@@ -12,10 +12,11 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> ExitCode {
     const ME: &str = "asterism-registrar";
-    let (_telemetry, cfg) = match asterism_telemetry::boot(
+    let (_telemetry, cfg, admin) = match asterism_telemetry::boot(
         ME,
         "Asterism registrar: sip.conf users, digest authentication and bindings, over gRPC",
         SETTINGS,
+        "0.0.0.0:9092",
         |env| RegistrarConfig::from_env(env),
     ) {
         Ok(x) => x,
@@ -25,6 +26,14 @@ async fn main() -> ExitCode {
         Ok(r) => r,
         Err(e) => return cli::fail(ME, e),
     };
+    // Ready while the binding store answers (Redis up), checked every 2 s.
+    let (store, ready) = (registrar.store.clone(), admin.clone());
+    tokio::spawn(async move {
+        loop {
+            ready.set_ready(store.ping().await.is_ok());
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        }
+    });
     tracing::info!(listen = %cfg.listen, redis = cfg.redis_url.is_some(), "registrar serving");
     let served = tonic::transport::Server::builder()
         .add_service(asterism_registrar::service(registrar))

@@ -12,10 +12,11 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> ExitCode {
     const ME: &str = "asterism-router";
-    let (_telemetry, cfg) = match asterism_telemetry::boot(
+    let (_telemetry, cfg, admin) = match asterism_telemetry::boot(
         ME,
         "Asterism dialplan router: extensions.conf over gRPC",
         SETTINGS,
+        "0.0.0.0:9093",
         |env| RouterConfig::from_env(env),
     ) {
         Ok(x) => x,
@@ -30,6 +31,7 @@ async fn main() -> ExitCode {
         }
         Err(diags) => return cli::fail(ME, diags.to_string().trim_end()),
     };
+    admin.set_ready(true);
     tokio::spawn(router.clone().watch(cfg.poll));
     tokio::spawn(router.clone().reload_on_sighup());
     tracing::info!(listen = %cfg.listen, "router serving");

@@ -96,9 +96,17 @@ impl Incoming {
             entry,
             media: None,
         };
+        call.ctx.metrics.calls_active.inc();
         call.a.trying(&call.core).await;
         call.run().await;
         call.close_media().await;
+        call.ctx.metrics.calls_active.dec();
+        let outcome = match call.a.state {
+            a_leg::AState::Early => "unanswered",
+            _ if call.a.dialog.is_some() => "answered",
+            _ => "refused",
+        };
+        call.ctx.metrics.call_ended(outcome);
         for id in std::mem::take(&mut call.routed) {
             let tx = call.tx.clone();
             call.core.send(Command::Unroute { call_id: id, tx }).await;

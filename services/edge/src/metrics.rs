@@ -1,0 +1,44 @@
+//! The edge's Prometheus metrics: REGISTERs by status, calls active and
+//! by outcome, registered on the service's admin registry.
+
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+pub type Labels = Vec<(&'static str, String)>;
+
+#[derive(Clone, Default)]
+pub struct EdgeMetrics {
+    pub registers: Family<Labels, Counter>,
+    pub calls_active: Gauge,
+    pub calls: Family<Labels, Counter>,
+}
+
+impl EdgeMetrics {
+    pub fn register(&self, r: &mut Registry) {
+        r.register(
+            "registers",
+            "REGISTER requests answered, by status code",
+            self.registers.clone(),
+        );
+        r.register(
+            "calls_active",
+            "calls in progress",
+            self.calls_active.clone(),
+        );
+        r.register("calls", "calls ended, by final state", self.calls.clone());
+    }
+
+    pub fn register_answered(&self, code: u16) {
+        self.registers
+            .get_or_create(&vec![("code", code.to_string())])
+            .inc();
+    }
+
+    pub fn call_ended(&self, outcome: &str) {
+        self.calls
+            .get_or_create(&vec![("outcome", outcome.to_owned())])
+            .inc();
+    }
+}
