@@ -1,0 +1,109 @@
+{{/* Chart name, truncated to 63 characters. */}}
+{{- define "asterism.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Release-qualified name, truncated to 63 characters. */}}
+{{- define "asterism.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* <fullname>-<component>, truncated. Call with (list $ "edge"). */}}
+{{- define "asterism.component.fullname" -}}
+{{- $top := index . 0 -}}
+{{- printf "%s-%s" (include "asterism.fullname" $top) (index . 1) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Labels every resource gets. Call with (list $ "edge"). */}}
+{{- define "asterism.labels" -}}
+{{- $top := index . 0 -}}
+helm.sh/chart: {{ printf "%s-%s" $top.Chart.Name $top.Chart.Version | replace "+" "_" | trunc 63 }}
+app.kubernetes.io/name: {{ include "asterism.name" $top }}
+app.kubernetes.io/instance: {{ $top.Release.Name }}
+app.kubernetes.io/version: {{ $top.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ $top.Release.Service }}
+app.kubernetes.io/component: {{ index . 1 }}
+{{- end -}}
+
+{{/* Selector labels. Call with (list $ "edge"). */}}
+{{- define "asterism.selectorLabels" -}}
+{{- $top := index . 0 -}}
+app.kubernetes.io/name: {{ include "asterism.name" $top }}
+app.kubernetes.io/instance: {{ $top.Release.Name }}
+app.kubernetes.io/component: {{ index . 1 }}
+{{- end -}}
+
+{{/* Image of a component. Call with (list $ "edge"). */}}
+{{- define "asterism.image" -}}
+{{- $top := index . 0 -}}
+{{- printf "%s/asterism-%s:%s" $top.Values.image.registry (index . 1) (default $top.Chart.AppVersion $top.Values.image.tag) -}}
+{{- end -}}
+
+{{/* Hardened pod security context. */}}
+{{- define "asterism.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 10001
+runAsGroup: 10001
+fsGroup: 10001
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{/* Hardened container security context. */}}
+{{- define "asterism.containerSecurityContext" -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+runAsNonRoot: true
+capabilities:
+  drop: ["ALL"]
+{{- end -}}
+
+{{/* Redis URL: external, or the bundled StatefulSet's service. */}}
+{{- define "asterism.redisUrl" -}}
+{{- if .Values.redis.bundled.enabled -}}
+{{- printf "redis://%s:6379/" (include "asterism.component.fullname" (list . "redis")) -}}
+{{- else -}}
+{{- .Values.redis.url -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Environment every Asterism container gets: logs, admin port, OTLP. */}}
+{{- define "asterism.commonEnv" -}}
+- name: ASTERISM_LOG_FORMAT
+  value: {{ .Values.logging.format | quote }}
+- name: ASTERISM_LOG
+  value: {{ .Values.logging.level | quote }}
+- name: ASTERISM_ADMIN_LISTEN
+  value: "0.0.0.0:{{ .Values.adminPort }}"
+{{- if .Values.otel.endpoint }}
+- name: OTEL_EXPORTER_OTLP_ENDPOINT
+  value: {{ .Values.otel.endpoint | quote }}
+{{- end }}
+{{- if .Values.otel.resourceAttributes }}
+- name: OTEL_RESOURCE_ATTRIBUTES
+  value: {{ .Values.otel.resourceAttributes | quote }}
+{{- end }}
+{{- end -}}
+
+{{/* Probes on the admin port. */}}
+{{- define "asterism.probes" -}}
+livenessProbe:
+  httpGet:
+    path: /live
+    port: admin
+  periodSeconds: 10
+readinessProbe:
+  httpGet:
+    path: /ready
+    port: admin
+  periodSeconds: 5
+{{- end -}}
