@@ -111,7 +111,7 @@ impl Topology {
             format!("http://127.0.0.1:{media_port}"),
         ));
         let registrar = start_registrar(&dir.0, &redis, grpc_port, &extra);
-        let router = start_router(&dir.0, router_port);
+        let router = start_router(&dir.0, router_port, &extra);
         let media = start_media(&dir.0, media_port, &extra);
         let edge_http = free_port();
         let edge = start_edge(sip_port, grpc_port, edge_http, &extra);
@@ -227,18 +227,22 @@ fn start_media(dir: &Path, port: u16, extra: &[(&'static str, String)]) -> Servi
     Service::start("asterism-media", &env)
 }
 
-fn start_router(dir: &Path, port: u16) -> Service {
-    Service::start(
-        "asterism-router",
-        &[
-            ("ASTERISM_CONFIG_DIR", dir.display().to_string()),
-            ("ASTERISM_ROUTER_LISTEN", format!("127.0.0.1:{port}")),
-            (
-                "ASTERISM_ADMIN_LISTEN",
-                format!("127.0.0.1:{}", free_port()),
-            ),
-        ],
-    )
+fn start_router(dir: &Path, port: u16, extra: &[(&'static str, String)]) -> Service {
+    let mut env = vec![
+        ("ASTERISM_CONFIG_DIR", dir.display().to_string()),
+        ("ASTERISM_ROUTER_LISTEN", format!("127.0.0.1:{port}")),
+        (
+            "ASTERISM_ADMIN_LISTEN",
+            format!("127.0.0.1:{}", free_port()),
+        ),
+    ];
+    env.extend(
+        extra
+            .iter()
+            .filter(|(k, _)| k.starts_with("OTEL_"))
+            .cloned(),
+    );
+    Service::start("asterism-router", &env)
 }
 
 fn start_edge(

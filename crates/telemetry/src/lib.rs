@@ -5,8 +5,11 @@
 //! * `OTEL_EXPORTER_OTLP_ENDPOINT` (with the other standard `OTEL_*`
 //!   variables): when set, spans are exported over OTLP/gRPC. Without it
 //!   nothing is exported and no collector is needed.
+//! * `ASTERISM_TRACE_LEVEL`: which spans are exported (default `info`),
+//!   independent of the log filter.
 
 pub mod admin;
+pub mod propagation;
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::SdkTracerProvider;
@@ -19,6 +22,7 @@ pub const ENV_LOG: &str = "ASTERISM_LOG";
 pub const ENV_LOG_FORMAT: &str = "ASTERISM_LOG_FORMAT";
 pub const ENV_OTLP_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
 pub const ENV_SERVICE_NAME: &str = "OTEL_SERVICE_NAME";
+pub const ENV_TRACE_LEVEL: &str = "ASTERISM_TRACE_LEVEL";
 
 #[derive(Debug, thiserror::Error)]
 pub enum TelemetryError {
@@ -73,18 +77,27 @@ pub fn init(service: &'static str) -> Result<Guard, TelemetryError> {
         Ok(endpoint) if !endpoint.is_empty() => Some(otlp_provider(service)?),
         _ => None,
     };
-    let otel_layer = provider
-        .as_ref()
-        .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer(service)));
+    // Spans for traces are filtered on their own (ASTERISM_TRACE_LEVEL,
+    // default info): quiet logs must not empty the traces.
+    let trace_text = std::env::var(ENV_TRACE_LEVEL).unwrap_or_else(|_| "info".to_owned());
+    let trace_filter =
+        EnvFilter::try_new(&trace_text).map_err(|e| TelemetryError::Filter(e.to_string()))?;
+    let otel_layer = provider.as_ref().map(|p| {
+        tracing_opentelemetry::layer()
+            .with_tracer(p.tracer(service))
+            .with_filter(trace_filter)
+    });
     tracing_subscriber::registry()
-        .with(filter)
-        .with(fmt_layer)
+        .with(fmt_layer.with_filter(filter))
         .with(otel_layer)
         .try_init()
         .map_err(|_| TelemetryError::AlreadyInstalled)?;
     if let Some(p) = &provider {
         opentelemetry::global::set_tracer_provider(p.clone());
     }
+    opentelemetry::global::set_text_map_propagator(
+        opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+    );
     Ok(Guard { provider })
 }
 

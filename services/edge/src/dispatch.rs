@@ -32,9 +32,16 @@ pub fn handle(
     match &req.method {
         m if *m == Method::REGISTER => {
             let ctx = ctx.clone();
-            Handled::Later(Box::pin(async move {
-                register::handle(&ctx, flow, &req, &checked, &replier).await
-            }))
+            // A REGISTER is a short trace of its own.
+            let span = tracing::info_span!("edge.register", aor = ?checked.to.uri.user, call_id = %checked.call_id, status = tracing::field::Empty);
+            Handled::Later(Box::pin(tracing::Instrument::instrument(
+                async move {
+                    let r = register::handle(&ctx, flow, &req, &checked, &replier).await;
+                    tracing::Span::current().record("status", r.code);
+                    r
+                },
+                span,
+            )))
         }
         m if *m == Method::OPTIONS => {
             let mut r = replier.with_allow(200);

@@ -23,13 +23,19 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tonic::transport::{Channel, Endpoint};
 
+/// A backend channel whose requests carry the current trace context.
+pub type Rpc = tonic::service::interceptor::InterceptedService<
+    Channel,
+    asterism_telemetry::propagation::Inject,
+>;
+
 /// What request handlers share.
 pub struct Ctx {
     pub cfg: EdgeConfig,
-    pub registrar: RegistrarClient<Channel>,
-    pub router: RouterClient<Channel>,
+    pub registrar: RegistrarClient<Rpc>,
+    pub router: RouterClient<Rpc>,
     /// Media instances, tried in turn from `next_media`.
-    pub media: Vec<MediaClient<Channel>>,
+    pub media: Vec<MediaClient<Rpc>>,
     pub next_media: std::sync::atomic::AtomicUsize,
     /// host:port of this edge as others reach it.
     pub advertise: String,
@@ -97,12 +103,17 @@ impl Edge {
         metrics: metrics::EdgeMetrics,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<Edge, EdgeError> {
-        let registrar = RegistrarClient::new(channel(&cfg.registrar_addr, cfg.rpc_timeout)?);
-        let router = RouterClient::new(channel(&cfg.router_addr, cfg.rpc_timeout)?);
+        use asterism_telemetry::propagation::Inject;
+        let registrar = RegistrarClient::with_interceptor(
+            channel(&cfg.registrar_addr, cfg.rpc_timeout)?,
+            Inject,
+        );
+        let router =
+            RouterClient::with_interceptor(channel(&cfg.router_addr, cfg.rpc_timeout)?, Inject);
         let media = cfg
             .media_addrs
             .iter()
-            .map(|a| channel(a, cfg.rpc_timeout).map(MediaClient::new))
+            .map(|a| channel(a, cfg.rpc_timeout).map(|c| MediaClient::with_interceptor(c, Inject)))
             .collect::<Result<Vec<_>, _>>()?;
         let (transport, inbound) =
             Transport::bind(cfg.sip_bind)

@@ -43,22 +43,20 @@ impl MediaService {
         self.sessions.lock().map(|m| m.len()).unwrap_or(0)
     }
 
-    fn command(&self, id: &str) -> Result<mpsc::Sender<Command>, Status> {
-        self.sessions
-            .lock()
-            .map_err(|_| Status::internal("session table poisoned"))?
-            .get(id)
-            .map(|h| h.commands.clone())
-            .ok_or_else(|| Status::not_found(format!("no media session {id}")))
-    }
-}
-
-type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
-
-#[tonic::async_trait]
-impl Media for MediaService {
-    #[tracing::instrument(name = "media.open", skip_all, fields(call_id = %req.get_ref().call_id))]
-    async fn open(&self, req: Request<OpenRequest>) -> Result<Response<OpenResponse>, Status> {
+    async fn open_session(
+        &self,
+        req: Request<OpenRequest>,
+    ) -> Result<Response<OpenResponse>, Status> {
+        let session_span = tracing::info_span!(
+            "media.session",
+            call_id = %req.get_ref().call_id,
+            codec = tracing::field::Empty,
+            packets_in = tracing::field::Empty,
+            packets_out = tracing::field::Empty,
+            lost = tracing::field::Empty,
+            jitter_ms = tracing::field::Empty,
+        );
+        asterism_telemetry::propagation::continue_trace(&session_span, req.metadata());
         let r = req.into_inner();
         let offer = sdp::parse_offer(&r.sdp_offer).map_err(|e| match e {
             SdpError::NoCommonCodec => Status::failed_precondition(e.to_string()),
@@ -88,11 +86,19 @@ impl Media for MediaService {
         let codec = offer.codec.name().to_owned();
         let sessions = self.sessions.clone();
         let gone = id.clone();
-        let handle = session::start(rtp, rtcp, offer, self.settings.clone(), move || {
-            if let Ok(mut m) = sessions.lock() {
-                m.remove(&gone);
-            }
-        });
+        session_span.record("codec", codec.as_str());
+        let handle = session::start(
+            rtp,
+            rtcp,
+            offer,
+            self.settings.clone(),
+            session_span,
+            move || {
+                if let Ok(mut m) = sessions.lock() {
+                    m.remove(&gone);
+                }
+            },
+        );
         if let Ok(mut m) = self.sessions.lock() {
             m.insert(id.clone(), handle);
         }
@@ -102,6 +108,26 @@ impl Media for MediaService {
             sdp_answer: answer,
             codec,
         }))
+    }
+
+    fn command(&self, id: &str) -> Result<mpsc::Sender<Command>, Status> {
+        self.sessions
+            .lock()
+            .map_err(|_| Status::internal("session table poisoned"))?
+            .get(id)
+            .map(|h| h.commands.clone())
+            .ok_or_else(|| Status::not_found(format!("no media session {id}")))
+    }
+}
+
+type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Media for MediaService {
+    async fn open(&self, req: Request<OpenRequest>) -> Result<Response<OpenResponse>, Status> {
+        let span = tracing::info_span!("media.open", call_id = %req.get_ref().call_id);
+        asterism_telemetry::propagation::continue_trace(&span, req.metadata());
+        tracing::Instrument::instrument(self.open_session(req), span).await
     }
 
     type PlayStream = BoxStream<PlayProgress>;

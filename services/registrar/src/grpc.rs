@@ -5,8 +5,10 @@ use crate::register::Registrar;
 use crate::store::StoreError;
 use asterism_proto::registrar::registrar_server::Registrar as RegistrarRpc;
 use asterism_proto::registrar::*;
+use asterism_telemetry::propagation::continue_trace;
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
+use tracing::Instrument;
 
 pub struct RegistrarService(pub Arc<Registrar>);
 
@@ -21,28 +23,43 @@ impl From<StoreError> for Status {
 
 #[tonic::async_trait]
 impl RegistrarRpc for RegistrarService {
-    #[tracing::instrument(name = "registrar.register", skip_all, fields(aor = %req.get_ref().aor))]
     async fn register(
         &self,
         req: Request<RegisterRequest>,
     ) -> Result<Response<RegisterResponse>, Status> {
-        Ok(Response::new(self.0.register(req.get_ref()).await?))
+        let span = traced(
+            tracing::info_span!("registrar.register", aor = %req.get_ref().aor),
+            &req,
+        );
+        Ok(Response::new(
+            self.0.register(req.get_ref()).instrument(span).await?,
+        ))
     }
 
-    #[tracing::instrument(name = "registrar.authenticate", skip_all, fields(user = %req.get_ref().from_user))]
     async fn authenticate(
         &self,
         req: Request<AuthenticateRequest>,
     ) -> Result<Response<AuthenticateResponse>, Status> {
-        Ok(Response::new(self.0.authenticate(req.get_ref()).await?))
+        let span = traced(
+            tracing::info_span!("registrar.authenticate", user = %req.get_ref().from_user),
+            &req,
+        );
+        Ok(Response::new(
+            self.0.authenticate(req.get_ref()).instrument(span).await?,
+        ))
     }
 
-    #[tracing::instrument(name = "registrar.lookup", skip_all, fields(aor = %req.get_ref().aor))]
     async fn lookup(
         &self,
         req: Request<LookupRequest>,
     ) -> Result<Response<LookupResponse>, Status> {
-        Ok(Response::new(self.0.lookup(&req.get_ref().aor).await?))
+        let span = traced(
+            tracing::info_span!("registrar.lookup", aor = %req.get_ref().aor),
+            &req,
+        );
+        Ok(Response::new(
+            self.0.lookup(&req.get_ref().aor).instrument(span).await?,
+        ))
     }
 
     async fn list_bindings(
@@ -59,4 +76,10 @@ impl RegistrarRpc for RegistrarService {
             .collect();
         Ok(Response::new(ListBindingsResponse { aors }))
     }
+}
+
+/// `span`, continuing the caller's trace (set before the span is entered).
+fn traced<T>(span: tracing::Span, req: &Request<T>) -> tracing::Span {
+    continue_trace(&span, req.metadata());
+    span
 }

@@ -24,6 +24,7 @@ impl RouterRpc for RouterService {
         &self,
         req: Request<Streaming<CallEvent>>,
     ) -> Result<Response<Self::ExecuteStream>, Status> {
+        let metadata = req.metadata().clone();
         let mut events = req.into_inner();
         let start = match events.next().await {
             Some(Ok(CallEvent {
@@ -38,7 +39,12 @@ impl RouterRpc for RouterService {
         };
         let plan = self.0.current();
         let (tx, rx) = mpsc::channel(4);
-        tokio::spawn(drive(Call::new(plan, &start), start.call_id, events, tx));
+        let span = tracing::info_span!("router.call", call_id = %start.call_id, context = %start.context, extension = %start.extension);
+        asterism_telemetry::propagation::continue_trace(&span, &metadata);
+        tokio::spawn(tracing::Instrument::instrument(
+            drive(Call::new(plan, &start), events, tx),
+            span,
+        ));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 
@@ -77,22 +83,27 @@ impl RouterRpc for RouterService {
 }
 
 /// One call: send a step, wait for its result, until the dialplan ends or
-/// the edge goes away.
-#[tracing::instrument(name = "router.call", skip_all, fields(call_id = %call_id))]
+/// the edge goes away. Each step is a span from sending it to its result.
 async fn drive(
     mut call: Call,
-    call_id: String,
     mut events: Streaming<CallEvent>,
     tx: mpsc::Sender<Result<Step, Status>>,
 ) {
     loop {
         match call.advance() {
             Next::Step(step) => {
-                if tx.send(Ok(step)).await.is_err() {
-                    call.abandon();
-                    return;
-                }
-                match events.next().await {
+                let span = step_span(&step);
+                let reply = tracing::Instrument::instrument(
+                    async {
+                        if tx.send(Ok(step)).await.is_err() {
+                            return None;
+                        }
+                        events.next().await
+                    },
+                    span,
+                )
+                .await;
+                match reply {
                     Some(Ok(CallEvent {
                         event: Some(call_event::Event::Result(r)),
                     })) => call.result(&r),
@@ -119,6 +130,16 @@ async fn drive(
             }
         }
     }
+}
+
+/// A span for one dialplan step: where it is and what it runs.
+fn step_span(step: &Step) -> tracing::Span {
+    let loc = step.location.clone().unwrap_or_default();
+    let (app, args) = match &step.app {
+        Some(a) => (crate::engine::app_name(a), format!("{a:?}")),
+        None => ("", String::new()),
+    };
+    tracing::info_span!("router.step", context = %loc.context, extension = %loc.extension, priority = loc.priority, application = app, arguments = %args)
 }
 
 /// The gRPC service to mount on a tonic server.

@@ -12,10 +12,9 @@ use asterism_proto::media::{
 use asterism_proto::router::StepResult;
 use bytes::Bytes;
 use std::sync::atomic::Ordering;
-use tonic::transport::Channel;
 
 pub(super) struct Session {
-    client: MediaClient<Channel>,
+    client: MediaClient<crate::Rpc>,
     id: String,
 }
 

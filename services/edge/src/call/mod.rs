@@ -59,7 +59,7 @@ impl Incoming {
         &self.checked.call_id
     }
 
-    #[tracing::instrument(name = "edge.call", skip_all, fields(call_id = %self.checked.call_id, from = %self.checked.from.uri, to = %self.request.uri))]
+    #[tracing::instrument(name = "edge.call", skip_all, fields(call_id = %self.checked.call_id, from = %self.checked.from.uri, to = %self.request.uri, status = tracing::field::Empty))]
     pub async fn run(
         self,
         ctx: Arc<Ctx>,
@@ -107,6 +107,7 @@ impl Incoming {
             _ => "refused",
         };
         call.ctx.metrics.call_ended(outcome);
+        tracing::Span::current().record("status", outcome);
         for id in std::mem::take(&mut call.routed) {
             let tx = call.tx.clone();
             call.core.send(Command::Unroute { call_id: id, tx }).await;

@@ -106,11 +106,13 @@ struct Session {
 }
 
 /// Start a session on the bound `rtp`/`rtcp` sockets.
+/// `span` covers the session's life and gets its final counters.
 pub fn start(
     rtp: UdpSocket,
     rtcp: UdpSocket,
     offer: Offer,
     settings: Arc<Settings>,
+    span: tracing::Span,
     on_exit: impl FnOnce() + Send + 'static,
 ) -> Handle {
     let (tx, rx) = mpsc::channel(8);
@@ -137,8 +139,16 @@ pub fn start(
         last_dtmf_ts: None,
         out: Vec::with_capacity(12 + SAMPLES_PER_FRAME),
     };
+    let counters = stats.clone();
     tokio::spawn(async move {
-        s.run(rx).await;
+        tracing::Instrument::instrument(s.run(rx), span.clone()).await;
+        if let Ok(st) = counters.lock() {
+            span.record("packets_in", st.packets_in);
+            span.record("packets_out", st.packets_out);
+            span.record("lost", st.lost);
+            span.record("jitter_ms", st.jitter_ms());
+        }
+        drop(span);
         on_exit();
     });
     Handle {

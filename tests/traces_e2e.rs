@@ -1,0 +1,141 @@
+//! One call is one trace: an echo call through separate edge, registrar,
+//! router and media processes, each exporting over OTLP/gRPC to a real
+//! receiver in the test, arrives as spans from all four under one trace id.
+
+mod common;
+
+use common::phone::{pcmu_offer, Phone};
+use common::Topology;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// (trace id, service name, span name) of every span received.
+type Spans = Arc<Mutex<Vec<(String, String, String)>>>;
+
+struct Collector(Spans);
+
+#[tonic::async_trait]
+impl TraceService for Collector {
+    async fn export(
+        &self,
+        req: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        let mut out = self.0.lock().unwrap();
+        for rs in req.into_inner().resource_spans {
+            let service = rs
+                .resource
+                .iter()
+                .flat_map(|r| &r.attributes)
+                .find(|a| a.key == "service.name")
+                .and_then(|a| match a.value.as_ref()?.value.as_ref()? {
+                    Value::StringValue(s) => Some(s.clone()),
+                    _ => None,
+                })
+                .unwrap_or_default();
+            for ss in rs.scope_spans {
+                for span in ss.spans {
+                    let id: String = span.trace_id.iter().map(|b| format!("{b:02x}")).collect();
+                    out.push((id, service.clone(), span.name));
+                }
+            }
+        }
+        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
+    }
+}
+
+/// A real OTLP/gRPC receiver on a loopback port, in its own thread.
+fn start_collector() -> (u16, Spans) {
+    let spans: Spans = Arc::default();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    listener.set_nonblocking(true).unwrap();
+    let s = spans.clone();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async move {
+            let l = tokio::net::TcpListener::from_std(listener).unwrap();
+            tonic::transport::Server::builder()
+                .add_service(TraceServiceServer::new(Collector(s)))
+                .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(l))
+                .await
+                .unwrap();
+        });
+    });
+    (port, spans)
+}
+
+const ECHO: &str = "[default]\nexten => 3666,1,Answer\nexten => 3666,2,Goto(echo,3666,1)\n[echo]\nexten => 3666,1,Playback(demo-echotest)\nexten => 3666,n,Echo\n";
+
+#[test]
+fn one_echo_call_is_one_trace_across_all_four_services() {
+    let (port, spans) = start_collector();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let t = Topology::start_with(
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        ],
+        Some(ECHO),
+    );
+    let mut p = Phone::new(t.sip_addr(), "bob", "bob62");
+    assert_eq!(p.call("3666", &pcmu_offer(p.rtp_port())).0, 200);
+    // Some audio, then '#' ends the echo and the PBX hangs up.
+    p.rtp
+        .set_read_timeout(Some(Duration::from_millis(20)))
+        .unwrap();
+    for i in 0..20u16 {
+        p.send_rtp(0, i, 160 * u32::from(i), i == 0, &[0x55; 160]);
+        let _ = p.recv_rtp();
+    }
+    for k in 0..3u16 {
+        p.send_rtp(101, 100 + k, 9000, k == 0, &[11, 0x8a, 0x03, 0x20]);
+    }
+    assert!(p.expect_bye(Duration::from_secs(5)));
+    let wanted: BTreeSet<&str> = [
+        "asterism-edge",
+        "asterism-registrar",
+        "asterism-router",
+        "asterism-media",
+    ]
+    .into();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut last = HashMap::new();
+    while Instant::now() < deadline {
+        let mut by_trace: HashMap<String, BTreeSet<String>> = HashMap::new();
+        for (id, service, _) in spans.lock().unwrap().iter() {
+            by_trace
+                .entry(id.clone())
+                .or_default()
+                .insert(service.clone());
+        }
+        if by_trace
+            .values()
+            .any(|services| wanted.iter().all(|w| services.contains(*w)))
+        {
+            let names: BTreeSet<String> =
+                spans.lock().unwrap().iter().map(|s| s.2.clone()).collect();
+            for n in [
+                "edge.call",
+                "registrar.authenticate",
+                "router.call",
+                "router.step",
+                "media.open",
+                "media.session",
+            ] {
+                assert!(names.contains(n), "span {n} missing from {names:?}");
+            }
+            return;
+        }
+        last = by_trace;
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("no trace holds spans from all four services: {last:?}");
+}
