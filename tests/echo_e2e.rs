@@ -161,6 +161,36 @@ fn echo_test_plays_the_prompt_then_echoes_and_hash_ends_it() {
     send_hash(&p);
     // '#' ends Echo; the dialplan runs out and the PBX hangs up.
     assert!(p.expect_bye(Duration::from_secs(5)), "BYE after #");
+    // The metrics saw it: steps by application, the media session and its packets.
+    let (_, router) = common::http_get(t.router_http, "/metrics").unwrap();
+    for app in ["Answer", "Playback", "Echo"] {
+        assert!(
+            router.contains(&format!(
+                "asterism_router_steps_total{{application=\"{app}\"}} 1"
+            )),
+            "{router}"
+        );
+    }
+    let mut media = String::new();
+    for _ in 0..50 {
+        media = common::http_get(t.media_http, "/metrics").unwrap().1;
+        if media.contains("asterism_media_sessions_active 0") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        media.contains("asterism_media_sessions_active 0"),
+        "{media}"
+    );
+    assert!(
+        media.contains("asterism_media_rtp_packets_total{direction=\"out\"}"),
+        "{media}"
+    );
+    assert!(
+        media.contains("asterism_media_jitter_ms_count 1"),
+        "{media}"
+    );
 }
 
 #[test]

@@ -80,6 +80,24 @@ async fn standalone_router_runs_the_lab_dialplan_and_reloads_on_sighup() {
     );
     common::wait_tcp(port);
     let addr = format!("http://127.0.0.1:{port}");
+    let channel = tonic::transport::Endpoint::from_shared(addr.clone())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+    let status = health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "asterism.router.v1.Router".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .status;
+    assert_eq!(
+        status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
     assert_eq!(
         steps_for(&addr, "default", "3666").await,
         (vec!["Answer", "Playback", "Echo"], 0)

@@ -75,6 +75,8 @@ pub struct Topology {
     pub media_port: u16,
     /// The edge's /live, /ready, /metrics.
     pub edge_http: u16,
+    pub router_http: u16,
+    pub media_http: u16,
     extra: Vec<(&'static str, String)>,
 }
 
@@ -111,8 +113,9 @@ impl Topology {
             format!("http://127.0.0.1:{media_port}"),
         ));
         let registrar = start_registrar(&dir.0, &redis, grpc_port, &extra);
-        let router = start_router(&dir.0, router_port, &extra);
-        let media = start_media(&dir.0, media_port, &extra);
+        let (router_http, media_http) = (free_port(), free_port());
+        let router = start_router(&dir.0, router_port, router_http, &extra);
+        let media = start_media(&dir.0, media_port, media_http, &extra);
         let edge_http = free_port();
         let edge = start_edge(sip_port, grpc_port, edge_http, &extra);
         let t = Topology {
@@ -129,6 +132,8 @@ impl Topology {
             admin_port,
             media_port,
             edge_http,
+            router_http,
+            media_http,
             extra,
         };
         t.wait_ready();
@@ -207,7 +212,12 @@ fn start_registrar(
 
 /// Media with sounds from `<dir>/sounds` and RTP ports from a range of its
 /// own (chosen from a free port so parallel tests do not collide).
-fn start_media(dir: &Path, port: u16, extra: &[(&'static str, String)]) -> Service {
+fn start_media(
+    dir: &Path,
+    port: u16,
+    admin_http: u16,
+    extra: &[(&'static str, String)],
+) -> Service {
     let first = 20_000 + (free_port() % 20_000) / 2 * 2;
     let mut env = vec![
         ("ASTERISM_MEDIA_LISTEN", format!("127.0.0.1:{port}")),
@@ -219,22 +229,21 @@ fn start_media(dir: &Path, port: u16, extra: &[(&'static str, String)]) -> Servi
             dir.join("sounds").display().to_string(),
         ),
     ];
-    env.push((
-        "ASTERISM_ADMIN_LISTEN",
-        format!("127.0.0.1:{}", free_port()),
-    ));
+    env.push(("ASTERISM_ADMIN_LISTEN", format!("127.0.0.1:{admin_http}")));
     env.extend(extra.iter().cloned());
     Service::start("asterism-media", &env)
 }
 
-fn start_router(dir: &Path, port: u16, extra: &[(&'static str, String)]) -> Service {
+fn start_router(
+    dir: &Path,
+    port: u16,
+    admin_http: u16,
+    extra: &[(&'static str, String)],
+) -> Service {
     let mut env = vec![
         ("ASTERISM_CONFIG_DIR", dir.display().to_string()),
         ("ASTERISM_ROUTER_LISTEN", format!("127.0.0.1:{port}")),
-        (
-            "ASTERISM_ADMIN_LISTEN",
-            format!("127.0.0.1:{}", free_port()),
-        ),
+        ("ASTERISM_ADMIN_LISTEN", format!("127.0.0.1:{admin_http}")),
     ];
     env.extend(
         extra

@@ -116,6 +116,9 @@ impl Core {
         let is_ack = req.method == asterism_sip::Method::ACK;
         let (received, actions) = self.layer.on_request(&key, is_ack, flow, Instant::now());
         self.execute(actions);
+        if received == Received::Retransmission {
+            self.ctx.metrics.retransmissions.inc();
+        }
         if received != Received::New && received != Received::AckForTu {
             return;
         }
@@ -228,8 +231,20 @@ impl Core {
         for a in actions {
             match a {
                 Action::Send { flow, bytes } => self.transport.send_now(&flow, bytes),
-                Action::TimedOut { key } => tracing::debug!(?key, "no ACK for final response"),
+                Action::TimedOut { key } => {
+                    tracing::debug!(?key, "no ACK for final response");
+                    self.ctx
+                        .metrics
+                        .timeouts
+                        .get_or_create(&vec![("side", "server".into())])
+                        .inc();
+                }
                 Action::ClientTimedOut { key, call_id } => {
+                    self.ctx
+                        .metrics
+                        .timeouts
+                        .get_or_create(&vec![("side", "client".into())])
+                        .inc();
                     tracing::debug!(?key, %call_id, "no response to our request");
                     if let Some(tx) = self.routes.get(&call_id) {
                         let _ = tx.try_send(LegEvent::Timeout { key });

@@ -13,6 +13,10 @@ pub struct EdgeMetrics {
     pub registers: Family<Labels, Counter>,
     pub calls_active: Gauge,
     pub calls: Family<Labels, Counter>,
+    /// Requests answered from the transaction layer as retransmissions.
+    pub retransmissions: Counter,
+    /// Transactions that timed out (Timer B, F or H).
+    pub timeouts: Family<Labels, Counter>,
 }
 
 impl EdgeMetrics {
@@ -28,6 +32,16 @@ impl EdgeMetrics {
             self.calls_active.clone(),
         );
         r.register("calls", "calls ended, by final state", self.calls.clone());
+        r.register(
+            "transaction_retransmissions",
+            "retransmitted requests absorbed by transactions",
+            self.retransmissions.clone(),
+        );
+        r.register(
+            "transaction_timeouts",
+            "transactions timed out, by side",
+            self.timeouts.clone(),
+        );
     }
 
     pub fn register_answered(&self, code: u16) {

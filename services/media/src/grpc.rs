@@ -25,6 +25,7 @@ pub struct MediaService {
     settings: Arc<Settings>,
     advertise: Option<IpAddr>,
     next_id: AtomicU64,
+    pub metrics: crate::metrics::MediaMetrics,
 }
 
 impl MediaService {
@@ -35,6 +36,7 @@ impl MediaService {
             settings: Arc::new(settings),
             advertise,
             next_id: AtomicU64::new(rand::random::<u32>() as u64),
+            metrics: Default::default(),
         }
     }
 
@@ -86,6 +88,8 @@ impl MediaService {
         let codec = offer.codec.name().to_owned();
         let sessions = self.sessions.clone();
         let gone = id.clone();
+        let metrics = self.metrics.clone();
+        self.metrics.sessions_active.inc();
         session_span.record("codec", codec.as_str());
         let handle = session::start(
             rtp,
@@ -93,7 +97,8 @@ impl MediaService {
             offer,
             self.settings.clone(),
             session_span,
-            move || {
+            move |st: &session::stats::Stats| {
+                metrics.session_ended(st);
                 if let Ok(mut m) = sessions.lock() {
                     m.remove(&gone);
                 }

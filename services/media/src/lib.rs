@@ -6,6 +6,7 @@
 pub mod config;
 pub mod g711;
 pub mod grpc;
+pub mod metrics;
 pub mod ports;
 pub mod rtp;
 pub mod sdp;

@@ -21,10 +21,20 @@ async fn main() -> ExitCode {
         Err(code) => return code,
     };
     tracing::info!(listen = %cfg.listen, rtp = %format!("{}-{}", cfg.rtp_first, cfg.rtp_last), sounds = %cfg.sounds.display(), "media serving");
+    let media = asterism_media::build(&cfg);
+    admin.with_registry(|r| media.metrics.register(r));
     admin.set_ready(true);
+    // grpc.health.v1: SERVING while up, NOT_SERVING once draining.
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<asterism_proto::media::media_server::MediaServer<asterism_media::grpc::MediaService>>().await;
+    let shutdown = async move {
+        asterism_config::shutdown::signal().await;
+        health.set_not_serving::<asterism_proto::media::media_server::MediaServer<asterism_media::grpc::MediaService>>().await;
+    };
     let served = tonic::transport::Server::builder()
-        .add_service(asterism_media::grpc::service(asterism_media::build(&cfg)))
-        .serve_with_shutdown(cfg.listen, asterism_config::shutdown::signal())
+        .add_service(health_service)
+        .add_service(asterism_media::grpc::service(media))
+        .serve_with_shutdown(cfg.listen, shutdown)
         .await;
     match served {
         Ok(()) => ExitCode::SUCCESS,

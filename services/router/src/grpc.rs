@@ -12,7 +12,13 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
 
-pub struct RouterService(pub Arc<Router>);
+pub struct RouterService(pub Arc<Router>, pub StepMetrics);
+
+/// Dialplan steps sent to the edge, by application.
+pub type StepMetrics = prometheus_client::metrics::family::Family<
+    Vec<(&'static str, String)>,
+    prometheus_client::metrics::counter::Counter,
+>;
 
 type StepStream = Pin<Box<dyn Stream<Item = Result<Step, Status>> + Send>>;
 
@@ -41,8 +47,9 @@ impl RouterRpc for RouterService {
         let (tx, rx) = mpsc::channel(4);
         let span = tracing::info_span!("router.call", call_id = %start.call_id, context = %start.context, extension = %start.extension);
         asterism_telemetry::propagation::continue_trace(&span, &metadata);
+        let steps = self.1.clone();
         tokio::spawn(tracing::Instrument::instrument(
-            drive(Call::new(plan, &start), events, tx),
+            drive(Call::new(plan, &start), events, tx, steps),
             span,
         ));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
@@ -88,11 +95,20 @@ async fn drive(
     mut call: Call,
     mut events: Streaming<CallEvent>,
     tx: mpsc::Sender<Result<Step, Status>>,
+    steps: StepMetrics,
 ) {
     loop {
         match call.advance() {
             Next::Step(step) => {
                 let span = step_span(&step);
+                if let Some(app) = &step.app {
+                    steps
+                        .get_or_create(&vec![(
+                            "application",
+                            crate::engine::app_name(app).to_owned(),
+                        )])
+                        .inc();
+                }
                 let reply = tracing::Instrument::instrument(
                     async {
                         if tx.send(Ok(step)).await.is_err() {
@@ -144,5 +160,13 @@ fn step_span(step: &Step) -> tracing::Span {
 
 /// The gRPC service to mount on a tonic server.
 pub fn service(router: Arc<Router>) -> router_server::RouterServer<RouterService> {
-    router_server::RouterServer::new(RouterService(router))
+    service_with_metrics(router, StepMetrics::default())
+}
+
+/// The service, counting steps into `steps` (registered on an admin registry).
+pub fn service_with_metrics(
+    router: Arc<Router>,
+    steps: StepMetrics,
+) -> router_server::RouterServer<RouterService> {
+    router_server::RouterServer::new(RouterService(router, steps))
 }

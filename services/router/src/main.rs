@@ -31,13 +31,33 @@ async fn main() -> ExitCode {
         }
         Err(diags) => return cli::fail(ME, diags.to_string().trim_end()),
     };
+    let steps = asterism_router::grpc::StepMetrics::default();
+    admin.with_registry(|r| {
+        r.register(
+            "steps",
+            "dialplan steps sent to the edge, by application",
+            steps.clone(),
+        )
+    });
     admin.set_ready(true);
     tokio::spawn(router.clone().watch(cfg.poll));
     tokio::spawn(router.clone().reload_on_sighup());
     tracing::info!(listen = %cfg.listen, "router serving");
+    // grpc.health.v1: SERVING while up, NOT_SERVING once draining.
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<asterism_proto::router::router_server::RouterServer<asterism_router::grpc::RouterService>>().await;
+    let shutdown = async move {
+        asterism_config::shutdown::signal().await;
+        health
+            .set_not_serving::<asterism_proto::router::router_server::RouterServer<
+                asterism_router::grpc::RouterService,
+            >>()
+            .await;
+    };
     let served = tonic::transport::Server::builder()
-        .add_service(asterism_router::grpc::service(router))
-        .serve_with_shutdown(cfg.listen, asterism_config::shutdown::signal())
+        .add_service(health_service)
+        .add_service(asterism_router::grpc::service_with_metrics(router, steps))
+        .serve_with_shutdown(cfg.listen, shutdown)
         .await;
     match served {
         Ok(()) => ExitCode::SUCCESS,

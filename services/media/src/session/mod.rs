@@ -113,7 +113,7 @@ pub fn start(
     offer: Offer,
     settings: Arc<Settings>,
     span: tracing::Span,
-    on_exit: impl FnOnce() + Send + 'static,
+    on_exit: impl FnOnce(&Stats) + Send + 'static,
 ) -> Handle {
     let (tx, rx) = mpsc::channel(8);
     let (events, _) = broadcast::channel(16);
@@ -142,14 +142,13 @@ pub fn start(
     let counters = stats.clone();
     tokio::spawn(async move {
         tracing::Instrument::instrument(s.run(rx), span.clone()).await;
-        if let Ok(st) = counters.lock() {
-            span.record("packets_in", st.packets_in);
-            span.record("packets_out", st.packets_out);
-            span.record("lost", st.lost);
-            span.record("jitter_ms", st.jitter_ms());
-        }
+        let st = counters.lock().map(|s| s.clone()).unwrap_or_default();
+        span.record("packets_in", st.packets_in);
+        span.record("packets_out", st.packets_out);
+        span.record("lost", st.lost);
+        span.record("jitter_ms", st.jitter_ms());
         drop(span);
-        on_exit();
+        on_exit(&st);
     });
     Handle {
         commands: tx,
