@@ -132,15 +132,22 @@ fn register_with_bad_auth(target: std::net::SocketAddr) -> String {
 
 #[test]
 fn metrics_count_registers_and_the_edge_is_live_and_ready() {
-    let t = Topology::start(&[]);
+    let mut t = Topology::start(&[]);
     assert_eq!(
         common::http_get(t.edge_http, "/live").map(|r| r.0),
         Some(200)
     );
-    assert_eq!(
-        common::http_get(t.edge_http, "/ready").map(|r| r.0),
-        Some(200)
-    );
+    // Ready once the registrar and router answer their health checks.
+    let ready_is = |want: u16| {
+        (0..50).any(|_| {
+            let ok = common::http_get(t.edge_http, "/ready").map(|r| r.0) == Some(want);
+            if !ok {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            ok
+        })
+    };
+    assert!(ready_is(200), "edge ready");
     let run = t.sipp("register_auth.xml", "udp", 3, 60);
     assert!(run.success, "{}", run.output);
     let (code, metrics) = common::http_get(t.edge_http, "/metrics").unwrap();
@@ -157,4 +164,7 @@ fn metrics_count_registers_and_the_edge_is_live_and_ready() {
         metrics.contains("asterism_edge_calls_active 0"),
         "{metrics}"
     );
+    // Without its registrar the edge is not ready.
+    t.registrar.kill();
+    assert!(ready_is(503), "not ready without its registrar");
 }

@@ -11,6 +11,7 @@ pub mod config;
 pub mod core;
 pub mod dispatch;
 pub mod metrics;
+pub mod readiness;
 pub mod register;
 pub mod reply;
 

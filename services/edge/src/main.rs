@@ -23,6 +23,13 @@ async fn main() -> ExitCode {
         Err(code) => return code,
     };
     let registrar = cfg.registrar_addr.clone();
+    let backends = vec![
+        (
+            cfg.registrar_addr.clone(),
+            "asterism.registrar.v1.Registrar",
+        ),
+        (cfg.router_addr.clone(), "asterism.router.v1.Router"),
+    ];
     let admin_rpc = cfg.admin_listen;
     let metrics = asterism_edge::metrics::EdgeMetrics::default();
     admin.with_registry(|r| metrics.register(r));
@@ -33,10 +40,20 @@ async fn main() -> ExitCode {
     };
     match asterism_edge::Edge::bind(cfg, metrics, shutdown).await {
         Ok(edge) => {
-            admin.set_ready(true);
+            tokio::spawn(asterism_edge::readiness::watch_backends(
+                admin.clone(),
+                backends,
+            ));
             tracing::info!(sip = %edge.local_addr, %registrar, admin = %admin_rpc, "edge serving");
+            let (health, health_service) = tonic_health::server::health_reporter();
+            health
+                .set_serving::<asterism_proto::edge::edge_admin_server::EdgeAdminServer<
+                    asterism_edge::admin::Admin,
+                >>()
+                .await;
             tokio::spawn(
                 tonic::transport::Server::builder()
+                    .add_service(health_service)
                     .add_service(asterism_edge::admin::service(edge.calls.clone()))
                     .serve_with_shutdown(admin_rpc, asterism_config::shutdown::signal()),
             );
