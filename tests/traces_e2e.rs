@@ -124,6 +124,7 @@ fn one_echo_call_is_one_trace_across_all_four_services() {
                 spans.lock().unwrap().iter().map(|s| s.2.clone()).collect();
             for n in [
                 "edge.call",
+                "sip.server_transaction",
                 "registrar.authenticate",
                 "router.call",
                 "router.step",

@@ -37,6 +37,8 @@ pub struct ALeg {
     pub answer: Option<Response>,
     /// Stops the 200's retransmission when the ACK comes.
     ack_signal: Option<tokio::sync::oneshot::Sender<()>>,
+    /// The INVITE server transaction, as a span until the final response.
+    span: Option<tracing::Span>,
 }
 
 impl ALeg {
@@ -52,6 +54,11 @@ impl ALeg {
             dialog: None,
             answer: None,
             ack_signal: None,
+            span: Some(tracing::info_span!(
+                "sip.server_transaction",
+                method = "INVITE",
+                status = tracing::field::Empty
+            )),
         }
     }
 
@@ -68,6 +75,7 @@ impl ALeg {
     pub async fn respond(&mut self, core: &CoreHandle, r: Response) {
         if r.code >= 300 {
             self.state = AState::Gone;
+            self.finished(r.code);
         }
         core.respond(&self.key, r).await;
     }
@@ -103,6 +111,12 @@ impl ALeg {
         self.respond(core, r).await;
     }
 
+    fn finished(&mut self, status: u16) {
+        if let Some(span) = self.span.take() {
+            span.record("status", status);
+        }
+    }
+
     /// The caller's ACK for our 200 arrived.
     pub fn acked(&mut self) {
         if let AState::Answered { .. } = self.state {
@@ -134,6 +148,7 @@ impl ALeg {
             r.body = body;
         }
         self.dialog = Some(self.uas_dialog());
+        self.finished(200);
         self.state = AState::Answered { acked: false };
         self.answer = Some(r.clone());
         core.respond(&self.key, r.clone()).await;

@@ -38,6 +38,8 @@ struct Pending {
     /// The relayed request (to ACK a 2xx of a relayed re-INVITE).
     sent: Request,
     to: Side,
+    /// The relayed request's transaction, as a span until its answer.
+    _span: tracing::Span,
 }
 
 fn replier_for(req: &Request, checked: &Checked, flow: Flow) -> Replier {
@@ -139,6 +141,7 @@ impl Call {
                     } else {
                         Side::Caller
                     };
+                    let span = tracing::info_span!("sip.relay", method = %out.method, to = ?to);
                     pending.insert(
                         k,
                         Pending {
@@ -146,6 +149,7 @@ impl Call {
                             replier,
                             sent: out,
                             to,
+                            _span: span,
                         },
                     );
                 }

@@ -39,6 +39,17 @@ pub(crate) struct Fork {
     pub state: ForkState,
     /// A CANCEL is owed once a provisional response arrives.
     pub cancel_pending: bool,
+    /// The INVITE client transaction, as a span until its final response.
+    pub span: Option<tracing::Span>,
+}
+
+impl Fork {
+    /// The INVITE transaction ended with `status`.
+    pub fn finished(&mut self, status: u16) {
+        if let Some(span) = self.span.take() {
+            span.record("status", status);
+        }
+    }
 }
 
 fn status(dial_status: &str) -> StepResult {
@@ -174,6 +185,7 @@ impl Call {
                         }
                         200..=299 => {
                             let mut winner = forks.remove(i);
+                            winner.finished(response.code);
                             self.ack(&mut winner, &response).await;
                             if self.a.state != AState::Early {
                                 // The caller left meanwhile: hang the callee up.
@@ -199,12 +211,16 @@ impl Call {
                             }
                             return r;
                         }
-                        code => forks[i].state = ForkState::Done(code),
+                        code => {
+                            forks[i].state = ForkState::Done(code);
+                            forks[i].finished(code);
+                        }
                     }
                 }
                 LegEvent::Timeout { key } => {
                     if let Some(f) = forks.iter_mut().find(|f| f.key == key) {
                         f.state = ForkState::Done(408);
+                        f.finished(408);
                     }
                 }
                 LegEvent::NoAck => {}
@@ -314,12 +330,21 @@ impl Call {
         });
         self.core.request(key.clone(), flow, invite.clone()).await;
         tracing::debug!(%aor, contact = %b.contact, remote = %flow.remote, "B leg INVITE sent");
+        let span = tracing::info_span!(
+            "sip.client_transaction",
+            method = "INVITE",
+            call_id = %call_id,
+            target = %b.contact,
+            remote = %flow.remote,
+            status = tracing::field::Empty
+        );
         Some(Fork {
             key,
             invite,
             dialog,
             state: ForkState::Calling,
             cancel_pending: false,
+            span: Some(span),
         })
     }
 
@@ -347,6 +372,7 @@ impl Call {
                         .request(ck, f.dialog.flow, cancel_for(&f.invite))
                         .await;
                     f.state = ForkState::Done(487);
+                    f.finished(487);
                 }
                 ForkState::Calling => f.cancel_pending = true,
                 ForkState::Done(_) => {}
