@@ -60,8 +60,10 @@ async fn main() -> ExitCode {
             asterism_registrar::grpc::RegistrarService,
         >>()
         .await;
+    let draining = admin.clone();
     let shutdown = async move {
-        asterism_config::shutdown::signal().await;
+        asterism_config::shutdown::signal_with_grace().await;
+        draining.drain();
         health
             .set_not_serving::<asterism_proto::registrar::registrar_server::RegistrarServer<
                 asterism_registrar::grpc::RegistrarService,

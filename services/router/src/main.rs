@@ -46,8 +46,10 @@ async fn main() -> ExitCode {
     // grpc.health.v1: SERVING while up, NOT_SERVING once draining.
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<asterism_proto::router::router_server::RouterServer<asterism_router::grpc::RouterService>>().await;
+    let draining = admin.clone();
     let shutdown = async move {
-        asterism_config::shutdown::signal().await;
+        asterism_config::shutdown::signal_with_grace().await;
+        draining.drain();
         health
             .set_not_serving::<asterism_proto::router::router_server::RouterServer<
                 asterism_router::grpc::RouterService,
