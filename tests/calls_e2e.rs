@@ -249,37 +249,7 @@ fn max_forwards_zero_gets_483() {
 fn list_calls_shows_the_call_with_both_legs() {
     let t = lab();
     let b = callee(&t, "alice", "alice61", "callee_answer.xml", 0);
-    let caller = {
-        let (sf, csv) = (scenario("caller_hangs_up.xml"), csv(&t, "bob", "bob62"));
-        let addr = t.sip_addr();
-        std::thread::spawn(move || {
-            let out = Command::new("sipp")
-                .arg(addr.to_string())
-                .arg("-sf")
-                .arg(&sf)
-                .arg("-inf")
-                .arg(&csv)
-                .args([
-                    "-s",
-                    "61",
-                    "-d",
-                    "1500",
-                    "-m",
-                    "1",
-                    "-i",
-                    "127.0.0.1",
-                    "-p",
-                    &free_port().to_string(),
-                ])
-                .args(["-timeout", "30s", "-timeout_error", "-nostdin"])
-                .output()
-                .unwrap();
-            SippRun {
-                success: out.status.success(),
-                output: String::from_utf8_lossy(&out.stdout).into_owned(),
-            }
-        })
-    };
+    let caller = call_in_background(&t, "61", 1500);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let list = || {
         rt.block_on(async {
@@ -323,37 +293,7 @@ fn list_calls_shows_the_call_with_both_legs() {
 fn sigterm_during_a_call_lets_it_finish_then_the_edge_exits() {
     let mut t = lab();
     let b = callee(&t, "alice", "alice61", "callee_answer.xml", 0);
-    let caller = {
-        let (sf, csv) = (scenario("caller_hangs_up.xml"), csv(&t, "bob", "bob62"));
-        let addr = t.sip_addr();
-        std::thread::spawn(move || {
-            let out = Command::new("sipp")
-                .arg(addr.to_string())
-                .arg("-sf")
-                .arg(&sf)
-                .arg("-inf")
-                .arg(&csv)
-                .args([
-                    "-s",
-                    "61",
-                    "-d",
-                    "1500",
-                    "-m",
-                    "1",
-                    "-i",
-                    "127.0.0.1",
-                    "-p",
-                    &free_port().to_string(),
-                ])
-                .args(["-timeout", "30s", "-timeout_error", "-nostdin"])
-                .output()
-                .unwrap();
-            SippRun {
-                success: out.status.success(),
-                output: String::from_utf8_lossy(&out.stdout).into_owned(),
-            }
-        })
-    };
+    let caller = call_in_background(&t, "61", 1500);
     // Once the call is up, ask the edge to stop.
     let mut up = false;
     for _ in 0..100 {
@@ -387,4 +327,37 @@ fn sigterm_during_a_call_lets_it_finish_then_the_edge_exits() {
         exited.is_some_and(|s| s.success()),
         "edge exits 0 once drained: {exited:?}"
     );
+}
+
+/// bob calls `number` from a sipp in its own thread, holding `hold_ms`.
+fn call_in_background(t: &Topology, number: &str, hold_ms: u32) -> JoinHandle<SippRun> {
+    let (sf, csv) = (scenario("caller_hangs_up.xml"), csv(t, "bob", "bob62"));
+    let (addr, number, hold) = (t.sip_addr(), number.to_owned(), hold_ms.to_string());
+    std::thread::spawn(move || {
+        let out = Command::new("sipp")
+            .arg(addr.to_string())
+            .arg("-sf")
+            .arg(&sf)
+            .arg("-inf")
+            .arg(&csv)
+            .args([
+                "-s",
+                &number,
+                "-d",
+                &hold,
+                "-m",
+                "1",
+                "-i",
+                "127.0.0.1",
+                "-p",
+                &free_port().to_string(),
+            ])
+            .args(["-timeout", "30s", "-timeout_error", "-nostdin"])
+            .output()
+            .unwrap();
+        SippRun {
+            success: out.status.success(),
+            output: String::from_utf8_lossy(&out.stdout).into_owned(),
+        }
+    })
 }

@@ -24,25 +24,6 @@ async fn main() -> ExitCode {
     let media = asterism_media::build(&cfg);
     admin.with_registry(|r| media.metrics.register(r));
     admin.set_ready(true);
-    // grpc.health.v1: SERVING while up, NOT_SERVING once draining.
-    let (health, health_service) = tonic_health::server::health_reporter();
-    health.set_serving::<asterism_proto::media::media_server::MediaServer<asterism_media::grpc::MediaService>>().await;
-    let draining = admin.clone();
-    let shutdown = async move {
-        asterism_config::shutdown::signal_with_grace().await;
-        draining.drain();
-        health.set_not_serving::<asterism_proto::media::media_server::MediaServer<asterism_media::grpc::MediaService>>().await;
-    };
-    let served = tonic::transport::Server::builder()
-        .add_service(health_service)
-        .add_service(asterism_media::grpc::service(media))
-        .serve_with_shutdown(cfg.listen, shutdown)
-        .await;
-    match served {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!("gRPC server: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    asterism_telemetry::serve::serve_grpc(cfg.listen, admin, asterism_media::grpc::service(media))
+        .await
 }

@@ -53,33 +53,6 @@ async fn main() -> ExitCode {
         }
     });
     tracing::info!(listen = %cfg.listen, redis = cfg.redis_url.is_some(), "registrar serving");
-    // grpc.health.v1: SERVING while up, NOT_SERVING once draining.
-    let (health, health_service) = tonic_health::server::health_reporter();
-    health
-        .set_serving::<asterism_proto::registrar::registrar_server::RegistrarServer<
-            asterism_registrar::grpc::RegistrarService,
-        >>()
-        .await;
-    let draining = admin.clone();
-    let shutdown = async move {
-        asterism_config::shutdown::signal_with_grace().await;
-        draining.drain();
-        health
-            .set_not_serving::<asterism_proto::registrar::registrar_server::RegistrarServer<
-                asterism_registrar::grpc::RegistrarService,
-            >>()
-            .await;
-    };
-    let served = tonic::transport::Server::builder()
-        .add_service(health_service)
-        .add_service(asterism_registrar::service(registrar))
-        .serve_with_shutdown(cfg.listen, shutdown)
-        .await;
-    match served {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!("gRPC server: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    asterism_telemetry::serve::serve_grpc(cfg.listen, admin, asterism_registrar::service(registrar))
+        .await
 }

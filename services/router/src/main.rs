@@ -43,29 +43,10 @@ async fn main() -> ExitCode {
     tokio::spawn(router.clone().watch(cfg.poll));
     tokio::spawn(router.clone().reload_on_sighup());
     tracing::info!(listen = %cfg.listen, "router serving");
-    // grpc.health.v1: SERVING while up, NOT_SERVING once draining.
-    let (health, health_service) = tonic_health::server::health_reporter();
-    health.set_serving::<asterism_proto::router::router_server::RouterServer<asterism_router::grpc::RouterService>>().await;
-    let draining = admin.clone();
-    let shutdown = async move {
-        asterism_config::shutdown::signal_with_grace().await;
-        draining.drain();
-        health
-            .set_not_serving::<asterism_proto::router::router_server::RouterServer<
-                asterism_router::grpc::RouterService,
-            >>()
-            .await;
-    };
-    let served = tonic::transport::Server::builder()
-        .add_service(health_service)
-        .add_service(asterism_router::grpc::service_with_metrics(router, steps))
-        .serve_with_shutdown(cfg.listen, shutdown)
-        .await;
-    match served {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!("gRPC server: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    asterism_telemetry::serve::serve_grpc(
+        cfg.listen,
+        admin,
+        asterism_router::grpc::service_with_metrics(router, steps),
+    )
+    .await
 }
