@@ -66,15 +66,59 @@ impl Ctx {
     }
 }
 
-fn channel(addr: &str, timeout: std::time::Duration) -> Result<Channel, EdgeError> {
-    Ok(Endpoint::from_shared(addr.to_owned())
-        .map_err(|e| EdgeError::Backend {
-            addr: addr.to_owned(),
-            reason: e.to_string(),
-        })?
-        .connect_timeout(timeout)
-        .tcp_nodelay(true)
-        .connect_lazy())
+/// gRPC service names, as `grpc.health.v1` knows them.
+pub const REGISTRAR: &str = "asterism.registrar.v1.Registrar";
+pub const ROUTER: &str = "asterism.router.v1.Router";
+pub const MEDIA: &str = "asterism.media.v1.Media";
+
+/// The addresses of a backend setting: comma-separated replicas.
+pub fn replicas(addrs: &str) -> Vec<String> {
+    addrs
+        .split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(|a| {
+            if a.contains("://") {
+                a.to_owned()
+            } else {
+                format!("http://{a}")
+            }
+        })
+        .collect()
+}
+
+/// A channel to a backend: one replica, or several balanced over the ones
+/// whose `grpc.health.v1` says SERVING (checked every second, so a replica
+/// that dies stops getting requests within about a second, and comes back
+/// when it answers again).
+fn channel(
+    addrs: &str,
+    timeout: std::time::Duration,
+    service: &'static str,
+) -> Result<Channel, EdgeError> {
+    let endpoints = replicas(addrs)
+        .into_iter()
+        .map(|a| {
+            Endpoint::from_shared(a.clone())
+                .map(|e| e.connect_timeout(timeout).tcp_nodelay(true))
+                .map_err(|e| EdgeError::Backend {
+                    addr: a,
+                    reason: e.to_string(),
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    match endpoints.as_slice() {
+        [] => Err(EdgeError::Backend {
+            addr: addrs.to_owned(),
+            reason: "no address".into(),
+        }),
+        [one] => Ok(one.clone().connect_lazy()),
+        _ => {
+            let (channel, changes) = Channel::balance_channel(endpoints.len().max(4));
+            tokio::spawn(readiness::balance(endpoints, changes, service));
+            Ok(channel)
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -106,15 +150,19 @@ impl Edge {
     ) -> Result<Edge, EdgeError> {
         use asterism_telemetry::propagation::Inject;
         let registrar = RegistrarClient::with_interceptor(
-            channel(&cfg.registrar_addr, cfg.rpc_timeout)?,
+            channel(&cfg.registrar_addr, cfg.rpc_timeout, REGISTRAR)?,
             Inject,
         );
-        let router =
-            RouterClient::with_interceptor(channel(&cfg.router_addr, cfg.rpc_timeout)?, Inject);
+        let router = RouterClient::with_interceptor(
+            channel(&cfg.router_addr, cfg.rpc_timeout, ROUTER)?,
+            Inject,
+        );
         let media = cfg
             .media_addrs
             .iter()
-            .map(|a| channel(a, cfg.rpc_timeout).map(|c| MediaClient::with_interceptor(c, Inject)))
+            .map(|a| {
+                channel(a, cfg.rpc_timeout, MEDIA).map(|c| MediaClient::with_interceptor(c, Inject))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let (transport, inbound) =
             Transport::bind(cfg.sip_bind)

@@ -25,10 +25,13 @@ async fn main() -> ExitCode {
     let registrar = cfg.registrar_addr.clone();
     let backends = vec![
         (
-            cfg.registrar_addr.clone(),
-            "asterism.registrar.v1.Registrar",
+            asterism_edge::replicas(&cfg.registrar_addr),
+            asterism_edge::REGISTRAR,
         ),
-        (cfg.router_addr.clone(), "asterism.router.v1.Router"),
+        (
+            asterism_edge::replicas(&cfg.router_addr),
+            asterism_edge::ROUTER,
+        ),
     ];
     let admin_rpc = cfg.admin_listen;
     let metrics = asterism_edge::metrics::EdgeMetrics::default();

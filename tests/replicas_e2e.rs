@@ -1,0 +1,79 @@
+//! Registrar replicas behind one edge: nonces issued by one validate on the
+//! other (shared key from sip.conf), the edge balances over both, and when
+//! one dies registrations go on through the survivor.
+
+mod common;
+
+use asterism_testkit::{free_port, RedisServer, Service};
+use common::{run_sipp, wait_tcp, write_config, TempDir, USERS};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+fn registrar(dir: &std::path::Path, redis: &RedisServer, port: u16) -> Service {
+    Service::start(
+        "asterism-registrar",
+        &[
+            ("ASTERISM_CONFIG_DIR", dir.display().to_string()),
+            ("ASTERISM_REDIS_URL", redis.url()),
+            ("ASTERISM_REGISTRAR_LISTEN", format!("127.0.0.1:{port}")),
+            (
+                "ASTERISM_ADMIN_LISTEN",
+                format!("127.0.0.1:{}", free_port()),
+            ),
+        ],
+    )
+}
+
+#[test]
+fn registrations_go_on_when_one_registrar_replica_dies() {
+    let dir = TempDir::new("replicas");
+    let csv = write_config(&dir.0, USERS);
+    let redis = RedisServer::start();
+    let (g1, g2, sip) = (free_port(), free_port(), free_port());
+    let mut r1 = registrar(&dir.0, &redis, g1);
+    let _r2 = registrar(&dir.0, &redis, g2);
+    wait_tcp(g1);
+    wait_tcp(g2);
+    let _edge = Service::start(
+        "asterism-edge",
+        &[
+            ("ASTERISM_SIP_BIND", format!("127.0.0.1:{sip}")),
+            (
+                "ASTERISM_REGISTRAR_ADDR",
+                format!("127.0.0.1:{g1},127.0.0.1:{g2}"),
+            ),
+            (
+                "ASTERISM_ADMIN_LISTEN",
+                format!("127.0.0.1:{}", free_port()),
+            ),
+            (
+                "ASTERISM_EDGE_ADMIN_LISTEN",
+                format!("127.0.0.1:{}", free_port()),
+            ),
+        ],
+    );
+    let target = SocketAddr::from(([127, 0, 0, 1], sip));
+    let mut up = false;
+    for _ in 0..50 {
+        if common::sip::options_udp(target).is_some() {
+            up = true;
+            break;
+        }
+    }
+    assert!(up, "edge answers");
+    // Both replicas in use: 100 users, each 401 then 200 (the two requests
+    // of one registration may land on different replicas).
+    let run = run_sipp(target, "register_auth.xml", "udp", &csv, USERS, 60);
+    assert!(run.success, "with two replicas:\n{}", run.output);
+    r1.kill();
+    std::thread::sleep(Duration::from_secs(2));
+    let run = run_sipp(target, "register_auth.xml", "udp", &csv, USERS, 60);
+    assert!(run.success, "through the survivor:\n{}", run.output);
+    let keys = redis
+        .command(&["KEYS", "asterism:{user0042}:b:*"])
+        .unwrap_or_default();
+    assert!(
+        keys.contains("asterism:{user0042}:b:"),
+        "binding in Redis: {keys}"
+    );
+}
