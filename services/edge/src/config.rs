@@ -133,35 +133,22 @@ impl EdgeConfig {
                 "T1 must be positive and not above T2",
             );
         }
-        let url = |r: &mut Reader, key: &str, default: &str| {
-            let v = r.string(key).unwrap_or_else(|| default.to_owned());
-            if v.contains("://") {
-                v
-            } else {
-                format!("http://{v}")
-            }
-        };
-        let registrar_addr = url(&mut r, ENV_REGISTRAR_ADDR, "http://127.0.0.1:50051");
-        let router_addr = url(&mut r, ENV_ROUTER_ADDR, "http://127.0.0.1:50052");
+        // Replica lists stay as written; `crate::replicas` reads them.
+        let registrar_addr = r
+            .string(ENV_REGISTRAR_ADDR)
+            .unwrap_or_else(|| "http://127.0.0.1:50051".into());
+        let router_addr = r
+            .string(ENV_ROUTER_ADDR)
+            .unwrap_or_else(|| "http://127.0.0.1:50052".into());
         let cfg = EdgeConfig {
             sip_bind: r.parse(ENV_SIP_BIND, SocketAddr::from(([0, 0, 0, 0], 5060))),
             sip_advertise: r.string(ENV_SIP_ADVERTISE),
             registrar_addr,
             router_addr,
-            media_addrs: r
-                .string(ENV_MEDIA_ADDRS)
-                .unwrap_or_else(|| "http://127.0.0.1:50054".into())
-                .split(',')
-                .map(str::trim)
-                .filter(|a| !a.is_empty())
-                .map(|a| {
-                    if a.contains("://") {
-                        a.to_owned()
-                    } else {
-                        format!("http://{a}")
-                    }
-                })
-                .collect(),
+            media_addrs: crate::replicas(
+                &r.string(ENV_MEDIA_ADDRS)
+                    .unwrap_or_else(|| "http://127.0.0.1:50054".into()),
+            ),
             drain_grace: Duration::from_secs(r.parse(ENV_DRAIN_SECS, 30)),
             admin_listen: r.parse(
                 ENV_EDGE_ADMIN_LISTEN,
@@ -192,10 +179,12 @@ mod tests {
         assert_eq!(c.timers, TimerConfig::default());
         let env: HashMap<&str, &str> = [(ENV_SIP_BIND, "nope"), (ENV_SIP_T1, "x")].into();
         assert_eq!(EdgeConfig::from_env(&env).unwrap_err().len(), 2);
-        let env: HashMap<&str, &str> = [(ENV_REGISTRAR_ADDR, "10.0.0.1:50051")].into();
+        let env: HashMap<&str, &str> =
+            [(ENV_REGISTRAR_ADDR, "10.0.0.1:50051, http://10.0.0.2:50051")].into();
+        let c = EdgeConfig::from_env(&env).unwrap();
         assert_eq!(
-            EdgeConfig::from_env(&env).unwrap().registrar_addr,
-            "http://10.0.0.1:50051"
+            crate::replicas(&c.registrar_addr),
+            vec!["http://10.0.0.1:50051", "http://10.0.0.2:50051"]
         );
     }
 }
