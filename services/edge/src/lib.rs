@@ -11,6 +11,7 @@ pub mod config;
 pub mod core;
 pub mod dispatch;
 pub mod metrics;
+pub mod placement;
 pub mod readiness;
 pub mod register;
 pub mod reply;
@@ -35,9 +36,9 @@ pub struct Ctx {
     pub cfg: EdgeConfig,
     pub registrar: RegistrarClient<Rpc>,
     pub router: RouterClient<Rpc>,
-    /// Media instances, tried in turn from `next_media`.
+    /// Media instances and their load (new sessions go to the least loaded).
     pub media: Vec<MediaClient<Rpc>>,
-    pub next_media: std::sync::atomic::AtomicUsize,
+    pub media_load: placement::Loads,
     /// host:port of this edge as others reach it.
     pub advertise: String,
     /// Bound to 0.0.0.0/:: with no ASTERISM_SIP_ADVERTISE.
@@ -181,14 +182,15 @@ impl Edge {
             cfg,
             registrar,
             router,
+            media_load: placement::Loads::new(media.len()),
             media,
-            next_media: Default::default(),
             advertise,
             advertise_is_wildcard,
             calls: calls::CallRegistry::default(),
             metrics,
         });
         let calls = ctx.calls.clone();
+        tokio::spawn(ctx.media_load.clone().watch(ctx.media.clone()));
         let (cmd_tx, cmd_rx) = tokio::sync::mpsc::channel(4096);
         let core = core::Core::new(transport, ctx, command::CoreHandle(cmd_tx));
         Ok(Edge {

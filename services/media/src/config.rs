@@ -13,6 +13,7 @@ pub const ENV_MEDIA_ADVERTISE: &str = "ASTERISM_MEDIA_ADVERTISE";
 pub const ENV_RTP_BIND: &str = "ASTERISM_RTP_BIND";
 pub const ENV_SOUNDS_DIR: &str = "ASTERISM_SOUNDS_DIR";
 pub const ENV_RTP_TIMEOUT: &str = "ASTERISM_RTP_TIMEOUT";
+pub const ENV_MEDIA_CAPACITY: &str = "ASTERISM_MEDIA_CAPACITY";
 
 pub const SETTINGS: &[Setting] = &[
     Setting {
@@ -51,6 +52,12 @@ pub const SETTINGS: &[Setting] = &[
         default: "30",
         help: "seconds without RTP before a session times out and the call is hung up",
     },
+    Setting {
+        env: ENV_MEDIA_CAPACITY,
+        flag: "media-capacity",
+        default: "500",
+        help: "sessions this instance is sized for; the edge places new calls on the least loaded instance",
+    },
 ];
 
 #[derive(Debug, Clone)]
@@ -62,6 +69,7 @@ pub struct MediaConfig {
     pub advertise: Option<IpAddr>,
     pub sounds: PathBuf,
     pub rtp_timeout: Duration,
+    pub capacity: u32,
 }
 
 impl MediaConfig {
@@ -105,6 +113,7 @@ impl MediaConfig {
                     .unwrap_or_else(|| "/usr/share/asterisk/sounds".into()),
             ),
             rtp_timeout: Duration::from_secs(r.parse(ENV_RTP_TIMEOUT, 30)),
+            capacity: r.parse(ENV_MEDIA_CAPACITY, 500),
         };
         r.finish().map(|()| cfg)
     }

@@ -26,10 +26,13 @@ pub struct MediaService {
     advertise: Option<IpAddr>,
     next_id: AtomicU64,
     pub metrics: crate::metrics::MediaMetrics,
+    capacity: u32,
+    /// Set on SIGTERM: Load says draining, Open refuses.
+    pub draining: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl MediaService {
-    pub fn new(ports: Ports, settings: Settings, advertise: Option<IpAddr>) -> Self {
+    pub fn new(ports: Ports, settings: Settings, advertise: Option<IpAddr>, capacity: u32) -> Self {
         MediaService {
             sessions: Arc::default(),
             ports,
@@ -37,6 +40,8 @@ impl MediaService {
             advertise,
             next_id: AtomicU64::new(rand::random::<u32>() as u64),
             metrics: Default::default(),
+            capacity,
+            draining: Arc::default(),
         }
     }
 
@@ -130,6 +135,9 @@ type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 #[tonic::async_trait]
 impl Media for MediaService {
     async fn open(&self, req: Request<OpenRequest>) -> Result<Response<OpenResponse>, Status> {
+        if self.draining.load(Ordering::Relaxed) {
+            return Err(Status::unavailable("draining: no new sessions"));
+        }
         let span = tracing::info_span!("media.open", call_id = %req.get_ref().call_id);
         asterism_telemetry::propagation::continue_trace(&span, req.metadata());
         tracing::Instrument::instrument(self.open_session(req), span).await
@@ -182,6 +190,14 @@ impl Media for MediaService {
                 reason: asterism_proto::media::EchoEnd::RtpTimeout as i32,
                 digit: String::new(),
             },
+        }))
+    }
+
+    async fn load(&self, _req: Request<LoadRequest>) -> Result<Response<LoadResponse>, Status> {
+        Ok(Response::new(LoadResponse {
+            sessions: self.session_count() as u32,
+            capacity: self.capacity,
+            draining: self.draining.load(Ordering::Relaxed),
         }))
     }
 

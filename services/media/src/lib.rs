@@ -24,5 +24,6 @@ pub fn build(cfg: &MediaConfig) -> grpc::MediaService {
             rtp_timeout: cfg.rtp_timeout,
         },
         cfg.advertise,
+        cfg.capacity,
     )
 }

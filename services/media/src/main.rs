@@ -22,6 +22,11 @@ async fn main() -> ExitCode {
     };
     tracing::info!(listen = %cfg.listen, rtp = %format!("{}-{}", cfg.rtp_first, cfg.rtp_last), sounds = %cfg.sounds.display(), "media serving");
     let media = asterism_media::build(&cfg);
+    let draining = media.draining.clone();
+    tokio::spawn(async move {
+        asterism_config::shutdown::signal().await;
+        draining.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
     admin.with_registry(|r| media.metrics.register(r));
     admin.set_ready(true);
     asterism_telemetry::serve::serve_grpc(cfg.listen, admin, asterism_media::grpc::service(media))

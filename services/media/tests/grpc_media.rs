@@ -17,6 +17,7 @@ async fn serve(sounds: &std::path::Path) -> MediaClient<Channel> {
         advertise: Some("127.0.0.1".parse().unwrap()),
         sounds: sounds.to_path_buf(),
         rtp_timeout: Duration::from_secs(30),
+        capacity: 100,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

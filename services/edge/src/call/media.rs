@@ -11,7 +11,6 @@ use asterism_proto::media::{
 };
 use asterism_proto::router::StepResult;
 use bytes::Bytes;
-use std::sync::atomic::Ordering;
 
 pub(super) struct Session {
     client: MediaClient<crate::Rpc>,
@@ -32,10 +31,8 @@ impl Call {
             return failed("INVITE without SDP offer");
         };
         let offer = String::from_utf8_lossy(&offer).into_owned();
-        let n = self.ctx.media.len();
-        let start = self.ctx.next_media.fetch_add(1, Ordering::Relaxed);
-        for i in 0..n {
-            let mut client = self.ctx.media[(start + i) % n].clone();
+        for i in self.ctx.media_load.order() {
+            let mut client = self.ctx.media[i].clone();
             let mut req = tonic::Request::new(OpenRequest {
                 call_id: self.a.checked.call_id.clone(),
                 sdp_offer: offer.clone(),
@@ -45,6 +42,7 @@ impl Call {
             match client.open(req).await {
                 Ok(r) => {
                     let r = r.into_inner();
+                    self.ctx.media_load.placed(i, 2);
                     self.media = Some(Session {
                         client,
                         id: r.session_id,

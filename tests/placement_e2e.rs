@@ -1,0 +1,119 @@
+//! Media placement by load: new calls go to the least loaded media instance
+//! that answers; an instance that comes up takes the next calls.
+
+mod common;
+
+use asterism_testkit::{free_port, RedisServer, Service};
+use common::phone::{pcmu_offer, Phone};
+use common::{http_get, wait_tcp, write_config, TempDir};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+const ECHO: &str = "[default]\nexten => 3666,1,Answer\n same => n,Echo\n";
+
+fn media(dir: &std::path::Path, grpc: u16, http: u16, first_rtp: u16) -> Service {
+    Service::start(
+        "asterism-media",
+        &[
+            ("ASTERISM_MEDIA_LISTEN", format!("127.0.0.1:{grpc}")),
+            ("ASTERISM_ADMIN_LISTEN", format!("127.0.0.1:{http}")),
+            ("ASTERISM_RTP_BIND", "127.0.0.1".into()),
+            ("ASTERISM_MEDIA_ADVERTISE", "127.0.0.1".into()),
+            (
+                "ASTERISM_RTP_PORTS",
+                format!("{first_rtp}-{}", first_rtp + 100),
+            ),
+            ("ASTERISM_MEDIA_CAPACITY", "10".into()),
+            ("ASTERISM_SOUNDS_DIR", dir.display().to_string()),
+        ],
+    )
+}
+
+fn sessions(http: u16) -> Option<u32> {
+    let (_, m) = http_get(http, "/metrics")?;
+    m.lines()
+        .find_map(|l| l.strip_prefix("asterism_media_sessions_active "))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+#[test]
+fn new_calls_go_to_the_least_loaded_media_instance() {
+    let dir = TempDir::new("placement");
+    write_config(&dir.0, 0);
+    std::fs::write(dir.0.join("extensions.conf"), ECHO).unwrap();
+    let redis = RedisServer::start();
+    let (reg, rtr, sip) = (free_port(), free_port(), free_port());
+    let (m1, m1_http, m2, m2_http) = (free_port(), free_port(), free_port(), free_port());
+    let base = 42_000 + (free_port() % 5_000) / 2 * 2;
+    let _registrar = Service::start(
+        "asterism-registrar",
+        &[
+            ("ASTERISM_CONFIG_DIR", dir.0.display().to_string()),
+            ("ASTERISM_REDIS_URL", redis.url()),
+            ("ASTERISM_REGISTRAR_LISTEN", format!("127.0.0.1:{reg}")),
+            (
+                "ASTERISM_ADMIN_LISTEN",
+                format!("127.0.0.1:{}", free_port()),
+            ),
+        ],
+    );
+    let _router = Service::start(
+        "asterism-router",
+        &[
+            ("ASTERISM_CONFIG_DIR", dir.0.display().to_string()),
+            ("ASTERISM_ROUTER_LISTEN", format!("127.0.0.1:{rtr}")),
+            (
+                "ASTERISM_ADMIN_LISTEN",
+                format!("127.0.0.1:{}", free_port()),
+            ),
+        ],
+    );
+    let _media1 = media(&dir.0, m1, m1_http, base);
+    for p in [reg, rtr, m1] {
+        wait_tcp(p);
+    }
+    let _edge = Service::start(
+        "asterism-edge",
+        &[
+            ("ASTERISM_SIP_BIND", format!("127.0.0.1:{sip}")),
+            ("ASTERISM_REGISTRAR_ADDR", format!("127.0.0.1:{reg}")),
+            ("ASTERISM_ROUTER_ADDR", format!("127.0.0.1:{rtr}")),
+            (
+                "ASTERISM_MEDIA_ADDRS",
+                format!("127.0.0.1:{m1},127.0.0.1:{m2}"),
+            ),
+            (
+                "ASTERISM_ADMIN_LISTEN",
+                format!("127.0.0.1:{}", free_port()),
+            ),
+            (
+                "ASTERISM_EDGE_ADMIN_LISTEN",
+                format!("127.0.0.1:{}", free_port()),
+            ),
+        ],
+    );
+    let target = SocketAddr::from(([127, 0, 0, 1], sip));
+    assert!(
+        (0..50).any(|_| common::sip::options_udp(target).is_some()),
+        "edge up"
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    // Media 2 is not running: three calls all land on media 1.
+    let mut phones = Vec::new();
+    for _ in 0..3 {
+        let mut p = Phone::new(target, "bob", "bob62");
+        assert_eq!(p.call("3666", &pcmu_offer(p.rtp_port())).0, 200);
+        phones.push(p);
+    }
+    assert_eq!(sessions(m1_http), Some(3));
+    // Media 2 comes up empty: it is the least loaded, the next calls go there.
+    let _media2 = media(&dir.0, m2, m2_http, base + 200);
+    wait_tcp(m2);
+    std::thread::sleep(Duration::from_millis(2500));
+    for _ in 0..2 {
+        let mut p = Phone::new(target, "bob", "bob62");
+        assert_eq!(p.call("3666", &pcmu_offer(p.rtp_port())).0, 200);
+        phones.push(p);
+    }
+    assert_eq!((sessions(m1_http), sessions(m2_http)), (Some(3), Some(2)));
+}
