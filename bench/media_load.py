@@ -41,7 +41,7 @@ def main():
         subprocess.run(["cargo", "build", "--release", "-p", "asterism-media", "-p", "asterism-rtpload"], cwd=ROOT, check=True)
     echo_port, grpc_port = free_port(), free_port()
     env = dict(os.environ, ASTERISM_LOG="warn", ASTERISM_MEDIA_LISTEN=f"127.0.0.1:{grpc_port}",
-               ASTERISM_RTP_BIND="127.0.0.1", ASTERISM_MEDIA_ADVERTISE="127.0.0.1", ASTERISM_RTP_PORTS="30000-40000")
+               ASTERISM_RTP_BIND="127.0.0.1", ASTERISM_MEDIA_ADVERTISE="127.0.0.1", ASTERISM_RTP_PORTS="16000-26000")
     procs = [
         subprocess.Popen(["taskset", "-c", "1", os.path.join(REL, "asterism-rtpload"), "echo-server", str(echo_port)]),
         subprocess.Popen(["taskset", "-c", "1", os.path.join(REL, "asterism-media")], env=env),

@@ -211,14 +211,15 @@ fn start_registrar(
 }
 
 /// Media with sounds from `<dir>/sounds` and RTP ports from a range of its
-/// own (chosen from a free port so parallel tests do not collide).
+/// own, below the kernel's ephemeral range (32768+) that `free_port` hands
+/// out, so RTP never takes a port another test's service was given.
 fn start_media(
     dir: &Path,
     port: u16,
     admin_http: u16,
     extra: &[(&'static str, String)],
 ) -> Service {
-    let first = 20_000 + (free_port() % 20_000) / 2 * 2;
+    let first = 10_000 + (free_port() % 10_000) * 2;
     let mut env = vec![
         ("ASTERISM_MEDIA_LISTEN", format!("127.0.0.1:{port}")),
         ("ASTERISM_RTP_BIND", "127.0.0.1".to_string()),

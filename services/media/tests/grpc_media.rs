@@ -11,8 +11,9 @@ use tonic::transport::Channel;
 async fn serve(sounds: &std::path::Path) -> MediaClient<Channel> {
     let cfg = MediaConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
-        rtp_first: 41000,
-        rtp_last: 41999,
+        // Below the ephemeral range other tests' services get ports from.
+        rtp_first: 30000,
+        rtp_last: 30999,
         rtp_bind: "127.0.0.1".parse().unwrap(),
         advertise: Some("127.0.0.1".parse().unwrap()),
         sounds: sounds.to_path_buf(),
