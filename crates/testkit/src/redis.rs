@@ -8,21 +8,69 @@ use std::time::{Duration, Instant};
 pub struct RedisServer {
     child: Option<Child>,
     pub port: u16,
+    /// Arguments after the common ones (replica-of, sentinel config).
+    extra: Vec<String>,
 }
 
 impl RedisServer {
     /// Start `redis-server` on a free port and wait until it answers PING.
     pub fn start() -> RedisServer {
+        Self::start_with(crate::free_port(), Vec::new())
+    }
+
+    /// A replica of the server on `primary_port`.
+    pub fn replica_of(primary_port: u16) -> RedisServer {
+        let extra = vec![
+            "--replicaof".into(),
+            "127.0.0.1".into(),
+            primary_port.to_string(),
+        ];
+        Self::start_with(crate::free_port(), extra)
+    }
+
+    /// A Redis Sentinel watching the primary on `primary_port` as `master`,
+    /// quorum 1, declaring it down after one second.
+    pub fn sentinel(master: &str, primary_port: u16) -> RedisServer {
         let port = crate::free_port();
-        let mut s = RedisServer { child: None, port };
+        let conf = std::env::temp_dir().join(format!("asterism-sentinel-{port}.conf"));
+        let text = format!(
+            "sentinel monitor {master} 127.0.0.1 {primary_port} 1\n\
+             sentinel down-after-milliseconds {master} 1000\n\
+             sentinel failover-timeout {master} 5000\n"
+        );
+        std::fs::write(&conf, text).expect("write sentinel config");
+        let mut s = RedisServer {
+            child: None,
+            port,
+            extra: Vec::new(),
+        };
+        s.spawn_args(&[conf.display().to_string(), "--sentinel".into()]);
+        s
+    }
+
+    fn start_with(port: u16, extra: Vec<String>) -> RedisServer {
+        let mut s = RedisServer {
+            child: None,
+            port,
+            extra,
+        };
         s.spawn();
         s
     }
 
     fn spawn(&mut self) {
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no", "--dir", "/tmp"])
+        self.spawn_args(&[]);
+    }
+
+    fn spawn_args(&mut self, first: &[String]) {
+        let mut cmd = Command::new("redis-server");
+        cmd.args(first);
+        cmd.args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"]);
+        if first.is_empty() {
+            cmd.args(["--save", "", "--appendonly", "no", "--dir", "/tmp"]);
+        }
+        let child = cmd
+            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

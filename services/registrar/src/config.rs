@@ -11,6 +11,7 @@ use std::time::Duration;
 pub const ENV_CONFIG_DIR: &str = "ASTERISM_CONFIG_DIR";
 pub const ENV_REDIS_URL: &str = "ASTERISM_REDIS_URL";
 pub const ENV_REDIS_PREFIX: &str = "ASTERISM_REDIS_PREFIX";
+pub const ENV_REDIS_MIN_REPLICAS: &str = "ASTERISM_REDIS_MIN_REPLICAS";
 pub const ENV_REGISTRAR_LISTEN: &str = "ASTERISM_REGISTRAR_LISTEN";
 pub const ENV_DEFAULT_EXPIRES: &str = "ASTERISM_DEFAULT_EXPIRES";
 pub const ENV_MIN_EXPIRES: &str = "ASTERISM_MIN_EXPIRES";
@@ -29,13 +30,19 @@ pub const SETTINGS: &[Setting] = &[
         env: ENV_REDIS_URL,
         flag: "redis-url",
         default: "",
-        help: "Redis for bindings (redis://host:port/db); unset: in-memory store",
+        help: "Redis for bindings (redis://host:port/db or redis+sentinel://s1:26379,s2:26379/master); unset: in-memory store",
     },
     Setting {
         env: ENV_REDIS_PREFIX,
         flag: "redis-prefix",
         default: "asterism:",
         help: "prefix of every Redis key",
+    },
+    Setting {
+        env: ENV_REDIS_MIN_REPLICAS,
+        flag: "redis-min-replicas",
+        default: "1 behind Sentinel, else 0",
+        help: "replicas that must confirm a binding write (WAIT) before it is acknowledged",
     },
     Setting {
         env: ENV_REGISTRAR_LISTEN,
@@ -81,6 +88,8 @@ pub struct RegistrarConfig {
     pub config_dir: Option<PathBuf>,
     pub redis_url: Option<String>,
     pub redis_prefix: String,
+    /// None: the store's default for the URL.
+    pub redis_min_replicas: Option<u32>,
     pub listen: SocketAddr,
     pub policy: ExpiryPolicy,
     pub nonce_secret: Option<String>,
@@ -121,6 +130,9 @@ impl RegistrarConfig {
             redis_prefix: r
                 .string(ENV_REDIS_PREFIX)
                 .unwrap_or_else(|| crate::store::redis::DEFAULT_PREFIX.to_owned()),
+            redis_min_replicas: r
+                .string(ENV_REDIS_MIN_REPLICAS)
+                .map(|_| r.parse(ENV_REDIS_MIN_REPLICAS, 0)),
             listen: r.parse(
                 ENV_REGISTRAR_LISTEN,
                 SocketAddr::from(([0, 0, 0, 0], 50051)),

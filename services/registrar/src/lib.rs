@@ -59,7 +59,13 @@ pub fn build(cfg: &RegistrarConfig) -> Result<Arc<Registrar>, StartError> {
         None => Sha256::digest(format!("asterism-nonce\0{conf_text}")).to_vec(),
     };
     let store: Arc<dyn BindingStore> = match &cfg.redis_url {
-        Some(url) => Arc::new(RedisStore::new(url, &cfg.redis_prefix)?),
+        Some(url) => {
+            let mut store = RedisStore::new(url, &cfg.redis_prefix)?;
+            if let Some(n) = cfg.redis_min_replicas {
+                store = store.min_replicas(n);
+            }
+            Arc::new(store)
+        }
         None => Arc::new(MemoryStore::new()),
     };
     Ok(Arc::new(Registrar {

@@ -6,6 +6,7 @@
 
 pub mod memory;
 pub mod redis;
+pub mod sentinel;
 
 use asterism_proto::registrar::Binding;
 use async_trait::async_trait;
