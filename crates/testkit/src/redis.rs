@@ -48,6 +48,22 @@ impl RedisServer {
         s
     }
 
+    /// On a sentinel: hand `master`'s role to a replica. Retried until the
+    /// sentinel agrees (it answers NOGOODSLAVE until a replica's link is up).
+    pub fn failover(&self, master: &str) {
+        let mut reply = String::new();
+        for _ in 0..100 {
+            reply = self
+                .command(&["SENTINEL", "FAILOVER", master])
+                .unwrap_or_default();
+            if reply.starts_with("+OK") {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        panic!("sentinel refused the failover: {reply}");
+    }
+
     fn start_with(port: u16, extra: Vec<String>) -> RedisServer {
         let mut s = RedisServer {
             child: None,
