@@ -2,6 +2,7 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -18,21 +19,31 @@ impl RedisServer {
         Self::start_with(crate::free_port(), Vec::new())
     }
 
-    /// A replica of the server on `primary_port`.
+    /// A replica of the server on `primary_port`, returned once its first
+    /// sync is done (the primary delays it by `repl-diskless-sync-delay`).
     pub fn replica_of(primary_port: u16) -> RedisServer {
         let extra = vec![
             "--replicaof".into(),
             "127.0.0.1".into(),
             primary_port.to_string(),
         ];
-        Self::start_with(crate::free_port(), extra)
+        let s = Self::start_with(crate::free_port(), extra);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            let info = s.command(&["INFO", "replication"]).unwrap_or_default();
+            if info.contains("master_link_status:up") {
+                return s;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("replica on port {} never synced", s.port);
     }
 
     /// A Redis Sentinel watching the primary on `primary_port` as `master`,
     /// quorum 1, declaring it down after one second.
     pub fn sentinel(master: &str, primary_port: u16) -> RedisServer {
         let port = crate::free_port();
-        let conf = std::env::temp_dir().join(format!("asterism-sentinel-{port}.conf"));
+        let conf = Self::sentinel_conf(port);
         let text = format!(
             "sentinel monitor {master} 127.0.0.1 {primary_port} 1\n\
              sentinel down-after-milliseconds {master} 1000\n\
@@ -78,12 +89,31 @@ impl RedisServer {
         self.spawn_args(&[]);
     }
 
+    fn sentinel_conf(port: u16) -> PathBuf {
+        std::env::temp_dir().join(format!("asterism-sentinel-{port}.conf"))
+    }
+
+    /// The RDB file of this server alone. A replica's full sync writes one
+    /// even with `save ""`, and a server loads whatever its file holds at
+    /// start, so a shared `dump.rdb` would leak bindings between tests.
+    fn rdb_file(&self) -> PathBuf {
+        std::env::temp_dir().join(format!("asterism-redis-{}.rdb", self.port))
+    }
+
     fn spawn_args(&mut self, first: &[String]) {
         let mut cmd = Command::new("redis-server");
         cmd.args(first);
         cmd.args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"]);
         if first.is_empty() {
-            cmd.args(["--save", "", "--appendonly", "no", "--dir", "/tmp"]);
+            let rdb = self.rdb_file();
+            let _ = std::fs::remove_file(&rdb);
+            let dir = std::env::temp_dir().display().to_string();
+            let name = rdb
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            cmd.args(["--save", "", "--appendonly", "no", "--dir", &dir]);
+            cmd.args(["--dbfilename", &name]);
         }
         let child = cmd
             .args(&self.extra)
@@ -131,6 +161,8 @@ impl RedisServer {
             let _ = c.kill();
             let _ = c.wait();
         }
+        let _ = std::fs::remove_file(self.rdb_file());
+        let _ = std::fs::remove_file(Self::sentinel_conf(self.port));
     }
 
     /// Start it again on the same port.
