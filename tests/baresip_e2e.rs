@@ -20,11 +20,15 @@ impl Drop for Baresip {
     }
 }
 
-/// A free port whose successor is free too (baresip also binds port + 1).
+/// A free port whose successor is free too, for UDP and TCP (baresip also
+/// binds port + 1).
 fn free_pair() -> u16 {
     loop {
         let p = free_port();
-        if p < u16::MAX && std::net::UdpSocket::bind(("127.0.0.1", p + 1)).is_ok() {
+        let next_free = p < u16::MAX
+            && std::net::UdpSocket::bind(("127.0.0.1", p + 1)).is_ok()
+            && std::net::TcpListener::bind(("127.0.0.1", p + 1)).is_ok();
+        if next_free {
             return p;
         }
     }
@@ -43,11 +47,26 @@ fn start_baresip(dir: &std::path::Path, ctrl_port: u16, accounts: &str) -> Bares
         .arg("-f")
         .arg(dir)
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        // Kept in the test's directory: a failure message shows it.
+        .stdout(log_file(dir))
+        .stderr(log_file(dir))
         .spawn()
         .expect("baresip must be installed (Debian package baresip)");
     Baresip(child)
+}
+
+fn log_file(dir: &std::path::Path) -> Stdio {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("baresip.log"))
+        .map(Stdio::from)
+        .unwrap_or_else(|_| Stdio::null())
+}
+
+/// What baresip printed, for failure messages.
+fn baresip_log(dir: &std::path::Path) -> String {
+    std::fs::read_to_string(dir.join("baresip.log")).unwrap_or_default()
 }
 
 /// One ctrl_tcp command (netstring-framed JSON); returns the `data` text.
@@ -92,7 +111,7 @@ fn baresip_registers_against_the_all_in_one() {
         "<sip:alice@127.0.0.1:{sip_port}>;auth_pass=alice61;regint=60\n<sip:bob@127.0.0.1:{sip_port}>;auth_pass=not-bobs;regint=60\n"
     );
     let _phone = start_baresip(&dir.0, ctrl_port, &accounts);
-    let deadline = Instant::now() + Duration::from_secs(15);
+    let deadline = Instant::now() + Duration::from_secs(30);
     let mut last = String::new();
     while Instant::now() < deadline {
         if let Some(info) = ctrl(ctrl_port, "reginfo", "") {
@@ -109,7 +128,10 @@ fn baresip_registers_against_the_all_in_one() {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    panic!("alice should be registered and bob refused; baresip says:\n{last}");
+    panic!(
+        "alice should be registered and bob refused; baresip says:\n{last}\nlog:\n{}",
+        baresip_log(&dir.0)
+    );
 }
 
 fn calls(port: u16) -> String {
