@@ -149,12 +149,16 @@ impl Topology {
         wait_tcp(self.router_port);
         wait_tcp(self.media_port);
         let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if sip::options_udp(self.sip_addr()).is_some() {
-                return;
-            }
+        while sip::options_udp(self.sip_addr()).is_none() {
+            assert!(Instant::now() < deadline, "edge did not answer OPTIONS");
         }
-        panic!("edge did not answer OPTIONS");
+        // Ready as Kubernetes sees it: registrar and router replicas passed a
+        // health check, so calls are balanced onto them (before that, the
+        // first call could find no replica and fail).
+        while !matches!(http_get(self.edge_http, "/ready"), Some((200, _))) {
+            assert!(Instant::now() < deadline, "edge never became ready");
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     pub fn restart_services(&mut self) {
