@@ -6,6 +6,7 @@
 mod common;
 
 use asterism_testkit::free_port;
+use common::calls::{self, both, scenario};
 use common::{SippRun, Topology};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -21,135 +22,23 @@ exten => 63,1,Dial(SIP/carol,2)
 exten => 64,1,Dial(SIP/dave)
 ";
 
-fn scenario(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/sipp")
-        .join(name)
-}
-
-fn csv(t: &Topology, user: &str, password: &str) -> PathBuf {
-    let p = t.dir.0.join(format!("{user}.csv"));
-    std::fs::write(
-        &p,
-        format!("SEQUENTIAL\n{user};{password};[authentication username={user} password={password}];x\n"),
-    )
-    .unwrap();
-    p
-}
-
-fn sipp(t: &Topology, sf: &Path, port: u16, args: &[&str]) -> SippRun {
-    let out = Command::new("sipp")
-        .arg(t.sip_addr().to_string())
-        .arg("-sf")
-        .arg(sf)
-        .args(["-m", "1", "-i", "127.0.0.1", "-p", &port.to_string()])
-        .args([
-            "-timeout",
-            "30s",
-            "-timeout_error",
-            "-nostdin",
-            "-trace_err",
-        ])
-        .arg("-error_file")
-        .arg(t.dir.0.join(format!("sipp-{port}.err")))
-        .args(args)
-        .output()
-        .expect("sipp must be installed (Debian package sip-tester)");
-    let errors =
-        std::fs::read_to_string(t.dir.0.join(format!("sipp-{port}.err"))).unwrap_or_default();
-    SippRun {
-        success: out.status.success(),
-        output: format!("{}\n{errors}", String::from_utf8_lossy(&out.stdout)),
-    }
-}
-
-/// A sipp UAS for `user`, listening and registered, in its own thread.
 fn callee(t: &Topology, user: &str, password: &str, sf: &str, hold_ms: u32) -> JoinHandle<SippRun> {
-    let port = free_port();
-    let uas = scenario(sf);
-    let (addr, dir) = (t.sip_addr(), t.dir.0.clone());
-    let handle = {
-        let hold = hold_ms.to_string();
-        std::thread::spawn(move || {
-            let out = Command::new("sipp")
-                .arg(addr.to_string())
-                .arg("-sf")
-                .arg(&uas)
-                .args([
-                    "-m",
-                    "1",
-                    "-i",
-                    "127.0.0.1",
-                    "-p",
-                    &port.to_string(),
-                    "-d",
-                    &hold,
-                ])
-                .args([
-                    "-timeout",
-                    "30s",
-                    "-timeout_error",
-                    "-nostdin",
-                    "-trace_err",
-                ])
-                .arg("-error_file")
-                .arg(dir.join(format!("sipp-{port}.err")))
-                .output()
-                .expect("sipp");
-            let errors =
-                std::fs::read_to_string(dir.join(format!("sipp-{port}.err"))).unwrap_or_default();
-            SippRun {
-                success: out.status.success(),
-                output: format!("{}\n{errors}", String::from_utf8_lossy(&out.stdout)),
-            }
-        })
-    };
-    let reg = sipp(
-        t,
-        &scenario("register_contact.xml"),
-        free_port(),
-        &[
-            "-inf",
-            &csv(t, user, password).display().to_string(),
-            "-key",
-            "contact_port",
-            &port.to_string(),
-            "-key",
-            "expires",
-            "60",
-        ],
-    );
-    assert!(reg.success, "{user} registers:\n{}", reg.output);
-    handle
+    calls::callee(&t.dir.0, t.sip_addr(), user, password, sf, hold_ms)
 }
 
 fn call(t: &Topology, sf: &Path, number: &str, hold_ms: u32) -> SippRun {
-    sipp(
-        t,
+    calls::call(
+        &t.dir.0,
+        t.sip_addr(),
         sf,
-        free_port(),
-        &[
-            "-inf",
-            &csv(t, "bob", "bob62").display().to_string(),
-            "-s",
-            number,
-            "-d",
-            &hold_ms.to_string(),
-        ],
+        ("bob", "bob62"),
+        number,
+        hold_ms,
     )
 }
 
 fn refused_scenario(t: &Topology, code: u16) -> PathBuf {
-    let text = std::fs::read_to_string(scenario("caller_refused.xml")).unwrap();
-    let p = t.dir.0.join(format!("caller_refused_{code}.xml"));
-    std::fs::write(&p, text.replace("EXPECTED_CODE", &code.to_string())).unwrap();
-    p
-}
-
-fn both(caller: SippRun, callee: JoinHandle<SippRun>) {
-    let callee = callee.join().unwrap();
-    assert!(caller.success, "caller failed:\n{}", caller.output);
-    assert!(callee.success, "callee failed:\n{}", callee.output);
+    calls::refused_scenario(&t.dir.0, code)
 }
 
 fn lab() -> Topology {
@@ -296,7 +185,7 @@ fn sigterm_during_a_call_lets_it_finish_then_the_edge_exits() {
     let caller = call_in_background(&t, "61", 1500);
     // Once the call is up, ask the edge to stop.
     let mut up = false;
-    for _ in 0..100 {
+    for _ in 0..500 {
         if common::http_get(t.edge_http, "/metrics")
             .is_some_and(|(_, m)| m.contains("asterism_edge_calls_active 1"))
         {
@@ -331,7 +220,10 @@ fn sigterm_during_a_call_lets_it_finish_then_the_edge_exits() {
 
 /// bob calls `number` from a sipp in its own thread, holding `hold_ms`.
 fn call_in_background(t: &Topology, number: &str, hold_ms: u32) -> JoinHandle<SippRun> {
-    let (sf, csv) = (scenario("caller_hangs_up.xml"), csv(t, "bob", "bob62"));
+    let (sf, csv) = (
+        scenario("caller_hangs_up.xml"),
+        calls::csv(&t.dir.0, "bob", "bob62"),
+    );
     let (addr, number, hold) = (t.sip_addr(), number.to_owned(), hold_ms.to_string());
     std::thread::spawn(move || {
         let out = Command::new("sipp")

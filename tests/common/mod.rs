@@ -3,6 +3,7 @@
 //! processes talking gRPC; plus sipp and raw-socket helpers.
 #![allow(dead_code)]
 
+pub mod calls;
 pub mod phone;
 pub mod sip;
 
@@ -159,6 +160,25 @@ impl Topology {
             assert!(Instant::now() < deadline, "edge never became ready");
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Another edge on the same registrar, router and media, with its own
+    /// id: (process, SIP address, admin HTTP port), ready.
+    pub fn another_edge(&self, edge_id: &str) -> (Service, SocketAddr, u16) {
+        let (sip_port, http) = (free_port(), free_port());
+        let mut extra = self.extra.clone();
+        extra.push(("ASTERISM_EDGE_ID", edge_id.to_owned()));
+        let edge = start_edge(sip_port, self.grpc_port, http, &extra);
+        let addr = SocketAddr::from(([127, 0, 0, 1], sip_port));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !matches!(http_get(http, "/ready"), Some((200, _))) {
+            assert!(
+                Instant::now() < deadline,
+                "edge {edge_id} never became ready"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        (edge, addr, http)
     }
 
     pub fn restart_services(&mut self) {

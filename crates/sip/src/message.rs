@@ -69,6 +69,19 @@ impl Headers {
         self.0.iter().map(|(n, v)| (n, v.as_str()))
     }
 
+    /// Take the first value of `name` out (a proxy popping its Route or Via).
+    pub fn pop_first(&mut self, name: &HeaderName) -> Option<String> {
+        let i = self.0.iter().position(|(n, _)| n == name)?;
+        Some(self.0.remove(i).1)
+    }
+
+    /// Put a value before every other value of `name` (a proxy's Via or
+    /// Record-Route), or first of all headers when there is none.
+    pub fn push_front(&mut self, name: HeaderName, value: impl Into<String>) {
+        let i = self.0.iter().position(|(n, _)| *n == name).unwrap_or(0);
+        self.0.insert(i, (name, value.into()));
+    }
+
     /// Replace the first value of `name` (e.g. the top Via).
     pub fn replace_first(&mut self, name: &HeaderName, value: String) {
         if let Some(slot) = self.0.iter_mut().find(|(n, _)| n == name) {
@@ -328,6 +341,21 @@ mod tests {
 
     fn parse(s: &[u8]) -> Result<SipMessage, Box<Malformed>> {
         SipMessage::parse(s, frame_datagram(s).unwrap())
+    }
+
+    #[test]
+    fn a_proxy_pops_and_pushes_in_front() {
+        let mut h = Headers::new();
+        h.push(HeaderName::Via, "v1");
+        h.push(HeaderName::Route, "r1");
+        h.push(HeaderName::Route, "r2");
+        assert_eq!(h.pop_first(&HeaderName::Route).as_deref(), Some("r1"));
+        assert_eq!(h.get_all(&HeaderName::Route).collect::<Vec<_>>(), ["r2"]);
+        h.push_front(HeaderName::Via, "v0");
+        h.push_front(HeaderName::RecordRoute, "rr");
+        let order: Vec<_> = h.iter().map(|(_, v)| v).collect();
+        assert_eq!(order, ["rr", "v0", "v1", "r2"]);
+        assert_eq!(h.pop_first(&HeaderName::Path), None);
     }
 
     #[test]

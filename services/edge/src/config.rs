@@ -67,8 +67,8 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         env: ENV_EDGE_ID,
         flag: "edge-id",
-        default: "$HOSTNAME or random",
-        help: "this edge instance's id, recorded in bindings",
+        default: "$HOSTNAME:<SIP port>, else random",
+        help: "this edge instance's id, recorded in bindings (calls to a phone go through the edge that registered it)",
     },
     Setting {
         env: ENV_SIP_T1,
@@ -140,8 +140,9 @@ impl EdgeConfig {
         let router_addr = r
             .string(ENV_ROUTER_ADDR)
             .unwrap_or_else(|| "http://127.0.0.1:50052".into());
+        let sip_bind = r.parse(ENV_SIP_BIND, SocketAddr::from(([0, 0, 0, 0], 5060)));
         let cfg = EdgeConfig {
-            sip_bind: r.parse(ENV_SIP_BIND, SocketAddr::from(([0, 0, 0, 0], 5060))),
+            sip_bind,
             sip_advertise: r.string(ENV_SIP_ADVERTISE),
             registrar_addr,
             router_addr,
@@ -154,10 +155,14 @@ impl EdgeConfig {
                 ENV_EDGE_ADMIN_LISTEN,
                 SocketAddr::from(([127, 0, 0, 1], 50053)),
             ),
-            edge_id: r
-                .string(ENV_EDGE_ID)
-                .or_else(|| std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()))
-                .unwrap_or_else(|| format!("edge-{:08x}", rand::random::<u32>())),
+            // Unique per edge: the pod name in Kubernetes; host and SIP port
+            // elsewhere, so two edges on one host never share an id.
+            edge_id: r.string(ENV_EDGE_ID).unwrap_or_else(|| {
+                match std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()) {
+                    Some(h) => format!("{h}:{}", sip_bind.port()),
+                    None => format!("edge-{:08x}", rand::random::<u32>()),
+                }
+            }),
             timers,
             retry_after: r.parse(ENV_RETRY_AFTER, 5),
             rpc_timeout: ms(&mut r, ENV_RPC_TIMEOUT, 2000),

@@ -8,6 +8,7 @@
 
 use crate::command::{Command, CoreHandle, LegEvent};
 use crate::dispatch::{self, Handled};
+use crate::relay::{self, Relay};
 use crate::reply::Replier;
 use crate::Ctx;
 use asterism_sip::message::Response;
@@ -88,6 +89,11 @@ impl Core {
         let flow = inbound.flow;
         match triage(inbound.event) {
             Triage::Drop => {}
+            Triage::Response(mut r) if relay::is_relayed(&r) => {
+                if let Some((to, bytes)) = relay::forward_response(&self.ctx, &mut r) {
+                    self.transport.send_now(&to, bytes);
+                }
+            }
             Triage::Response(r) => self.on_response(r),
             Triage::Refuse { reject, headers } => {
                 tracing::debug!(code = reject.code, reason = %reject.reason, remote = %flow.remote, "request refused");
@@ -104,7 +110,10 @@ impl Core {
             }
             Triage::Accept(parts) => {
                 let (req, checked) = *parts;
-                self.on_request(flow, req, checked);
+                match relay::relayed_flow(&self.ctx, &req) {
+                    Some(phone) => self.relay(flow, phone, req, &checked),
+                    None => self.on_request(flow, req, checked),
+                }
             }
         }
     }
@@ -167,6 +176,19 @@ impl Core {
                 tokio::spawn(async move { call.run(ctx, core, key, flow, (tx, rx)).await });
             }
             Handled::Absorbed => {}
+        }
+    }
+
+    /// A request on the hop between edges (see [`relay`]): passed on
+    /// statelessly, never into our transactions or calls.
+    fn relay(&mut self, inbound: Flow, phone: Flow, req: Request, checked: &Checked) {
+        match relay::forward_request(&self.ctx, inbound, phone, req, checked) {
+            Relay::Forward(to, bytes) => {
+                tracing::debug!(from = %inbound.remote, to = %to.remote, "relayed between edges");
+                self.transport.send_now(&to, bytes)
+            }
+            Relay::Refuse(r) => self.transport.send_now(&inbound, Bytes::from(r.to_bytes())),
+            Relay::Drop => {}
         }
     }
 

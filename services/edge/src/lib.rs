@@ -4,6 +4,7 @@
 //! gRPC for everything else.
 
 pub mod admin;
+pub mod alive;
 pub mod call;
 pub mod calls;
 pub mod command;
@@ -14,6 +15,7 @@ pub mod metrics;
 pub mod placement;
 pub mod readiness;
 pub mod register;
+pub mod relay;
 pub mod reply;
 
 use crate::config::EdgeConfig;
@@ -191,6 +193,7 @@ impl Edge {
         });
         let calls = ctx.calls.clone();
         tokio::spawn(ctx.media_load.clone().watch(ctx.media.clone()));
+        tokio::spawn(alive::heartbeat(ctx.clone()));
         let (cmd_tx, cmd_rx) = tokio::sync::mpsc::channel(4096);
         let core = core::Core::new(transport, ctx, command::CoreHandle(cmd_tx));
         Ok(Edge {

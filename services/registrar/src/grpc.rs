@@ -62,6 +62,22 @@ impl RegistrarRpc for RegistrarService {
         ))
     }
 
+    async fn edge_alive(
+        &self,
+        req: Request<EdgeAliveRequest>,
+    ) -> Result<Response<EdgeAliveResponse>, Status> {
+        let r = req.get_ref();
+        if r.edge_id.is_empty() {
+            return Err(Status::invalid_argument("edge_id is empty"));
+        }
+        let ttl = u64::from(r.ttl_secs.clamp(1, 300));
+        self.0
+            .store
+            .edge_alive(&r.edge_id, &r.sip_addr, ttl)
+            .await?;
+        Ok(Response::new(EdgeAliveResponse {}))
+    }
+
     async fn list_bindings(
         &self,
         _req: Request<ListBindingsRequest>,

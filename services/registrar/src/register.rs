@@ -123,6 +123,7 @@ impl Registrar {
                     user_agent: req.user_agent.clone(),
                     q_milli: c.q_milli.unwrap_or(1000),
                     expires_at: (now / 1000) as i64 + i64::from(secs),
+                    edge_gone: false,
                 },
             });
         }
@@ -192,10 +193,41 @@ impl Registrar {
         let Some(u) = self.auth.directory.get(aor) else {
             return Ok(LookupResponse::default());
         };
+        let mut bindings = self.store.lookup(aor, now_ms()).await?;
+        self.mark_gone_edges(&mut bindings).await?;
         Ok(LookupResponse {
             known: true,
             user: Some(user(u)),
-            bindings: self.store.lookup(aor, now_ms()).await?,
+            bindings,
         })
+    }
+
+    /// Flag bindings whose owning edge stopped reporting alive: the phone's
+    /// flow (NAT pinhole, TCP connection) died with it.
+    async fn mark_gone_edges(&self, bindings: &mut [Binding]) -> Result<(), StoreError> {
+        let edge_of = |b: &Binding| {
+            b.flow
+                .as_ref()
+                .map(|f| f.edge_id.clone())
+                .unwrap_or_default()
+        };
+        let mut ids: Vec<String> = bindings
+            .iter()
+            .map(edge_of)
+            .filter(|id| !id.is_empty())
+            .collect();
+        ids.sort();
+        ids.dedup();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let alive = self.store.edges_alive(&ids).await?;
+        for b in bindings.iter_mut() {
+            let id = edge_of(b);
+            if let Ok(i) = ids.binary_search(&id) {
+                b.edge_gone = !alive.get(i).copied().unwrap_or(true);
+            }
+        }
+        Ok(())
     }
 }

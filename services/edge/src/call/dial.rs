@@ -10,6 +10,7 @@ use super::dialog::{cseq_of, Dialog};
 use super::steps::{hung_up, ok};
 use super::{Call, CallerGone};
 use crate::command::{Command, LegEvent};
+use crate::relay;
 use asterism_proto::common::Transport as PbTransport;
 use asterism_proto::registrar::{Binding, LookupRequest};
 use asterism_proto::router::{Dial, StepResult, StepStatus};
@@ -266,7 +267,26 @@ impl Call {
 
     /// Send the INVITE of a new B leg to one binding.
     async fn start_fork(&mut self, aor: &str, b: &Binding) -> Option<Fork> {
-        let flow = target_flow(b)?;
+        if b.edge_gone {
+            tracing::info!(%aor, contact = %b.contact, "not dialled: the edge holding its flow is gone");
+            return None;
+        }
+        let phone = target_flow(b)?;
+        // A phone registered through another edge is reached through it.
+        let (flow, route) = match b.flow.as_ref() {
+            Some(f)
+                if !f.edge_id.is_empty()
+                    && f.edge_id != self.ctx.cfg.edge_id
+                    && !f.edge_sip_addr.is_empty() =>
+            {
+                let Some(peer) = relay::peer_flow(&f.edge_sip_addr) else {
+                    tracing::warn!(edge = %f.edge_sip_addr, "owning edge has no address literal");
+                    return None;
+                };
+                (peer, Some(relay::route_via(&f.edge_sip_addr, &phone)))
+            }
+            _ => (phone, None),
+        };
         let host = self.a.host.clone();
         let (num, name) = self
             .user
@@ -300,6 +320,9 @@ impl Call {
             cseq,
             max_forwards,
         );
+        if let Some(r) = &route {
+            invite.headers.push(HeaderName::Route, r.clone());
+        }
         invite.headers.push(HeaderName::Contact, contact.clone());
         invite
             .headers
@@ -314,7 +337,7 @@ impl Call {
             local: from,
             remote: to,
             remote_target: b.contact.clone(),
-            route_set: Vec::new(),
+            route_set: route.into_iter().collect(),
             local_cseq: cseq,
             flow,
             host,

@@ -82,7 +82,12 @@ impl Dialog {
             .map(str::to_owned)
             .collect();
         rr.reverse();
-        self.route_set = rr;
+        // A UAS must echo Record-Route (RFC 3261 §12.1.1); when one does
+        // not, keep the route we pre-loaded (the hop through the edge that
+        // holds the phone's flow), the only way to reach it.
+        if !rr.is_empty() {
+            self.route_set = rr;
+        }
     }
 }
 

@@ -114,4 +114,13 @@ pub async fn run(store: &dyn BindingStore) {
     let l = store.list(t0 + 33_000).await.unwrap();
     assert_eq!(l.len(), 1);
     assert_eq!(l[0].0, "alice");
+    // Edges: alive while they report, gone after their TTL.
+    store
+        .edge_alive("edge-a", "10.0.0.1:5060", 1)
+        .await
+        .unwrap();
+    let ids = ["edge-a".to_owned(), "edge-never".to_owned()];
+    assert_eq!(store.edges_alive(&ids).await.unwrap(), vec![true, false]);
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    assert_eq!(store.edges_alive(&ids).await.unwrap(), vec![false, false]);
 }

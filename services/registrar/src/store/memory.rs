@@ -18,6 +18,8 @@ struct State {
     aors: HashMap<String, Aor>,
     /// nonce use → forget at ms
     nonces: HashMap<String, u64>,
+    /// edge id → alive until ms
+    edges: HashMap<String, u64>,
 }
 
 #[derive(Default)]
@@ -142,6 +144,21 @@ impl BindingStore for MemoryStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         self.lock().map(|_| ())
+    }
+
+    async fn edge_alive(&self, edge_id: &str, _: &str, ttl_secs: u64) -> Result<(), StoreError> {
+        let until = crate::clock::now_ms() + ttl_secs * 1000;
+        self.lock()?.edges.insert(edge_id.to_owned(), until);
+        Ok(())
+    }
+
+    async fn edges_alive(&self, edge_ids: &[String]) -> Result<Vec<bool>, StoreError> {
+        let now = crate::clock::now_ms();
+        let state = self.lock()?;
+        Ok(edge_ids
+            .iter()
+            .map(|id| state.edges.get(id).is_some_and(|until| *until > now))
+            .collect())
     }
 }
 

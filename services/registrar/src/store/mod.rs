@@ -66,6 +66,15 @@ pub trait BindingStore: Send + Sync + 'static {
     async fn use_nonce(&self, aor: &str, key: &str, ttl_secs: u64) -> Result<bool, StoreError>;
     /// Whether the backend answers (for readiness).
     async fn ping(&self) -> Result<(), StoreError>;
+    /// Edge `edge_id` (reached at `sip_addr`) is alive for `ttl_secs`.
+    async fn edge_alive(
+        &self,
+        edge_id: &str,
+        sip_addr: &str,
+        ttl_secs: u64,
+    ) -> Result<(), StoreError>;
+    /// Which of `edge_ids` reported alive within their TTL.
+    async fn edges_alive(&self, edge_ids: &[String]) -> Result<Vec<bool>, StoreError>;
 }
 
 /// Seconds left of a binding that expires at `expires_at` (Unix seconds).

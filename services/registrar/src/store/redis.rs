@@ -114,6 +114,10 @@ impl RedisStore {
         format!("{}{{{aor}}}:{what}", self.prefix)
     }
 
+    fn edge_key(&self, edge_id: &str) -> String {
+        format!("{}edge:{{{edge_id}}}", self.prefix)
+    }
+
     fn binding_id(contact: &str) -> String {
         hex::encode(&Md5::digest(contact.as_bytes())[..8])
     }
@@ -258,6 +262,44 @@ impl BindingStore for RedisStore {
             Ok(_) => Ok(()),
             Err(e) => Err(self.fail(e).await),
         }
+    }
+
+    /// One key per edge (`asterism:edge:{id}`, its own slot) holding its SIP
+    /// address, expiring by itself when the edge stops refreshing it.
+    async fn edge_alive(
+        &self,
+        edge_id: &str,
+        sip_addr: &str,
+        ttl_secs: u64,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn().await?;
+        let set = redis::cmd("SET")
+            .arg(self.edge_key(edge_id))
+            .arg(sip_addr)
+            .arg("EX")
+            .arg(ttl_secs.max(1))
+            .query_async::<()>(&mut conn)
+            .await;
+        match set {
+            Ok(()) => Ok(()),
+            Err(e) => Err(self.fail(e).await),
+        }
+    }
+
+    async fn edges_alive(&self, edge_ids: &[String]) -> Result<Vec<bool>, StoreError> {
+        let mut conn = self.conn().await?;
+        let mut out = Vec::with_capacity(edge_ids.len());
+        for id in edge_ids {
+            match redis::cmd("EXISTS")
+                .arg(self.edge_key(id))
+                .query_async::<i64>(&mut conn)
+                .await
+            {
+                Ok(n) => out.push(n > 0),
+                Err(e) => return Err(self.fail(e).await),
+            }
+        }
+        Ok(out)
     }
 }
 

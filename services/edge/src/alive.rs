@@ -1,0 +1,43 @@
+//! The edge's heartbeat. Bindings name the edge holding each phone's flow
+//! (its NAT pinhole or TCP connection); every second this edge tells the
+//! registrar (and so Redis) it is alive, for [`TTL_SECS`]. When an edge dies
+//! its reports lapse, lookups flag its bindings `edge_gone`, and the other
+//! edges fail calls to those phones at once (480) instead of sending INVITEs
+//! into a dead edge — until the phones register again through a live one.
+
+use crate::Ctx;
+use asterism_proto::registrar::EdgeAliveRequest;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const INTERVAL: Duration = Duration::from_secs(1);
+/// How long one report holds: a few missed beats before an edge counts as gone.
+pub const TTL_SECS: u32 = 3;
+
+pub async fn heartbeat(ctx: Arc<Ctx>) {
+    let mut ticker = tokio::time::interval(INTERVAL);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut reported = true;
+    loop {
+        ticker.tick().await;
+        let mut req = tonic::Request::new(EdgeAliveRequest {
+            edge_id: ctx.cfg.edge_id.clone(),
+            sip_addr: ctx.advertise.clone(),
+            ttl_secs: TTL_SECS,
+        });
+        req.set_timeout(ctx.cfg.rpc_timeout.min(INTERVAL));
+        let ok = match ctx.registrar.clone().edge_alive(req).await {
+            Ok(_) => true,
+            Err(status) => {
+                if reported {
+                    tracing::warn!(code = ?status.code(), "heartbeat not recorded: {}", status.message());
+                }
+                false
+            }
+        };
+        if ok && !reported {
+            tracing::info!("heartbeat recorded again");
+        }
+        reported = ok;
+    }
+}
