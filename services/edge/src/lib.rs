@@ -17,6 +17,7 @@ pub mod readiness;
 pub mod register;
 pub mod relay;
 pub mod reply;
+pub mod retry;
 
 use crate::config::EdgeConfig;
 use asterism_proto::media::media_client::MediaClient;

@@ -31,10 +31,14 @@ async fn answer(ctx: &Ctx, flow: Flow, req: &Request, c: &Checked, replier: &Rep
         Ok(r) => r,
         Err(reason) => return replier.reply_with(400, reason),
     };
-    let mut client = ctx.registrar.clone();
-    let mut request = tonic::Request::new(rpc);
-    request.set_timeout(ctx.cfg.rpc_timeout);
-    let answer = match tokio::time::timeout(ctx.cfg.rpc_timeout, client.register(request)).await {
+    let attempt = || {
+        let mut client = ctx.registrar.clone();
+        let mut request = tonic::Request::new(rpc.clone());
+        request.set_timeout(ctx.cfg.rpc_timeout);
+        async move { client.register(request).await }
+    };
+    let call = crate::retry::until_answered(ctx.cfg.rpc_timeout, attempt);
+    let answer = match tokio::time::timeout(ctx.cfg.rpc_timeout, call).await {
         Ok(Ok(a)) => a.into_inner(),
         Ok(Err(status)) => {
             tracing::warn!(code = ?status.code(), message = status.message(), "registrar failed");

@@ -24,10 +24,14 @@ impl Call {
             credentials: creds,
             flow: Some(self.ctx.pb_flow(self.a.flow)),
         };
-        let mut client = self.ctx.registrar.clone();
-        let mut request = tonic::Request::new(req);
-        request.set_timeout(self.ctx.cfg.rpc_timeout);
-        let answer = match client.authenticate(request).await {
+        let ctx = &self.ctx;
+        let attempt = || {
+            let mut client = ctx.registrar.clone();
+            let mut request = tonic::Request::new(req.clone());
+            request.set_timeout(ctx.cfg.rpc_timeout);
+            async move { client.authenticate(request).await }
+        };
+        let answer = match crate::retry::until_answered(ctx.cfg.rpc_timeout, attempt).await {
             Ok(a) => a.into_inner(),
             Err(status) => {
                 tracing::warn!(code = ?status.code(), "registrar failed during INVITE authentication");

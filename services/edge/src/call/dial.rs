@@ -251,12 +251,16 @@ impl Call {
 
     /// The target's current contacts (empty when unknown or unregistered).
     async fn bindings(&self, aor: &str) -> Vec<Binding> {
-        let mut client = self.ctx.registrar.clone();
-        let mut req = tonic::Request::new(LookupRequest {
-            aor: aor.to_owned(),
-        });
-        req.set_timeout(self.ctx.cfg.rpc_timeout);
-        match client.lookup(req).await {
+        let ctx = &self.ctx;
+        let attempt = || {
+            let mut client = ctx.registrar.clone();
+            let mut req = tonic::Request::new(LookupRequest {
+                aor: aor.to_owned(),
+            });
+            req.set_timeout(ctx.cfg.rpc_timeout);
+            async move { client.lookup(req).await }
+        };
+        match crate::retry::until_answered(ctx.cfg.rpc_timeout, attempt).await {
             Ok(r) => r.into_inner().bindings,
             Err(status) => {
                 tracing::warn!(code = ?status.code(), %aor, "registrar lookup failed");

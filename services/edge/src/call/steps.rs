@@ -44,15 +44,24 @@ impl Call {
             callerid_name: user.callerid_name.clone(),
             variables: Default::default(),
         };
-        let (tx, rx) = mpsc::channel(4);
-        let _ = tx
-            .send(CallEvent {
-                event: Some(call_event::Event::Start(start)),
-            })
-            .await;
-        let mut router = self.ctx.router.clone();
-        let mut steps = match router.execute(ReceiverStream::new(rx)).await {
-            Ok(s) => s.into_inner(),
+        // A new stream per try: one balanced onto a dead replica never
+        // reached it (see crate::retry).
+        let ctx = &self.ctx;
+        let attempt = || {
+            let mut router = ctx.router.clone();
+            let (tx, rx) = mpsc::channel(4);
+            let first = CallEvent {
+                event: Some(call_event::Event::Start(start.clone())),
+            };
+            async move {
+                let _ = tx.send(first).await;
+                let steps = router.execute(ReceiverStream::new(rx)).await?;
+                Ok((steps.into_inner(), tx))
+            }
+        };
+        let (mut steps, tx) = match crate::retry::until_answered(ctx.cfg.rpc_timeout, attempt).await
+        {
+            Ok(s) => s,
             Err(status) => {
                 tracing::warn!(code = ?status.code(), "router unavailable");
                 let r = self.ctx.unavailable(&self.a.replier);
