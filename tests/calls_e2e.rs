@@ -5,11 +5,9 @@
 
 mod common;
 
-use asterism_testkit::free_port;
-use common::calls::{self, both, scenario};
+use common::calls::{self, both, scenario, Sipp};
 use common::{SippRun, Topology};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::thread::JoinHandle;
 
 const DIALPLAN: &str = "[general]
@@ -23,18 +21,11 @@ exten => 64,1,Dial(SIP/dave)
 ";
 
 fn callee(t: &Topology, user: &str, password: &str, sf: &str, hold_ms: u32) -> JoinHandle<SippRun> {
-    calls::callee(&t.dir.0, t.sip_addr(), user, password, sf, hold_ms)
+    Sipp::local(&t.dir.0).callee(t.sip_addr(), (user, password), sf, hold_ms)
 }
 
 fn call(t: &Topology, sf: &Path, number: &str, hold_ms: u32) -> SippRun {
-    calls::call(
-        &t.dir.0,
-        t.sip_addr(),
-        sf,
-        ("bob", "bob62"),
-        number,
-        hold_ms,
-    )
+    Sipp::local(&t.dir.0).call(t.sip_addr(), sf, ("bob", "bob62"), number, hold_ms)
 }
 
 fn refused_scenario(t: &Topology, code: u16) -> PathBuf {
@@ -219,37 +210,12 @@ fn sigterm_during_a_call_lets_it_finish_then_the_edge_exits() {
 }
 
 /// bob calls `number` from a sipp in its own thread, holding `hold_ms`.
-fn call_in_background(t: &Topology, number: &str, hold_ms: u32) -> JoinHandle<SippRun> {
-    let (sf, csv) = (
-        scenario("caller_hangs_up.xml"),
-        calls::csv(&t.dir.0, "bob", "bob62"),
-    );
-    let (addr, number, hold) = (t.sip_addr(), number.to_owned(), hold_ms.to_string());
-    std::thread::spawn(move || {
-        let out = Command::new("sipp")
-            .arg(addr.to_string())
-            .arg("-sf")
-            .arg(&sf)
-            .arg("-inf")
-            .arg(&csv)
-            .args([
-                "-s",
-                &number,
-                "-d",
-                &hold,
-                "-m",
-                "1",
-                "-i",
-                "127.0.0.1",
-                "-p",
-                &free_port().to_string(),
-            ])
-            .args(["-timeout", "30s", "-timeout_error", "-nostdin"])
-            .output()
-            .unwrap();
-        SippRun {
-            success: out.status.success(),
-            output: String::from_utf8_lossy(&out.stdout).into_owned(),
-        }
-    })
+fn call_in_background(t: &Topology, number: &'static str, hold_ms: u32) -> JoinHandle<SippRun> {
+    Sipp::local(&t.dir.0).call_in_background(
+        t.sip_addr(),
+        &scenario("caller_hangs_up.xml"),
+        ("bob", "bob62"),
+        number,
+        hold_ms,
+    )
 }

@@ -26,7 +26,11 @@ pub async fn heartbeat(ctx: Arc<Ctx>) {
             ttl_secs: TTL_SECS,
         });
         req.set_timeout(ctx.cfg.rpc_timeout.min(INTERVAL));
-        let ok = match ctx.registrar.clone().edge_alive(req).await {
+        let mut client = ctx.registrar.clone();
+        let answer = tokio::time::timeout(INTERVAL, client.edge_alive(req))
+            .await
+            .unwrap_or_else(|_| Err(tonic::Status::deadline_exceeded("no answer")));
+        let ok = match answer {
             Ok(_) => true,
             Err(status) => {
                 if reported {

@@ -51,9 +51,11 @@ async fn serving(client: &mut Client, service: &str) -> bool {
         service: service.to_owned(),
     });
     req.set_timeout(Duration::from_secs(1));
+    // Bounded here too: a dead host never answers a request's own timeout.
+    let answer = tokio::time::timeout(Duration::from_secs(1), client.check(req)).await;
     matches!(
-        client.check(req).await.map(|r| r.into_inner().status),
-        Ok(s) if s == ServingStatus::Serving as i32
+        answer.map(|a| a.map(|r| r.into_inner().status)),
+        Ok(Ok(s)) if s == ServingStatus::Serving as i32
     )
 }
 

@@ -13,14 +13,22 @@ use tokio::time::Instant;
 const PAUSE: Duration = Duration::from_millis(50);
 
 /// Whether the request failed before any replica answered: the connection
-/// could not be made or broke. A status a server sent carries its response
-/// metadata (content-type at least); one made up by the client has none.
+/// could not be made (UNAVAILABLE) or broke under it (UNKNOWN "transport
+/// error"; the replica may have been killed while handling it). A status a
+/// server sent carries its response metadata (content-type at least); one
+/// made up by the client has none. Sending again is safe: lookups and
+/// authentications change nothing, and a REGISTER the dead replica did
+/// apply comes back as a stale-nonce challenge (its nonce use is recorded),
+/// which phones answer by authenticating again.
 pub fn never_answered(status: &tonic::Status) -> bool {
-    status.code() == tonic::Code::Unavailable && status.metadata().is_empty()
+    matches!(
+        status.code(),
+        tonic::Code::Unavailable | tonic::Code::Unknown
+    ) && status.metadata().is_empty()
 }
 
 /// Run `attempt` until it succeeds, fails with an answer, or `budget` is
-/// spent.
+/// spent (then DEADLINE_EXCEEDED, even if an attempt is still waiting).
 pub async fn until_answered<T, F, Fut>(budget: Duration, mut attempt: F) -> Result<T, tonic::Status>
 where
     F: FnMut() -> Fut,
@@ -28,7 +36,17 @@ where
 {
     let deadline = Instant::now() + budget;
     loop {
-        match attempt().await {
+        // tonic's per-request timeout only asks the server to give up; a
+        // dead host never answers, so the client enforces the budget itself.
+        let answer = match tokio::time::timeout_at(deadline, attempt()).await {
+            Ok(a) => a,
+            Err(_) => {
+                return Err(tonic::Status::deadline_exceeded(
+                    "no replica answered in time",
+                ))
+            }
+        };
+        match answer {
             Err(s) if never_answered(&s) && Instant::now() + PAUSE < deadline => {
                 tracing::debug!(message = s.message(), "replica unreachable; trying again");
                 tokio::time::sleep(PAUSE).await;
@@ -77,5 +95,9 @@ mod tests {
         .await;
         assert!(r.is_err());
         assert!(tries > 1 && tries <= 10, "gives up at the budget: {tries}");
+        // An attempt that never ends (a dead host) ends at the budget.
+        let r: Result<(), _> =
+            until_answered(Duration::from_secs(1), || std::future::pending()).await;
+        assert_eq!(r.unwrap_err().code(), tonic::Code::DeadlineExceeded);
     }
 }

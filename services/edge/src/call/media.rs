@@ -15,6 +15,8 @@ use bytes::Bytes;
 pub(super) struct Session {
     client: MediaClient<crate::Rpc>,
     id: String,
+    /// Which media instance (index into the edge's list).
+    instance: usize,
 }
 
 impl Call {
@@ -39,13 +41,17 @@ impl Call {
                 reached_at: self.a.host.clone(),
             });
             req.set_timeout(self.ctx.cfg.rpc_timeout);
-            match client.open(req).await {
+            let opened = tokio::time::timeout(self.ctx.cfg.rpc_timeout, client.open(req))
+                .await
+                .unwrap_or_else(|_| Err(tonic::Status::deadline_exceeded("no answer")));
+            match opened {
                 Ok(r) => {
                     let r = r.into_inner();
                     self.ctx.media_load.placed(i, 2);
                     self.media = Some(Session {
                         client,
                         id: r.session_id,
+                        instance: i,
                     });
                     let sdp = Some(("application/sdp".to_owned(), Bytes::from(r.sdp_answer)));
                     let (timers, tx) = (self.ctx.cfg.timers, self.tx.clone());
@@ -78,7 +84,7 @@ impl Call {
         let Some(s) = self.media.as_mut() else {
             return failed("no media");
         };
-        let mut client = s.client.clone();
+        let (mut client, instance) = (s.client.clone(), s.instance);
         let req = PlayRequest {
             session_id: s.id.clone(),
             files,
@@ -88,8 +94,12 @@ impl Call {
             Ok(p) => p.into_inner(),
             Err(e) => return failed(e.message()),
         };
+        let loads = self.ctx.media_load.clone();
+        let lost = loads.until_lost(instance);
+        tokio::pin!(lost);
         loop {
             tokio::select! {
+                _ = &mut lost => return self.media_lost().await,
                 m = progress.message() => match m {
                     Ok(Some(p)) => {
                         if let Some(play_progress::Event::Missing(f)) = p.event {
@@ -116,14 +126,18 @@ impl Call {
         let Some(s) = self.media.as_ref() else {
             return failed("no media");
         };
-        let mut client = s.client.clone();
+        let (mut client, instance) = (s.client.clone(), s.instance);
         let req = EchoRequest {
             session_id: s.id.clone(),
         };
         let echo = client.echo(req);
         tokio::pin!(echo);
+        let loads = self.ctx.media_load.clone();
+        let lost = loads.until_lost(instance);
+        tokio::pin!(lost);
         loop {
             tokio::select! {
+                _ = &mut lost => return self.media_lost().await,
                 r = &mut echo => {
                     let r = match r {
                         Ok(r) => r.into_inner(),
@@ -144,6 +158,15 @@ impl Call {
                 },
             }
         }
+    }
+
+    /// The call's media instance died: its audio is gone, so hang up (BYE)
+    /// rather than leave the caller in silence.
+    async fn media_lost(&mut self) -> StepResult {
+        tracing::warn!("media instance lost mid-call: hanging up");
+        self.media = None;
+        self.bye_a().await;
+        hung_up()
     }
 
     /// Free the media session, if the call had one.

@@ -106,6 +106,10 @@ impl Call {
                 .await
                 .is_err()
             {
+                // The router replica died with the call's dialplan state:
+                // end the call cleanly rather than leave the caller in silence.
+                tracing::warn!("router gone mid-call: ending it");
+                self.end(503).await;
                 return;
             }
         }
