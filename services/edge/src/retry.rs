@@ -96,8 +96,7 @@ mod tests {
         assert!(r.is_err());
         assert!(tries > 1 && tries <= 10, "gives up at the budget: {tries}");
         // An attempt that never ends (a dead host) ends at the budget.
-        let r: Result<(), _> =
-            until_answered(Duration::from_secs(1), || std::future::pending()).await;
+        let r: Result<(), _> = until_answered(Duration::from_secs(1), std::future::pending).await;
         assert_eq!(r.unwrap_err().code(), tonic::Code::DeadlineExceeded);
     }
 }
