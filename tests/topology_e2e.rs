@@ -67,8 +67,11 @@ impl Cluster {
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }
 
+    /// The "public" SIP address phones use for `edge` (edges reach each
+    /// other on their internal addresses).
     fn sip(edge: &str) -> SocketAddr {
-        format!("{}:5060", Self::ip(edge)).parse().unwrap()
+        let out = Command::new(script()).args(["sip", edge]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
     }
 
     fn phone(&self, host: &str) -> Sipp {

@@ -22,7 +22,7 @@ pub async fn heartbeat(ctx: Arc<Ctx>) {
         ticker.tick().await;
         let mut req = tonic::Request::new(EdgeAliveRequest {
             edge_id: ctx.cfg.edge_id.clone(),
-            sip_addr: ctx.advertise.clone(),
+            sip_addr: ctx.internal.clone(),
             ttl_secs: TTL_SECS,
         });
         req.set_timeout(ctx.cfg.rpc_timeout.min(INTERVAL));

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 pub const ENV_SIP_BIND: &str = "ASTERISM_SIP_BIND";
 pub const ENV_SIP_ADVERTISE: &str = "ASTERISM_SIP_ADVERTISE";
+pub const ENV_SIP_INTERNAL: &str = "ASTERISM_SIP_INTERNAL";
 pub const ENV_REGISTRAR_ADDR: &str = "ASTERISM_REGISTRAR_ADDR";
 pub const ENV_EDGE_ID: &str = "ASTERISM_EDGE_ID";
 pub const ENV_ROUTER_ADDR: &str = "ASTERISM_ROUTER_ADDR";
@@ -32,7 +33,13 @@ pub const SETTINGS: &[Setting] = &[
         env: ENV_SIP_ADVERTISE,
         flag: "sip-advertise",
         default: "the bind address",
-        help: "host:port other pods and phones reach this edge at",
+        help: "host:port phones reach this edge at (Via, Contact, Record-Route)",
+    },
+    Setting {
+        env: ENV_SIP_INTERNAL,
+        flag: "sip-internal",
+        default: "the advertised address",
+        help: "host:port (an address literal) other edges reach this edge at, for calls to phones registered through it",
     },
     Setting {
         env: ENV_REGISTRAR_ADDR,
@@ -106,6 +113,7 @@ pub const SETTINGS: &[Setting] = &[
 pub struct EdgeConfig {
     pub sip_bind: SocketAddr,
     pub sip_advertise: Option<String>,
+    pub sip_internal: Option<String>,
     pub registrar_addr: String,
     pub router_addr: String,
     pub media_addrs: Vec<String>,
@@ -144,6 +152,7 @@ impl EdgeConfig {
         let cfg = EdgeConfig {
             sip_bind,
             sip_advertise: r.string(ENV_SIP_ADVERTISE),
+            sip_internal: r.string(ENV_SIP_INTERNAL),
             registrar_addr,
             router_addr,
             media_addrs: crate::replicas(

@@ -46,6 +46,8 @@ pub struct Ctx {
     pub advertise: String,
     /// Bound to 0.0.0.0/:: with no ASTERISM_SIP_ADVERTISE.
     pub advertise_is_wildcard: bool,
+    /// host:port other edges reach this one at (recorded in bindings).
+    pub internal: String,
     pub calls: calls::CallRegistry,
     pub metrics: metrics::EdgeMetrics,
 }
@@ -181,6 +183,13 @@ impl Edge {
             .clone()
             .unwrap_or_else(|| local_addr.to_string());
         let advertise_is_wildcard = cfg.sip_advertise.is_none() && local_addr.ip().is_unspecified();
+        let internal = cfg
+            .sip_internal
+            .clone()
+            .unwrap_or_else(|| advertise.clone());
+        if relay::peer_flow(&internal).is_none() {
+            tracing::warn!(%internal, "no address other edges can reach this one at (set ASTERISM_SIP_INTERNAL): calls entering through another edge cannot reach phones registered here");
+        }
         let ctx = Arc::new(Ctx {
             cfg,
             registrar,
@@ -189,6 +198,7 @@ impl Edge {
             media,
             advertise,
             advertise_is_wildcard,
+            internal,
             calls: calls::CallRegistry::default(),
             metrics,
         });

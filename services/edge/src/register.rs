@@ -193,7 +193,7 @@ impl Ctx {
             source_ip: flow.remote.ip().to_string(),
             source_port: u32::from(flow.remote.port()),
             edge_id: self.cfg.edge_id.clone(),
-            edge_sip_addr: self.advertise.clone(),
+            edge_sip_addr: self.internal.clone(),
         }
     }
 

@@ -60,9 +60,10 @@ pub fn route_via(peer: &str, phone: &Flow) -> String {
 /// How this edge reaches edge `peer` (host:port, an address literal).
 pub fn peer_flow(peer: &str) -> Option<Flow> {
     let uri = Uri::parse(&format!("sip:{peer}")).ok()?;
+    let ip = host_ip(&uri.host).filter(|ip| !ip.is_unspecified())?;
     Some(Flow {
         kind: Kind::Udp,
-        remote: SocketAddr::new(host_ip(&uri.host)?, uri.port.unwrap_or(5060)),
+        remote: SocketAddr::new(ip, uri.port.unwrap_or(5060)),
     })
 }
 
@@ -76,7 +77,12 @@ fn host_ip(h: &Host) -> Option<IpAddr> {
 /// The phone flow named by the request's top Route, when that Route is this
 /// edge's relay hop.
 pub fn relayed_flow(ctx: &Ctx, req: &Request) -> Option<Flow> {
-    let route = req.headers.get(&HeaderName::Route)?;
+    route_flow(ctx, req.headers.get(&HeaderName::Route)?)
+}
+
+/// The phone flow of one Route value naming this edge (by its internal or
+/// its advertised address).
+fn route_flow(ctx: &Ctx, route: &str) -> Option<Flow> {
     let na = asterism_sip::header::NameAddr::parse(route, "Route").ok()?;
     let uri = Uri::parse(&na.uri.raw).ok()?;
     let token = uri
@@ -85,11 +91,13 @@ pub fn relayed_flow(ctx: &Ctx, req: &Request) -> Option<Flow> {
         .find(|(k, _)| k == FLOW_PARAM)
         .and_then(|(_, v)| v.as_deref())?;
     let port = uri.port.unwrap_or(5060);
-    let ours = if ctx.advertise_is_wildcard {
-        port == ctx.cfg.sip_bind.port()
-    } else {
-        format!("{}:{port}", uri.host) == ctx.advertise
-    };
+    let hostport = format!("{}:{port}", uri.host);
+    let ours = hostport == ctx.internal
+        || if ctx.advertise_is_wildcard {
+            port == ctx.cfg.sip_bind.port()
+        } else {
+            hostport == ctx.advertise
+        };
     ours.then(|| parse_flow_token(token)).flatten()
 }
 
@@ -121,9 +129,17 @@ pub fn forward_request(
     }
     req.headers
         .set(HeaderName::MaxForwards, (hops - 1).to_string());
-    let Some(route) = req.headers.pop_first(&HeaderName::Route) else {
+    if req.headers.pop_first(&HeaderName::Route).is_none() {
         return Relay::Drop;
-    };
+    }
+    // Double record-routing (RFC 5658) put both our addresses in the set.
+    while req
+        .headers
+        .get(&HeaderName::Route)
+        .is_some_and(|r| route_flow(ctx, r).is_some())
+    {
+        req.headers.pop_first(&HeaderName::Route);
+    }
     let from_phone = inbound == phone;
     let out = if from_phone {
         next_hop(&req)
@@ -141,14 +157,32 @@ pub fn forward_request(
     top.stamp_received(inbound.remote.ip(), inbound.remote.port(), true);
     req.headers.replace_first(&HeaderName::Via, top.to_string());
     if req.method == Method::INVITE && checked.to.tag().is_none() {
-        req.headers.push_front(HeaderName::RecordRoute, route);
+        record_route(ctx, &mut req, &phone);
     }
     let branch = relay_branch(&checked.vias[0]);
+    // Responses come back to the address the next hop reaches us at.
+    let sent_by = if from_phone || ctx.advertise_is_wildcard {
+        &ctx.internal
+    } else {
+        &ctx.advertise
+    };
     req.headers.push_front(
         HeaderName::Via,
-        asterism_sip::request::via(out.kind.as_str(), &ctx.advertise, &branch),
+        asterism_sip::request::via(out.kind.as_str(), sent_by, &branch),
     );
     Relay::Forward(out, Bytes::from(req.to_bytes()))
+}
+
+/// Stay on the dialog's path. When phones and edges reach us at different
+/// addresses, both go in (RFC 5658 double record-routing): the phone's route
+/// set starts with the advertised one, the other edge's with the internal one.
+fn record_route(ctx: &Ctx, req: &mut Request, phone: &Flow) {
+    req.headers
+        .push_front(HeaderName::RecordRoute, route_via(&ctx.internal, phone));
+    if !ctx.advertise_is_wildcard && ctx.advertise != ctx.internal {
+        req.headers
+            .push_front(HeaderName::RecordRoute, route_via(&ctx.advertise, phone));
+    }
 }
 
 /// Where a request from the phone goes next: the next Route, else the
@@ -265,6 +299,10 @@ mod tests {
         assert_eq!(uri.port, Some(5060));
         assert_eq!(peer_flow("10.1.0.2:5060").unwrap().remote.port(), 5060);
         assert!(peer_flow("edge.example.com:5060").is_none());
+        assert!(
+            peer_flow("0.0.0.0:5060").is_none(),
+            "a wildcard is no address"
+        );
     }
 
     #[test]
