@@ -9,12 +9,13 @@ and router's `Dial(SIP/uas)` at increasing rates, and prints per step failed
 calls, retransmissions and the CPU each process used (100% = one core).
 
 Usage: bench/call_load.py [--rates 100,200,...] [--seconds 5] [--hold-ms 100]
+                          [--replicas N]   (registrars and routers behind the edge)
 Everything runs on loopback and stops by itself.
 """
-import argparse, csv, os, shutil, signal, socket, subprocess, sys, tempfile, time
+import argparse, csv, os, shutil, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import ROOT, TICK, cpu_ticks, free_port, wait_port  # noqa: E402
+from common import ROOT, cpu_percent, cpu_ticks, free_port, start_stack, stop  # noqa: E402
 USERS = 1000
 
 
@@ -23,6 +24,7 @@ def main():
     ap.add_argument("--rates", default="100,200,400,600,800,1000,1500,2000,2500")
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--hold-ms", type=int, default=100)
+    ap.add_argument("--replicas", type=int, default=1, help="registrar and router replicas")
     ap.add_argument("--no-build", action="store_true")
     args = ap.parse_args()
     if not args.no_build:
@@ -40,24 +42,8 @@ def main():
             f.write(f"SEQUENTIAL\n{user};{pw};[authentication username={user} password={pw}];x\n")
     procs = {}
     try:
-        rport, gport, oport, sport, aport, uport = (free_port() for _ in range(6))
-        procs["redis"] = subprocess.Popen(["redis-server", "--port", str(rport), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL)
-        wait_port(rport)
-        env = dict(os.environ, ASTERISM_LOG="warn", ASTERISM_CONFIG_DIR=work,
-                   ASTERISM_REDIS_URL=f"redis://127.0.0.1:{rport}/",
-                   ASTERISM_REGISTRAR_LISTEN=f"127.0.0.1:{gport}",
-                   ASTERISM_ROUTER_LISTEN=f"127.0.0.1:{oport}",
-                   ASTERISM_SIP_BIND=f"127.0.0.1:{sport}",
-                   ASTERISM_EDGE_ADMIN_LISTEN=f"127.0.0.1:{aport}",
-                   ASTERISM_REGISTRAR_ADDR=f"http://127.0.0.1:{gport}",
-                   ASTERISM_ROUTER_ADDR=f"http://127.0.0.1:{oport}")
-        rel = os.path.join(ROOT, "target", "release")
-        procs["registrar"] = subprocess.Popen([os.path.join(rel, "asterism-registrar")], env=env)
-        procs["router"] = subprocess.Popen([os.path.join(rel, "asterism-router")], env=env)
-        wait_port(gport)
-        wait_port(oport)
-        procs["edge"] = subprocess.Popen([os.path.join(rel, "asterism-edge")], env=env)
-        wait_port(sport)
+        procs, sport = start_stack(work, replicas=args.replicas, router=True)
+        uport = free_port()
         uas = subprocess.Popen(["sipp", "-sn", "uas", "-i", "127.0.0.1", "-p", str(uport), "-buff_size", "4194304", "-nostdin", "-bg"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         uas.wait()
@@ -77,14 +63,8 @@ def main():
                 break
         print(f"\nhighest call rate held with no failed call: {best}/s")
     finally:
-        subprocess.run(["pkill", "-f", f"sipp -sn uas -i 127.0.0.1 -p"], check=False)
-        for p in procs.values():
-            p.send_signal(signal.SIGTERM)
-        for p in procs.values():
-            try:
-                p.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        subprocess.run(["pkill", "-f", "sipp -sn uas -i 127.0.0.1 -p"], check=False)
+        stop(procs)
         shutil.rmtree(work, ignore_errors=True)
 
 
@@ -101,7 +81,7 @@ def step(rate, args, work, sport, procs):
                     "-trace_err", "-error_file", os.path.join(ROOT, "target", f"call-load-errors-{rate}.log")],
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     elapsed = time.time() - t0
-    row = {k: 100.0 * (cpu_ticks(p.pid) - before[k]) / TICK / elapsed for k, p in procs.items()}
+    row = cpu_percent(procs, before, elapsed)
     with open(stats) as f:
         last = list(csv.DictReader(f, delimiter=";"))[-1]
     row.update(ok=int(last["SuccessfulCall(C)"]), failed=int(last["FailedCall(C)"]), retrans=int(last["Retransmissions(C)"]))

@@ -35,3 +35,74 @@ def wait_port(port, udp_probe=None, timeout=15):
         except OSError:
             time.sleep(0.05)
     sys.exit(f"nothing listens on {port}")
+
+
+def http_ready(port, timeout=15):
+    """Wait until GET /ready on a loopback admin port answers 200."""
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            s = socket.create_connection(("127.0.0.1", port), timeout=0.5)
+            s.sendall(b"GET /ready HTTP/1.0\r\n\r\n")
+            if b" 200 " in s.recv(64):
+                s.close(); return
+            s.close()
+        except OSError:
+            pass
+        time.sleep(0.1)
+    sys.exit(f"nothing ready on {port}")
+
+
+def start_stack(work, replicas=1, router=False):
+    """Redis, `replicas` registrars (and routers, if asked) and one edge balancing
+    over them, release builds on loopback, config from `work`. Returns the
+    processes by name (registrar1, registrar2, router1…) and the edge's SIP port,
+    once the edge is ready (every replica passed a health check)."""
+    import subprocess
+    rel = os.path.join(ROOT, "target", "release")
+    procs = {}
+    rport = free_port()
+    procs["redis"] = subprocess.Popen(["redis-server", "--port", str(rport), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+                                      stdout=subprocess.DEVNULL)
+    wait_port(rport)
+    base = dict(os.environ, ASTERISM_LOG="warn", ASTERISM_CONFIG_DIR=work, ASTERISM_REDIS_URL=f"redis://127.0.0.1:{rport}/")
+    grpc = {"registrar": [], "router": []}
+    for i in range(1, replicas + 1):
+        for kind in ("registrar", "router") if router else ("registrar",):
+            port = free_port()
+            env = dict(base, **{f"ASTERISM_{kind.upper()}_LISTEN": f"127.0.0.1:{port}",
+                                "ASTERISM_ADMIN_LISTEN": f"127.0.0.1:{free_port()}"})
+            procs[f"{kind}{i}"] = subprocess.Popen([os.path.join(rel, f"asterism-{kind}")], env=env)
+            grpc[kind].append(port)
+    for port in grpc["registrar"] + grpc["router"]:
+        wait_port(port)
+    sport, admin = free_port(), free_port()
+    env = dict(base, ASTERISM_SIP_BIND=f"127.0.0.1:{sport}", ASTERISM_ADMIN_LISTEN=f"127.0.0.1:{admin}",
+               ASTERISM_EDGE_ADMIN_LISTEN=f"127.0.0.1:{free_port()}",
+               ASTERISM_REGISTRAR_ADDR=",".join(f"http://127.0.0.1:{p}" for p in grpc["registrar"]))
+    if router:
+        env["ASTERISM_ROUTER_ADDR"] = ",".join(f"http://127.0.0.1:{p}" for p in grpc["router"])
+    procs["edge"] = subprocess.Popen([os.path.join(rel, "asterism-edge")], env=env)
+    wait_port(sport)
+    http_ready(admin)
+    return procs, sport
+
+
+def stop(procs):
+    import signal, subprocess
+    for p in procs.values():
+        p.send_signal(signal.SIGTERM)
+    for p in procs.values():
+        try:
+            p.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
+def cpu_percent(procs, before, elapsed):
+    """CPU per service kind since `before` (100 = one core); replicas summed."""
+    row = {}
+    for name, p in procs.items():
+        kind = name.rstrip("0123456789")
+        row[kind] = row.get(kind, 0.0) + 100.0 * (cpu_ticks(p.pid) - before[name]) / TICK / elapsed
+    return row

@@ -10,7 +10,7 @@ ceiling of this machine. Both servers are pinned to core 1 with taskset.
 Usage: bench/media_load.py [--calls 100,200,...] [--seconds 5]
 Everything runs on loopback and stops by itself.
 """
-import argparse, os, signal, socket, subprocess, sys, time
+import argparse, os, signal, socket, subprocess, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REL = os.path.join(ROOT, "target", "release")

@@ -9,12 +9,13 @@ at increasing rates for a few seconds each, and prints, per step, failures,
 retransmissions and the CPU each process used (100% = one core).
 
 Usage: bench/register_load.py [--rates 1000,2000,...] [--seconds 5] [--sipp N]
+                              [--replicas N]   (registrars behind the edge)
 Everything runs on loopback and stops by itself.
 """
-import argparse, csv, os, shutil, signal, socket, subprocess, sys, tempfile, time
+import argparse, csv, os, shutil, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import ROOT, TICK, cpu_ticks, free_port, wait_port  # noqa: E402
+from common import ROOT, TICK, cpu_percent, cpu_ticks, free_port, start_stack, stop  # noqa: E402
 USERS = 1000
 
 
@@ -23,6 +24,7 @@ def main():
     ap.add_argument("--rates", default="500,1000,2000,3000,4000,5000,6000,7000,8000")
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--sipp", type=int, default=2, help="sipp instances sharing the rate")
+    ap.add_argument("--replicas", type=int, default=1, help="registrar replicas")
     ap.add_argument("--no-build", action="store_true")
     args = ap.parse_args()
     if not args.no_build:
@@ -39,20 +41,7 @@ def main():
             users.write(f"user{i:04};pw{i:04};[authentication username=user{i:04} password=pw{i:04}];x\n")
     procs = {}
     try:
-        rport, gport, sport = free_port(), free_port(), free_port()
-        procs["redis"] = subprocess.Popen(["redis-server", "--port", str(rport), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL)
-        wait_port(rport)
-        env = dict(os.environ, ASTERISM_LOG="warn", ASTERISM_CONFIG_DIR=work,
-                   ASTERISM_REDIS_URL=f"redis://127.0.0.1:{rport}/",
-                   ASTERISM_REGISTRAR_LISTEN=f"127.0.0.1:{gport}",
-                   ASTERISM_SIP_BIND=f"127.0.0.1:{sport}",
-                   ASTERISM_REGISTRAR_ADDR=f"http://127.0.0.1:{gport}")
-        rel = os.path.join(ROOT, "target", "release")
-        procs["registrar"] = subprocess.Popen([os.path.join(rel, "asterism-registrar")], env=env)
-        wait_port(gport)
-        procs["edge"] = subprocess.Popen([os.path.join(rel, "asterism-edge")], env=env)
-        wait_port(sport)
-        time.sleep(0.5)
+        procs, sport = start_stack(work, replicas=args.replicas)
         print(f"{'rate/s':>7} {'done':>7} {'failed':>6} {'retrans':>7} {'edge%':>6} {'registrar%':>10} {'redis%':>6} {'sipp%':>6}")
         best = 0
         for rate in [int(r) for r in args.rates.split(",")]:
@@ -64,13 +53,7 @@ def main():
                 break
         print(f"\nhighest REGISTER-with-auth rate held with no failure and no retransmission: {best}/s")
     finally:
-        for p in procs.values():
-            p.send_signal(signal.SIGTERM)
-        for p in procs.values():
-            try:
-                p.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop(procs)
         shutil.rmtree(work, ignore_errors=True)
 
 
@@ -98,7 +81,7 @@ def step(rate, args, work, sport, procs):
         sipp_ticks = max(sipp_ticks, sum(cpu_ticks(int(p)) for p in pids))
         time.sleep(0.2)
     elapsed = time.time() - t0
-    row = {k: 100.0 * (cpu_ticks(p.pid) - before[k]) / TICK / elapsed for k, p in procs.items()}
+    row = cpu_percent(procs, before, elapsed)
     row["sipp"] = 100.0 * sipp_ticks / TICK / elapsed
     ok = failed = retrans = 0
     for stats in runs:

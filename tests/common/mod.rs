@@ -149,7 +149,7 @@ impl Topology {
         wait_tcp(self.grpc_port);
         wait_tcp(self.router_port);
         wait_tcp(self.media_port);
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + Duration::from_secs(30);
         while sip::options_udp(self.sip_addr()).is_none() {
             assert!(Instant::now() < deadline, "edge did not answer OPTIONS");
         }

@@ -2,8 +2,10 @@
 //! a free loopback port, Asterism binaries started with their settings, and
 //! free ports. Everything is killed when its handle drops.
 
+mod cluster;
 mod process;
 mod redis;
 
+pub use cluster::RedisCluster;
 pub use process::{bin_path, free_port, Service};
 pub use redis::RedisServer;

@@ -75,6 +75,11 @@ impl RedisServer {
         panic!("sentinel refused the failover: {reply}");
     }
 
+    /// Start on `port` with extra arguments (cluster mode…).
+    pub fn start_on(port: u16, extra: Vec<String>) -> RedisServer {
+        Self::start_with(port, extra)
+    }
+
     fn start_with(port: u16, extra: Vec<String>) -> RedisServer {
         let mut s = RedisServer {
             child: None,

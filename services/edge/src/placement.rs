@@ -17,9 +17,12 @@ use std::time::Duration;
 /// does not answer or is draining.
 pub const UNAVAILABLE: u64 = u64::MAX;
 
-const POLL_TIMEOUT: Duration = Duration::from_millis(500);
-/// Polls in a row an instance must miss to count as lost.
-const LOST_AFTER: u32 = 2;
+/// Generous: a loaded machine can be slow to answer, and a false "lost"
+/// would hang up live calls.
+const POLL_TIMEOUT: Duration = Duration::from_secs(2);
+/// Polls in a row an instance must miss to count as lost (a killed process
+/// refuses at once: about 3 s).
+const LOST_AFTER: u32 = 3;
 
 #[derive(Clone, Default)]
 pub struct Loads(Arc<Vec<AtomicU64>>, Arc<Vec<AtomicU32>>);

@@ -11,6 +11,8 @@ use tonic_health::pb::HealthCheckRequest;
 
 type Client = HealthClient<tonic::transport::Channel>;
 
+const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// Keep `admin`'s readiness in step with the backends (each a list of
 /// replicas and its gRPC service name), until the process ends.
 pub async fn watch_backends(admin: Admin, backends: Vec<(Vec<String>, &'static str)>) {
@@ -50,9 +52,10 @@ async fn serving(client: &mut Client, service: &str) -> bool {
     let mut req = tonic::Request::new(HealthCheckRequest {
         service: service.to_owned(),
     });
-    req.set_timeout(Duration::from_secs(1));
+    req.set_timeout(CHECK_TIMEOUT);
     // Bounded here too: a dead host never answers a request's own timeout.
-    let answer = tokio::time::timeout(Duration::from_secs(1), client.check(req)).await;
+    // Generous, as a loaded machine can take a while to open a connection.
+    let answer = tokio::time::timeout(CHECK_TIMEOUT, client.check(req)).await;
     matches!(
         answer.map(|a| a.map(|r| r.into_inner().status)),
         Ok(Ok(s)) if s == ServingStatus::Serving as i32

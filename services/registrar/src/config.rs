@@ -30,7 +30,7 @@ pub const SETTINGS: &[Setting] = &[
         env: ENV_REDIS_URL,
         flag: "redis-url",
         default: "",
-        help: "Redis for bindings (redis://host:port/db or redis+sentinel://s1:26379,s2:26379/master); unset: in-memory store",
+        help: "Redis for bindings (redis://host:port/db or redis+sentinel://s1:26379,s2:26379/master or redis+cluster://n1:6379,n2:6379); unset: in-memory store",
     },
     Setting {
         env: ENV_REDIS_PREFIX,

@@ -4,6 +4,7 @@
 //! check of the nonce, the RFC 3261 §10.3 CSeq check and every contact change
 //! happen together or not at all.
 
+pub mod cluster;
 pub mod memory;
 pub mod redis;
 pub mod sentinel;

@@ -9,6 +9,7 @@
 //! confirms it (`WAIT`), so a binding acknowledged to a phone survives a
 //! failover (`ASTERISM_REDIS_MIN_REPLICAS`, 1 behind Sentinel by default).
 
+use super::cluster::{self, Conn};
 use super::sentinel::{lost_primary, Target};
 use super::{with_remaining, BindingStore, StoreError, Update, UpdateOutcome};
 use asterism_proto::registrar::Binding;
@@ -24,7 +25,7 @@ pub const DEFAULT_PREFIX: &str = "asterism:";
 
 pub struct RedisStore {
     target: Target,
-    conn: Mutex<Option<ConnectionManager>>,
+    conn: Mutex<Option<Conn>>,
     prefix: String,
     /// Replicas that must confirm a write before it counts.
     min_replicas: u32,
@@ -58,27 +59,33 @@ impl RedisStore {
         self
     }
 
-    async fn conn(&self) -> Result<ConnectionManager, StoreError> {
+    async fn conn(&self) -> Result<Conn, StoreError> {
         let mut slot = self.conn.lock().await;
         if let Some(c) = slot.as_ref() {
             return Ok(c.clone());
         }
-        let cfg = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(1)))
-            .set_response_timeout(Some(Duration::from_secs(2)))
-            .set_number_of_retries(1);
-        let client = self.target.primary().await?;
-        let c = ConnectionManager::new_with_config(client, cfg)
-            .await
-            .map_err(unavailable)?;
+        let c = match &self.target {
+            Target::Cluster(nodes) => Conn::Cluster(cluster::connect(nodes).await?),
+            _ => {
+                let cfg = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(Duration::from_secs(1)))
+                    .set_response_timeout(Some(Duration::from_secs(2)))
+                    .set_number_of_retries(1);
+                let client = self.target.primary().await?;
+                let c = ConnectionManager::new_with_config(client, cfg)
+                    .await
+                    .map_err(unavailable)?;
+                Conn::Single(c)
+            }
+        };
         *slot = Some(c.clone());
         Ok(c)
     }
 
-    /// Map a Redis error; behind Sentinel, forget a connection that no
-    /// longer reaches the primary.
+    /// Map a Redis error; behind Sentinel or in a cluster, forget a
+    /// connection that no longer reaches the primary.
     async fn fail(&self, e: RedisError) -> StoreError {
-        if self.target.is_sentinel() && lost_primary(&e) {
+        if !matches!(self.target, Target::Direct(_)) && lost_primary(&e) {
             *self.conn.lock().await = None;
         }
         unavailable(e)
@@ -88,7 +95,7 @@ impl RedisStore {
     /// being failed over still accepts writes that the promoted replica never
     /// sees, so an unconfirmed write is refused (503, the phone retries) and
     /// the next request looks for the primary again.
-    async fn replicate(&self, conn: &mut ConnectionManager) -> Result<(), StoreError> {
+    async fn replicate(&self, conn: &mut Conn) -> Result<(), StoreError> {
         if self.min_replicas == 0 {
             return Ok(());
         }
@@ -140,15 +147,14 @@ impl RedisStore {
 impl BindingStore for RedisStore {
     async fn update(&self, aor: &str, u: &Update) -> Result<UpdateOutcome, StoreError> {
         let mut conn = self.conn().await?;
-        let nonce_key = match &u.replay_key {
-            Some(k) => self.aor_key(aor, &format!("nonce:{k}")),
-            None => String::new(),
-        };
         let mut inv = self.register.prepare_invoke();
         inv.key(self.aor_key(aor, "idx"))
-            .key(self.aor_key(aor, "meta"))
-            .key(nonce_key)
-            .arg(self.aor_key(aor, "b:"))
+            .key(self.aor_key(aor, "meta"));
+        // Only keys of this AOR's slot (a cluster refuses any other).
+        if let Some(k) = &u.replay_key {
+            inv.key(self.aor_key(aor, &format!("nonce:{k}")));
+        }
+        inv.arg(self.aor_key(aor, "b:"))
             .arg(u.now_ms)
             .arg(&u.call_id)
             .arg(u.cseq)
@@ -204,8 +210,11 @@ impl BindingStore for RedisStore {
         let mut conn = self.conn().await?;
         let pattern = format!("{}{{*}}:idx", self.prefix);
         let mut keys: Vec<String> = Vec::new();
+        if let Conn::Cluster(c) = &mut conn {
+            keys = cluster::scan(c, &pattern).await?;
+        }
         let mut cursor: u64 = 0;
-        loop {
+        while matches!(conn, Conn::Single(_)) {
             let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
                 .arg(cursor)
                 .arg("MATCH")
@@ -258,7 +267,10 @@ impl BindingStore for RedisStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         let mut conn = self.conn().await?;
-        match redis::cmd("PING").query_async::<String>(&mut conn).await {
+        match redis::cmd("PING")
+            .query_async::<redis::Value>(&mut conn)
+            .await
+        {
             Ok(_) => Ok(()),
             Err(e) => Err(self.fail(e).await),
         }
@@ -313,6 +325,49 @@ mod tests {
         let server = RedisServer::start();
         let store = RedisStore::new(&server.url(), "asterism-test:").unwrap();
         super::super::contract::run(&store).await;
+    }
+
+    #[tokio::test]
+    async fn cluster_store_honours_the_contract_and_lists_every_primary() {
+        let cluster = asterism_testkit::RedisCluster::start();
+        let store = RedisStore::new(&cluster.url(), "asterism-test:").unwrap();
+        super::super::contract::run(&store).await;
+        // AORs hash to slots all over the cluster; each REGISTER's script
+        // stays on one primary, and listing finds them on every primary.
+        let now = crate::clock::now_ms();
+        for i in 0..30 {
+            let aor = format!("user{i}");
+            let u = crate::store::Update {
+                call_id: format!("c{i}"),
+                cseq: 1,
+                now_ms: now,
+                replay_key: Some(format!("n{i}:00000001")),
+                replay_ttl_secs: 60,
+                changes: vec![crate::store::Change {
+                    contact: format!("sip:{aor}@10.0.0.1"),
+                    expires_secs: 60,
+                    record: Binding {
+                        aor: aor.clone(),
+                        contact: format!("sip:{aor}@10.0.0.1"),
+                        expires_at: (now / 1000) as i64 + 60,
+                        ..Default::default()
+                    },
+                }],
+                ..Default::default()
+            };
+            assert!(matches!(
+                store.update(&aor, &u).await.unwrap(),
+                UpdateOutcome::Applied(b) if b.len() == 1
+            ));
+        }
+        let listed = store.list(now).await.unwrap();
+        assert_eq!(listed.len(), 30, "{listed:?}");
+        for n in &cluster.nodes {
+            let here = n
+                .command(&["KEYS", "asterism-test:{user*}:idx"])
+                .unwrap_or_default();
+            assert!(here.contains(":idx"), "node {} holds some AORs", n.port);
+        }
     }
 
     #[tokio::test]

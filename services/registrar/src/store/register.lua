@@ -3,14 +3,14 @@
 -- and Redis's clocks need not agree.
 -- KEYS[1] index: sorted set, member = binding id, score = expiry (ms)
 -- KEYS[2] meta:  hash, field = binding id, value = "<cseq> <call-id>"
--- KEYS[3] nonce-use key, or "" for none
+-- KEYS[3] nonce-use key, absent for none
 -- ARGV: binding key prefix, now_ms, call_id, cseq, nonce_ttl_s, remove_all,
 --       then triples: id, expires_s (0 = remove), record
 local idx, meta, nonce = KEYS[1], KEYS[2], KEYS[3]
 local prefix, now = ARGV[1], tonumber(ARGV[2])
 local call_id, cseq = ARGV[3], tonumber(ARGV[4])
 
-if nonce ~= '' then
+if nonce then
   if not redis.call('SET', nonce, '1', 'NX', 'EX', tonumber(ARGV[5])) then
     return {-2}
   end

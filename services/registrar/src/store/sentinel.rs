@@ -2,7 +2,8 @@
 //! `redis+sentinel://host:port,host:port/<master>[/<db>]` URL names Redis
 //! Sentinels instead, and the primary is whatever they report now, asked
 //! again after every connection failure so a failover is followed within a
-//! request or two.
+//! request or two. `redis+cluster://` names Redis Cluster nodes
+//! ([`super::cluster`]).
 
 use super::StoreError;
 use redis::{Client, RedisError};
@@ -14,6 +15,8 @@ const SCHEME: &str = "redis+sentinel://";
 pub enum Target {
     Direct(Client),
     Sentinel(Sentinels),
+    /// Seed nodes of a Redis Cluster.
+    Cluster(Vec<String>),
 }
 
 pub struct Sentinels {
@@ -28,6 +31,9 @@ fn bad(url: &str, why: &str) -> StoreError {
 
 impl Target {
     pub fn parse(url: &str) -> Result<Target, StoreError> {
+        if let Some(nodes) = super::cluster::parse(url) {
+            return nodes.map(Target::Cluster).map_err(|why| bad(url, &why));
+        }
         let Some(rest) = url.strip_prefix(SCHEME) else {
             let client = Client::open(url).map_err(|e| bad(url, &e.to_string()))?;
             return Ok(Target::Direct(client));
@@ -64,11 +70,15 @@ impl Target {
         Ok(Target::Sentinel(Sentinels { addrs, master, db }))
     }
 
-    /// A client for the current primary.
+    /// A client for the current primary (a cluster has several: see
+    /// [`super::cluster::connect`]).
     pub async fn primary(&self) -> Result<Client, StoreError> {
         match self {
             Target::Direct(c) => Ok(c.clone()),
             Target::Sentinel(s) => s.primary().await,
+            Target::Cluster(_) => Err(StoreError::Unavailable(
+                "a cluster has no single primary".into(),
+            )),
         }
     }
 
