@@ -57,7 +57,7 @@ pub const SETTINGS: &[Setting] = &[
         env: ENV_MEDIA_ADDRS,
         flag: "media-addrs",
         default: "http://127.0.0.1:50054",
-        help: "media gRPC endpoints, comma-separated; each call goes to the next one that answers (all-in-one: the built-in one unless set)",
+        help: "media gRPC endpoints, comma-separated, or dns+http://name:port for every address of a name (re-resolved every 5 s); each call goes to the least loaded one (all-in-one: the built-in one unless set)",
     },
     Setting {
         env: ENV_DRAIN_SECS,

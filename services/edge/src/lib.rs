@@ -40,8 +40,7 @@ pub struct Ctx {
     pub registrar: RegistrarClient<Rpc>,
     pub router: RouterClient<Rpc>,
     /// Media instances and their load (new sessions go to the least loaded).
-    pub media: Vec<MediaClient<Rpc>>,
-    pub media_load: placement::Loads,
+    pub media: placement::Pool,
     /// host:port of this edge as others reach it.
     pub advertise: String,
     /// Bound to 0.0.0.0/:: with no ASTERISM_SIP_ADVERTISE.
@@ -163,13 +162,13 @@ impl Edge {
             channel(&cfg.router_addr, cfg.rpc_timeout, ROUTER)?,
             Inject,
         );
-        let media = cfg
-            .media_addrs
-            .iter()
-            .map(|a| {
-                channel(a, cfg.rpc_timeout, MEDIA).map(|c| MediaClient::with_interceptor(c, Inject))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let timeout = cfg.rpc_timeout;
+        let media = placement::Pool::new(Arc::new(move |a: &str| {
+            channel(a, timeout, MEDIA)
+                .ok()
+                .map(|c| MediaClient::with_interceptor(c, Inject))
+        }));
+        media.set_listed(&placement::resolve_all(&cfg.media_addrs).await);
         let (transport, inbound) =
             Transport::bind(cfg.sip_bind)
                 .await
@@ -194,7 +193,6 @@ impl Edge {
             cfg,
             registrar,
             router,
-            media_load: placement::Loads::new(media.len()),
             media,
             advertise,
             advertise_is_wildcard,
@@ -203,7 +201,7 @@ impl Edge {
             metrics,
         });
         let calls = ctx.calls.clone();
-        tokio::spawn(ctx.media_load.clone().watch(ctx.media.clone()));
+        tokio::spawn(ctx.media.clone().watch(ctx.cfg.media_addrs.clone()));
         tokio::spawn(alive::heartbeat(ctx.clone()));
         let (cmd_tx, cmd_rx) = tokio::sync::mpsc::channel(4096);
         let core = core::Core::new(transport, ctx, command::CoreHandle(cmd_tx));

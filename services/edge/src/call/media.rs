@@ -5,18 +5,20 @@
 use super::a_leg::AState;
 use super::steps::{failed, hung_up, ok};
 use super::{Call, CallerGone};
+use crate::placement::Instance;
 use asterism_proto::media::media_client::MediaClient;
 use asterism_proto::media::{
     play_progress, CloseRequest, EchoEnd, EchoRequest, OpenRequest, PlayRequest,
 };
 use asterism_proto::router::StepResult;
 use bytes::Bytes;
+use std::sync::Arc;
 
 pub(super) struct Session {
     client: MediaClient<crate::Rpc>,
     id: String,
-    /// Which media instance (index into the edge's list).
-    instance: usize,
+    /// The media instance it lives on.
+    instance: Arc<Instance>,
 }
 
 impl Call {
@@ -33,8 +35,8 @@ impl Call {
             return failed("INVITE without SDP offer");
         };
         let offer = String::from_utf8_lossy(&offer).into_owned();
-        for i in self.ctx.media_load.order() {
-            let mut client = self.ctx.media[i].clone();
+        for inst in self.ctx.media.order() {
+            let mut client = inst.client.clone();
             let mut req = tonic::Request::new(OpenRequest {
                 call_id: self.a.checked.call_id.clone(),
                 sdp_offer: offer.clone(),
@@ -47,11 +49,11 @@ impl Call {
             match opened {
                 Ok(r) => {
                     let r = r.into_inner();
-                    self.ctx.media_load.placed(i, 2);
+                    inst.placed(2);
                     self.media = Some(Session {
                         client,
                         id: r.session_id,
-                        instance: i,
+                        instance: inst.clone(),
                     });
                     let sdp = Some(("application/sdp".to_owned(), Bytes::from(r.sdp_answer)));
                     let (timers, tx) = (self.ctx.cfg.timers, self.tx.clone());
@@ -84,7 +86,7 @@ impl Call {
         let Some(s) = self.media.as_mut() else {
             return failed("no media");
         };
-        let (mut client, instance) = (s.client.clone(), s.instance);
+        let (mut client, instance) = (s.client.clone(), s.instance.clone());
         let req = PlayRequest {
             session_id: s.id.clone(),
             files,
@@ -94,8 +96,7 @@ impl Call {
             Ok(p) => p.into_inner(),
             Err(e) => return failed(e.message()),
         };
-        let loads = self.ctx.media_load.clone();
-        let lost = loads.until_lost(instance);
+        let lost = async move { instance.until_lost().await };
         tokio::pin!(lost);
         loop {
             tokio::select! {
@@ -126,14 +127,13 @@ impl Call {
         let Some(s) = self.media.as_ref() else {
             return failed("no media");
         };
-        let (mut client, instance) = (s.client.clone(), s.instance);
+        let (mut client, instance) = (s.client.clone(), s.instance.clone());
         let req = EchoRequest {
             session_id: s.id.clone(),
         };
         let echo = client.echo(req);
         tokio::pin!(echo);
-        let loads = self.ctx.media_load.clone();
-        let lost = loads.until_lost(instance);
+        let lost = async move { instance.until_lost().await };
         tokio::pin!(lost);
         loop {
             tokio::select! {
