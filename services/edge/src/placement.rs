@@ -142,7 +142,7 @@ impl Pool {
     pub async fn watch(self, sources: Vec<String>) {
         let mut tick: u32 = 0;
         loop {
-            if tick % RESOLVE_EVERY == 0 {
+            if tick.is_multiple_of(RESOLVE_EVERY) {
                 let addrs = resolve_all(&sources).await;
                 self.set_listed(&addrs);
             }
