@@ -42,7 +42,7 @@ def main():
             f.write(f"SEQUENTIAL\n{user};{pw};[authentication username={user} password={pw}];x\n")
     procs = {}
     try:
-        procs, sport = start_stack(work, replicas=args.replicas, router=True)
+        sport = start_stack(work, procs, replicas=args.replicas)
         uport = free_port()
         uas = subprocess.Popen(["sipp", "-sn", "uas", "-i", "127.0.0.1", "-p", str(uport), "-buff_size", "4194304", "-nostdin", "-bg"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

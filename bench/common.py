@@ -53,14 +53,14 @@ def http_ready(port, timeout=15):
     sys.exit(f"nothing ready on {port}")
 
 
-def start_stack(work, replicas=1, router=False):
-    """Redis, `replicas` registrars (and routers, if asked) and one edge balancing
-    over them, release builds on loopback, config from `work`. Returns the
-    processes by name (registrar1, registrar2, router1…) and the edge's SIP port,
-    once the edge is ready (every replica passed a health check)."""
+def start_stack(work, procs, replicas=1):
+    """Redis, `replicas` registrars and routers and one edge balancing over
+    them, release builds on loopback, config from `work`. Fills `procs` by name
+    (registrar1, router2…; the caller stops them, even when this fails) and
+    returns the edge's SIP port once the edge is ready (every replica passed a
+    health check)."""
     import subprocess
     rel = os.path.join(ROOT, "target", "release")
-    procs = {}
     rport = free_port()
     procs["redis"] = subprocess.Popen(["redis-server", "--port", str(rport), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
                                       stdout=subprocess.DEVNULL)
@@ -68,7 +68,7 @@ def start_stack(work, replicas=1, router=False):
     base = dict(os.environ, ASTERISM_LOG="warn", ASTERISM_CONFIG_DIR=work, ASTERISM_REDIS_URL=f"redis://127.0.0.1:{rport}/")
     grpc = {"registrar": [], "router": []}
     for i in range(1, replicas + 1):
-        for kind in ("registrar", "router") if router else ("registrar",):
+        for kind in ("registrar", "router"):
             port = free_port()
             env = dict(base, **{f"ASTERISM_{kind.upper()}_LISTEN": f"127.0.0.1:{port}",
                                 "ASTERISM_ADMIN_LISTEN": f"127.0.0.1:{free_port()}"})
@@ -79,13 +79,12 @@ def start_stack(work, replicas=1, router=False):
     sport, admin = free_port(), free_port()
     env = dict(base, ASTERISM_SIP_BIND=f"127.0.0.1:{sport}", ASTERISM_ADMIN_LISTEN=f"127.0.0.1:{admin}",
                ASTERISM_EDGE_ADMIN_LISTEN=f"127.0.0.1:{free_port()}",
-               ASTERISM_REGISTRAR_ADDR=",".join(f"http://127.0.0.1:{p}" for p in grpc["registrar"]))
-    if router:
-        env["ASTERISM_ROUTER_ADDR"] = ",".join(f"http://127.0.0.1:{p}" for p in grpc["router"])
+               ASTERISM_REGISTRAR_ADDR=",".join(f"http://127.0.0.1:{p}" for p in grpc["registrar"]),
+               ASTERISM_ROUTER_ADDR=",".join(f"http://127.0.0.1:{p}" for p in grpc["router"]))
     procs["edge"] = subprocess.Popen([os.path.join(rel, "asterism-edge")], env=env)
     wait_port(sport)
     http_ready(admin)
-    return procs, sport
+    return sport
 
 
 def stop(procs):

@@ -9,7 +9,7 @@ at increasing rates for a few seconds each, and prints, per step, failures,
 retransmissions and the CPU each process used (100% = one core).
 
 Usage: bench/register_load.py [--rates 1000,2000,...] [--seconds 5] [--sipp N]
-                              [--replicas N]   (registrars behind the edge)
+                              [--replicas N]   (registrars and routers behind the edge)
 Everything runs on loopback and stops by itself.
 """
 import argparse, csv, os, shutil, subprocess, sys, tempfile, time
@@ -24,7 +24,7 @@ def main():
     ap.add_argument("--rates", default="500,1000,2000,3000,4000,5000,6000,7000,8000")
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--sipp", type=int, default=2, help="sipp instances sharing the rate")
-    ap.add_argument("--replicas", type=int, default=1, help="registrar replicas")
+    ap.add_argument("--replicas", type=int, default=1, help="registrar (and router) replicas")
     ap.add_argument("--no-build", action="store_true")
     args = ap.parse_args()
     if not args.no_build:
@@ -39,9 +39,11 @@ def main():
         for i in range(USERS):
             conf.write(f"[user{i:04}]\ntype=friend\nsecret=pw{i:04}\nhost=dynamic\n\n")
             users.write(f"user{i:04};pw{i:04};[authentication username=user{i:04} password=pw{i:04}];x\n")
+    with open(os.path.join(work, "extensions.conf"), "w") as ext:
+        ext.write("[default]\n")  # the routers' (idle here)
     procs = {}
     try:
-        procs, sport = start_stack(work, replicas=args.replicas)
+        sport = start_stack(work, procs, replicas=args.replicas)
         print(f"{'rate/s':>7} {'done':>7} {'failed':>6} {'retrans':>7} {'edge%':>6} {'registrar%':>10} {'redis%':>6} {'sipp%':>6}")
         best = 0
         for rate in [int(r) for r in args.rates.split(",")]:
