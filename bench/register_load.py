@@ -2,7 +2,8 @@
 """REGISTER-with-digest load: the highest rate Asterism holds with zero failed
 registrations and zero retransmissions.
 
-Starts a private redis-server, asterism-registrar and asterism-edge (release
+Starts a private redis-server, asterism-registrar, an idle asterism-router (the
+edge is ready only with one) and asterism-edge (release
 builds, separate processes, gRPC between them) with 1000 users, then drives
 sipp (tests/sipp/register_auth.xml: REGISTER, 401, REGISTER with digest, 200)
 at increasing rates for a few seconds each, and prints, per step, failures,
