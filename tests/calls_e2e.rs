@@ -173,7 +173,9 @@ fn list_calls_shows_the_call_with_both_legs() {
 fn sigterm_during_a_call_lets_it_finish_then_the_edge_exits() {
     let mut t = lab();
     let b = callee(&t, "alice", "alice61", "callee_answer.xml", 0);
-    let caller = call_in_background(&t, "61", 1500);
+    // Held long enough to be up still when a loaded machine gets round to
+    // the checks below.
+    let caller = call_in_background(&t, "61", 5000);
     // Once the call is up, ask the edge to stop.
     let mut up = false;
     for _ in 0..500 {

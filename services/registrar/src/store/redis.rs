@@ -23,9 +23,27 @@ use tokio::sync::Mutex;
 
 pub const DEFAULT_PREFIX: &str = "asterism:";
 
+/// What a node is, for a write its replicas did not confirm.
+#[derive(Clone, Copy, Debug)]
+enum Standing {
+    /// The primary, its replicas merely behind: refuse, keep the connection.
+    Primary,
+    /// Just promoted, no replica online yet: accept.
+    AloneAfterFailover,
+    /// No longer (or soon no longer) the primary: refuse and look again.
+    Replaced,
+}
+
 pub struct RedisStore {
     target: Target,
     conn: Mutex<Option<Conn>>,
+    /// host:port the current connection reaches (behind Sentinel).
+    primary_addr: Mutex<Option<String>>,
+    /// The sentinels' last answer on the settled primary, and when.
+    settled: Mutex<Option<(std::time::Instant, Option<String>)>>,
+    /// Where the node stood when last found with no replica online, and
+    /// when (writes skip WAIT for a moment after).
+    lonely: Mutex<Option<(std::time::Instant, Standing)>>,
     prefix: String,
     /// Replicas that must confirm a write before it counts.
     min_replicas: u32,
@@ -46,6 +64,9 @@ impl RedisStore {
             min_replicas: u32::from(target.is_sentinel()),
             target,
             conn: Mutex::new(None),
+            primary_addr: Mutex::new(None),
+            settled: Mutex::new(None),
+            lonely: Mutex::new(None),
             prefix: prefix.to_owned(),
             register: Script::new(include_str!("register.lua")),
             lookup: Script::new(include_str!("lookup.lua")),
@@ -72,6 +93,10 @@ impl RedisStore {
                     .set_response_timeout(Some(Duration::from_secs(2)))
                     .set_number_of_retries(1);
                 let client = self.target.primary().await?;
+                let addr = client.get_connection_info().addr().to_string();
+                tracing::debug!(%addr, "connecting to the Redis primary");
+                *self.primary_addr.lock().await = Some(addr);
+                *self.lonely.lock().await = None;
                 let c = ConnectionManager::new_with_config(client, cfg)
                     .await
                     .map_err(unavailable)?;
@@ -85,6 +110,7 @@ impl RedisStore {
     /// Map a Redis error; behind Sentinel or in a cluster, forget a
     /// connection that no longer reaches the primary.
     async fn fail(&self, e: RedisError) -> StoreError {
+        tracing::debug!(error = %e, "Redis request failed");
         if !matches!(self.target, Target::Direct(_)) && lost_primary(&e) {
             *self.conn.lock().await = None;
         }
@@ -94,10 +120,29 @@ impl RedisStore {
     /// A write counts only once `min_replicas` replicas have it: a primary
     /// being failed over still accepts writes that the promoted replica never
     /// sees, so an unconfirmed write is refused (503, the phone retries) and
-    /// the next request looks for the primary again.
+    /// the next request looks for the primary again. The one exception is a
+    /// primary Sentinel has just promoted, before any replica is back online
+    /// ([`Standing::AloneAfterFailover`]).
     async fn replicate(&self, conn: &mut Conn) -> Result<(), StoreError> {
         if self.min_replicas == 0 {
             return Ok(());
+        }
+        // WAIT blocks the (shared, multiplexed) connection for its whole
+        // timeout when no replica can answer: while the primary is known to
+        // have none online, act on that without WAIT rather than queue every
+        // request behind it.
+        let last = *self.lonely.lock().await;
+        if let Some((at, st)) = last {
+            if at.elapsed() < Duration::from_millis(250) {
+                return self.unconfirmed(st, 0).await;
+            }
+            // Still no replica online? INFO answers at once; WAIT would not.
+            let (st, online) = self.standing(conn).await;
+            if online == 0 {
+                *self.lonely.lock().await = Some((std::time::Instant::now(), st));
+                return self.unconfirmed(st, 0).await;
+            }
+            *self.lonely.lock().await = None;
         }
         let wait = redis::cmd("WAIT")
             .arg(self.min_replicas)
@@ -107,14 +152,85 @@ impl RedisStore {
         match wait {
             Ok(n) if n >= i64::from(self.min_replicas) => Ok(()),
             Ok(n) => {
-                *self.conn.lock().await = None;
-                Err(unavailable(format!(
-                    "{n} of {} replicas confirmed the write",
-                    self.min_replicas
-                )))
+                let (st, online) = self.standing(conn).await;
+                if online == 0 {
+                    *self.lonely.lock().await = Some((std::time::Instant::now(), st));
+                }
+                self.unconfirmed(st, n).await
             }
             Err(e) => Err(self.fail(e).await),
         }
+    }
+
+    /// What a write `n` replicas confirmed (fewer than wanted) comes to.
+    async fn unconfirmed(&self, st: Standing, n: i64) -> Result<(), StoreError> {
+        tracing::debug!(standing = ?st, confirmed = n, "write not confirmed by enough replicas");
+        match st {
+            // Right after a failover the new primary's replicas are still
+            // (re)syncing: what it has now is what survives, so refusing
+            // would only turn a failover into seconds of 503s.
+            Standing::AloneAfterFailover => Ok(()),
+            Standing::Primary => Err(unavailable(format!(
+                "{n} of {} replicas confirmed the write",
+                self.min_replicas
+            ))),
+            Standing::Replaced => {
+                *self.conn.lock().await = None;
+                *self.lonely.lock().await = None;
+                Err(unavailable("the primary is being replaced"))
+            }
+        }
+    }
+
+    /// Where this connection's node stands when a write was not confirmed.
+    /// Behind Sentinel, a primary with no replica online that the sentinels
+    /// report as primary with no failover under way has just been promoted.
+    /// A primary being replaced loses its replica too, but then the
+    /// sentinels report the failover (or the new primary), so writes to it
+    /// are refused and none is lost with it.
+    /// Also says how many replicas are online.
+    async fn standing(&self, conn: &mut Conn) -> (Standing, usize) {
+        let info: String = match redis::cmd("INFO")
+            .arg("replication")
+            .query_async(conn)
+            .await
+        {
+            Ok(i) => i,
+            Err(_) => return (Standing::Replaced, 0),
+        };
+        let online = info
+            .lines()
+            .filter(|l| l.starts_with("slave") && l.contains("state=online"))
+            .count();
+        let Some(sentinels) = self.target.sentinels() else {
+            return (Standing::Primary, online);
+        };
+        if !info.lines().any(|l| l.trim() == "role:master") {
+            return (Standing::Replaced, online);
+        }
+        let settled = self.settled_primary(sentinels).await;
+        let ours = self.primary_addr.lock().await.clone();
+        if settled.is_some() && settled != ours {
+            return (Standing::Replaced, online);
+        }
+        if online == 0 && settled.is_some() {
+            (Standing::AloneAfterFailover, online)
+        } else {
+            (Standing::Primary, online)
+        }
+    }
+
+    /// The sentinels' settled primary, asked at most every half second.
+    async fn settled_primary(&self, sentinels: &super::sentinel::Sentinels) -> Option<String> {
+        let mut cache = self.settled.lock().await;
+        if let Some((at, addr)) = cache.as_ref() {
+            if at.elapsed() < Duration::from_millis(500) {
+                return addr.clone();
+            }
+        }
+        let addr = sentinels.settled_primary().await;
+        *cache = Some((std::time::Instant::now(), addr.clone()));
+        addr
     }
 
     fn aor_key(&self, aor: &str, what: &str) -> String {

@@ -82,12 +82,50 @@ impl Target {
         }
     }
 
+    /// The sentinels, when the primary is found through them.
+    pub fn sentinels(&self) -> Option<&Sentinels> {
+        match self {
+            Target::Sentinel(s) => Some(s),
+            _ => None,
+        }
+    }
+
     pub fn is_sentinel(&self) -> bool {
         matches!(self, Target::Sentinel(_))
     }
 }
 
 impl Sentinels {
+    /// `host:port` of the primary, if the sentinels report one with no
+    /// failover under way (a primary they are replacing, or one they see as
+    /// down, is not settled).
+    pub async fn settled_primary(&self) -> Option<String> {
+        for addr in &self.addrs {
+            let Ok(mut conn) = connect(addr).await else {
+                continue;
+            };
+            let reply: Result<Vec<String>, _> = redis::cmd("SENTINEL")
+                .arg("MASTER")
+                .arg(&self.master)
+                .query_async(&mut conn)
+                .await;
+            let Ok(fields) = reply else { continue };
+            let get = |k: &str| {
+                fields
+                    .chunks(2)
+                    .find(|kv| kv[0] == k)
+                    .and_then(|kv| kv.get(1).cloned())
+            };
+            let flags = get("flags").unwrap_or_default();
+            let unsettled = ["failover_in_progress", "s_down", "o_down", "promoted"];
+            if flags.split(',').any(|f| unsettled.contains(&f)) {
+                return None;
+            }
+            return Some(format!("{}:{}", get("ip")?, get("port")?));
+        }
+        None
+    }
+
     /// Ask each sentinel in turn; the first that knows the master answers.
     async fn primary(&self) -> Result<Client, StoreError> {
         let mut last = String::from("no sentinel answered");
@@ -104,13 +142,7 @@ impl Sentinels {
     }
 
     async fn ask(&self, addr: &str) -> Result<(String, u16), RedisError> {
-        let client = Client::open(format!("redis://{addr}/"))?;
-        let cfg = redis::AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(Duration::from_millis(500)))
-            .set_response_timeout(Some(Duration::from_millis(500)));
-        let mut conn = client
-            .get_multiplexed_async_connection_with_config(&cfg)
-            .await?;
+        let mut conn = connect(addr).await?;
         let reply: Option<(String, u16)> = redis::cmd("SENTINEL")
             .arg("get-master-addr-by-name")
             .arg(&self.master)
@@ -124,6 +156,16 @@ impl Sentinels {
             ))
         })
     }
+}
+
+async fn connect(addr: &str) -> Result<redis::aio::MultiplexedConnection, RedisError> {
+    let client = Client::open(format!("redis://{addr}/"))?;
+    let cfg = redis::AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(Duration::from_millis(500)))
+        .set_response_timeout(Some(Duration::from_millis(500)));
+    client
+        .get_multiplexed_async_connection_with_config(&cfg)
+        .await
 }
 
 /// Whether an error means the connection (or the node behind it) is no
