@@ -1,6 +1,6 @@
 //! The cluster on one machine (issue 7): `scripts/topology` puts Redis and
 //! two of every Asterism service in network namespaces of their own, each
-//! with its own address, and the phones (sipp) in theirs. Calls cross the
+//! with its own address, and the phones (sipp, baresip) in theirs. Calls cross the
 //! edges both ways; one registrar, one router and one media instance are
 //! killed with SIGKILL while registrations and echo calls run; then the
 //! edge a phone registered through is killed. Needs root (ip netns).
@@ -136,6 +136,81 @@ impl Cluster {
     }
 }
 
+/// A baresip softphone (auto-answer, ctrl_tcp) inside a phone's namespace.
+struct Softphone {
+    child: std::process::Child,
+    host: String,
+    ctrl: String,
+}
+
+impl Drop for Softphone {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Cluster {
+    /// baresip in `host`'s namespace with `account` (an accounts line).
+    fn softphone(&self, host: &str, account: &str) -> Softphone {
+        let ip = Self::ip(host);
+        let dir = self.dir.0.join(format!("baresip-{host}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = format!(
+            "poll_method epoll\nsip_listen {ip}:5062\nsip_transports udp\nnet_interface eth0\naudio_player aufile,/dev/null\naudio_source ausine,440\nausrc_srate 48000\nauplay_srate 48000\nausrc_channels 2\nauplay_channels 2\nmodule_path /usr/lib/baresip/modules\nmodule g711.so\nmodule ausine.so\nmodule aufile.so\nmodule_app account.so\nmodule_app menu.so\nmodule ctrl_tcp.so\nctrl_tcp_listen {ip}:4444\n"
+        );
+        std::fs::write(dir.join("config"), config).unwrap();
+        std::fs::write(dir.join("accounts"), account).unwrap();
+        let log = std::fs::File::create(dir.join("baresip.log")).unwrap();
+        let child = Command::new(script())
+            .args(["exec", &self.name, host, "baresip", "-f"])
+            .arg(&dir)
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("baresip must be installed (Debian package baresip)");
+        Softphone {
+            child,
+            host: host.to_owned(),
+            ctrl: format!("{ip}:4444"),
+        }
+    }
+
+    /// One ctrl_tcp command to a softphone (netstring JSON, sent from its
+    /// own namespace); the response text.
+    fn ctrl(&self, phone: &Softphone, command: &str, params: &str) -> String {
+        let (host, port) = phone.ctrl.split_once(':').unwrap();
+        let py = r#"
+import socket
+s = socket.create_connection(("HOST", PORT), timeout=3)
+b = '{"command":"COMMAND","params":"PARAMS","token":"t"}'
+s.sendall(("%d:%s," % (len(b), b)).encode())
+got = b""
+while b'"response":true' not in got:
+    d = s.recv(16384)
+    if not d:
+        break
+    got += d
+print(got.decode(errors="replace").replace(r"\n", "\n"))
+"#
+        .replace("HOST", host)
+        .replace("PORT", port)
+        .replace("COMMAND", command)
+        .replace("PARAMS", params);
+        self.exec(&phone.host, &["python3", "-c", &py])
+    }
+
+    fn baresip_log(&self, phone: &Softphone) -> String {
+        std::fs::read_to_string(
+            self.dir
+                .0
+                .join(format!("baresip-{}/baresip.log", phone.host)),
+        )
+        .unwrap_or_default()
+    }
+}
+
 impl Drop for Cluster {
     fn drop(&mut self) {
         let _ = Command::new(script()).args(["down", &self.name]).status();
@@ -174,6 +249,44 @@ fn a_cluster_of_namespaces_survives_kill_9_of_any_replica() {
         p2.call(edge2, &scenario("caller_waits.xml"), BOB, "61", 0),
         alice,
     );
+
+    // A real softphone: baresip registers alice through edge 2, answers a
+    // call that enters through edge 1, then calls out through edge 2 to bob
+    // on edge 1 and hangs up.
+    let baresip = c.softphone(
+        "phone1",
+        &format!("<sip:alice@{edge2}>;auth_pass=alice61;regint=60;answermode=auto\n"),
+    );
+    let mut reginfo = String::new();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !reginfo.contains("OK") {
+        assert!(
+            Instant::now() < deadline,
+            "baresip registers through edge 2: {reginfo}\n{}",
+            c.baresip_log(&baresip)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+        reginfo = c.ctrl(&baresip, "reginfo", "");
+    }
+    let caller = scenario("caller_hangs_up.xml");
+    let r = p3.call(edge1, &caller, BOB, "61", 1000);
+    assert!(
+        r.success,
+        "call to baresip:\n{}\n{}",
+        r.output,
+        c.baresip_log(&baresip)
+    );
+    let bob_port = p2.port();
+    let bob = p2.uas(edge1, &scenario("callee_answer_relayed.xml"), bob_port, 0);
+    p2.register(edge1, BOB.0, BOB.1, bob_port);
+    c.ctrl(&baresip, "dial", "62");
+    wait_until("baresip's call to bob is established", || {
+        c.ctrl(&baresip, "listcalls", "").contains("ESTABLISHED")
+    });
+    c.ctrl(&baresip, "hangup", "");
+    succeeded("bob answered baresip and got its BYE", bob);
+    p2.register_for(edge1, BOB, bob_port, 0);
+    drop(baresip);
 
     // An echo call; find the media instance it landed on.
     let echo_a = {

@@ -131,6 +131,18 @@ impl Sipp {
 
     /// Register `user` through `target` with its Contact on `contact_port`.
     pub fn register(&self, target: SocketAddr, user: &str, password: &str, contact_port: u16) {
+        self.register_for(target, (user, password), contact_port, 60);
+    }
+
+    /// [`Sipp::register`] with `expires` (0 removes the binding).
+    pub fn register_for(
+        &self,
+        target: SocketAddr,
+        (user, password): (&str, &str),
+        contact_port: u16,
+        expires: u32,
+    ) {
+        let expires = expires.to_string();
         let csv = self.csv(user, password).display().to_string();
         let reg = self.run(
             target,
@@ -144,7 +156,7 @@ impl Sipp {
                 &contact_port.to_string(),
                 "-key",
                 "expires",
-                "60",
+                &expires,
             ],
         );
         assert!(reg.success, "{user} registers:\n{}", reg.output);
