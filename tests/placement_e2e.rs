@@ -1,5 +1,6 @@
 //! Media placement by load: new calls go to the least loaded media instance
-//! that answers; an instance that comes up takes the next calls.
+//! that answers; an instance that comes up takes the next calls; one that
+//! drains (SIGTERM) takes none and keeps its calls going.
 
 mod common;
 
@@ -108,7 +109,7 @@ fn new_calls_go_to_the_least_loaded_media_instance() {
     }
     assert_eq!(sessions(m1_http), Some(3));
     // Media 2 comes up empty: it is the least loaded, the next calls go there.
-    let _media2 = media(&dir.0, m2, m2_http, base + 200);
+    let mut media2 = media(&dir.0, m2, m2_http, base + 200);
     wait_tcp(m2);
     std::thread::sleep(Duration::from_millis(2500));
     for _ in 0..2 {
@@ -117,4 +118,19 @@ fn new_calls_go_to_the_least_loaded_media_instance() {
         phones.push(p);
     }
     assert_eq!((sessions(m1_http), sessions(m2_http)), (Some(3), Some(2)));
+    // Media 2 drains (SIGTERM): it takes no new call, and its calls go on.
+    media2.signal("TERM");
+    std::thread::sleep(Duration::from_millis(2500));
+    let mut p = Phone::new(target, "bob", "bob62");
+    assert_eq!(p.call("3666", &pcmu_offer(p.rtp_port())).0, 200);
+    phones.push(p);
+    assert_eq!((sessions(m1_http), sessions(m2_http)), (Some(4), Some(2)));
+    let on_media2 = &phones[3];
+    let payload = [0x5Au8; 160];
+    let echoed = (0..20u16).any(|i| {
+        on_media2.send_rtp(0, 100 + i, 160 * u32::from(i), false, &payload);
+        (0..5).any(|_| on_media2.recv_rtp().is_some_and(|r| r.3 == payload))
+    });
+    assert!(echoed, "a call on the draining instance still echoes");
+    assert!(media2.try_exit().is_none(), "draining waits for its calls");
 }

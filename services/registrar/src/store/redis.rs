@@ -41,9 +41,9 @@ pub struct RedisStore {
     primary_addr: Mutex<Option<String>>,
     /// The sentinels' last answer on the settled primary, and when.
     settled: Mutex<Option<(std::time::Instant, Option<String>)>>,
-    /// Where the node stood when last found with no replica online, and
-    /// when (writes skip WAIT for a moment after).
-    lonely: Mutex<Option<(std::time::Instant, Standing)>>,
+    /// The node's standing and replicas online (acknowledging) when last
+    /// looked at, and when.
+    lonely: Mutex<Option<(std::time::Instant, Standing, usize)>>,
     prefix: String,
     /// Replicas that must confirm a write before it counts.
     min_replicas: u32,
@@ -128,21 +128,20 @@ impl RedisStore {
             return Ok(());
         }
         // WAIT blocks the (shared, multiplexed) connection for its whole
-        // timeout when no replica can answer: while the primary is known to
-        // have none online, act on that without WAIT rather than queue every
-        // request behind it.
+        // timeout when too few replicas can answer, queueing every request
+        // behind it: look first (INFO, at most every 250 ms) and WAIT only
+        // when enough replicas are online and acknowledging.
         let last = *self.lonely.lock().await;
-        if let Some((at, st)) = last {
-            if at.elapsed() < Duration::from_millis(250) {
-                return self.unconfirmed(st, 0).await;
+        let (st, online) = match last {
+            Some((at, st, online)) if at.elapsed() < Duration::from_millis(250) => (st, online),
+            _ => {
+                let (st, online) = self.standing(conn).await;
+                *self.lonely.lock().await = Some((std::time::Instant::now(), st, online));
+                (st, online)
             }
-            // Still no replica online? INFO answers at once; WAIT would not.
-            let (st, online) = self.standing(conn).await;
-            if online == 0 {
-                *self.lonely.lock().await = Some((std::time::Instant::now(), st));
-                return self.unconfirmed(st, 0).await;
-            }
-            *self.lonely.lock().await = None;
+        };
+        if online < self.min_replicas as usize {
+            return self.unconfirmed(st, 0).await;
         }
         let wait = redis::cmd("WAIT")
             .arg(self.min_replicas)
@@ -153,9 +152,7 @@ impl RedisStore {
             Ok(n) if n >= i64::from(self.min_replicas) => Ok(()),
             Ok(n) => {
                 let (st, online) = self.standing(conn).await;
-                if online == 0 {
-                    *self.lonely.lock().await = Some((std::time::Instant::now(), st));
-                }
+                *self.lonely.lock().await = Some((std::time::Instant::now(), st, online));
                 self.unconfirmed(st, n).await
             }
             Err(e) => Err(self.fail(e).await),
@@ -198,15 +195,26 @@ impl RedisStore {
             Ok(i) => i,
             Err(_) => return (Standing::Replaced, 0),
         };
+        // Online and acknowledging: a replica loading its full resync after
+        // a failover is "online" but answers no WAIT until it is done.
         let online = info
             .lines()
             .filter(|l| l.starts_with("slave") && l.contains("state=online"))
+            .filter(|l| {
+                l.split(',')
+                    .find_map(|kv| kv.strip_prefix("lag="))
+                    .and_then(|lag| lag.trim().parse::<u32>().ok())
+                    .is_some_and(|lag| lag <= 1)
+            })
             .count();
+        if !info.lines().any(|l| l.trim() == "role:master") {
+            return (Standing::Replaced, online);
+        }
         let Some(sentinels) = self.target.sentinels() else {
             return (Standing::Primary, online);
         };
-        if !info.lines().any(|l| l.trim() == "role:master") {
-            return (Standing::Replaced, online);
+        if online >= self.min_replicas as usize {
+            return (Standing::Primary, online);
         }
         let settled = self.settled_primary(sentinels).await;
         let ours = self.primary_addr.lock().await.clone();
