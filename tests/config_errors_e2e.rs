@@ -63,3 +63,30 @@ fn invalid_settings_exit_64_and_help_lists_them_all() {
         .unwrap();
     assert_eq!(out.status.code(), Some(64));
 }
+
+#[test]
+fn malformed_redis_urls_exit_64_saying_what_is_wrong() {
+    for (url, why) in [
+        (
+            "redis+sentinel://h:1",
+            "expected redis+sentinel://host:port,.../master",
+        ),
+        ("redis+cluster://h:1/3", "Redis Cluster has no databases"),
+        ("http://h:1", "bad Redis URL"),
+    ] {
+        let out = Command::new(bin_path("asterism-registrar"))
+            .env(
+                "ASTERISM_CONFIG_DIR",
+                concat!(env!("CARGO_MANIFEST_DIR"), "/examples"),
+            )
+            .env("ASTERISM_REDIS_URL", url)
+            .env("ASTERISM_REGISTRAR_LISTEN", "127.0.0.1:0")
+            .env("ASTERISM_ADMIN_LISTEN", "127.0.0.1:0")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(64), "{url}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(why), "{url}: {stderr}");
+        assert!(!stderr.contains("unavailable"), "{url}: {stderr}");
+    }
+}

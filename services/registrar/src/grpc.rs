@@ -16,7 +16,7 @@ impl From<StoreError> for Status {
     fn from(e: StoreError) -> Status {
         match e {
             StoreError::Unavailable(m) => Status::unavailable(m),
-            StoreError::Corrupt(m) => Status::internal(m),
+            StoreError::Corrupt(m) | StoreError::Config(m) => Status::internal(m),
         }
     }
 }

@@ -21,6 +21,9 @@ pub enum StoreError {
     /// A record in the store could not be read.
     #[error("corrupt binding record: {0}")]
     Corrupt(String),
+    /// The store's settings are wrong (a malformed Redis URL).
+    #[error("{0}")]
+    Config(String),
 }
 
 /// One contact to add, refresh or remove.

@@ -339,7 +339,7 @@ impl BindingStore for RedisStore {
         }
         let mut cursor: u64 = 0;
         while matches!(conn, Conn::Single(_)) {
-            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+            let (next, batch): (u64, Vec<String>) = match redis::cmd("SCAN")
                 .arg(cursor)
                 .arg("MATCH")
                 .arg(&pattern)
@@ -347,7 +347,10 @@ impl BindingStore for RedisStore {
                 .arg(1000)
                 .query_async(&mut conn)
                 .await
-                .map_err(unavailable)?;
+            {
+                Ok(r) => r,
+                Err(e) => return Err(self.fail(e).await),
+            };
             keys.extend(batch);
             if next == 0 {
                 break;

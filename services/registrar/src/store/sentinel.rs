@@ -26,7 +26,7 @@ pub struct Sentinels {
 }
 
 fn bad(url: &str, why: &str) -> StoreError {
-    StoreError::Unavailable(format!("bad Redis URL {url:?}: {why}"))
+    StoreError::Config(format!("bad Redis URL {url:?}: {why}"))
 }
 
 impl Target {
