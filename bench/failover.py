@@ -37,6 +37,18 @@ def sipp(phone, target, scenario, work, *args, port=5070, calls=1, rate=None):
     return subprocess.run(cmd, cwd=work, capture_output=True, text=True)
 
 
+def kill_during(run, host, stats):
+    """Start `run` (a sipp load), kill `host` 3 s in, and return sipp's final
+    statistics row once the load is over."""
+    t = threading.Thread(target=run)
+    t.start()
+    time.sleep(3)
+    kill(host)
+    t.join()
+    with open(stats) as f:
+        return list(csv.DictReader(f, delimiter=";"))[-1]
+
+
 def kill(host):
     os.kill(int(topo("pid", NAME, host)), 9)
     return time.time()
@@ -73,16 +85,10 @@ def main():
         stats = os.path.join(work, "reg.csv")
         seconds = 8
         errors = os.path.join(work, "reg-errors.log")
-        run = threading.Thread(target=lambda: sipp("phone1", edge1, "register_auth.xml", work, "-inf", "users.csv",
-                                                   "-trace_stat", "-stf", stats, "-fd", "1",
-                                                   "-trace_err", "-error_file", errors,
-                                                   calls=args.rate * seconds, rate=args.rate))
-        run.start()
-        time.sleep(3)
-        kill("registrar1")
-        run.join()
-        with open(stats) as f:
-            last = list(csv.DictReader(f, delimiter=";"))[-1]
+        last = kill_during(lambda: sipp("phone1", edge1, "register_auth.xml", work, "-inf", "users.csv",
+                                        "-trace_stat", "-stf", stats, "-fd", "1",
+                                        "-trace_err", "-error_file", errors,
+                                        calls=args.rate * seconds, rate=args.rate), "registrar1", stats)
         answers = sorted({line.split("received '")[1][:32] for line in open(errors, errors="replace")
                           if "received 'SIP/2.0" in line}) if os.path.exists(errors) else []
         print(f"registrar kill -9 at {args.rate} REGISTER/s: {last['SuccessfulCall(C)']} registered, "
@@ -94,15 +100,9 @@ def main():
         callee.wait()
         sipp("phone2", edge1, "register_contact.xml", work, "-inf", "bob.csv", "-key", "contact_port", "5080", port=5081)
         stats = os.path.join(work, "calls.csv")
-        run = threading.Thread(target=lambda: sipp("phone1", edge1, "caller_hangs_up.xml", work, "-inf", "alice.csv",
-                                                   "-s", "62", "-d", "200", "-trace_stat", "-stf", stats, "-fd", "1",
-                                                   port=5071, calls=40, rate=5))
-        run.start()
-        time.sleep(3)
-        kill("router1")
-        run.join()
-        with open(stats) as f:
-            last = list(csv.DictReader(f, delimiter=";"))[-1]
+        last = kill_during(lambda: sipp("phone1", edge1, "caller_hangs_up.xml", work, "-inf", "alice.csv",
+                                        "-s", "62", "-d", "200", "-trace_stat", "-stf", stats, "-fd", "1",
+                                        port=5071, calls=40, rate=5), "router1", stats)
         print(f"router kill -9 at 5 calls/s: {last['SuccessfulCall(C)']} calls completed, {last['FailedCall(C)']} failed")
 
         # Media: an echo call, its media instance killed; time to the BYE.

@@ -37,15 +37,11 @@ async fn answer(ctx: &Ctx, flow: Flow, req: &Request, c: &Checked, replier: &Rep
         request.set_timeout(ctx.cfg.rpc_timeout);
         async move { client.register(request).await }
     };
-    let call = crate::retry::until_answered(ctx.cfg.rpc_timeout, attempt);
-    let answer = match tokio::time::timeout(ctx.cfg.rpc_timeout, call).await {
-        Ok(Ok(a)) => a.into_inner(),
-        Ok(Err(status)) => {
+    // Bounded by the budget, retried while no replica answered (crate::retry).
+    let answer = match crate::retry::until_answered(ctx.cfg.rpc_timeout, attempt).await {
+        Ok(a) => a.into_inner(),
+        Err(status) => {
             tracing::warn!(code = ?status.code(), message = status.message(), "registrar failed");
-            return ctx.unavailable(replier);
-        }
-        Err(_) => {
-            tracing::warn!("registrar did not answer in time");
             return ctx.unavailable(replier);
         }
     };

@@ -262,7 +262,10 @@ fn refuse(req: Request, code: u16) -> Relay {
 
 /// Whether a response belongs to a request this edge relayed.
 pub fn is_relayed(r: &Response) -> bool {
-    asterism_sip::request::top_branch(&r.headers).is_some_and(|b| b.starts_with(RELAY_BRANCH))
+    // The top Via is its own header entry; no parse on every response.
+    r.headers
+        .get(&HeaderName::Via)
+        .is_some_and(|v| v.contains(RELAY_BRANCH))
 }
 
 #[cfg(test)]

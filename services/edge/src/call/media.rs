@@ -6,7 +6,6 @@ use super::a_leg::AState;
 use super::steps::{failed, hung_up, ok};
 use super::{Call, CallerGone};
 use crate::placement::Instance;
-use asterism_proto::media::media_client::MediaClient;
 use asterism_proto::media::{
     play_progress, CloseRequest, EchoEnd, EchoRequest, OpenRequest, PlayRequest,
 };
@@ -15,9 +14,8 @@ use bytes::Bytes;
 use std::sync::Arc;
 
 pub(super) struct Session {
-    client: MediaClient<crate::Rpc>,
     id: String,
-    /// The media instance it lives on.
+    /// The media instance it lives on (and its client).
     instance: Arc<Instance>,
 }
 
@@ -51,7 +49,6 @@ impl Call {
                     let r = r.into_inner();
                     inst.placed(2);
                     self.media = Some(Session {
-                        client,
                         id: r.session_id,
                         instance: inst.clone(),
                     });
@@ -86,7 +83,8 @@ impl Call {
         let Some(s) = self.media.as_mut() else {
             return failed("no media");
         };
-        let (mut client, instance) = (s.client.clone(), s.instance.clone());
+        let instance = s.instance.clone();
+        let mut client = instance.client.clone();
         let req = PlayRequest {
             session_id: s.id.clone(),
             files,
@@ -127,7 +125,8 @@ impl Call {
         let Some(s) = self.media.as_ref() else {
             return failed("no media");
         };
-        let (mut client, instance) = (s.client.clone(), s.instance.clone());
+        let instance = s.instance.clone();
+        let mut client = instance.client.clone();
         let req = EchoRequest {
             session_id: s.id.clone(),
         };
@@ -171,8 +170,9 @@ impl Call {
 
     /// Free the media session, if the call had one.
     pub(super) async fn close_media(&mut self) {
-        if let Some(mut s) = self.media.take() {
-            let _ = s.client.close(CloseRequest { session_id: s.id }).await;
+        if let Some(s) = self.media.take() {
+            let mut client = s.instance.client.clone();
+            let _ = client.close(CloseRequest { session_id: s.id }).await;
         }
     }
 }

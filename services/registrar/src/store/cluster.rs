@@ -58,18 +58,7 @@ pub fn parse(url: &str) -> Option<Result<Vec<String>, String>> {
             "Redis Cluster has no databases: nothing may follow the nodes".into(),
         ));
     }
-    let nodes: Vec<String> = hosts
-        .split(',')
-        .map(str::trim)
-        .filter(|h| !h.is_empty())
-        .map(|h| {
-            if h.contains(':') {
-                h.to_owned()
-            } else {
-                format!("{h}:6379")
-            }
-        })
-        .collect();
+    let nodes = super::sentinel::host_list(hosts, 6379);
     Some(if nodes.is_empty() {
         Err("no cluster node".into())
     } else {

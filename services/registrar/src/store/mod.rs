@@ -5,6 +5,7 @@
 //! happen together or not at all.
 
 pub mod cluster;
+pub mod confirm;
 pub mod memory;
 pub mod redis;
 pub mod sentinel;

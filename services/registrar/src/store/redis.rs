@@ -6,10 +6,12 @@
 //! an unreachable Redis is reported as [`StoreError::Unavailable`]. Behind
 //! Sentinel ([`super::sentinel`]) a lost primary drops the connection so the
 //! next request finds the new one, and a write counts only once a replica
-//! confirms it (`WAIT`), so a binding acknowledged to a phone survives a
-//! failover (`ASTERISM_REDIS_MIN_REPLICAS`, 1 behind Sentinel by default).
+//! confirms it ([`super::confirm`]), so a binding acknowledged to a phone
+//! survives a failover (`ASTERISM_REDIS_MIN_REPLICAS`, 1 behind Sentinel by
+//! default).
 
 use super::cluster::{self, Conn};
+use super::confirm::{Confirmer, Verdict};
 use super::sentinel::{lost_primary, Target};
 use super::{with_remaining, BindingStore, StoreError, Update, UpdateOutcome};
 use asterism_proto::registrar::Binding;
@@ -23,30 +25,12 @@ use tokio::sync::Mutex;
 
 pub const DEFAULT_PREFIX: &str = "asterism:";
 
-/// What a node is, for a write its replicas did not confirm.
-#[derive(Clone, Copy, Debug)]
-enum Standing {
-    /// The primary, its replicas merely behind: refuse, keep the connection.
-    Primary,
-    /// Just promoted, no replica online yet: accept.
-    AloneAfterFailover,
-    /// No longer (or soon no longer) the primary: refuse and look again.
-    Replaced,
-}
-
 pub struct RedisStore {
     target: Target,
     conn: Mutex<Option<Conn>>,
-    /// host:port the current connection reaches (behind Sentinel).
-    primary_addr: Mutex<Option<String>>,
-    /// The sentinels' last answer on the settled primary, and when.
-    settled: Mutex<Option<(std::time::Instant, Option<String>)>>,
-    /// The node's standing and replicas online (acknowledging) when last
-    /// looked at, and when.
-    lonely: Mutex<Option<(std::time::Instant, Standing, usize)>>,
+    /// Whether writes count (replicas confirm them).
+    confirm: Confirmer,
     prefix: String,
-    /// Replicas that must confirm a write before it counts.
-    min_replicas: u32,
     register: Script,
     lookup: Script,
 }
@@ -61,12 +45,9 @@ impl RedisStore {
     pub fn new(url: &str, prefix: &str) -> Result<Self, StoreError> {
         let target = Target::parse(url)?;
         Ok(RedisStore {
-            min_replicas: u32::from(target.is_sentinel()),
+            confirm: Confirmer::new(u32::from(target.is_sentinel())),
             target,
             conn: Mutex::new(None),
-            primary_addr: Mutex::new(None),
-            settled: Mutex::new(None),
-            lonely: Mutex::new(None),
             prefix: prefix.to_owned(),
             register: Script::new(include_str!("register.lua")),
             lookup: Script::new(include_str!("lookup.lua")),
@@ -76,7 +57,7 @@ impl RedisStore {
     /// How many replicas must confirm each write (`WAIT`); 0 answers as soon
     /// as the primary has it.
     pub fn min_replicas(mut self, n: u32) -> Self {
-        self.min_replicas = n;
+        self.confirm.min_replicas = n;
         self
     }
 
@@ -95,8 +76,7 @@ impl RedisStore {
                 let client = self.target.primary().await?;
                 let addr = client.get_connection_info().addr().to_string();
                 tracing::debug!(%addr, "connecting to the Redis primary");
-                *self.primary_addr.lock().await = Some(addr);
-                *self.lonely.lock().await = None;
+                self.confirm.connected(addr).await;
                 let c = ConnectionManager::new_with_config(client, cfg)
                     .await
                     .map_err(unavailable)?;
@@ -117,128 +97,18 @@ impl RedisStore {
         unavailable(e)
     }
 
-    /// A write counts only once `min_replicas` replicas have it: a primary
-    /// being failed over still accepts writes that the promoted replica never
-    /// sees, so an unconfirmed write is refused (503, the phone retries) and
-    /// the next request looks for the primary again. The one exception is a
-    /// primary Sentinel has just promoted, before any replica is back online
-    /// ([`Standing::AloneAfterFailover`]).
+    /// The write just made on `conn` counts, or the request is refused
+    /// (503, the phone retries); see [`super::confirm`].
     async fn replicate(&self, conn: &mut Conn) -> Result<(), StoreError> {
-        if self.min_replicas == 0 {
-            return Ok(());
-        }
-        // WAIT blocks the (shared, multiplexed) connection for its whole
-        // timeout when too few replicas can answer, queueing every request
-        // behind it: look first (INFO, at most every 250 ms) and WAIT only
-        // when enough replicas are online and acknowledging.
-        let last = *self.lonely.lock().await;
-        let (st, online) = match last {
-            Some((at, st, online)) if at.elapsed() < Duration::from_millis(250) => (st, online),
-            _ => {
-                let (st, online) = self.standing(conn).await;
-                *self.lonely.lock().await = Some((std::time::Instant::now(), st, online));
-                (st, online)
-            }
-        };
-        if online < self.min_replicas as usize {
-            return self.unconfirmed(st, 0).await;
-        }
-        let wait = redis::cmd("WAIT")
-            .arg(self.min_replicas)
-            .arg(200)
-            .query_async::<i64>(conn)
-            .await;
-        match wait {
-            Ok(n) if n >= i64::from(self.min_replicas) => Ok(()),
-            Ok(n) => {
-                let (st, online) = self.standing(conn).await;
-                *self.lonely.lock().await = Some((std::time::Instant::now(), st, online));
-                self.unconfirmed(st, n).await
-            }
-            Err(e) => Err(self.fail(e).await),
-        }
-    }
-
-    /// What a write `n` replicas confirmed (fewer than wanted) comes to.
-    async fn unconfirmed(&self, st: Standing, n: i64) -> Result<(), StoreError> {
-        tracing::debug!(standing = ?st, confirmed = n, "write not confirmed by enough replicas");
-        match st {
-            // Right after a failover the new primary's replicas are still
-            // (re)syncing: what it has now is what survives, so refusing
-            // would only turn a failover into seconds of 503s.
-            Standing::AloneAfterFailover => Ok(()),
-            Standing::Primary => Err(unavailable(format!(
-                "{n} of {} replicas confirmed the write",
-                self.min_replicas
-            ))),
-            Standing::Replaced => {
+        match self.confirm.confirm(conn, self.target.sentinels()).await {
+            Verdict::Confirmed => Ok(()),
+            Verdict::Refused(why) => Err(unavailable(why)),
+            Verdict::Replaced => {
                 *self.conn.lock().await = None;
-                *self.lonely.lock().await = None;
                 Err(unavailable("the primary is being replaced"))
             }
+            Verdict::Failed(e) => Err(self.fail(e).await),
         }
-    }
-
-    /// Where this connection's node stands when a write was not confirmed.
-    /// Behind Sentinel, a primary with no replica online that the sentinels
-    /// report as primary with no failover under way has just been promoted.
-    /// A primary being replaced loses its replica too, but then the
-    /// sentinels report the failover (or the new primary), so writes to it
-    /// are refused and none is lost with it.
-    /// Also says how many replicas are online.
-    async fn standing(&self, conn: &mut Conn) -> (Standing, usize) {
-        let info: String = match redis::cmd("INFO")
-            .arg("replication")
-            .query_async(conn)
-            .await
-        {
-            Ok(i) => i,
-            Err(_) => return (Standing::Replaced, 0),
-        };
-        // Online and acknowledging: a replica loading its full resync after
-        // a failover is "online" but answers no WAIT until it is done.
-        let online = info
-            .lines()
-            .filter(|l| l.starts_with("slave") && l.contains("state=online"))
-            .filter(|l| {
-                l.split(',')
-                    .find_map(|kv| kv.strip_prefix("lag="))
-                    .and_then(|lag| lag.trim().parse::<u32>().ok())
-                    .is_some_and(|lag| lag <= 1)
-            })
-            .count();
-        if !info.lines().any(|l| l.trim() == "role:master") {
-            return (Standing::Replaced, online);
-        }
-        let Some(sentinels) = self.target.sentinels() else {
-            return (Standing::Primary, online);
-        };
-        if online >= self.min_replicas as usize {
-            return (Standing::Primary, online);
-        }
-        let settled = self.settled_primary(sentinels).await;
-        let ours = self.primary_addr.lock().await.clone();
-        if settled.is_some() && settled != ours {
-            return (Standing::Replaced, online);
-        }
-        if online == 0 && settled.is_some() {
-            (Standing::AloneAfterFailover, online)
-        } else {
-            (Standing::Primary, online)
-        }
-    }
-
-    /// The sentinels' settled primary, asked at most every half second.
-    async fn settled_primary(&self, sentinels: &super::sentinel::Sentinels) -> Option<String> {
-        let mut cache = self.settled.lock().await;
-        if let Some((at, addr)) = cache.as_ref() {
-            if at.elapsed() < Duration::from_millis(500) {
-                return addr.clone();
-            }
-        }
-        let addr = sentinels.settled_primary().await;
-        *cache = Some((std::time::Instant::now(), addr.clone()));
-        addr
     }
 
     fn aor_key(&self, aor: &str, what: &str) -> String {

@@ -25,6 +25,22 @@ pub struct Sentinels {
     db: i64,
 }
 
+/// `host[:port],…` of a URL as `host:port` each (`default_port` when none).
+pub fn host_list(hosts: &str, default_port: u16) -> Vec<String> {
+    hosts
+        .split(',')
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+        .map(|h| {
+            if h.contains(':') {
+                h.to_owned()
+            } else {
+                format!("{h}:{default_port}")
+            }
+        })
+        .collect()
+}
+
 fn bad(url: &str, why: &str) -> StoreError {
     StoreError::Config(format!("bad Redis URL {url:?}: {why}"))
 }
@@ -52,18 +68,7 @@ impl Target {
                 .map_err(|_| bad(url, "database is not a number"))?,
             None => 0,
         };
-        let addrs: Vec<String> = hosts
-            .split(',')
-            .map(str::trim)
-            .filter(|h| !h.is_empty())
-            .map(|h| {
-                if h.contains(':') {
-                    h.to_owned()
-                } else {
-                    format!("{h}:26379")
-                }
-            })
-            .collect();
+        let addrs = host_list(hosts, 26379);
         if addrs.is_empty() {
             return Err(bad(url, "no sentinel address"));
         }
