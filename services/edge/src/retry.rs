@@ -18,8 +18,8 @@ const PAUSE: Duration = Duration::from_millis(50);
 /// server sent carries its response metadata (content-type at least); one
 /// made up by the client has none. Sending again is safe: lookups and
 /// authentications change nothing, and a REGISTER the dead replica did
-/// apply comes back as a stale-nonce challenge (its nonce use is recorded),
-/// which phones answer by authenticating again.
+/// apply is recognised by its nonce use (same CSeq and Call-ID) and answered
+/// from the bindings it left.
 pub fn never_answered(status: &tonic::Status) -> bool {
     matches!(
         status.code(),

@@ -164,7 +164,12 @@ impl Registrar {
             } => {
                 let pb = user(u);
                 let ttl = self.auth.nonces.lifetime().as_secs();
-                if !self.store.use_nonce(&u.name, &replay_key, ttl).await? {
+                let owner = crate::store::nonce_owner(req.cseq, &req.call_id);
+                if !self
+                    .store
+                    .use_nonce(&u.name, &replay_key, &owner, ttl)
+                    .await?
+                {
                     return Ok(AuthenticateResponse {
                         outcome: Outcome::Challenge as i32,
                         challenge: Some(challenge(self.auth.challenge(true, now))),

@@ -23,6 +23,8 @@ impl Call {
             from_user: self.a.checked.from.uri.user.clone().unwrap_or_default(),
             credentials: creds,
             flow: Some(self.ctx.pb_flow(self.a.flow)),
+            call_id: self.a.checked.call_id.clone(),
+            cseq: self.a.checked.cseq.seq,
         };
         let ctx = &self.ctx;
         let attempt = || {

@@ -103,13 +103,32 @@ pub async fn run(store: &dyn BindingStore) {
         store.update("alice", &u).await.unwrap(),
         UpdateOutcome::Applied(_)
     ));
+    // The same request again (a retry after its replica died) gets the
+    // bindings it left; another request with that nonce use is a replay.
+    let Ok(UpdateOutcome::Applied(again)) = store.update("alice", &u).await else {
+        panic!("a retry is answered");
+    };
+    assert_eq!(contacts(UpdateOutcome::Applied(again)), vec!["sip:a@3"]);
     u.cseq = 5;
     assert_eq!(
         store.update("alice", &u).await.unwrap(),
         UpdateOutcome::Replay
     );
-    assert!(store.use_nonce("bob", "n2:-", 60).await.unwrap());
-    assert!(!store.use_nonce("bob", "n2:-", 60).await.unwrap());
+    // Once a later request changed the binding, the old one is a replay.
+    let mut v = update(6, vec![change("sip:a@3", 60, t0)], t0 + 32_500);
+    v.replay_key = Some("n1:00000002".into());
+    assert!(matches!(
+        store.update("alice", &v).await.unwrap(),
+        UpdateOutcome::Applied(_)
+    ));
+    u.cseq = 4;
+    assert_eq!(
+        store.update("alice", &u).await.unwrap(),
+        UpdateOutcome::Replay
+    );
+    assert!(store.use_nonce("bob", "n2:-", "1 c", 60).await.unwrap());
+    assert!(store.use_nonce("bob", "n2:-", "1 c", 60).await.unwrap());
+    assert!(!store.use_nonce("bob", "n2:-", "2 c", 60).await.unwrap());
     // Listing shows AORs with live bindings.
     let l = store.list(t0 + 33_000).await.unwrap();
     assert_eq!(l.len(), 1);

@@ -16,8 +16,8 @@ struct Aor {
 #[derive(Default)]
 struct State {
     aors: HashMap<String, Aor>,
-    /// nonce use → forget at ms
-    nonces: HashMap<String, u64>,
+    /// nonce use → (forget at ms, the request that used it: "<cseq> <call-id>")
+    nonces: HashMap<String, (u64, String)>,
     /// edge id → alive until ms
     edges: HashMap<String, u64>,
 }
@@ -50,35 +50,75 @@ fn live(aor: &mut Aor, now_ms: u64) -> Vec<Binding> {
     v
 }
 
-fn use_nonce_locked(state: &mut State, key: String, now_ms: u64, ttl_secs: u64) -> bool {
+/// What a nonce use finds: new, the same request again, or another request.
+#[derive(PartialEq)]
+enum NonceUse {
+    First,
+    Retry,
+    Replay,
+}
+
+fn use_nonce_locked(
+    state: &mut State,
+    key: String,
+    owner: &str,
+    now_ms: u64,
+    ttl_secs: u64,
+) -> NonceUse {
     if state.nonces.len() > 100_000 {
-        state.nonces.retain(|_, exp| *exp > now_ms);
+        state.nonces.retain(|_, (exp, _)| *exp > now_ms);
     }
     match state.nonces.get(&key) {
-        Some(exp) if *exp > now_ms => false,
+        Some((exp, o)) if *exp > now_ms && o == owner => NonceUse::Retry,
+        Some((exp, _)) if *exp > now_ms => NonceUse::Replay,
         _ => {
-            state.nonces.insert(key, now_ms + ttl_secs * 1000);
-            true
+            state
+                .nonces
+                .insert(key, (now_ms + ttl_secs * 1000, owner.to_owned()));
+            NonceUse::First
         }
     }
+}
+
+/// A retried request is answered only if the bindings are still as it left
+/// them; after any later change it is a replay.
+fn left_as_applied(aor: &Aor, u: &Update) -> bool {
+    (!u.remove_all || aor.bindings.is_empty())
+        && u.changes
+            .iter()
+            .all(|c| match aor.bindings.get(&c.contact) {
+                None => c.expires_secs == 0,
+                Some((b, _)) => c.expires_secs != 0 && b.call_id == u.call_id && b.cseq == u.cseq,
+            })
 }
 
 #[async_trait]
 impl BindingStore for MemoryStore {
     async fn update(&self, aor_name: &str, u: &Update) -> Result<UpdateOutcome, StoreError> {
         let mut state = self.lock()?;
-        if let Some(key) = &u.replay_key {
-            if !use_nonce_locked(
+        let owner = super::nonce_owner(u.cseq, &u.call_id);
+        let used = match &u.replay_key {
+            Some(key) => use_nonce_locked(
                 &mut state,
                 format!("{aor_name}:{key}"),
+                &owner,
                 u.now_ms,
                 u.replay_ttl_secs,
-            ) {
-                return Ok(UpdateOutcome::Replay);
-            }
+            ),
+            None => NonceUse::First,
+        };
+        if used == NonceUse::Replay {
+            return Ok(UpdateOutcome::Replay);
         }
         let aor = state.aors.entry(aor_name.to_owned()).or_default();
         live(aor, u.now_ms);
+        if used == NonceUse::Retry {
+            return Ok(if left_as_applied(aor, u) {
+                UpdateOutcome::Applied(live(aor, u.now_ms))
+            } else {
+                UpdateOutcome::Replay
+            });
+        }
         // RFC 3261 §10.3 step 7, per binding; any conflict aborts all.
         let out_of_order = |b: &Binding| b.call_id == u.call_id && b.cseq >= u.cseq;
         let conflict = if u.remove_all {
@@ -131,15 +171,17 @@ impl BindingStore for MemoryStore {
         Ok(out)
     }
 
-    async fn use_nonce(&self, aor: &str, key: &str, ttl_secs: u64) -> Result<bool, StoreError> {
+    async fn use_nonce(
+        &self,
+        aor: &str,
+        key: &str,
+        owner: &str,
+        ttl_secs: u64,
+    ) -> Result<bool, StoreError> {
         let now_ms = crate::clock::now_ms();
         let mut state = self.lock()?;
-        Ok(use_nonce_locked(
-            &mut state,
-            format!("{aor}:{key}"),
-            now_ms,
-            ttl_secs,
-        ))
+        let used = use_nonce_locked(&mut state, format!("{aor}:{key}"), owner, now_ms, ttl_secs);
+        Ok(used != NonceUse::Replay)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -60,6 +60,12 @@ pub enum UpdateOutcome {
     Replay,
 }
 
+/// Which request a nonce use belongs to: its CSeq and Call-ID, as the
+/// bindings' metadata records them.
+pub fn nonce_owner(cseq: u32, call_id: &str) -> String {
+    format!("{cseq} {call_id}")
+}
+
 #[async_trait]
 pub trait BindingStore: Send + Sync + 'static {
     async fn update(&self, aor: &str, update: &Update) -> Result<UpdateOutcome, StoreError>;
@@ -67,8 +73,17 @@ pub trait BindingStore: Send + Sync + 'static {
     async fn lookup(&self, aor: &str, now_ms: u64) -> Result<Vec<Binding>, StoreError>;
     /// Every AOR with live bindings.
     async fn list(&self, now_ms: u64) -> Result<Vec<(String, Vec<Binding>)>, StoreError>;
-    /// Record a nonce use for `aor`; false when it was already used.
-    async fn use_nonce(&self, aor: &str, key: &str, ttl_secs: u64) -> Result<bool, StoreError>;
+    /// Record a nonce use for `aor` by the request `owner` (see
+    /// [`nonce_owner`]); false when another request used it already. The
+    /// same request again is a retry (the replica that took it died before
+    /// answering), not a replay.
+    async fn use_nonce(
+        &self,
+        aor: &str,
+        key: &str,
+        owner: &str,
+        ttl_secs: u64,
+    ) -> Result<bool, StoreError>;
     /// Whether the backend answers (for readiness).
     async fn ping(&self) -> Result<(), StoreError>;
     /// Edge `edge_id` (reached at `sip_addr`) is alive for `ttl_secs`.

@@ -244,11 +244,18 @@ impl BindingStore for RedisStore {
         Ok(out)
     }
 
-    async fn use_nonce(&self, aor: &str, key: &str, ttl_secs: u64) -> Result<bool, StoreError> {
+    async fn use_nonce(
+        &self,
+        aor: &str,
+        key: &str,
+        owner: &str,
+        ttl_secs: u64,
+    ) -> Result<bool, StoreError> {
         let mut conn = self.conn().await?;
+        let key = self.aor_key(aor, &format!("nonce:{key}"));
         let set: Option<String> = match redis::cmd("SET")
-            .arg(self.aor_key(aor, &format!("nonce:{key}")))
-            .arg("1")
+            .arg(&key)
+            .arg(owner)
             .arg("NX")
             .arg("EX")
             .arg(ttl_secs.max(1))
@@ -258,8 +265,17 @@ impl BindingStore for RedisStore {
             Ok(r) => r,
             Err(e) => return Err(self.fail(e).await),
         };
+        if set.is_none() {
+            // Used before: by this same request (a retry) or another one.
+            let before: Option<String> =
+                match redis::cmd("GET").arg(&key).query_async(&mut conn).await {
+                    Ok(r) => r,
+                    Err(e) => return Err(self.fail(e).await),
+                };
+            return Ok(before.as_deref() == Some(owner));
+        }
         self.replicate(&mut conn).await?;
-        Ok(set.is_some())
+        Ok(true)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -10,9 +10,15 @@ local idx, meta, nonce = KEYS[1], KEYS[2], KEYS[3]
 local prefix, now = ARGV[1], tonumber(ARGV[2])
 local call_id, cseq = ARGV[3], tonumber(ARGV[4])
 
+local tag = cseq .. ' ' .. call_id
+-- The nonce use remembers the request (CSeq, Call-ID) that made it. The same
+-- request again is a retry (the replica that applied it died before
+-- answering): answered from the bindings it left, if nothing changed since.
+local retried = false
 if nonce then
-  if not redis.call('SET', nonce, '1', 'NX', 'EX', tonumber(ARGV[5])) then
-    return {-2}
+  if not redis.call('SET', nonce, tag, 'NX', 'EX', tonumber(ARGV[5])) then
+    if redis.call('GET', nonce) ~= tag then return {-2} end
+    retried = true
   end
 end
 
@@ -31,32 +37,43 @@ local function out_of_order(id)
   return string.sub(m, sp + 1) == call_id and tonumber(string.sub(m, 1, sp - 1)) >= cseq
 end
 local all = redis.call('ZRANGE', idx, 0, -1)
-if ARGV[6] == '1' then
-  for _, id in ipairs(all) do
-    if out_of_order(id) then return {-1} end
+local tag_ok = function(i)
+  local m = redis.call('HGET', meta, ARGV[i])
+  if tonumber(ARGV[i + 1]) == 0 then return not m end
+  return m == tag
+end
+if retried then
+  -- Still as that request left them: every change in place, else a replay.
+  if ARGV[6] == '1' and #all > 0 then return {-2} end
+  for i = 7, #ARGV, 3 do
+    if not tag_ok(i) then return {-2} end
   end
-end
-for i = 7, #ARGV, 3 do
-  if out_of_order(ARGV[i]) then return {-1} end
-end
-
-if ARGV[6] == '1' then
-  for _, id in ipairs(all) do
-    redis.call('DEL', prefix .. id)
+else
+  if ARGV[6] == '1' then
+    for _, id in ipairs(all) do
+      if out_of_order(id) then return {-1} end
+    end
   end
-  redis.call('DEL', idx, meta)
-end
-local tag = cseq .. ' ' .. call_id
-for i = 7, #ARGV, 3 do
-  local id, expires = ARGV[i], tonumber(ARGV[i + 1])
-  if expires == 0 then
-    redis.call('DEL', prefix .. id)
-    redis.call('ZREM', idx, id)
-    redis.call('HDEL', meta, id)
-  else
-    redis.call('SET', prefix .. id, ARGV[i + 2], 'PX', expires * 1000)
-    redis.call('ZADD', idx, now + expires * 1000, id)
-    redis.call('HSET', meta, id, tag)
+  for i = 7, #ARGV, 3 do
+    if out_of_order(ARGV[i]) then return {-1} end
+  end
+  if ARGV[6] == '1' then
+    for _, id in ipairs(all) do
+      redis.call('DEL', prefix .. id)
+    end
+    redis.call('DEL', idx, meta)
+  end
+  for i = 7, #ARGV, 3 do
+    local id, expires = ARGV[i], tonumber(ARGV[i + 1])
+    if expires == 0 then
+      redis.call('DEL', prefix .. id)
+      redis.call('ZREM', idx, id)
+      redis.call('HDEL', meta, id)
+    else
+      redis.call('SET', prefix .. id, ARGV[i + 2], 'PX', expires * 1000)
+      redis.call('ZADD', idx, now + expires * 1000, id)
+      redis.call('HSET', meta, id, tag)
+    end
   end
 end
 
