@@ -187,7 +187,10 @@ fn sigterm_during_a_call_lets_it_finish_then_the_edge_exits() {
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    assert!(up, "the call started");
+    if !up {
+        let run = caller.join().unwrap();
+        panic!("the call did not start:\n{}", run.output);
+    }
     t.edge.signal("TERM");
     std::thread::sleep(std::time::Duration::from_millis(200));
     assert_eq!(

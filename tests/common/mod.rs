@@ -119,7 +119,7 @@ impl Topology {
         let media = start_media(&dir.0, media_port, media_http, &extra);
         let edge_http = free_port();
         let edge = start_edge(sip_port, grpc_port, edge_http, &extra);
-        let t = Topology {
+        let mut t = Topology {
             dir,
             csv,
             redis,
@@ -145,12 +145,13 @@ impl Topology {
         SocketAddr::from(([127, 0, 0, 1], self.sip_port))
     }
 
-    pub fn wait_ready(&self) {
+    pub fn wait_ready(&mut self) {
         wait_tcp(self.grpc_port);
         wait_tcp(self.router_port);
         wait_tcp(self.media_port);
         let deadline = Instant::now() + Duration::from_secs(30);
         while sip::options_udp(self.sip_addr()).is_none() {
+            self.all_running();
             assert!(Instant::now() < deadline, "edge did not answer OPTIONS");
         }
         // Ready as Kubernetes sees it: registrar and router replicas passed a
@@ -179,6 +180,21 @@ impl Topology {
             std::thread::sleep(Duration::from_millis(50));
         }
         (edge, addr, http)
+    }
+
+    /// Fails, naming the process, if a service has exited (a port taken
+    /// between `free_port` and its bind, say) rather than waiting it out.
+    fn all_running(&mut self) {
+        for s in [
+            &mut self.edge,
+            &mut self.registrar,
+            &mut self.router,
+            &mut self.media,
+        ] {
+            if let Some(status) = s.try_exit() {
+                panic!("{} exited at start-up: {status}\n{}", s.name, s.errors());
+            }
+        }
     }
 
     pub fn restart_services(&mut self) {

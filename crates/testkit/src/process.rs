@@ -35,10 +35,12 @@ pub fn bin_path(name: &str) -> PathBuf {
     p
 }
 
-/// A running Asterism process, killed on drop.
+/// A running Asterism process, killed on drop. Without `ASTERISM_TEST_LOG`
+/// its warnings and errors go to a file, shown by [`Service::errors`].
 pub struct Service {
     child: Child,
     pub name: String,
+    errors: Option<PathBuf>,
 }
 
 impl Service {
@@ -51,8 +53,22 @@ impl Service {
                 std::env::var("ASTERISM_TEST_LOG").unwrap_or_else(|_| "warn".into()),
             )
             .stdout(Stdio::null());
+        let mut errors = None;
         if std::env::var("ASTERISM_TEST_LOG").is_err() {
-            cmd.stderr(Stdio::null());
+            let path = std::env::temp_dir().join(format!(
+                "asterism-{name}-{}-{}.log",
+                std::process::id(),
+                free_port()
+            ));
+            match std::fs::File::create(&path) {
+                Ok(f) => {
+                    cmd.stderr(f);
+                    errors = Some(path);
+                }
+                Err(_) => {
+                    cmd.stderr(Stdio::null());
+                }
+            }
         }
         for (k, v) in envs {
             cmd.env(k, v);
@@ -61,7 +77,16 @@ impl Service {
         Service {
             child,
             name: name.to_owned(),
+            errors,
         }
+    }
+
+    /// What the process wrote to stderr (warnings and errors) so far.
+    pub fn errors(&self) -> String {
+        self.errors
+            .as_ref()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .unwrap_or_default()
     }
 
     pub fn pid(&self) -> u32 {
@@ -90,5 +115,8 @@ impl Service {
 impl Drop for Service {
     fn drop(&mut self) {
         self.kill();
+        if let Some(p) = &self.errors {
+            let _ = std::fs::remove_file(p);
+        }
     }
 }

@@ -14,12 +14,14 @@ pub const INTERVAL: Duration = Duration::from_secs(1);
 /// How long one report holds: a few missed beats before an edge counts as gone.
 pub const TTL_SECS: u32 = 3;
 
+/// After a report that did not get through: try again sooner, so the other
+/// edges see this one gone for as short a time as possible.
+const RETRY: Duration = Duration::from_millis(200);
+
 pub async fn heartbeat(ctx: Arc<Ctx>) {
-    let mut ticker = tokio::time::interval(INTERVAL);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut reported = true;
     loop {
-        ticker.tick().await;
+        let started = tokio::time::Instant::now();
         let mut req = tonic::Request::new(EdgeAliveRequest {
             edge_id: ctx.cfg.edge_id.clone(),
             sip_addr: ctx.internal.clone(),
@@ -43,5 +45,6 @@ pub async fn heartbeat(ctx: Arc<Ctx>) {
             tracing::info!("heartbeat recorded again");
         }
         reported = ok;
+        tokio::time::sleep_until(started + if ok { INTERVAL } else { RETRY }).await;
     }
 }

@@ -1,6 +1,8 @@
 //! Backend health through `grpc.health.v1`: the edge is ready while at least
 //! one replica of the registrar and of the router answers (checked every
 //! 2 s), and balanced channels only use the replicas that answer ([`balance`]).
+//! Replicas are checked side by side, so one that hangs (a dead host answers
+//! nothing until the check's time-out) does not delay news of the others.
 
 use asterism_telemetry::admin::Admin;
 use std::time::Duration;
@@ -32,20 +34,29 @@ pub async fn watch_backends(admin: Admin, backends: Vec<(Vec<String>, &'static s
     }
     loop {
         let mut all = true;
-        for (service, clients) in &mut groups {
-            let mut any = false;
-            for (addr, client) in clients.iter_mut() {
-                let serving = serving(client, service).await;
-                if !serving {
+        for (service, clients) in &groups {
+            let answers = check_all(clients.iter().map(|(_, c)| c), service).await;
+            for ((addr, _), ok) in clients.iter().zip(&answers) {
+                if !ok {
                     tracing::debug!(%addr, service = *service, "replica not serving");
                 }
-                any |= serving;
             }
-            all &= any;
+            all &= answers.contains(&true);
         }
         admin.set_ready(all);
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        // Not ready yet (start-up): look again soon.
+        let pause = if all { 2000 } else { 200 };
+        tokio::time::sleep(Duration::from_millis(pause)).await;
     }
+}
+
+/// Every replica's health at once, in the order given.
+async fn check_all<'a>(clients: impl Iterator<Item = &'a Client>, service: &str) -> Vec<bool> {
+    futures::future::join_all(clients.map(|c| {
+        let mut c = c.clone();
+        async move { serving(&mut c, service).await }
+    }))
+    .await
 }
 
 async fn serving(client: &mut Client, service: &str) -> bool {
@@ -70,7 +81,7 @@ pub async fn balance(
     service: &'static str,
 ) {
     use tonic::transport::channel::Change;
-    let mut clients: Vec<Client> = endpoints
+    let clients: Vec<Client> = endpoints
         .iter()
         .map(|e| {
             HealthClient::new(
@@ -82,8 +93,8 @@ pub async fn balance(
         .collect();
     let mut up = vec![false; endpoints.len()];
     loop {
-        for (i, client) in clients.iter_mut().enumerate() {
-            let ok = serving(client, service).await;
+        let answers = check_all(clients.iter(), service).await;
+        for (i, ok) in answers.into_iter().enumerate() {
             if ok != up[i] {
                 up[i] = ok;
                 let change = if ok {
@@ -97,6 +108,9 @@ pub async fn balance(
                 }
             }
         }
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        // While no replica serves (start-up, or all of them restarting),
+        // look often: requests wait on an empty set until one joins.
+        let pause = if up.contains(&true) { 1000 } else { 100 };
+        tokio::time::sleep(Duration::from_millis(pause)).await;
     }
 }

@@ -271,7 +271,13 @@ impl Call {
 
     /// Send the INVITE of a new B leg to one binding.
     async fn start_fork(&mut self, aor: &str, b: &Binding) -> Option<Fork> {
-        if b.edge_gone {
+        // This edge is alive whatever its last heartbeat said (the first
+        // may not have reached the registrar yet).
+        let ours = b
+            .flow
+            .as_ref()
+            .is_some_and(|f| f.edge_id == self.ctx.cfg.edge_id);
+        if b.edge_gone && !ours {
             tracing::info!(%aor, contact = %b.contact, "not dialled: the edge holding its flow is gone");
             return None;
         }
