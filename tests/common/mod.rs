@@ -158,7 +158,12 @@ impl Topology {
         // health check, so calls are balanced onto them (before that, the
         // first call could find no replica and fail).
         while !matches!(http_get(self.edge_http, "/ready"), Some((200, _))) {
-            assert!(Instant::now() < deadline, "edge never became ready");
+            assert!(
+                Instant::now() < deadline,
+                "edge never became ready:\n{}\nregistrar:\n{}",
+                self.edge.errors(),
+                self.registrar.errors()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -259,7 +264,8 @@ fn start_media(
     admin_http: u16,
     extra: &[(&'static str, String)],
 ) -> Service {
-    let first = 10_000 + (free_port() % 10_000) * 2;
+    // RTP in 10000–19999, below the ports free_port hands out.
+    let first = 10_000 + (free_port() % 4_900) * 2;
     let mut env = vec![
         ("ASTERISM_MEDIA_LISTEN", format!("127.0.0.1:{port}")),
         ("ASTERISM_RTP_BIND", "127.0.0.1".to_string()),

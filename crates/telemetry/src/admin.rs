@@ -5,7 +5,6 @@
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::registry::Registry;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -59,9 +58,10 @@ impl Admin {
         out
     }
 
-    /// Serve on `addr` until the process ends.
-    pub async fn serve(self, addr: SocketAddr) -> std::io::Result<()> {
-        let listener = TcpListener::bind(addr).await?;
+    /// Serve on a bound (non-blocking) listener until the process ends.
+    pub async fn serve(self, listener: std::net::TcpListener) -> std::io::Result<()> {
+        let listener = TcpListener::from_std(listener)?;
+        let addr = listener.local_addr()?;
         tracing::info!(%addr, "admin (/live, /ready, /metrics) serving");
         loop {
             let Ok((mut stream, _)) = listener.accept().await else {

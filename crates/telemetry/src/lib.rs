@@ -122,8 +122,8 @@ fn otlp_provider(service: &'static str) -> Result<SdkTracerProvider, TelemetryEr
 /// Start a service binary: parse its flags over the environment, install
 /// logging and tracing, read its typed settings, and start the admin server
 /// (`/live`, `/ready`, `/metrics`) on `ASTERISM_ADMIN_LISTEN` (default
-/// `admin_default`). `Err` is the exit code after `--help` (0) or a
-/// reported problem (64).
+/// `admin_default`). `Err` is the exit code after `--help` (0), a reported
+/// configuration problem (64), or an admin port that cannot be bound (1).
 pub fn boot<C>(
     program: &'static str,
     about: &str,
@@ -152,10 +152,19 @@ pub fn boot<C>(
             format!("invalid setting {ENV_ADMIN_LISTEN}={text:?}: expected host:port"),
         )
     })?;
+    // Bound now: a port taken elsewhere stops the service at once, with the
+    // reason, instead of leaving it running without probes or metrics.
+    let listener = std::net::TcpListener::bind(addr)
+        .and_then(|l| l.set_nonblocking(true).map(|()| l))
+        .map_err(|e| {
+            tracing::error!("admin server on {addr}: {e}");
+            eprintln!("{program}: cannot serve /live, /ready, /metrics on {addr}: {e}");
+            std::process::ExitCode::FAILURE
+        })?;
     let admin = admin::Admin::new(&program.replace('-', "_"));
     let server = admin.clone();
     tokio::spawn(async move {
-        if let Err(e) = server.serve(addr).await {
+        if let Err(e) = server.serve(listener).await {
             tracing::error!("admin server on {addr}: {e}");
         }
     });

@@ -4,17 +4,26 @@ use std::net::{TcpListener, UdpSocket};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
+/// Ports handed out by [`free_port`]: below Linux's ephemeral range
+/// (32768–60999), which outgoing connections draw from — a port from there
+/// can be taken by any client socket before the service meant to bind it
+/// does — and above the RTP ranges the tests give media (10000–19999).
+const PORTS: std::ops::Range<u16> = 20_000..32_000;
+
 /// A loopback port free for both UDP and TCP right now.
 pub fn free_port() -> u16 {
-    loop {
-        let Ok(t) = TcpListener::bind("127.0.0.1:0") else {
-            continue;
-        };
-        let Ok(addr) = t.local_addr() else { continue };
-        if UdpSocket::bind(addr).is_ok() {
-            return addr.port();
+    use std::hash::{BuildHasher, RandomState};
+    let seed = RandomState::new();
+    for n in 0u64.. {
+        let span = u64::from(PORTS.end - PORTS.start);
+        let port = PORTS.start + (seed.hash_one(n) % span) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok()
+            && UdpSocket::bind(("127.0.0.1", port)).is_ok()
+        {
+            return port;
         }
     }
+    unreachable!("every port in {PORTS:?} is taken")
 }
 
 /// Path of a workspace binary next to the running test executable
