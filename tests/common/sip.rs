@@ -14,6 +14,18 @@ pub fn options(branch: &str, port: u16, transport: &str) -> String {
 /// Send one datagram, wait up to `wait` for one answer.
 pub fn udp_exchange(target: SocketAddr, bytes: &[u8], wait: Duration) -> Option<String> {
     let s = UdpSocket::bind("127.0.0.1:0").ok()?;
+    udp_exchange_on(&s, target, bytes, wait)
+}
+
+/// [`udp_exchange`] from a socket the caller keeps: while it is open no
+/// later socket gets its port, and so none hears the retransmissions (Timer
+/// G, for 32 s) of a final INVITE response that was meant for it.
+pub fn udp_exchange_on(
+    s: &UdpSocket,
+    target: SocketAddr,
+    bytes: &[u8],
+    wait: Duration,
+) -> Option<String> {
     s.set_read_timeout(Some(wait)).ok()?;
     s.send_to(bytes, target).ok()?;
     let mut buf = vec![0u8; 65535];
