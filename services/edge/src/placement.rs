@@ -37,6 +37,8 @@ pub struct Instance {
     pub client: MediaClient<Rpc>,
     load: AtomicU64,
     missed: AtomicU32,
+    /// Answered a poll at least once (else "lost" only means "never came").
+    seen: AtomicBool,
     /// Still listed by its source (a name that stopped resolving to it
     /// keeps its calls but gets no new ones).
     listed: AtomicBool,
@@ -49,6 +51,7 @@ impl Instance {
             client,
             load: AtomicU64::new(0),
             missed: AtomicU32::new(0),
+            seen: AtomicBool::new(false),
             listed: AtomicBool::new(true),
         })
     }
@@ -147,9 +150,10 @@ impl Pool {
                 self.set_listed(&addrs);
             }
             tick = tick.wrapping_add(1);
-            for inst in self.read() {
-                poll(&inst).await;
-            }
+            // Side by side: one that hangs until the time-out must not
+            // make the others miss their polls.
+            let instances = self.read();
+            futures::future::join_all(instances.iter().map(|i| poll(i))).await;
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }
@@ -166,8 +170,13 @@ async fn poll(inst: &Instance) {
     };
     if answer.is_ok() {
         inst.missed.store(0, Ordering::Relaxed);
+        inst.seen.store(true, Ordering::Relaxed);
     } else if inst.missed.fetch_add(1, Ordering::Relaxed) + 1 == LOST_AFTER {
-        tracing::warn!(addr = %inst.addr, "media instance lost: its calls are hung up");
+        if inst.seen.load(Ordering::Relaxed) {
+            tracing::warn!(addr = %inst.addr, "media instance lost: its calls are hung up");
+        } else {
+            tracing::warn!(addr = %inst.addr, "media instance does not answer");
+        }
     }
     let load = match answer {
         Ok(r) => {
