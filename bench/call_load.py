@@ -10,6 +10,8 @@ calls, retransmissions and the CPU each process used (100% = one core).
 
 Usage: bench/call_load.py [--rates 100,200,...] [--seconds 5] [--hold-ms 100]
                           [--replicas N]   (registrars and routers behind the edge)
+                          [--cross-edge]   (callee behind edge 2, calls enter edge 1:
+                                            every call takes the edge-to-edge hop)
 Everything runs on loopback and stops by itself.
 """
 import argparse, csv, os, shutil, subprocess, sys, tempfile, time
@@ -25,6 +27,8 @@ def main():
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--hold-ms", type=int, default=100)
     ap.add_argument("--replicas", type=int, default=1, help="registrar and router replicas")
+    ap.add_argument("--cross-edge", action="store_true",
+                    help="two edges: the callee registers through edge 2, calls enter through edge 1")
     ap.add_argument("--no-build", action="store_true")
     args = ap.parse_args()
     if not args.no_build:
@@ -42,12 +46,13 @@ def main():
             f.write(f"SEQUENTIAL\n{user};{pw};[authentication username={user} password={pw}];x\n")
     procs = {}
     try:
-        sport = start_stack(work, procs, replicas=args.replicas)
+        sports = start_stack(work, procs, replicas=args.replicas, edges=2 if args.cross_edge else 1)
+        sport, callee_edge = sports[0], sports[-1]
         uport = free_port()
         uas = subprocess.Popen(["sipp", "-sn", "uas", "-i", "127.0.0.1", "-p", str(uport), "-buff_size", "4194304", "-nostdin", "-bg"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         uas.wait()
-        subprocess.run(["sipp", f"127.0.0.1:{sport}", "-sf", os.path.join(ROOT, "tests/sipp/register_contact.xml"),
+        subprocess.run(["sipp", f"127.0.0.1:{callee_edge}", "-sf", os.path.join(ROOT, "tests/sipp/register_contact.xml"),
                         "-inf", os.path.join(work, "uas.csv"), "-key", "contact_port", str(uport), "-key", "expires", "60",
                         "-m", "1", "-i", "127.0.0.1", "-p", str(free_port()), "-nostdin"],
                        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -53,12 +53,12 @@ def http_ready(port, timeout=15):
     sys.exit(f"nothing ready on {port}")
 
 
-def start_stack(work, procs, replicas=1):
-    """Redis, `replicas` registrars and routers and one edge balancing over
-    them, release builds on loopback, config from `work`. Fills `procs` by name
-    (registrar1, router2…; the caller stops them, even when this fails) and
-    returns the edge's SIP port once the edge is ready (every replica passed a
-    health check)."""
+def start_stack(work, procs, replicas=1, edges=1):
+    """Redis, `replicas` registrars and routers and `edges` edges balancing
+    over them, release builds on loopback, config from `work`. Fills `procs` by
+    name (registrar1, router2, edge1…; the caller stops them, even when this
+    fails) and returns the edges' SIP ports once each edge is ready (every
+    replica passed a health check)."""
     import subprocess
     rel = os.path.join(ROOT, "target", "release")
     rport = free_port()
@@ -76,15 +76,18 @@ def start_stack(work, procs, replicas=1):
             grpc[kind].append(port)
     for port in grpc["registrar"] + grpc["router"]:
         wait_port(port)
-    sport, admin = free_port(), free_port()
-    env = dict(base, ASTERISM_SIP_BIND=f"127.0.0.1:{sport}", ASTERISM_ADMIN_LISTEN=f"127.0.0.1:{admin}",
-               ASTERISM_EDGE_ADMIN_LISTEN=f"127.0.0.1:{free_port()}",
-               ASTERISM_REGISTRAR_ADDR=",".join(f"http://127.0.0.1:{p}" for p in grpc["registrar"]),
-               ASTERISM_ROUTER_ADDR=",".join(f"http://127.0.0.1:{p}" for p in grpc["router"]))
-    procs["edge"] = subprocess.Popen([os.path.join(rel, "asterism-edge")], env=env)
-    wait_port(sport)
-    http_ready(admin)
-    return sport
+    sports = []
+    for i in range(1, edges + 1):
+        sport, admin = free_port(), free_port()
+        env = dict(base, ASTERISM_SIP_BIND=f"127.0.0.1:{sport}", ASTERISM_ADMIN_LISTEN=f"127.0.0.1:{admin}",
+                   ASTERISM_EDGE_ADMIN_LISTEN=f"127.0.0.1:{free_port()}", ASTERISM_EDGE_ID=f"edge{i}",
+                   ASTERISM_REGISTRAR_ADDR=",".join(f"http://127.0.0.1:{p}" for p in grpc["registrar"]),
+                   ASTERISM_ROUTER_ADDR=",".join(f"http://127.0.0.1:{p}" for p in grpc["router"]))
+        procs[f"edge{i}"] = subprocess.Popen([os.path.join(rel, "asterism-edge")], env=env)
+        wait_port(sport)
+        http_ready(admin)
+        sports.append(sport)
+    return sports
 
 
 def stop(procs):

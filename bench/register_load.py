@@ -44,7 +44,7 @@ def main():
         ext.write("[default]\n")  # the routers' (idle here)
     procs = {}
     try:
-        sport = start_stack(work, procs, replicas=args.replicas)
+        [sport] = start_stack(work, procs, replicas=args.replicas)
         print(f"{'rate/s':>7} {'done':>7} {'failed':>6} {'retrans':>7} {'edge%':>6} {'registrar%':>10} {'redis%':>6} {'sipp%':>6}")
         best = 0
         for rate in [int(r) for r in args.rates.split(",")]:
