@@ -124,10 +124,12 @@ async fn main() -> ExitCode {
         top: &overrides,
         below: &layered,
     };
-    let edge_cfg = match EdgeConfig::from_env(&edge_env) {
+    let mut edge_cfg = match EdgeConfig::from_env(&edge_env) {
         Ok(c) => c,
         Err(errors) => return fail(asterism_config::env::describe(&errors)),
     };
+    // Bindings in this process's memory: no other edge can see them.
+    edge_cfg.alone = registrar.is_some() && reg_cfg.redis_url.is_none();
     let edge = match asterism_edge::Edge::bind(
         edge_cfg,
         asterism_edge::metrics::EdgeMetrics::default(),

@@ -123,6 +123,9 @@ pub struct EdgeConfig {
     pub timers: TimerConfig,
     pub retry_after: u32,
     pub rpc_timeout: Duration,
+    /// No other edge can share this one's bindings (the all-in-one with its
+    /// in-memory registrar): no warning about an internal address.
+    pub alone: bool,
 }
 
 impl EdgeConfig {
@@ -175,6 +178,7 @@ impl EdgeConfig {
             timers,
             retry_after: r.parse(ENV_RETRY_AFTER, 5),
             rpc_timeout: ms(&mut r, ENV_RPC_TIMEOUT, 2000),
+            alone: false,
         };
         r.finish().map(|()| cfg)
     }

@@ -186,7 +186,7 @@ impl Edge {
             .sip_internal
             .clone()
             .unwrap_or_else(|| advertise.clone());
-        if relay::peer_flow(&internal).is_none() {
+        if relay::peer_flow(&internal).is_none() && !cfg.alone {
             tracing::warn!(%internal, "no address other edges can reach this one at (set ASTERISM_SIP_INTERNAL): calls entering through another edge cannot reach phones registered here");
         }
         let ctx = Arc::new(Ctx {
