@@ -45,8 +45,8 @@ fn new_calls_go_to_the_least_loaded_media_instance() {
     let redis = RedisServer::start();
     let (reg, rtr, sip) = (free_port(), free_port(), free_port());
     let (m1, m1_http, m2, m2_http) = (free_port(), free_port(), free_port(), free_port());
-    // RTP in 10000–19999, below the ports free_port hands out.
-    let base = 10_000 + (free_port() % 4_800) * 2;
+    // Two instances' ranges: base..base+100 and base+200..base+300.
+    let base = asterism_testkit::rtp_base(302);
     let _registrar = Service::start(
         "asterism-registrar",
         &[

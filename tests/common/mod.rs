@@ -264,8 +264,7 @@ fn start_media(
     admin_http: u16,
     extra: &[(&'static str, String)],
 ) -> Service {
-    // RTP in 10000–19999, below the ports free_port hands out.
-    let first = 10_000 + (free_port() % 4_900) * 2;
+    let first = asterism_testkit::rtp_base(202);
     let mut env = vec![
         ("ASTERISM_MEDIA_LISTEN", format!("127.0.0.1:{port}")),
         ("ASTERISM_RTP_BIND", "127.0.0.1".to_string()),

@@ -10,20 +10,38 @@ use std::process::{Child, Command, Stdio};
 /// does — and above the RTP ranges the tests give media (10000–19999).
 const PORTS: std::ops::Range<u16> = 20_000..32_000;
 
-/// A loopback port free for both UDP and TCP right now.
+/// A loopback port free for both UDP and TCP right now, and never handed
+/// out before by this process: tests run in parallel, and a port picked for
+/// one test's service must not be picked again before that service binds it.
+/// Ports are taken in turn from a random starting point in [`PORTS`].
 pub fn free_port() -> u16 {
     use std::hash::{BuildHasher, RandomState};
-    let seed = RandomState::new();
-    for n in 0u64.. {
-        let span = u64::from(PORTS.end - PORTS.start);
-        let port = PORTS.start + (seed.hash_one(n) % span) as u16;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::OnceLock;
+    static START: OnceLock<u32> = OnceLock::new();
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let span = u32::from(PORTS.end - PORTS.start);
+    let start = *START
+        .get_or_init(|| (RandomState::new().hash_one(std::process::id()) % u64::from(span)) as u32);
+    for _ in 0..span {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = PORTS.start + ((start + n) % span) as u16;
         if TcpListener::bind(("127.0.0.1", port)).is_ok()
             && UdpSocket::bind(("127.0.0.1", port)).is_ok()
         {
             return port;
         }
     }
-    unreachable!("every port in {PORTS:?} is taken")
+    panic!("no free port left in {PORTS:?}")
+}
+
+/// The first (even) port of a random RTP range of `width` ports inside
+/// 10000–19999, below the ports [`free_port`] hands out. Random, so tests
+/// running side by side rarely share ports (media skips taken ones anyway).
+pub fn rtp_base(width: u16) -> u16 {
+    use std::hash::{BuildHasher, RandomState};
+    let pairs = u64::from((10_000 - width) / 2);
+    10_000 + 2 * (RandomState::new().hash_one(width) % pairs) as u16
 }
 
 /// Path of a workspace binary next to the running test executable
