@@ -23,15 +23,7 @@ impl Drop for Baresip {
 /// A free port whose successor is free too, for UDP and TCP (baresip also
 /// binds port + 1).
 fn free_pair() -> u16 {
-    loop {
-        let p = free_port();
-        let next_free = p < u16::MAX
-            && std::net::UdpSocket::bind(("127.0.0.1", p + 1)).is_ok()
-            && std::net::TcpListener::bind(("127.0.0.1", p + 1)).is_ok();
-        if next_free {
-            return p;
-        }
-    }
+    asterism_testkit::free_ports(2)
 }
 
 fn start_baresip(dir: &std::path::Path, ctrl_port: u16, accounts: &str) -> Baresip {

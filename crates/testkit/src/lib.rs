@@ -7,5 +7,5 @@ mod process;
 mod redis;
 
 pub use cluster::RedisCluster;
-pub use process::{bin_path, free_port, rtp_base, Service};
+pub use process::{bin_path, free_port, free_ports, rtp_base, Service};
 pub use redis::RedisServer;

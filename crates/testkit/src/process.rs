@@ -15,24 +15,36 @@ const PORTS: std::ops::Range<u16> = 20_000..32_000;
 /// one test's service must not be picked again before that service binds it.
 /// Ports are taken in turn from a random starting point in [`PORTS`].
 pub fn free_port() -> u16 {
+    free_ports(1)
+}
+
+/// The first of `n` consecutive ports, all as [`free_port`] promises (for
+/// programs that also bind the ports after the one they are given).
+pub fn free_ports(n: u16) -> u16 {
     use std::hash::{BuildHasher, RandomState};
     use std::sync::atomic::{AtomicU32, Ordering};
     use std::sync::OnceLock;
     static START: OnceLock<u32> = OnceLock::new();
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let span = u32::from(PORTS.end - PORTS.start);
+    let n32 = u32::from(n.max(1));
     let start = *START
         .get_or_init(|| (RandomState::new().hash_one(std::process::id()) % u64::from(span)) as u32);
     for _ in 0..span {
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let port = PORTS.start + ((start + n) % span) as u16;
-        if TcpListener::bind(("127.0.0.1", port)).is_ok()
-            && UdpSocket::bind(("127.0.0.1", port)).is_ok()
-        {
-            return port;
+        let first = (start + NEXT.fetch_add(n32, Ordering::Relaxed)) % span;
+        if first + n32 > span {
+            continue; // would run past the range's end
+        }
+        let first = PORTS.start + first as u16;
+        let free = (first..first + n.max(1)).all(|port| {
+            TcpListener::bind(("127.0.0.1", port)).is_ok()
+                && UdpSocket::bind(("127.0.0.1", port)).is_ok()
+        });
+        if free {
+            return first;
         }
     }
-    panic!("no free port left in {PORTS:?}")
+    panic!("no {n} free ports left in {PORTS:?}")
 }
 
 /// The first (even) port of a random RTP range of `width` ports inside
