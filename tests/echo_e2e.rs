@@ -304,7 +304,8 @@ fn sipp_calls_the_echo_test_with_a_pcmu_stream_and_hangs_up() {
             "-p",
             &asterism_testkit::free_port().to_string(),
             "-mp",
-            &asterism_testkit::free_port().to_string(),
+            // sipp's RTP, RTCP and video ports: mp to mp + 3.
+            &asterism_testkit::free_ports(4).to_string(),
         ])
         .args(["-timeout", "30s", "-timeout_error", "-nostdin"])
         .current_dir(&t.dir.0)
