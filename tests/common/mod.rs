@@ -351,6 +351,7 @@ pub fn run_sipp(
         "tcp" => "t1",
         _ => "u1",
     };
+    let errors = csv.with_file_name(format!("sipp-errors-{}.log", free_port()));
     let out = Command::new("sipp")
         .arg(target.to_string())
         .arg("-sf")
@@ -368,15 +369,18 @@ pub fn run_sipp(
             "-trace_err",
         ])
         .arg("-error_file")
-        .arg(csv.with_file_name(format!("sipp-errors-{}.log", free_port())))
+        .arg(&errors)
         .output()
         .expect("sipp must be installed (Debian package sip-tester)");
+    // The messages sipp did not expect are in its error file: shown too.
+    let unexpected = std::fs::read_to_string(&errors).unwrap_or_default();
     SippRun {
         success: out.status.success(),
         output: format!(
-            "{}\n{}",
+            "{}\n{}\n{}",
             String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+            String::from_utf8_lossy(&out.stderr),
+            unexpected.chars().take(4000).collect::<String>()
         ),
     }
 }

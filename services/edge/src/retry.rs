@@ -1,7 +1,8 @@
 //! Another try on another replica. Between a replica's death and the health
 //! check that drops it from the balanced channel (about a second), requests
-//! balanced onto it fail at the connection. Those never reached a registrar
-//! or router, so they are safe to send again, and the balancer picks again;
+//! balanced onto it fail at the connection, and those it was handling when
+//! it died never get an answer. Both are sent again (every backend request
+//! is safe to repeat, see [`never_answered`]) and the balancer picks again;
 //! this keeps a kill -9 of one replica invisible to phones. An error a
 //! replica itself answered (Redis down → UNAVAILABLE) is final.
 
@@ -12,19 +13,19 @@ use tokio::time::Instant;
 /// Pause between tries (the balancer's health view changes every second).
 const PAUSE: Duration = Duration::from_millis(50);
 
-/// Whether the request failed before any replica answered: the connection
-/// could not be made (UNAVAILABLE) or broke under it (UNKNOWN "transport
-/// error"; the replica may have been killed while handling it). A status a
+/// Whether the request failed before any replica answered. A status a
 /// server sent carries its response metadata (content-type at least); one
-/// made up by the client has none. Sending again is safe: lookups and
-/// authentications change nothing, and a REGISTER the dead replica did
-/// apply is recognised by its nonce use (same CSeq and Call-ID) and answered
-/// from the bindings it left.
+/// the client made up from a transport failure has none, whatever its code:
+/// the connection could not be made (UNAVAILABLE), or broke under the
+/// request — the replica killed while handling it shows as UNKNOWN
+/// ("transport error"), CANCELLED ("connection closed before message
+/// completed"), INTERNAL (broken pipe, h2 reset) and others. Only the
+/// client's own time-out (DEADLINE_EXCEEDED) is not a reason to try again.
+/// Sending again is safe: lookups change nothing, and a REGISTER or INVITE
+/// authentication the dead replica did apply is recognised by its nonce use
+/// (same CSeq and Call-ID) and answered as the first time.
 pub fn never_answered(status: &tonic::Status) -> bool {
-    matches!(
-        status.code(),
-        tonic::Code::Unavailable | tonic::Code::Unknown
-    ) && status.metadata().is_empty()
+    status.code() != tonic::Code::DeadlineExceeded && status.metadata().is_empty()
 }
 
 /// Run `attempt` until it succeeds, fails with an answer, or `budget` is
@@ -74,6 +75,21 @@ mod tests {
         })
         .await;
         assert_eq!(r.ok(), Some(3));
+        // A connection closed under the request (hyper: canceled) too.
+        let mut n = 0;
+        let r = until_answered(Duration::from_secs(2), || {
+            n += 1;
+            let out = if n < 2 {
+                Err(tonic::Status::cancelled(
+                    "connection closed before message completed",
+                ))
+            } else {
+                Ok(n)
+            };
+            async move { out }
+        })
+        .await;
+        assert_eq!(r.ok(), Some(2));
         let mut answered = tonic::Status::unavailable("binding store unavailable");
         answered
             .metadata_mut()
