@@ -26,6 +26,10 @@ impl RedisCluster {
                         conf.display().to_string(),
                         "--cluster-node-timeout".into(),
                         "2000".into(),
+                        // The bus port is otherwise port + 10000, which may be
+                        // a port free_port hands to another test's service.
+                        "--cluster-port".into(),
+                        crate::free_port().to_string(),
                     ],
                 )
             })
