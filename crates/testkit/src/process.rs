@@ -94,11 +94,11 @@ impl Service {
             .stdout(Stdio::null());
         let mut errors = None;
         if std::env::var("ASTERISM_TEST_LOG").is_err() {
-            let path = std::env::temp_dir().join(format!(
-                "asterism-{name}-{}-{}.log",
-                std::process::id(),
-                free_port()
-            ));
+            // Unique per service of this test process (a counter, not a port).
+            static STARTED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+            let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let path = std::env::temp_dir()
+                .join(format!("asterism-{name}-{}-{n}.log", std::process::id()));
             match std::fs::File::create(&path) {
                 Ok(f) => {
                     cmd.stderr(f);
