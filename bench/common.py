@@ -81,6 +81,7 @@ def start_stack(work, procs, replicas=1, edges=1):
         sport, admin = free_port(), free_port()
         env = dict(base, ASTERISM_SIP_BIND=f"127.0.0.1:{sport}", ASTERISM_ADMIN_LISTEN=f"127.0.0.1:{admin}",
                    ASTERISM_EDGE_ADMIN_LISTEN=f"127.0.0.1:{free_port()}", ASTERISM_EDGE_ID=f"edge{i}",
+                   ASTERISM_SIP_INTERNAL=f"127.0.0.1:{free_port()}", ASTERISM_CLUSTER_SECRET="bench-cluster-secret",
                    ASTERISM_REGISTRAR_ADDR=",".join(f"http://127.0.0.1:{p}" for p in grpc["registrar"]),
                    ASTERISM_ROUTER_ADDR=",".join(f"http://127.0.0.1:{p}" for p in grpc["router"]))
         procs[f"edge{i}"] = subprocess.Popen([os.path.join(rel, "asterism-edge")], env=env)

@@ -15,6 +15,9 @@ use std::time::{Duration, Instant};
 
 pub const USERS: usize = 100;
 
+/// The cluster secret the tests' edges share.
+pub const CLUSTER_SECRET: &str = "test-cluster-secret";
+
 /// A temporary directory removed on drop.
 pub struct TempDir(pub PathBuf);
 
@@ -313,6 +316,13 @@ fn start_edge(
             format!("http://127.0.0.1:{grpc_port}"),
         ),
         ("ASTERISM_RETRY_AFTER", "7".to_string()),
+        // The hop between edges on a listener of its own, signed with a
+        // secret every edge of the test shares (as the chart deploys them).
+        (
+            "ASTERISM_SIP_INTERNAL",
+            format!("127.0.0.1:{}", free_port()),
+        ),
+        ("ASTERISM_CLUSTER_SECRET", CLUSTER_SECRET.to_string()),
     ];
     env.push(("ASTERISM_ADMIN_LISTEN", format!("127.0.0.1:{admin_http}")));
     env.extend(extra.iter().cloned());

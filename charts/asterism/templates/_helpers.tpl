@@ -107,3 +107,8 @@ readinessProbe:
     port: admin
   periodSeconds: 5
 {{- end -}}
+
+{{/* Name of the Secret holding the generated keys. */}}
+{{- define "asterism.keysSecret" -}}
+{{- default (include "asterism.component.fullname" (list . "keys")) .Values.keys.existingSecret -}}
+{{- end -}}

@@ -21,6 +21,7 @@ pub const ENV_SIP_T2: &str = "ASTERISM_SIP_T2_MS";
 pub const ENV_SIP_T4: &str = "ASTERISM_SIP_T4_MS";
 pub const ENV_RETRY_AFTER: &str = "ASTERISM_RETRY_AFTER";
 pub const ENV_RPC_TIMEOUT: &str = "ASTERISM_RPC_TIMEOUT_MS";
+pub const ENV_CLUSTER_SECRET: &str = "ASTERISM_CLUSTER_SECRET";
 
 pub const SETTINGS: &[Setting] = &[
     Setting {
@@ -39,7 +40,13 @@ pub const SETTINGS: &[Setting] = &[
         env: ENV_SIP_INTERNAL,
         flag: "sip-internal",
         default: "the advertised address",
-        help: "host:port (an address literal) other edges reach this edge at, for calls to phones registered through it",
+        help: "host:port (an address literal) other edges reach this edge at, for calls to phones registered through it; on a port of its own it is a separate UDP listener, the only one that relays to phones",
+    },
+    Setting {
+        env: ENV_CLUSTER_SECRET,
+        flag: "cluster-secret",
+        default: "random, this edge alone",
+        help: "secret shared by every edge of a cluster, signing the flow tokens and branches of the hop between edges",
     },
     Setting {
         env: ENV_REGISTRAR_ADDR,
@@ -114,6 +121,8 @@ pub struct EdgeConfig {
     pub sip_bind: SocketAddr,
     pub sip_advertise: Option<String>,
     pub sip_internal: Option<String>,
+    /// Signs the hop between edges; None: a random key of this edge alone.
+    pub cluster_secret: Option<String>,
     pub registrar_addr: String,
     pub router_addr: String,
     pub media_addrs: Vec<String>,
@@ -156,6 +165,7 @@ impl EdgeConfig {
             sip_bind,
             sip_advertise: r.string(ENV_SIP_ADVERTISE),
             sip_internal: r.string(ENV_SIP_INTERNAL),
+            cluster_secret: r.string(ENV_CLUSTER_SECRET).filter(|s| !s.is_empty()),
             registrar_addr,
             router_addr,
             media_addrs: crate::replicas(

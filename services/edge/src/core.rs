@@ -8,8 +8,9 @@
 
 use crate::command::{Command, CoreHandle, LegEvent};
 use crate::dispatch::{self, Handled};
-use crate::relay::{self, Relay};
+use crate::relay::{self, Hop, Relay};
 use crate::reply::Replier;
+use crate::seal::FlowToken;
 use crate::Ctx;
 use asterism_sip::message::Response;
 use asterism_sip::transaction::{Action, ClientKey, Layer, Received, TsxKey};
@@ -50,6 +51,7 @@ impl Core {
     pub async fn run(
         mut self,
         mut inbound: mpsc::Receiver<Inbound>,
+        mut hop: Option<mpsc::Receiver<Inbound>>,
         mut commands: mpsc::Receiver<Command>,
         shutdown: impl std::future::Future<Output = ()>,
     ) {
@@ -67,9 +69,10 @@ impl Core {
                 .unwrap_or_else(|| Instant::now() + std::time::Duration::from_secs(3600));
             tokio::select! {
                 msg = inbound.recv() => match msg {
-                    Some(m) => self.on_inbound(m),
+                    Some(m) => self.on_inbound(m, false),
                     None => return,
                 },
+                Some(m) = recv_hop(&mut hop) => self.on_inbound(m, true),
                 Some(c) = commands.recv() => self.on_command(c),
                 _ = tokio::time::sleep_until(next_timer) => {
                     let actions = self.layer.on_timeout(Instant::now());
@@ -85,7 +88,8 @@ impl Core {
         }
     }
 
-    fn on_inbound(&mut self, inbound: Inbound) {
+    /// A message from the public listener, or the internal one (`internal`).
+    fn on_inbound(&mut self, inbound: Inbound, internal: bool) {
         let flow = inbound.flow;
         match triage(inbound.event) {
             Triage::Drop => {}
@@ -110,9 +114,19 @@ impl Core {
             }
             Triage::Accept(parts) => {
                 let (req, checked) = *parts;
-                match relay::relayed_flow(&self.ctx, &req) {
-                    Some(phone) => self.relay(flow, phone, req, &checked),
-                    None => self.on_request(flow, req, checked),
+                match relay::hop_of(&self.ctx, &req) {
+                    Hop::None => self.on_request(flow, req, checked),
+                    Hop::Token(token) => {
+                        let arrival = relay::Arrival { flow, internal };
+                        self.relay(arrival, token, req, &checked)
+                    }
+                    Hop::Forged => {
+                        tracing::info!(remote = %flow.remote, method = %req.method, "request with a forged flow token refused");
+                        if req.method != asterism_sip::Method::ACK {
+                            let r = Replier::new(req.headers, None).reply(403);
+                            self.transport.send_now(&flow, Bytes::from(r.to_bytes()));
+                        }
+                    }
                 }
             }
         }
@@ -181,13 +195,20 @@ impl Core {
 
     /// A request on the hop between edges (see [`relay`]): passed on
     /// statelessly, never into our transactions or calls.
-    fn relay(&mut self, inbound: Flow, phone: Flow, req: Request, checked: &Checked) {
-        match relay::forward_request(&self.ctx, inbound, phone, req, checked) {
+    fn relay(
+        &mut self,
+        arrival: relay::Arrival,
+        token: FlowToken,
+        req: Request,
+        checked: &Checked,
+    ) {
+        let from = arrival.flow;
+        match relay::forward_request(&self.ctx, arrival, token, req, checked) {
             Relay::Forward(to, bytes) => {
-                tracing::debug!(from = %inbound.remote, to = %to.remote, "relayed between edges");
+                tracing::debug!(from = %from.remote, to = %to.remote, "relayed between edges");
                 self.transport.send_now(&to, bytes)
             }
-            Relay::Refuse(r) => self.transport.send_now(&inbound, Bytes::from(r.to_bytes())),
+            Relay::Refuse(r) => self.transport.send_now(&from, Bytes::from(r.to_bytes())),
             Relay::Drop => {}
         }
     }
@@ -274,5 +295,13 @@ impl Core {
                 }
             }
         }
+    }
+}
+
+/// The next message of the internal listener, if the edge has one.
+async fn recv_hop(hop: &mut Option<mpsc::Receiver<Inbound>>) -> Option<Inbound> {
+    match hop {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
     }
 }

@@ -18,6 +18,7 @@ pub mod register;
 pub mod relay;
 pub mod reply;
 pub mod retry;
+pub mod seal;
 
 use crate::config::EdgeConfig;
 use asterism_proto::media::media_client::MediaClient;
@@ -47,6 +48,13 @@ pub struct Ctx {
     pub advertise_is_wildcard: bool,
     /// host:port other edges reach this one at (recorded in bindings).
     pub internal: String,
+    /// The internal address is a listener of its own: only requests that
+    /// came in on it are relayed towards phones.
+    pub hop_listener: bool,
+    /// Local addresses of our listeners (a relay never sends to itself).
+    pub own_addrs: Vec<SocketAddr>,
+    /// Signs and checks flow tokens and relay branches.
+    pub seal: seal::Sealer,
     pub calls: calls::CallRegistry,
     pub metrics: metrics::EdgeMetrics,
 }
@@ -56,6 +64,16 @@ pub struct Ctx {
 pub const LOOP_MARK: &str = asterism_sip::transaction::OUR_BRANCH_PREFIX;
 
 impl Ctx {
+    /// Whether `addr` is one of this edge's own listeners.
+    pub fn is_own_address(&self, addr: &SocketAddr) -> bool {
+        self.own_addrs.iter().any(|own| {
+            own.port() == addr.port()
+                && (own.ip() == addr.ip()
+                    || (own.ip().is_unspecified()
+                        && (addr.ip().is_loopback() || addr.ip().is_unspecified())))
+        })
+    }
+
     /// host:port for our Via and Contact: the advertised address, else the
     /// bound one, else (bound to a wildcard) the address the phone used to
     /// reach us in its Request-URI.
@@ -126,6 +144,15 @@ fn channel(
     }
 }
 
+/// The internal address, when it is a socket of its own (an address
+/// literal that the public listener does not already serve).
+fn hop_listener_addr(cfg: &EdgeConfig, public: SocketAddr) -> Option<SocketAddr> {
+    let addr: SocketAddr = cfg.sip_internal.as_deref()?.parse().ok()?;
+    let shared =
+        addr.port() == public.port() && (public.ip().is_unspecified() || public.ip() == addr.ip());
+    (!shared).then_some(addr)
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum EdgeError {
     #[error("cannot bind SIP on {addr}: {source}")]
@@ -189,6 +216,32 @@ impl Edge {
         if relay::peer_flow(&internal).is_none() && !cfg.alone {
             tracing::warn!(%internal, "no address other edges can reach this one at (set ASTERISM_SIP_INTERNAL): calls entering through another edge cannot reach phones registered here");
         }
+        let hop = match hop_listener_addr(&cfg, local_addr) {
+            Some(addr) => {
+                let (t, rx) = Transport::bind_udp(addr)
+                    .await
+                    .map_err(|source| EdgeError::Bind { addr, source })?;
+                tracing::info!(%addr, "internal listener for the hop between edges");
+                Some((t, rx))
+            }
+            None => {
+                if !cfg.alone {
+                    tracing::warn!(%internal, "the internal address shares the public listener: the hop between edges is protected by its signatures alone (give ASTERISM_SIP_INTERNAL a port of its own)");
+                }
+                None
+            }
+        };
+        let seal = match &cfg.cluster_secret {
+            Some(s) => seal::Sealer::new(s.as_bytes()),
+            None => {
+                if !cfg.alone {
+                    tracing::warn!("no ASTERISM_CLUSTER_SECRET: calls through other edges to phones registered here (and back) will be refused");
+                }
+                seal::Sealer::random()
+            }
+        };
+        let mut own_addrs = vec![local_addr];
+        own_addrs.extend(hop.as_ref().map(|(t, _)| t.local_addr()));
         let ctx = Arc::new(Ctx {
             cfg,
             registrar,
@@ -197,6 +250,9 @@ impl Edge {
             advertise,
             advertise_is_wildcard,
             internal,
+            hop_listener: hop.is_some(),
+            own_addrs,
+            seal,
             calls: calls::CallRegistry::default(),
             metrics,
         });
@@ -205,10 +261,11 @@ impl Edge {
         tokio::spawn(alive::heartbeat(ctx.clone()));
         let (cmd_tx, cmd_rx) = tokio::sync::mpsc::channel(4096);
         let core = core::Core::new(transport, ctx, command::CoreHandle(cmd_tx));
+        let hop_inbound = hop.map(|(_, rx)| rx);
         Ok(Edge {
             local_addr,
             calls,
-            run: Box::pin(core.run(inbound, cmd_rx, shutdown)),
+            run: Box::pin(core.run(inbound, hop_inbound, cmd_rx, shutdown)),
         })
     }
 

@@ -2,59 +2,45 @@
 //! the edge it registered through (the binding names that edge), so a call
 //! entering through another edge sends the callee's INVITE to the owning
 //! edge with a pre-loaded Route naming it and the phone's flow (RFC 3327
-//! Path style, the flow carried like an RFC 5626 flow token), never straight
-//! from its own address.
+//! Path style, the flow carried as a signed RFC 5626 flow token), never
+//! straight from its own address.
 //!
 //! The owning edge forwards such requests statelessly (RFC 3261 §16.11):
-//! towards the phone when they come from elsewhere, onward by Route or
-//! Request-URI when they come from the phone itself. It Record-Routes
-//! dialog-creating requests with the same URI, so in-dialog requests take
-//! the same path both ways, and sends responses back by their Via.
+//! towards the phone when they come from a peer edge, back to the peer edge
+//! the dialog came from when they come from the phone itself. It
+//! Record-Routes dialog-creating requests with a token naming both, so
+//! in-dialog requests take the same path both ways, and sends responses
+//! back by their Via.
+//!
+//! Nobody else can use the hop: a token must carry the cluster's signature
+//! for this very edge ([`crate::seal`]); requests towards a phone must come
+//! in on the internal listener when the edge has one (`ASTERISM_SIP_INTERNAL`
+//! on its own port, kept internal by the network policy); a phone's own
+//! requests go only to the peer its token names, never to a Request-URI of
+//! its choosing; responses are passed on only when their branch is one we
+//! signed for the address they go back to. Everything else gets 403 (or,
+//! for responses and ACKs, is dropped) and nothing leaves the edge.
 
+use crate::seal::{FlowToken, RELAY_BRANCH};
 use crate::Ctx;
-use asterism_sip::header::Via;
+use asterism_sip::header::{NameAddr, Via};
 use asterism_sip::message::Response;
 use asterism_sip::transport::{Flow, Kind};
 use asterism_sip::validate::Checked;
 use asterism_sip::{HeaderName, Host, Method, Request, Uri};
 use bytes::Bytes;
-use std::hash::{Hash, Hasher};
 use std::net::{IpAddr, SocketAddr};
 
-/// The Route/Record-Route URI parameter that names the phone's flow.
+/// The Route/Record-Route URI parameter that carries the flow token.
 pub const FLOW_PARAM: &str = "asterism-flow";
-/// Branches of the Vias this edge adds as a relay (its own transactions use
-/// [`crate::LOOP_MARK`]), so their responses are recognised and passed on.
-pub const RELAY_BRANCH: &str = "z9hG4bK-asr-";
 
-/// `udp-10.0.0.7-5060`: transport, address and port of a phone's flow.
-pub fn flow_token(f: &Flow) -> String {
-    let kind = match f.kind {
-        Kind::Udp => "udp",
-        Kind::Tcp => "tcp",
-    };
-    format!("{kind}-{}-{}", f.remote.ip(), f.remote.port())
-}
-
-pub fn parse_flow_token(token: &str) -> Option<Flow> {
-    let (kind, rest) = token.split_once('-')?;
-    let (ip, port) = rest.rsplit_once('-')?;
-    let kind = match kind {
-        "udp" => Kind::Udp,
-        "tcp" => Kind::Tcp,
-        _ => return None,
-    };
-    let ip: IpAddr = ip.parse().ok()?;
-    Some(Flow {
-        kind,
-        remote: SocketAddr::new(ip, port.parse().ok()?),
-    })
-}
-
-/// The Route that sends a request through edge `peer` (its host:port) to
-/// the phone on `phone`.
-pub fn route_via(peer: &str, phone: &Flow) -> String {
-    format!("<sip:{peer};lr;{FLOW_PARAM}={}>", flow_token(phone))
+/// The Route that sends a request through edge `peer` (its internal
+/// host:port) to the phone on `phone`.
+pub fn route_via(ctx: &Ctx, peer: &str, phone: &Flow) -> String {
+    format!(
+        "<sip:{peer};lr;{FLOW_PARAM}={}>",
+        ctx.seal.token(peer, phone, None)
+    )
 }
 
 /// How this edge reaches edge `peer` (host:port, an address literal).
@@ -74,22 +60,37 @@ fn host_ip(h: &Host) -> Option<IpAddr> {
     }
 }
 
-/// The phone flow named by the request's top Route, when that Route is this
-/// edge's relay hop.
-pub fn relayed_flow(ctx: &Ctx, req: &Request) -> Option<Flow> {
-    route_flow(ctx, req.headers.get(&HeaderName::Route)?)
+/// What the top Route of a request says about the hop.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Hop {
+    /// Not a Route to our hop: an ordinary request.
+    None,
+    /// Our hop, with a token signed for this edge.
+    Token(FlowToken),
+    /// Our hop with a token we did not sign (or none at all).
+    Forged,
 }
 
-/// The phone flow of one Route value naming this edge (by its internal or
-/// its advertised address).
-fn route_flow(ctx: &Ctx, route: &str) -> Option<Flow> {
-    let na = asterism_sip::header::NameAddr::parse(route, "Route").ok()?;
-    let uri = Uri::parse(&na.uri.raw).ok()?;
-    let token = uri
-        .params
-        .iter()
-        .find(|(k, _)| k == FLOW_PARAM)
-        .and_then(|(_, v)| v.as_deref())?;
+/// Whether the request's top Route is this edge's relay hop.
+pub fn hop_of(ctx: &Ctx, req: &Request) -> Hop {
+    match req.headers.get(&HeaderName::Route) {
+        Some(r) => route_hop(ctx, r),
+        None => Hop::None,
+    }
+}
+
+/// One Route value: does it name this edge (by its internal or advertised
+/// address) with a flow token, and is the token ours?
+fn route_hop(ctx: &Ctx, route: &str) -> Hop {
+    let Some(uri) = NameAddr::parse(route, "Route")
+        .ok()
+        .and_then(|na| Uri::parse(&na.uri.raw).ok())
+    else {
+        return Hop::None;
+    };
+    let Some((_, token)) = uri.params.iter().find(|(k, _)| k == FLOW_PARAM) else {
+        return Hop::None;
+    };
     let port = uri.port.unwrap_or(5060);
     let hostport = format!("{}:{port}", uri.host);
     let ours = hostport == ctx.internal
@@ -98,68 +99,100 @@ fn route_flow(ctx: &Ctx, route: &str) -> Option<Flow> {
         } else {
             hostport == ctx.advertise
         };
-    ours.then(|| parse_flow_token(token)).flatten()
+    if !ours {
+        return Hop::None;
+    }
+    match token
+        .as_deref()
+        .and_then(|t| ctx.seal.open(&ctx.internal, t))
+    {
+        Some(t) => Hop::Token(t),
+        None => Hop::Forged,
+    }
 }
 
 /// What to do with a relayed request.
+#[derive(Debug)]
 pub enum Relay {
     Forward(Flow, Bytes),
-    /// Answer it here (483, 502), statelessly, where it came from.
+    /// Answer it here (403, 482, 483), statelessly, where it came from.
     Refuse(Response),
     /// Nothing to do (an ACK that cannot go on).
     Drop,
 }
 
-/// Forward a request whose top Route is our hop (see [`relayed_flow`]).
+/// Where a request on the hop came from.
+#[derive(Debug, Clone, Copy)]
+pub struct Arrival {
+    pub flow: Flow,
+    /// On the internal listener (only peer edges can reach it).
+    pub internal: bool,
+}
+
+/// Forward a request whose top Route is our hop with a valid `token`.
 pub fn forward_request(
     ctx: &Ctx,
-    inbound: Flow,
-    phone: Flow,
+    arrival: Arrival,
+    token: FlowToken,
     mut req: Request,
     checked: &Checked,
 ) -> Relay {
     let is_ack = req.method == Method::ACK;
-    let hops = checked.max_forwards.unwrap_or(70);
-    if hops == 0 {
-        return if is_ack {
+    let refuse_or_drop = |req: Request, code| {
+        if is_ack {
             Relay::Drop
         } else {
-            refuse(req, 483)
-        };
+            refuse(req, code)
+        }
+    };
+    let inbound = arrival.flow;
+    // A phone's own request goes back only to the edge its dialog came
+    // from; a request to the phone only from a peer edge.
+    let from_phone = match ctx.hop_listener {
+        true if arrival.internal => false,
+        true => same_host(&inbound, &token.phone),
+        false => inbound == token.phone,
+    };
+    let out = if from_phone {
+        match token.peer {
+            Some(peer) => peer,
+            None => return refuse_or_drop(req, 403),
+        }
+    } else if ctx.hop_listener && !arrival.internal {
+        tracing::info!(from = %inbound.remote, "relay towards a phone from outside the internal listener refused");
+        return refuse_or_drop(req, 403);
+    } else {
+        token.phone
+    };
+    if ctx.is_own_address(&out.remote) {
+        return refuse_or_drop(req, 482);
+    }
+    let hops = checked.max_forwards.unwrap_or(70);
+    if hops == 0 {
+        return refuse_or_drop(req, 483);
     }
     req.headers
         .set(HeaderName::MaxForwards, (hops - 1).to_string());
-    if req.headers.pop_first(&HeaderName::Route).is_none() {
-        return Relay::Drop;
-    }
-    // Double record-routing (RFC 5658) put both our addresses in the set.
+    // Our own Routes go (both of them after double record-routing).
     while req
         .headers
         .get(&HeaderName::Route)
-        .is_some_and(|r| route_flow(ctx, r).is_some())
+        .is_some_and(|r| route_hop(ctx, r) != Hop::None)
     {
         req.headers.pop_first(&HeaderName::Route);
     }
-    let from_phone = inbound == phone;
-    let out = if from_phone {
-        next_hop(&req)
-    } else {
-        Some(phone)
-    };
-    let Some(out) = out else {
-        return if is_ack {
-            Relay::Drop
-        } else {
-            refuse(req, 502)
-        };
-    };
     let mut top = checked.vias[0].clone();
     top.stamp_received(inbound.remote.ip(), inbound.remote.port(), true);
+    let Some(back) = via_flow(&top) else {
+        return refuse_or_drop(req, 400);
+    };
+    let branch = ctx
+        .seal
+        .relay_branch(top.branch().unwrap_or_default(), &back);
     req.headers.replace_first(&HeaderName::Via, top.to_string());
     if req.method == Method::INVITE && checked.to.tag().is_none() {
-        record_route(ctx, &mut req, &phone);
+        record_route(ctx, &mut req, &token.phone, &inbound);
     }
-    let branch = relay_branch(&checked.vias[0]);
     // Responses come back to the address the next hop reaches us at.
     let sent_by = if from_phone || ctx.advertise_is_wildcard {
         &ctx.internal
@@ -173,63 +206,51 @@ pub fn forward_request(
     Relay::Forward(out, Bytes::from(req.to_bytes()))
 }
 
-/// Stay on the dialog's path. When phones and edges reach us at different
-/// addresses, both go in (RFC 5658 double record-routing): the phone's route
-/// set starts with the advertised one, the other edge's with the internal one.
-fn record_route(ctx: &Ctx, req: &mut Request, phone: &Flow) {
+/// The phone itself: its connection over TCP; over UDP its address (a phone
+/// may send from another port than the one its Contact names).
+fn same_host(inbound: &Flow, phone: &Flow) -> bool {
+    match phone.kind {
+        Kind::Tcp => inbound == phone,
+        Kind::Udp => inbound.kind == Kind::Udp && inbound.remote.ip() == phone.remote.ip(),
+    }
+}
+
+/// Stay on the dialog's path, with a token that sends the phone's requests
+/// back to `peer`. When phones and edges reach us at different addresses,
+/// both go in (RFC 5658 double record-routing): the phone's route set
+/// starts with the advertised one, the other edge's with the internal one.
+fn record_route(ctx: &Ctx, req: &mut Request, phone: &Flow, peer: &Flow) {
+    let token = ctx.seal.token(&ctx.internal, phone, Some(peer));
+    let rr = |host: &str| format!("<sip:{host};lr;{FLOW_PARAM}={token}>");
     req.headers
-        .push_front(HeaderName::RecordRoute, route_via(&ctx.internal, phone));
+        .push_front(HeaderName::RecordRoute, rr(&ctx.internal));
     if !ctx.advertise_is_wildcard && ctx.advertise != ctx.internal {
         req.headers
-            .push_front(HeaderName::RecordRoute, route_via(&ctx.advertise, phone));
+            .push_front(HeaderName::RecordRoute, rr(&ctx.advertise));
     }
 }
 
-/// Where a request from the phone goes next: the next Route, else the
-/// Request-URI (both address literals: edges advertise addresses).
-fn next_hop(req: &Request) -> Option<Flow> {
-    let target = match req.headers.get(&HeaderName::Route) {
-        Some(r) => {
-            asterism_sip::header::NameAddr::parse(r, "Route")
-                .ok()?
-                .uri
-                .raw
-        }
-        None => req.uri.clone(),
-    };
-    let uri = Uri::parse(&target).ok()?;
-    let tcp = uri.params.iter().any(|(k, v)| {
-        k == "transport" && v.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("tcp"))
-    });
-    Some(Flow {
-        kind: if tcp { Kind::Tcp } else { Kind::Udp },
-        remote: SocketAddr::new(host_ip(&uri.host)?, uri.port.unwrap_or(5060)),
-    })
-}
-
-/// The same incoming branch always gives the same outgoing one, so a CANCEL
-/// or a non-2xx ACK matches the INVITE it belongs to at the phone.
-fn relay_branch(incoming: &Via) -> String {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    match incoming.branch() {
-        Some(b) => b.hash(&mut h),
-        None => incoming.to_string().hash(&mut h),
-    }
-    format!("{RELAY_BRANCH}{:016x}", h.finish())
-}
-
-/// A response to a request this edge relayed ([`is_relayed`]): pops our
-/// Via and says where the next one wants it.
+/// A response whose top Via carries a relay branch: passed on to the next
+/// Via when the branch is the one we signed for it, else dropped (a forged
+/// response must not make us a reflector, nor loop through us).
 pub fn forward_response(ctx: &Ctx, r: &mut Response) -> Option<(Flow, Bytes)> {
-    r.headers.pop_first(&HeaderName::Via);
+    let ours = r.headers.pop_first(&HeaderName::Via)?;
+    let ours = Via::parse(&ours).ok()?;
     let next = match r.headers.get(&HeaderName::Via).map(Via::parse) {
         Some(Ok(v)) => v,
-        _ => {
-            tracing::debug!(edge = %ctx.advertise, "relayed response without a Via to return to");
-            return None;
-        }
+        _ => return None,
     };
-    Some((via_flow(&next)?, Bytes::from(r.to_bytes())))
+    let to = via_flow(&next)?;
+    let signed = ctx.seal.relay_branch_ok(
+        ours.branch().unwrap_or_default(),
+        next.branch().unwrap_or_default(),
+        &to,
+    );
+    if !signed || ctx.is_own_address(&to.remote) {
+        tracing::debug!(to = %to.remote, signed, "relayed response dropped");
+        return None;
+    }
+    Some((to, Bytes::from(r.to_bytes())))
 }
 
 /// Where a response for Via `v` goes (RFC 3261 §18.2.2 with RFC 3581).
@@ -244,7 +265,7 @@ fn via_flow(v: &Via) -> Option<Flow> {
         .and_then(|p| p.parse().ok())
         .or(v.port)
         .unwrap_or(5060);
-    let kind = if v.transport == "TCP" {
+    let kind = if v.transport.eq_ignore_ascii_case("TCP") {
         Kind::Tcp
     } else {
         Kind::Udp
@@ -260,7 +281,7 @@ fn refuse(req: Request, code: u16) -> Relay {
     Relay::Refuse(crate::reply::Replier::new(req.headers, None).reply(code))
 }
 
-/// Whether a response belongs to a request this edge relayed.
+/// Whether a response claims to belong to a request this edge relayed.
 pub fn is_relayed(r: &Response) -> bool {
     // The top Via is its own header entry; no parse on every response.
     r.headers
@@ -273,48 +294,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn flow_tokens_round_trip() {
-        for (kind, addr) in [
-            (Kind::Udp, "10.0.0.7:5060"),
-            (Kind::Tcp, "[2001:db8::1]:5070"),
-        ] {
-            let f = Flow {
-                kind,
-                remote: addr.parse().unwrap(),
-            };
-            assert_eq!(parse_flow_token(&flow_token(&f)), Some(f));
-        }
-        assert_eq!(parse_flow_token("sctp-1.2.3.4-5"), None);
-        assert_eq!(parse_flow_token("udp-nonsense-5"), None);
-        assert_eq!(parse_flow_token("udp-1.2.3.4-99999"), None);
-    }
-
-    #[test]
-    fn route_names_the_peer_and_the_flow() {
-        let f = Flow {
-            kind: Kind::Udp,
-            remote: "192.0.2.9:5062".parse().unwrap(),
-        };
-        let r = route_via("10.1.0.2:5060", &f);
-        assert_eq!(r, "<sip:10.1.0.2:5060;lr;asterism-flow=udp-192.0.2.9-5062>");
-        let na = asterism_sip::header::NameAddr::parse(&r, "Route").unwrap();
-        let uri = Uri::parse(&na.uri.raw).unwrap();
-        assert_eq!(uri.port, Some(5060));
+    fn peer_flows_need_an_address_literal() {
         assert_eq!(peer_flow("10.1.0.2:5060").unwrap().remote.port(), 5060);
         assert!(peer_flow("edge.example.com:5060").is_none());
         assert!(
             peer_flow("0.0.0.0:5060").is_none(),
             "a wildcard is no address"
         );
-    }
-
-    #[test]
-    fn relay_branch_is_stable_per_incoming_branch() {
-        let a = Via::parse("SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK-asm-1").unwrap();
-        let b = Via::parse("SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK-asm-2").unwrap();
-        assert_eq!(relay_branch(&a), relay_branch(&a.clone()));
-        assert_ne!(relay_branch(&a), relay_branch(&b));
-        assert!(relay_branch(&a).starts_with(RELAY_BRANCH));
     }
 
     #[test]

@@ -102,6 +102,22 @@ impl Transport {
         Ok((transport, rx))
     }
 
+    /// Bind UDP alone on `addr`: a listener for the hop between edges.
+    pub async fn bind_udp(
+        addr: SocketAddr,
+    ) -> std::io::Result<(Transport, mpsc::Receiver<Inbound>)> {
+        let udp = Arc::new(bind_udp(addr)?);
+        let local = udp.local_addr()?;
+        let (tx, rx) = mpsc::channel(4096);
+        tokio::spawn(udp::receive(udp.clone(), tx));
+        let transport = Transport {
+            udp,
+            tcp: ConnTable::default(),
+            local,
+        };
+        Ok((transport, rx))
+    }
+
     pub fn local_addr(&self) -> SocketAddr {
         self.local
     }

@@ -293,7 +293,10 @@ impl Call {
                     tracing::warn!(edge = %f.edge_sip_addr, "owning edge has no address literal");
                     return None;
                 };
-                (peer, Some(relay::route_via(&f.edge_sip_addr, &phone)))
+                (
+                    peer,
+                    Some(relay::route_via(&self.ctx, &f.edge_sip_addr, &phone)),
+                )
             }
             _ => (phone, None),
         };
