@@ -5,6 +5,7 @@
 
 pub mod calls;
 pub mod phone;
+pub mod raw_call;
 pub mod sip;
 
 use asterism_testkit::{free_port, RedisServer, Service};

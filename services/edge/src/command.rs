@@ -13,6 +13,9 @@ use tokio::sync::mpsc;
 pub enum Command {
     /// Answer the request of server transaction `key`.
     Respond { key: TsxKey, response: Response },
+    /// Answer it once and end the transaction (no retransmissions): for
+    /// refusals a spoofed request could provoke.
+    RespondOnce { key: TsxKey, response: Response },
     /// Send a request in a new client transaction.
     Request {
         key: ClientKey,
@@ -67,6 +70,14 @@ impl CoreHandle {
 
     pub async fn respond(&self, key: &TsxKey, response: Response) {
         self.send(Command::Respond {
+            key: key.clone(),
+            response,
+        })
+        .await
+    }
+
+    pub async fn respond_once(&self, key: &TsxKey, response: Response) {
+        self.send(Command::RespondOnce {
             key: key.clone(),
             response,
         })

@@ -146,31 +146,37 @@ impl Core {
             return;
         }
         // Requests of a call's dialogs (and the CANCEL of its INVITE) go to
-        // its task; a new INVITE starts one.
+        // its task (which checks the tags); a new INVITE starts one.
         let new_call = req.method == asterism_sip::Method::INVITE && checked.to.tag().is_none();
-        if !new_call {
-            if let Some(tx) = self.routes.get(&checked.call_id) {
+        if let Some(tx) = self.routes.get(&checked.call_id) {
+            if new_call && !tx.is_closed() {
+                // A second INVITE for a live call's Call-ID (RFC 3261
+                // §8.2.2.2): never a takeover of its routing.
+                let r = replier_for(flow, &req, &checked).reply(482);
+                self.respond_once(&key, r);
+                return;
+            }
+            if !new_call {
+                let checked_call_id = checked.call_id.clone();
                 let event = LegEvent::Request {
                     key: key.clone(),
                     flow,
                     request: Box::new(req),
                     checked: Box::new(checked),
                 };
-                if tx.try_send(event).is_err() {
-                    tracing::warn!("call task busy or gone; request dropped");
-                }
+                let call_id = checked_call_id;
+                self.deliver(&call_id, event);
                 return;
             }
-            if is_ack {
-                return;
-            }
+            self.routes.remove(&checked.call_id);
+        } else if is_ack {
+            return;
         }
-        let mut top = checked.vias[0].clone();
-        // Like Asterisk's nat=force_rport: always answer where it came from.
-        top.stamp_received(flow.remote.ip(), flow.remote.port(), true);
-        let replier = Replier::new(req.headers.clone(), Some(top.to_string()));
+        let replier = replier_for(flow, &req, &checked);
         match dispatch::handle(&self.ctx, flow, req, checked, replier) {
-            Handled::Now(response) => self.respond(&key, response),
+            // Answers computed at once keep no state: a retransmission is
+            // answered afresh, and junk floods leave nothing behind.
+            Handled::Now(response) => self.respond_once(&key, response),
             Handled::Later(fut) => {
                 let core = self.handle.clone();
                 tokio::spawn(async move {
@@ -191,6 +197,41 @@ impl Core {
             }
             Handled::Absorbed => {}
         }
+    }
+
+    /// Hand a request to the call task owning its Call-ID. One that cannot
+    /// take it (its queue full, or it just ended) gets 503 or 481 at once.
+    fn deliver(&mut self, call_id: &str, event: LegEvent) {
+        let Some(tx) = self.routes.get(call_id) else {
+            return;
+        };
+        let (event, code) = match tx.try_send(event) {
+            Ok(()) => return,
+            Err(mpsc::error::TrySendError::Full(e)) => (e, 503),
+            Err(mpsc::error::TrySendError::Closed(e)) => {
+                self.routes.remove(call_id);
+                (e, 481)
+            }
+        };
+        let LegEvent::Request {
+            key,
+            flow,
+            request,
+            checked,
+        } = event
+        else {
+            return;
+        };
+        tracing::debug!(code, %call_id, "call task cannot take the request");
+        if request.method == asterism_sip::Method::ACK {
+            return;
+        }
+        let replier = replier_for(flow, &request, &checked);
+        let r = match code {
+            503 => self.ctx.unavailable(&replier),
+            _ => replier.reply(code),
+        };
+        self.respond_once(&key, r);
     }
 
     /// A request on the hop between edges (see [`relay`]): passed on
@@ -216,6 +257,7 @@ impl Core {
     fn on_command(&mut self, c: Command) {
         match c {
             Command::Respond { key, response } => self.respond(&key, response),
+            Command::RespondOnce { key, response } => self.respond_once(&key, response),
             Command::Request { key, flow, request } => {
                 let actions = self.layer.send_request(key, flow, request, Instant::now());
                 self.execute(actions);
@@ -270,6 +312,13 @@ impl Core {
         self.execute(actions);
     }
 
+    fn respond_once(&mut self, key: &TsxKey, response: Response) {
+        let actions = self
+            .layer
+            .respond_once(key, Bytes::from(response.to_bytes()));
+        self.execute(actions);
+    }
+
     fn execute(&mut self, actions: Vec<Action>) {
         for a in actions {
             match a {
@@ -296,6 +345,13 @@ impl Core {
             }
         }
     }
+}
+
+/// Answers where the request came from, like Asterisk's nat=force_rport.
+fn replier_for(flow: Flow, req: &Request, checked: &Checked) -> Replier {
+    let mut top = checked.vias[0].clone();
+    top.stamp_received(flow.remote.ip(), flow.remote.port(), true);
+    Replier::new(req.headers.clone(), Some(top.to_string()))
 }
 
 /// The next message of the internal listener, if the edge has one.

@@ -237,6 +237,21 @@ impl Layer {
         actions
     }
 
+    /// Answer the request of transaction `key` once, with no retransmission
+    /// and no state kept: the transaction ends here (Kamailio's stateless
+    /// replies). For refusals a stranger can provoke with a spoofed source
+    /// (challenges, 403, loops): a lost answer makes the client retransmit
+    /// its request, which is answered afresh.
+    pub fn respond_once(&mut self, key: &TsxKey, bytes: Bytes) -> Vec<Action> {
+        match self.tsx.remove(key) {
+            Some(entry) => vec![Action::Send {
+                flow: entry.flow,
+                bytes,
+            }],
+            None => Vec::new(),
+        }
+    }
+
     /// When the next timer fires.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.timers.keys().next().map(|(t, _)| *t)

@@ -265,3 +265,22 @@ async fn non_invite_client_timer_e_caps_at_t2_and_k_ends_it() {
     assert_eq!(sent, 0);
     assert!(layer.is_empty(), "Timer K ended it");
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_answer_sent_once_keeps_no_state_and_no_timer() {
+    let mut layer = Layer::new(TimerConfig::default());
+    let k = key(Method::INVITE);
+    let f = flow(Kind::Udp);
+    layer.on_request(&k, false, f, Instant::now());
+    let a = layer.respond_once(&k, Bytes::from_static(b"SIP/2.0 401 Unauthorized\r\n\r\n"));
+    assert_eq!(sends(&a), 1);
+    assert!(layer.is_empty(), "nothing kept");
+    let (sent, _) = run_until(&mut layer, Duration::from_secs(64)).await;
+    assert_eq!(sent, 0, "no Timer G retransmission");
+    // The request again is a new transaction, answered afresh.
+    let (r, _) = layer.on_request(&k, false, f, Instant::now());
+    assert_eq!(r, Received::New);
+    assert!(layer
+        .respond_once(&key(Method::BYE), Bytes::new())
+        .is_empty());
+}

@@ -72,6 +72,49 @@ impl ALeg {
         core.respond(&self.key, self.replier.reply(100)).await;
     }
 
+    /// Whether an in-dialog request is the caller's (RFC 3261 §12.2.2): its
+    /// tag in From, ours in To — before the answer too (an early dialog).
+    pub fn in_dialog(&self, c: &Checked) -> bool {
+        match &self.dialog {
+            Some(d) => d.matches(c),
+            None => {
+                c.call_id == self.checked.call_id
+                    && c.from.tag().is_some()
+                    && c.from.tag() == self.checked.from.tag()
+                    && c.to.tag() == Some(self.replier.to_tag())
+            }
+        }
+    }
+
+    /// Whether a CANCEL is for our INVITE: the same transaction (RFC 3261 §9.2).
+    pub fn cancels_invite(&self, cancel: &Request, c: &Checked) -> bool {
+        asterism_sip::transaction::TsxKey::for_request(
+            &asterism_sip::Method::INVITE,
+            &cancel.uri,
+            c,
+        )
+        .is_some_and(|k| k == self.key)
+    }
+
+    /// Whether the INVITE carries credentials (Authorization or
+    /// Proxy-Authorization).
+    pub fn has_credentials(&self) -> bool {
+        let h = &self.invite.headers;
+        h.get(&HeaderName::Authorization).is_some()
+            || h.get(&HeaderName::ProxyAuthorization).is_some()
+    }
+
+    /// A final refusal sent once, ending the transaction (see
+    /// [`crate::command::Command::RespondOnce`]).
+    pub async fn reject(&mut self, core: &CoreHandle, r: Response) {
+        if self.state != AState::Early {
+            return;
+        }
+        self.state = AState::Gone;
+        self.finished(r.code);
+        core.respond_once(&self.key, r).await;
+    }
+
     pub async fn respond(&mut self, core: &CoreHandle, r: Response) {
         if r.code >= 300 {
             self.state = AState::Gone;

@@ -100,6 +100,22 @@ impl Call {
                         continue;
                     }
                     let m = request.method.clone();
+                    let ours = match side {
+                        Side::Caller if m == Method::CANCEL => {
+                            self.a.cancels_invite(&request, &checked)
+                        }
+                        Side::Caller => self.a.in_dialog(&checked),
+                        Side::Callee => m != Method::CANCEL && winner.dialog.matches(&checked),
+                    };
+                    if !ours {
+                        // Wrong tags (a forged BYE, say): changes nothing.
+                        if m != Method::ACK {
+                            tracing::info!(method = %m, ?side, "request outside the call's dialogs refused");
+                            let r = Replier::new(request.headers.clone(), None).reply(481);
+                            self.core.respond(&key, r).await;
+                        }
+                        continue;
+                    }
                     if m == Method::ACK {
                         if side == Side::Caller {
                             self.a.acked();

@@ -225,11 +225,14 @@ impl Call {
                     }
                 }
                 LegEvent::NoAck => {}
-                LegEvent::Request { key, request, .. } => {
-                    if request.headers.get(&HeaderName::CallId)
-                        == Some(self.a.checked.call_id.as_str())
-                    {
-                        if let Err(CallerGone) = self.on_a_request(&key, &request).await {
+                LegEvent::Request {
+                    key,
+                    request,
+                    checked,
+                    ..
+                } => {
+                    if checked.call_id == self.a.checked.call_id {
+                        if let Err(CallerGone) = self.on_a_request(&key, &request, &checked).await {
                             self.cancel_all(&mut forks).await;
                             self.losers.extend(forks);
                             return StepResult {

@@ -7,6 +7,7 @@ use asterism_sip::message::Response;
 use asterism_sip::request::{new_request, via};
 use asterism_sip::transaction::ClientKey;
 use asterism_sip::transport::Flow;
+use asterism_sip::validate::Checked;
 use asterism_sip::{HeaderName, Method, Request};
 
 #[derive(Debug, Clone)]
@@ -89,6 +90,23 @@ impl Dialog {
             self.route_set = rr;
         }
     }
+}
+
+impl Dialog {
+    /// Whether a request belongs to this dialog (RFC 3261 §12.2.2): its
+    /// Call-ID, the peer's tag in From and ours in To. Anything else must
+    /// change nothing (481).
+    pub fn matches(&self, c: &Checked) -> bool {
+        c.call_id == self.call_id
+            && c.from.tag().is_some()
+            && c.from.tag() == tag_of(&self.remote).as_deref()
+            && c.to.tag() == tag_of(&self.local).as_deref()
+    }
+}
+
+/// The tag of a From/To header value.
+pub fn tag_of(value: &str) -> Option<String> {
+    NameAddr::parse(value, "To").ok()?.tag().map(str::to_owned)
 }
 
 /// The URI of a Contact header value.

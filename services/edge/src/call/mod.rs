@@ -97,7 +97,6 @@ impl Incoming {
             media: None,
         };
         call.ctx.metrics.calls_active.inc();
-        call.a.trying(&call.core).await;
         call.run().await;
         call.close_media().await;
         call.ctx.metrics.calls_active.dec();
@@ -118,17 +117,35 @@ impl Incoming {
 impl Call {
     async fn run(&mut self) {
         if let Some(code) = self.a.refuse_early() {
-            self.a.final_response(&self.core, code, None).await;
+            let r = self.a.replier.reply(code);
+            self.refuse(r).await;
             return;
+        }
+        // Without credentials the challenge follows at once; with them the
+        // registrar is asked first, so stop the phone's retransmissions.
+        if self.a.has_credentials() {
+            self.a.trying(&self.core).await;
         }
         let user = match self.authenticate().await {
             Ok(u) => u,
             Err(response) => {
-                self.a.respond(&self.core, response).await;
+                self.refuse(response).await;
                 return;
             }
         };
         self.run_dialplan(user).await;
+    }
+
+    /// Refuse the INVITE before any dialplan ran (challenge, 403, 482, 483):
+    /// once, without retransmissions (a spoofed source gets one answer, not
+    /// twelve), after giving up the Call-ID so the phone's next INVITE on it
+    /// (the one with credentials) starts a call of its own.
+    async fn refuse(&mut self, r: asterism_sip::message::Response) {
+        let call_id = self.a.checked.call_id.clone();
+        self.routed.retain(|id| *id != call_id);
+        let tx = self.tx.clone();
+        self.core.send(Command::Unroute { call_id, tx }).await;
+        self.a.reject(&self.core, r).await;
     }
 
     /// Route another Call-ID (a B leg) to this task.

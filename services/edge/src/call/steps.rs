@@ -239,7 +239,12 @@ impl Call {
     /// in-dialog requests we answer ourselves, late answers of cancelled forks.
     pub(super) async fn on_event(&mut self, ev: LegEvent) -> Result<(), CallerGone> {
         match ev {
-            LegEvent::Request { key, request, .. } => self.on_a_request(&key, &request).await,
+            LegEvent::Request {
+                key,
+                request,
+                checked,
+                ..
+            } => self.on_a_request(&key, &request, &checked).await,
             LegEvent::Response { response, .. } => {
                 self.stray_answer(&response).await;
                 Ok(())
@@ -253,45 +258,57 @@ impl Call {
         }
     }
 
-    /// A request from the caller while no bridge relays it.
+    /// A request from the caller while no bridge relays it. One that is not
+    /// of the caller's dialog (wrong tags) or a CANCEL of another
+    /// transaction gets 481 and changes nothing.
     pub(super) async fn on_a_request(
         &mut self,
         key: &asterism_sip::transaction::TsxKey,
         req: &Request,
+        checked: &asterism_sip::validate::Checked,
     ) -> Result<(), CallerGone> {
         let replier = crate::reply::Replier::new(req.headers.clone(), None);
-        let mut reply = replier.reply(200);
-        match &req.method {
-            m if *m == Method::ACK => {
+        let m = &req.method;
+        if *m == Method::ACK {
+            if self.a.in_dialog(checked) {
                 self.a.acked();
-                return Ok(());
             }
+            return Ok(());
+        }
+        let ours = if *m == Method::CANCEL {
+            self.a.cancels_invite(req, checked)
+        } else {
+            self.a.in_dialog(checked)
+        };
+        if !ours {
+            tracing::info!(method = %m, "request outside the caller's dialog refused");
+            self.core.respond(key, replier.reply(481)).await;
+            return Ok(());
+        }
+        let reply = replier.reply(200);
+        match m {
             m if *m == Method::CANCEL => {
                 self.core.respond(key, reply).await;
                 if self.a.state == AState::Early {
                     self.a.final_response(&self.core, 487, None).await;
                     return Err(CallerGone);
                 }
-                return Ok(());
+                Ok(())
             }
             m if *m == Method::BYE => {
                 self.core.respond(key, reply).await;
                 self.a.state = AState::Gone;
-                return Err(CallerGone);
+                Err(CallerGone)
             }
-            m if *m == Method::OPTIONS || *m == Method::INFO => {}
-            _ => reply = replier.reply(488),
+            m if *m == Method::OPTIONS || *m == Method::INFO => {
+                self.core.respond(key, reply).await;
+                Ok(())
+            }
+            _ => {
+                self.core.respond(key, replier.reply(488)).await;
+                Ok(())
+            }
         }
-        // In-dialog requests need our To tag in the answer.
-        if reply
-            .headers
-            .get(&asterism_sip::HeaderName::To)
-            .is_some_and(|t| !t.contains("tag="))
-        {
-            reply = replier.reply(481);
-        }
-        self.core.respond(key, reply).await;
-        Ok(())
     }
 }
 
