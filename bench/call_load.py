@@ -80,6 +80,7 @@ def step(rate, args, work, sport, procs):
     stats = os.path.join(work, f"stats-{rate}.csv")
     subprocess.run(["sipp", f"127.0.0.1:{sport}", "-sf", os.path.join(ROOT, "tests/sipp/caller_hangs_up.xml"),
                     "-inf", os.path.join(work, "caller.csv"), "-s", "100", "-d", str(args.hold_ms),
+                    "-auth_uri", f"100@127.0.0.1:{sport}",
                     "-r", str(rate), "-m", str(calls), "-t", "u1", "-i", "127.0.0.1", "-p", str(free_port()),
                     "-buff_size", "4194304", "-nostdin", "-timeout", f"{args.seconds + 60}s",
                     "-trace_stat", "-stf", stats, "-fd", "1",

@@ -101,14 +101,15 @@ def main():
         sipp("phone2", edge1, "register_contact.xml", work, "-inf", "bob.csv", "-key", "contact_port", "5080", port=5081)
         stats = os.path.join(work, "calls.csv")
         last = kill_during(lambda: sipp("phone1", edge1, "caller_hangs_up.xml", work, "-inf", "alice.csv",
-                                        "-s", "62", "-d", "200", "-trace_stat", "-stf", stats, "-fd", "1",
+                                        "-s", "62", "-auth_uri", f"62@{edge1}", "-d", "200", "-trace_stat", "-stf", stats, "-fd", "1",
                                         port=5071, calls=40, rate=5), "router1", stats)
         print(f"router kill -9 at 5 calls/s: {last['SuccessfulCall(C)']} calls completed, {last['FailedCall(C)']} failed")
 
         # Media: an echo call, its media instance killed; time to the BYE.
         done = {}
         run = threading.Thread(target=lambda: done.update(r=sipp("phone3", edge1, "caller_echo_until_bye.xml", work,
-                                                                 "-inf", "alice.csv", "-s", "3666", port=5072)))
+                                                                 "-inf", "alice.csv", "-s", "3666",
+                                                                 "-auth_uri", f"3666@{edge1}", port=5072)))
         run.start()
         time.sleep(2)
         victim = next(m for m in ("media1", "media2") if sessions(m) == 1)
@@ -125,7 +126,7 @@ def main():
         t = kill("edge2")
         while True:
             attempt = subprocess.run([TOPO, "exec", NAME, "phone1", "sipp", edge1, "-sf", refused, "-inf", "bob.csv",
-                                      "-s", "61", "-i", topo("addr", "phone1"), "-p", "5073", "-m", "1", "-nostdin",
+                                      "-s", "61", "-auth_uri", f"61@{edge1}", "-i", topo("addr", "phone1"), "-p", "5073", "-m", "1", "-nostdin",
                                       "-timeout", "1s", "-timeout_error"], cwd=work, capture_output=True)
             if attempt.returncode == 0:
                 break

@@ -288,6 +288,7 @@ fn sipp_calls_the_echo_test_with_a_pcmu_stream_and_hangs_up() {
         ))
         .arg("-inf")
         .arg(&csv)
+        .args(["-auth_uri", &format!("3666@{}", t.sip_addr())])
         .args([
             "-s",
             "3666",

@@ -200,11 +200,23 @@ impl Sipp {
         hold_ms: u32,
     ) -> SippRun {
         let csv = self.csv(user, password).display().to_string();
+        // sipp's digest names remote_ip:port unless told (it adds "sip:"); phones name the
+        // Request-URI, which the registrar requires (RFC 3261 §22.4).
+        let auth_uri = format!("{number}@{target}");
         self.run(
             target,
             sf,
             self.port(),
-            &["-inf", &csv, "-s", number, "-d", &hold_ms.to_string()],
+            &[
+                "-inf",
+                &csv,
+                "-s",
+                number,
+                "-d",
+                &hold_ms.to_string(),
+                "-auth_uri",
+                &auth_uri,
+            ],
         )
     }
 

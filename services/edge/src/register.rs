@@ -160,6 +160,7 @@ fn build(
             .unwrap_or_default()
             .to_owned(),
         method: req.method.to_string(),
+        request_uri: req.uri.clone(),
     })
 }
 

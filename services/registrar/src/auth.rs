@@ -5,6 +5,7 @@
 
 use crate::nonce::{NonceCheck, Nonces};
 use crate::users::{Directory, Secret, User};
+use asterism_proto::registrar::AuthFailure;
 use asterism_sip::digest::{self, Algorithm, Challenge, Credentials};
 
 #[derive(Debug, PartialEq, Eq)]
@@ -16,7 +17,34 @@ pub enum AuthResult<'a> {
         replay_key: String,
     },
     Challenge(Challenge),
-    Forbidden,
+    /// 403, and why (for the security log; the phone is told nothing more).
+    Forbidden(AuthFailure),
+}
+
+/// The request being authenticated.
+#[derive(Debug, Clone, Copy)]
+pub struct Attempt<'r> {
+    pub method: &'r str,
+    pub request_uri: &'r str,
+    /// The To user of a REGISTER, the From user of other requests.
+    pub claimed_user: &'r str,
+}
+
+/// Whether the digest `uri` names the Request-URI (RFC 3261 §22.4): same
+/// scheme, user, host (any case) and port (5060 when absent); parameters
+/// aside, as phones differ in which they repeat. Unparsable ones must be
+/// the same text.
+pub fn uri_matches(digest_uri: &str, request_uri: &str) -> bool {
+    use asterism_sip::Uri;
+    match (Uri::parse(digest_uri), Uri::parse(request_uri)) {
+        (Ok(d), Ok(r)) => {
+            d.scheme.eq_ignore_ascii_case(&r.scheme)
+                && d.user == r.user
+                && d.host.to_string().eq_ignore_ascii_case(&r.host.to_string())
+                && d.port.unwrap_or(5060) == r.port.unwrap_or(5060)
+        }
+        _ => digest_uri == request_uri,
+    }
 }
 
 pub struct Authenticator {
@@ -36,12 +64,10 @@ impl Authenticator {
         }
     }
 
-    /// Check `creds` for a request `method` on behalf of `claimed_user` (the
-    /// To user of a REGISTER, the From user of other requests).
+    /// Check `creds` for a request.
     pub fn check(
         &self,
-        method: &str,
-        claimed_user: &str,
+        at: Attempt<'_>,
         creds: Option<&Credentials>,
         now_secs: u64,
     ) -> AuthResult<'_> {
@@ -61,26 +87,33 @@ impl Authenticator {
             NonceCheck::Invalid => return AuthResult::Challenge(self.challenge(false, now_secs)),
         }
         if c.qop.is_some() && (c.nc.is_none() || c.cnonce.is_none()) {
-            return AuthResult::Forbidden;
+            return AuthResult::Forbidden(AuthFailure::Malformed);
         }
         if asterism_sip::Uri::parse(&c.uri).is_err() {
-            return AuthResult::Forbidden;
+            return AuthResult::Forbidden(AuthFailure::Malformed);
         }
         let Some(user) = self.directory.get(&c.username) else {
-            return AuthResult::Forbidden;
+            return AuthResult::Forbidden(AuthFailure::UnknownUser);
         };
-        if c.username != claimed_user {
-            return AuthResult::Forbidden;
+        if c.username != at.claimed_user {
+            return AuthResult::Forbidden(AuthFailure::UsernameMismatch);
         }
         let ha1 = match (&user.secret, alg) {
             (Secret::Plain(p), _) => digest::ha1(alg, &user.name, realm, p),
             (Secret::Md5Ha1(h), Algorithm::Md5 | Algorithm::Md5Sess) => h.clone(),
             // An MD5 HA1 cannot answer a SHA-256 challenge.
-            (Secret::Md5Ha1(_), _) => return AuthResult::Forbidden,
+            (Secret::Md5Ha1(_), _) => return AuthResult::Forbidden(AuthFailure::WrongPassword),
         };
-        let expected = digest::expected_response(alg, &ha1, method, c);
+        let expected = digest::expected_response(alg, &ha1, at.method, c);
         if !digest::digests_equal(&expected, &c.response) {
-            return AuthResult::Forbidden;
+            return AuthResult::Forbidden(AuthFailure::WrongPassword);
+        }
+        // Right credentials for another request (captured, then replayed
+        // to another number): refused, after the digest so the answer
+        // tells nothing to whoever lacks the password.
+        if !uri_matches(&c.uri, at.request_uri) {
+            tracing::info!(digest_uri = %c.uri, request_uri = %at.request_uri, user = %c.username, "digest uri does not name the Request-URI");
+            return AuthResult::Forbidden(AuthFailure::UriMismatch);
         }
         let replay_key = format!("{}:{}", c.nonce, c.nc.as_deref().unwrap_or("-"));
         AuthResult::Ok { user, replay_key }
@@ -101,6 +134,14 @@ mod tests {
             )
             .unwrap(),
             nonces: Nonces::new(b"k".to_vec(), Duration::from_secs(30)),
+        }
+    }
+
+    fn at(user: &str) -> Attempt<'_> {
+        Attempt {
+            method: "REGISTER",
+            request_uri: "sip:127.0.0.1:5060",
+            claimed_user: user,
         }
     }
 
@@ -130,7 +171,7 @@ mod tests {
         for qop in [false, true] {
             let c = creds(&a, "alice", "pw", qop, 100);
             assert!(matches!(
-                a.check("REGISTER", "alice", Some(&c), 101),
+                a.check(at("alice"), Some(&c), 101),
                 AuthResult::Ok { .. }
             ));
         }
@@ -141,18 +182,18 @@ mod tests {
         let a = auth();
         let c = creds(&a, "alice", "nope", false, 100);
         assert_eq!(
-            a.check("REGISTER", "alice", Some(&c), 100),
-            AuthResult::Forbidden
+            a.check(at("alice"), Some(&c), 100),
+            AuthResult::Forbidden(AuthFailure::WrongPassword)
         );
         let c = creds(&a, "mallory", "pw", false, 100);
         assert_eq!(
-            a.check("REGISTER", "mallory", Some(&c), 100),
-            AuthResult::Forbidden
+            a.check(at("mallory"), Some(&c), 100),
+            AuthResult::Forbidden(AuthFailure::UnknownUser)
         );
         let c = creds(&a, "alice", "pw", false, 100);
         assert_eq!(
-            a.check("REGISTER", "bob", Some(&c), 100),
-            AuthResult::Forbidden
+            a.check(at("bob"), Some(&c), 100),
+            AuthResult::Forbidden(AuthFailure::UsernameMismatch)
         );
     }
 
@@ -167,7 +208,7 @@ mod tests {
             &c,
         );
         assert!(matches!(
-            a.check("REGISTER", "bob", Some(&c), 100),
+            a.check(at("bob"), Some(&c), 100),
             AuthResult::Ok { .. }
         ));
     }
@@ -175,14 +216,38 @@ mod tests {
     #[test]
     fn missing_and_stale_credentials_are_challenged() {
         let a = auth();
-        let AuthResult::Challenge(ch) = a.check("REGISTER", "alice", None, 100) else {
+        let AuthResult::Challenge(ch) = a.check(at("alice"), None, 100) else {
             panic!()
         };
         assert!(!ch.stale);
         let c = creds(&a, "alice", "pw", false, 100);
-        let AuthResult::Challenge(ch) = a.check("REGISTER", "alice", Some(&c), 200) else {
+        let AuthResult::Challenge(ch) = a.check(at("alice"), Some(&c), 200) else {
             panic!()
         };
         assert!(ch.stale);
+    }
+
+    #[test]
+    fn credentials_for_another_request_uri_are_forbidden() {
+        let a = auth();
+        let c = creds(&a, "alice", "pw", true, 100);
+        let other = Attempt {
+            request_uri: "sip:0900123456@127.0.0.1:5060",
+            ..at("alice")
+        };
+        assert_eq!(
+            a.check(other, Some(&c), 100),
+            AuthResult::Forbidden(AuthFailure::UriMismatch)
+        );
+    }
+
+    #[test]
+    fn digest_uris_compare_as_uris() {
+        assert!(uri_matches("sip:62@10.0.0.1:5060", "sip:62@10.0.0.1:5060"));
+        assert!(uri_matches("sip:10.0.0.1;transport=UDP", "sip:10.0.0.1"));
+        assert!(uri_matches("sip:62@PBX.example", "sip:62@pbx.example:5060"));
+        assert!(!uri_matches("sip:62@10.0.0.1", "sip:63@10.0.0.1"));
+        assert!(!uri_matches("sip:62@10.0.0.1", "sip:62@10.0.0.2"));
+        assert!(!uri_matches("sip:62@10.0.0.1:5062", "sip:62@10.0.0.1"));
     }
 }

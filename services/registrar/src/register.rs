@@ -1,13 +1,13 @@
 //! The registrar's domain logic behind the gRPC calls: authenticate, apply
 //! the expiry policy, update the store, and say what the edge must answer.
 
-use crate::auth::{AuthResult, Authenticator};
+use crate::auth::{Attempt, AuthResult, Authenticator};
 use crate::clock::now_ms;
 use crate::expiry::{ExpiryPolicy, Granted};
 use crate::store::{BindingStore, Change, StoreError, Update, UpdateOutcome};
 use asterism_proto::common::User as PbUser;
 use asterism_proto::registrar::{
-    AuthenticateRequest, AuthenticateResponse, Binding, Challenge as PbChallenge,
+    AuthFailure, AuthenticateRequest, AuthenticateResponse, Binding, Challenge as PbChallenge,
     DigestCredentials, LookupResponse, Outcome, RegisterRequest, RegisterResponse,
 };
 use asterism_sip::digest::{Challenge, Credentials};
@@ -70,17 +70,23 @@ impl Registrar {
                 challenge: Some(challenge(c)),
                 ..Default::default()
             },
-            _ => outcome(Outcome::Forbidden),
+            AuthResult::Forbidden(why) => RegisterResponse {
+                failure: why as i32,
+                ..outcome(Outcome::Forbidden)
+            },
+            AuthResult::Ok { .. } => outcome(Outcome::Unspecified),
         }
     }
 
     pub async fn register(&self, req: &RegisterRequest) -> Result<RegisterResponse, StoreError> {
         let now = now_ms();
         let creds = req.credentials.as_ref().map(credentials);
-        let replay_key = match self
-            .auth
-            .check(&req.method, &req.aor, creds.as_ref(), now / 1000)
-        {
+        let attempt = Attempt {
+            method: &req.method,
+            request_uri: &req.request_uri,
+            claimed_user: &req.aor,
+        };
+        let replay_key = match self.auth.check(attempt, creds.as_ref(), now / 1000) {
             AuthResult::Ok { replay_key, .. } => replay_key,
             other => return Ok(self.refused(other)),
         };
@@ -142,9 +148,10 @@ impl Registrar {
                 r
             }
             // A replayed nonce use: challenge again, as for a stale nonce.
-            UpdateOutcome::Replay => {
-                self.refused(AuthResult::Challenge(self.auth.challenge(true, now / 1000)))
-            }
+            UpdateOutcome::Replay => RegisterResponse {
+                failure: AuthFailure::Replay as i32,
+                ..self.refused(AuthResult::Challenge(self.auth.challenge(true, now / 1000)))
+            },
         })
     }
 
@@ -154,17 +161,22 @@ impl Registrar {
     ) -> Result<AuthenticateResponse, StoreError> {
         let now = now_ms() / 1000;
         let creds = req.credentials.as_ref().map(credentials);
-        match self
-            .auth
-            .check(&req.method, &req.from_user, creds.as_ref(), now)
-        {
+        let attempt = Attempt {
+            method: &req.method,
+            request_uri: &req.request_uri,
+            claimed_user: &req.from_user,
+        };
+        match self.auth.check(attempt, creds.as_ref(), now) {
             AuthResult::Ok {
                 user: u,
                 replay_key,
             } => {
                 let pb = user(u);
                 let ttl = self.auth.nonces.lifetime().as_secs();
-                let owner = crate::store::nonce_owner(req.cseq, &req.call_id);
+                // The very same request again (a retry on another replica)
+                // is no replay; the same nonce from another source, another
+                // transaction or another call is.
+                let owner = crate::store::request_owner(req);
                 if !self
                     .store
                     .use_nonce(&u.name, &replay_key, &owner, ttl)
@@ -173,22 +185,24 @@ impl Registrar {
                     return Ok(AuthenticateResponse {
                         outcome: Outcome::Challenge as i32,
                         challenge: Some(challenge(self.auth.challenge(true, now))),
+                        failure: AuthFailure::Replay as i32,
                         user: None,
                     });
                 }
                 Ok(AuthenticateResponse {
                     outcome: Outcome::Ok as i32,
-                    challenge: None,
                     user: Some(pb),
+                    ..Default::default()
                 })
             }
             AuthResult::Challenge(c) => Ok(AuthenticateResponse {
                 outcome: Outcome::Challenge as i32,
                 challenge: Some(challenge(c)),
-                user: None,
+                ..Default::default()
             }),
-            AuthResult::Forbidden => Ok(AuthenticateResponse {
+            AuthResult::Forbidden(why) => Ok(AuthenticateResponse {
                 outcome: Outcome::Forbidden as i32,
+                failure: why as i32,
                 ..Default::default()
             }),
         }

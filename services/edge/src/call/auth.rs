@@ -25,6 +25,10 @@ impl Call {
             flow: Some(self.ctx.pb_flow(self.a.flow)),
             call_id: self.a.checked.call_id.clone(),
             cseq: self.a.checked.cseq.seq,
+            branch: self.a.checked.vias[0]
+                .branch()
+                .unwrap_or_default()
+                .to_owned(),
         };
         let ctx = &self.ctx;
         let attempt = || {

@@ -66,6 +66,17 @@ pub fn nonce_owner(cseq: u32, call_id: &str) -> String {
     format!("{cseq} {call_id}")
 }
 
+/// Which request (other than a REGISTER) a nonce use belongs to: its CSeq,
+/// Call-ID, top Via branch and the flow it came on.
+pub fn request_owner(r: &asterism_proto::registrar::AuthenticateRequest) -> String {
+    let flow = r
+        .flow
+        .as_ref()
+        .map(|f| format!("{}-{}-{}", f.transport, f.source_ip, f.source_port))
+        .unwrap_or_default();
+    format!("{} {} {} {flow}", r.cseq, r.call_id, r.branch)
+}
+
 #[async_trait]
 pub trait BindingStore: Send + Sync + 'static {
     async fn update(&self, aor: &str, update: &Update) -> Result<UpdateOutcome, StoreError>;
