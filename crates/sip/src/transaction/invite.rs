@@ -91,6 +91,11 @@ impl InviteServer {
         }
     }
 
+    /// No final response from the TU yet.
+    pub fn awaits_tu(&self) -> bool {
+        matches!(self.state, State::Proceeding { .. })
+    }
+
     pub fn on_timer(&mut self, timer: Timer, cfg: &TimerConfig) -> Effects {
         let mut fx = Effects::default();
         match (&mut self.state, timer) {
@@ -107,6 +112,11 @@ impl InviteServer {
             (State::Confirmed, Timer::I) | (State::Accepted, Timer::L) => {
                 self.state = State::Terminated;
                 fx.terminated = true;
+            }
+            (State::Proceeding { .. }, Timer::Lifetime) => {
+                self.state = State::Terminated;
+                fx.terminated = true;
+                fx.timed_out = true;
             }
             _ => {}
         }

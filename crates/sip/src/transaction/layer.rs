@@ -72,10 +72,23 @@ enum Machine {
     Invite(InviteServer),
 }
 
+impl Machine {
+    /// Still waiting for the TU's final response.
+    fn awaits_tu(&self) -> bool {
+        match self {
+            Machine::NonInvite(m) => m.awaits_tu(),
+            Machine::Invite(m) => m.awaits_tu(),
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Entry {
     machine: Machine,
     flow: Flow,
+    /// When it began: every transaction ends within its lifetime
+    /// ([`Timer::Lifetime`]), answered or not.
+    born: Instant,
 }
 
 #[derive(Debug)]
@@ -84,6 +97,9 @@ pub struct Layer {
     tsx: HashMap<TsxKey, Entry>,
     clients: HashMap<ClientKey, ClientEntry>,
     timers: BTreeMap<(Instant, u64), (TimerOwner, Timer)>,
+    /// Next look for server transactions past their lifetime: a sweep
+    /// every few seconds costs nothing per request (no timer entry each).
+    next_sweep: Option<Instant>,
     seq: u64,
 }
 
@@ -94,6 +110,7 @@ impl Layer {
             tsx: HashMap::new(),
             clients: HashMap::new(),
             timers: BTreeMap::new(),
+            next_sweep: None,
             seq: 0,
         }
     }
@@ -185,6 +202,7 @@ impl Layer {
             let Some(Entry {
                 machine: Machine::Invite(m),
                 flow,
+                ..
             }) = self.tsx.get_mut(key)
             else {
                 return (Received::AckForTu, actions);
@@ -217,7 +235,17 @@ impl Layer {
         } else {
             Machine::NonInvite(NonInviteServer::new(reliable))
         };
-        self.tsx.insert(key.clone(), Entry { machine, flow });
+        self.tsx.insert(
+            key.clone(),
+            Entry {
+                machine,
+                flow,
+                born: now,
+            },
+        );
+        if self.next_sweep.is_none() {
+            self.next_sweep = Some(now + self.sweep_every());
+        }
         (Received::New, actions)
     }
 
@@ -254,12 +282,49 @@ impl Layer {
 
     /// When the next timer fires.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.keys().next().map(|(t, _)| *t)
+        let timer = self.timers.keys().next().map(|(t, _)| *t);
+        match (timer, self.next_sweep) {
+            (Some(t), Some(s)) => Some(t.min(s)),
+            (t, s) => t.or(s),
+        }
+    }
+
+    /// How often transactions are checked against their lifetime.
+    fn sweep_every(&self) -> std::time::Duration {
+        self.cfg.sixty_four_t1() / 4
+    }
+
+    /// End the server transactions whose TU never answered within their
+    /// lifetime (at most one sweep interval late).
+    fn expire(&mut self, now: Instant, out: &mut Vec<Action>) {
+        if self.next_sweep.is_some_and(|at| at > now) {
+            return;
+        }
+        self.next_sweep = (!self.tsx.is_empty()).then(|| now + self.sweep_every());
+        let cfg = self.cfg;
+        let expired: Vec<TsxKey> = self
+            .tsx
+            .iter()
+            .filter(|(k, e)| e.machine.awaits_tu() && e.born + cfg.lifetime(k.is_invite()) <= now)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in expired {
+            let Some(e) = self.tsx.get_mut(&key) else {
+                continue;
+            };
+            let fx = match &mut e.machine {
+                Machine::NonInvite(m) => m.on_timer(Timer::Lifetime),
+                Machine::Invite(m) => m.on_timer(Timer::Lifetime, &cfg),
+            };
+            let flow = e.flow;
+            self.apply(&key, flow, fx, now, out);
+        }
     }
 
     /// Fire every timer due at `now`.
     pub fn on_timeout(&mut self, now: Instant) -> Vec<Action> {
         let mut actions = Vec::new();
+        self.expire(now, &mut actions);
         while let Some(entry) = self.timers.first_entry() {
             if entry.key().0 > now {
                 break;

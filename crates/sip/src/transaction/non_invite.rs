@@ -57,11 +57,25 @@ impl NonInviteServer {
         fx
     }
 
+    /// No final response from the TU yet.
+    pub fn awaits_tu(&self) -> bool {
+        matches!(self.state, State::Trying | State::Proceeding { .. })
+    }
+
     pub fn on_timer(&mut self, timer: Timer) -> Effects {
         let mut fx = Effects::default();
-        if let (State::Completed { .. }, Timer::J) = (&self.state, timer) {
-            self.state = State::Terminated;
-            fx.terminated = true;
+        match (&self.state, timer) {
+            (State::Completed { .. }, Timer::J) => {
+                self.state = State::Terminated;
+                fx.terminated = true;
+            }
+            // The TU never answered: the client has given up, free it.
+            (State::Trying | State::Proceeding { .. }, Timer::Lifetime) => {
+                self.state = State::Terminated;
+                fx.terminated = true;
+                fx.timed_out = true;
+            }
+            _ => {}
         }
         fx
     }

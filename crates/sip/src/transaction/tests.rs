@@ -284,3 +284,20 @@ async fn an_answer_sent_once_keeps_no_state_and_no_timer() {
         .respond_once(&key(Method::BYE), Bytes::new())
         .is_empty());
 }
+
+#[tokio::test(start_paused = true)]
+async fn transactions_the_tu_never_answers_end_within_their_lifetime() {
+    let cfg = TimerConfig::default();
+    let mut layer = Layer::new(cfg);
+    let f = flow(Kind::Udp);
+    layer.on_request(&key(Method::BYE), false, f, Instant::now());
+    layer.on_request(&key(Method::INVITE), false, f, Instant::now());
+    // A non-INVITE one is gone once its client gave up (64·T1, one sweep late at most).
+    let (_, timed_out) = run_until(&mut layer, cfg.lifetime(false) + cfg.t1 * 16).await;
+    assert_eq!(timed_out, 1);
+    assert_eq!(layer.len(), 1, "the INVITE rings on");
+    let (_, timed_out) = run_until(&mut layer, cfg.lifetime(true)).await;
+    assert_eq!(timed_out, 1);
+    assert!(layer.is_empty());
+    assert_eq!(layer.poll_timeout(), None, "no sweep while nothing is left");
+}

@@ -50,12 +50,28 @@ pub enum Timer {
     J,
     /// RFC 6026: wait time for INVITE retransmits after a 2xx.
     L,
+    /// Not in RFC 3261: the longest a server transaction waits for its TU's
+    /// final response ([`TimerConfig::lifetime`]), so one whose TU is gone
+    /// is freed rather than kept for ever.
+    Lifetime,
 }
 
 impl TimerConfig {
     /// 64*T1: Timers B, F, H, J and L.
     pub fn sixty_four_t1(&self) -> Duration {
         self.t1 * 64
+    }
+
+    /// How long a server transaction may wait for the TU's final
+    /// response: 64·T1 for non-INVITE requests (the client gave up by then,
+    /// Timer F), two hours for an INVITE (ringing may last; the call task
+    /// answers it whatever happens, this only frees what a lost task left).
+    pub fn lifetime(&self, invite: bool) -> Duration {
+        if invite {
+            Duration::from_secs(2 * 3600)
+        } else {
+            self.sixty_four_t1()
+        }
     }
 
     pub fn j(&self, reliable: bool) -> Duration {

@@ -91,7 +91,7 @@ impl Call {
                         // A loser's request: not part of this bridge.
                         if request.method != Method::ACK {
                             self.core
-                                .respond(
+                                .respond_once(
                                     &key,
                                     Replier::new(request.headers.clone(), None).reply(481),
                                 )
@@ -112,7 +112,7 @@ impl Call {
                         if m != Method::ACK {
                             tracing::info!(method = %m, ?side, "request outside the call's dialogs refused");
                             let r = Replier::new(request.headers.clone(), None).reply(481);
-                            self.core.respond(&key, r).await;
+                            self.core.respond_once(&key, r).await;
                         }
                         continue;
                     }

@@ -244,7 +244,7 @@ impl Call {
                         // A callee's request before it answered: not in a dialog we confirmed.
                         let replier = crate::reply::Replier::new(request.headers.clone(), None);
                         if request.method != Method::ACK {
-                            self.core.respond(&key, replier.reply(481)).await;
+                            self.core.respond_once(&key, replier.reply(481)).await;
                         }
                     }
                 }

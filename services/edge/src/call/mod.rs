@@ -114,6 +114,22 @@ impl Incoming {
     }
 }
 
+/// Whatever ends the task (a bug included), the caller is not left with an
+/// unanswered INVITE and the core keeps no route to a task that is gone.
+impl Drop for Call {
+    fn drop(&mut self) {
+        if self.a.state == a_leg::AState::Early {
+            let response = self.a.replier.reply(500);
+            let key = self.a.key.clone();
+            let _ = self.core.0.try_send(Command::RespondOnce { key, response });
+        }
+        for call_id in std::mem::take(&mut self.routed) {
+            let tx = self.tx.clone();
+            let _ = self.core.0.try_send(Command::Unroute { call_id, tx });
+        }
+    }
+}
+
 impl Call {
     async fn run(&mut self) {
         if let Some(code) = self.a.refuse_early() {

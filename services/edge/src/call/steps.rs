@@ -282,7 +282,7 @@ impl Call {
         };
         if !ours {
             tracing::info!(method = %m, "request outside the caller's dialog refused");
-            self.core.respond(key, replier.reply(481)).await;
+            self.core.respond_once(key, replier.reply(481)).await;
             return Ok(());
         }
         let reply = replier.reply(200);
