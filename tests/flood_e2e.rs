@@ -9,7 +9,8 @@ use common::raw_call::RawCaller;
 use common::sip::status_code;
 use common::Topology;
 use std::collections::HashMap;
-use std::net::UdpSocket;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{TcpStream, UdpSocket};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -95,4 +96,125 @@ fn junk_byes_are_all_answered_and_leave_no_state() {
     assert_eq!(status_code(&r), Some(200), "{r}");
     let alice = alice.join().unwrap();
     assert!(alice.success, "{}", alice.output);
+}
+
+/// Whether the edge closed `s` within `wait` (reads end, or it resets).
+fn closed_within(s: &mut TcpStream, wait: Duration) -> bool {
+    s.set_read_timeout(Some(wait)).unwrap();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                return false
+            }
+            Err(_) => return true,
+        }
+    }
+}
+
+fn metric(t: &Topology, line_start: &str) -> Option<String> {
+    let (_, m) = common::http_get(t.edge_http, "/metrics")?;
+    m.lines()
+        .find(|l| l.starts_with(line_start))
+        .map(str::to_owned)
+}
+
+#[test]
+fn idle_strangers_are_capped_and_closed_after_the_auth_timeout() {
+    let t = Topology::start(&[
+        ("ASTERISM_TCP_AUTH_LIMIT", "20"),
+        ("ASTERISM_TCP_AUTH_TIMEOUT", "3"),
+    ]);
+    let mut idle: Vec<TcpStream> = (0..20)
+        .map(|_| TcpStream::connect(t.sip_addr()).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    // The 21st stranger is turned away at once.
+    let mut extra = TcpStream::connect(t.sip_addr()).unwrap();
+    assert!(closed_within(&mut extra, Duration::from_secs(2)));
+    // The 20 that never authenticate are closed after 3 s.
+    for s in idle.iter_mut() {
+        assert!(closed_within(s, Duration::from_secs(10)));
+    }
+    // Their places are free again: a phone registers over TCP.
+    let run = t.sipp("register_auth.xml", "tcp", 5, 60);
+    assert!(run.success, "{}", run.output);
+    std::thread::sleep(Duration::from_millis(1100));
+    assert_eq!(
+        metric(
+            &t,
+            "asterism_edge_tcp_connections{state=\"unauthenticated\"}"
+        )
+        .as_deref(),
+        Some("asterism_edge_tcp_connections{state=\"unauthenticated\"} 0")
+    );
+}
+
+#[test]
+fn connections_per_address_are_capped() {
+    let t = Topology::start(&[("ASTERISM_TCP_MAX_PER_IP", "5")]);
+    let _five: Vec<TcpStream> = (0..5)
+        .map(|_| TcpStream::connect(t.sip_addr()).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut sixth = TcpStream::connect(t.sip_addr()).unwrap();
+    assert!(closed_within(&mut sixth, Duration::from_secs(2)));
+}
+
+#[test]
+fn a_drip_fed_message_is_cut_off() {
+    let t = Topology::start(&[("ASTERISM_TCP_MESSAGE_TIMEOUT", "1")]);
+    let mut s = TcpStream::connect(t.sip_addr()).unwrap();
+    s.write_all(b"OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:9")
+        .unwrap();
+    let mut cut = false;
+    for _ in 0..20 {
+        if s.write_all(b"9").is_err() || closed_within(&mut s, Duration::from_millis(500)) {
+            cut = true;
+            break;
+        }
+    }
+    assert!(
+        cut,
+        "a 2-byte-per-second message is still being read after 10 s"
+    );
+}
+
+#[test]
+fn bodies_beyond_64_kib_are_refused_without_being_read() {
+    let t = Topology::start(&[]);
+    let head = "MESSAGE sip:alice@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:9;branch=z9hG4bK-big\r\nFrom: <sip:x@127.0.0.1>;tag=1\r\nTo: <sip:alice@127.0.0.1>\r\nCall-ID: big@x\r\nCSeq: 1 MESSAGE\r\nMax-Forwards: 70\r\nContent-Length: 1048576\r\n\r\n";
+    let r = common::sip::tcp_exchange(t.sip_addr(), head.as_bytes(), Duration::from_secs(3))
+        .expect("an answer");
+    assert_eq!(status_code(&r), Some(400), "{r}");
+}
+
+#[test]
+fn a_peer_that_never_reads_loses_its_connection_not_our_memory() {
+    let t = Topology::start(&[("ASTERISM_TCP_WRITE_QUEUE", "64")]);
+    let before = rss_kib(t.edge.pid());
+    let mut s = TcpStream::connect(t.sip_addr()).unwrap();
+    s.set_write_timeout(Some(Duration::from_secs(10))).unwrap();
+    // OPTIONS after OPTIONS, every answer left unread.
+    let mut sent = 0;
+    let closed = loop {
+        let msg = common::sip::options(&format!("z9hG4bK-nr{sent}"), 9, "TCP");
+        if s.write_all(msg.as_bytes()).is_err() {
+            break true;
+        }
+        sent += 1;
+        if sent == 300_000 {
+            break false;
+        }
+    };
+    let after = rss_kib(t.edge.pid());
+    eprintln!("edge RSS {before} KiB → {after} KiB; closed after {sent} unread OPTIONS");
+    assert!(closed, "still connected after {sent} unread answers");
+    assert!(
+        after < before + 32 * 1024,
+        "edge RSS {before} → {after} KiB"
+    );
+    assert!(common::sip::options_udp(t.sip_addr()).is_some());
 }

@@ -7,8 +7,10 @@ use crate::error::FrameError;
 
 /// Largest header section a stream may accumulate before we give up on it.
 pub const MAX_HEADER_BYTES: usize = 64 * 1024;
-/// Largest body we accept.
-pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Largest body we accept: SIP bodies (SDP, a MESSAGE, a NOTIFY's
+/// dialog-info) are a few KiB; a connection holds at most a header section
+/// and one body, so this bounds what each TCP peer can make us keep.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Where one message lies in a buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,6 +4,7 @@ use asterism_config::cli::Setting;
 use asterism_config::env::{EnvError, Reader};
 use asterism_config::Strings;
 use asterism_sip::transaction::TimerConfig;
+use asterism_sip::transport::TcpLimits;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -22,6 +23,13 @@ pub const ENV_SIP_T4: &str = "ASTERISM_SIP_T4_MS";
 pub const ENV_RETRY_AFTER: &str = "ASTERISM_RETRY_AFTER";
 pub const ENV_RPC_TIMEOUT: &str = "ASTERISM_RPC_TIMEOUT_MS";
 pub const ENV_CLUSTER_SECRET: &str = "ASTERISM_CLUSTER_SECRET";
+pub const ENV_TCP_MAX_CONNECTIONS: &str = "ASTERISM_TCP_MAX_CONNECTIONS";
+pub const ENV_TCP_MAX_PER_IP: &str = "ASTERISM_TCP_MAX_PER_IP";
+pub const ENV_TCP_AUTH_LIMIT: &str = "ASTERISM_TCP_AUTH_LIMIT";
+pub const ENV_TCP_AUTH_TIMEOUT: &str = "ASTERISM_TCP_AUTH_TIMEOUT";
+pub const ENV_TCP_IDLE_TIMEOUT: &str = "ASTERISM_TCP_IDLE_TIMEOUT";
+pub const ENV_TCP_MESSAGE_TIMEOUT: &str = "ASTERISM_TCP_MESSAGE_TIMEOUT";
+pub const ENV_TCP_WRITE_QUEUE: &str = "ASTERISM_TCP_WRITE_QUEUE";
 
 pub const SETTINGS: &[Setting] = &[
     Setting {
@@ -47,6 +55,48 @@ pub const SETTINGS: &[Setting] = &[
         flag: "cluster-secret",
         default: "random, this edge alone",
         help: "secret shared by every edge of a cluster, signing the flow tokens and branches of the hop between edges",
+    },
+    Setting {
+        env: ENV_TCP_MAX_CONNECTIONS,
+        flag: "tcp-max-connections",
+        default: "8192",
+        help: "SIP TCP connections open at once; more are closed at accept",
+    },
+    Setting {
+        env: ENV_TCP_MAX_PER_IP,
+        flag: "tcp-max-per-ip",
+        default: "1024",
+        help: "SIP TCP connections from one IP address (an office behind one NAT)",
+    },
+    Setting {
+        env: ENV_TCP_AUTH_LIMIT,
+        flag: "tcp-auth-limit",
+        default: "256",
+        help: "SIP TCP connections not yet authenticated, at once (Asterisk tcpauthlimit)",
+    },
+    Setting {
+        env: ENV_TCP_AUTH_TIMEOUT,
+        flag: "tcp-auth-timeout",
+        default: "30",
+        help: "seconds a SIP TCP connection has to authenticate before it is closed (Asterisk tcpauthtimeout)",
+    },
+    Setting {
+        env: ENV_TCP_IDLE_TIMEOUT,
+        flag: "tcp-idle-timeout",
+        default: "300",
+        help: "seconds an authenticated SIP TCP connection may stay silent",
+    },
+    Setting {
+        env: ENV_TCP_MESSAGE_TIMEOUT,
+        flag: "tcp-message-timeout",
+        default: "10",
+        help: "seconds a SIP message on TCP has to arrive whole once begun",
+    },
+    Setting {
+        env: ENV_TCP_WRITE_QUEUE,
+        flag: "tcp-write-queue",
+        default: "256",
+        help: "messages queued to a TCP peer; one that does not read them loses its connection",
     },
     Setting {
         env: ENV_REGISTRAR_ADDR,
@@ -123,6 +173,7 @@ pub struct EdgeConfig {
     pub sip_internal: Option<String>,
     /// Signs the hop between edges; None: a random key of this edge alone.
     pub cluster_secret: Option<String>,
+    pub tcp: TcpLimits,
     pub registrar_addr: String,
     pub router_addr: String,
     pub media_addrs: Vec<String>,
@@ -166,6 +217,7 @@ impl EdgeConfig {
             sip_advertise: r.string(ENV_SIP_ADVERTISE),
             sip_internal: r.string(ENV_SIP_INTERNAL),
             cluster_secret: r.string(ENV_CLUSTER_SECRET).filter(|s| !s.is_empty()),
+            tcp: tcp_limits(&mut r),
             registrar_addr,
             router_addr,
             media_addrs: crate::replicas(
@@ -192,6 +244,37 @@ impl EdgeConfig {
         };
         r.finish().map(|()| cfg)
     }
+}
+
+fn tcp_limits(r: &mut Reader) -> TcpLimits {
+    let d = TcpLimits::default();
+    let secs = |r: &mut Reader, k, d: Duration| Duration::from_secs(r.parse(k, d.as_secs()));
+    let l = TcpLimits {
+        max_connections: r.parse(ENV_TCP_MAX_CONNECTIONS, d.max_connections),
+        max_per_ip: r.parse(ENV_TCP_MAX_PER_IP, d.max_per_ip),
+        auth_limit: r.parse(ENV_TCP_AUTH_LIMIT, d.auth_limit),
+        auth_timeout: secs(r, ENV_TCP_AUTH_TIMEOUT, d.auth_timeout),
+        idle_timeout: secs(r, ENV_TCP_IDLE_TIMEOUT, d.idle_timeout),
+        message_timeout: secs(r, ENV_TCP_MESSAGE_TIMEOUT, d.message_timeout),
+        write_queue: r.parse(ENV_TCP_WRITE_QUEUE, d.write_queue),
+    };
+    for (k, v) in [
+        (ENV_TCP_MAX_CONNECTIONS, l.max_connections),
+        (ENV_TCP_MAX_PER_IP, l.max_per_ip),
+        (ENV_TCP_AUTH_LIMIT, l.auth_limit),
+        (ENV_TCP_WRITE_QUEUE, l.write_queue),
+        (ENV_TCP_AUTH_TIMEOUT, l.auth_timeout.as_secs() as usize),
+        (ENV_TCP_IDLE_TIMEOUT, l.idle_timeout.as_secs() as usize),
+        (
+            ENV_TCP_MESSAGE_TIMEOUT,
+            l.message_timeout.as_secs() as usize,
+        ),
+    ] {
+        if v == 0 {
+            r.invalid(k, "0", "must be at least 1");
+        }
+    }
+    l
 }
 
 #[cfg(test)]

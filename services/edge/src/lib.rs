@@ -55,6 +55,8 @@ pub struct Ctx {
     pub own_addrs: Vec<SocketAddr>,
     /// Signs and checks flow tokens and relay branches.
     pub seal: seal::Sealer,
+    /// The public listener (to tell it a TCP connection authenticated).
+    pub transport: Transport,
     pub calls: calls::CallRegistry,
     pub metrics: metrics::EdgeMetrics,
 }
@@ -197,7 +199,7 @@ impl Edge {
         }));
         media.set_listed(&placement::resolve_all(&cfg.media_addrs).await);
         let (transport, inbound) =
-            Transport::bind(cfg.sip_bind)
+            Transport::bind_with(cfg.sip_bind, cfg.tcp)
                 .await
                 .map_err(|source| EdgeError::Bind {
                     addr: cfg.sip_bind,
@@ -253,12 +255,14 @@ impl Edge {
             hop_listener: hop.is_some(),
             own_addrs,
             seal,
+            transport: transport.clone(),
             calls: calls::CallRegistry::default(),
             metrics,
         });
         let calls = ctx.calls.clone();
         tokio::spawn(ctx.media.clone().watch(ctx.cfg.media_addrs.clone()));
         tokio::spawn(alive::heartbeat(ctx.clone()));
+        tokio::spawn(ctx.metrics.clone().watch_tcp(ctx.transport.clone()));
         let (cmd_tx, cmd_rx) = tokio::sync::mpsc::channel(4096);
         let core = core::Core::new(transport, ctx, command::CoreHandle(cmd_tx));
         let hop_inbound = hop.map(|(_, rx)| rx);

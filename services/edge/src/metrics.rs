@@ -17,6 +17,8 @@ pub struct EdgeMetrics {
     pub retransmissions: Counter,
     /// Transactions that timed out (Timer B, F or H).
     pub timeouts: Family<Labels, Counter>,
+    /// Open SIP TCP connections, by state (open, unauthenticated).
+    pub tcp_connections: Family<Labels, Gauge>,
 }
 
 impl EdgeMetrics {
@@ -42,6 +44,25 @@ impl EdgeMetrics {
             "transactions timed out, by side",
             self.timeouts.clone(),
         );
+        r.register(
+            "tcp_connections",
+            "SIP TCP connections now: all open ones, and those not yet authenticated",
+            self.tcp_connections.clone(),
+        );
+    }
+
+    /// Keep the TCP connection gauges up to date (every second).
+    pub async fn watch_tcp(self, transport: asterism_sip::transport::Transport) {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            let (open, unauthenticated) = transport.tcp_counts();
+            for (state, n) in [("open", open), ("unauthenticated", unauthenticated)] {
+                self.tcp_connections
+                    .get_or_create(&vec![("state", state.to_owned())])
+                    .set(n as i64);
+            }
+        }
     }
 
     pub fn register_answered(&self, code: u16) {

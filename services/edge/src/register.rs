@@ -47,6 +47,8 @@ async fn answer(ctx: &Ctx, flow: Flow, req: &Request, c: &Checked, replier: &Rep
     };
     match Outcome::try_from(answer.outcome).unwrap_or(Outcome::Unspecified) {
         Outcome::Ok => {
+            // A phone's TCP connection is no stranger's any more.
+            ctx.transport.authenticated(&flow);
             let mut r = replier.reply(200);
             for b in &answer.bindings {
                 r.headers.push(

@@ -3,16 +3,18 @@
 //! (the same socket for UDP, the same connection for TCP), which is what
 //! makes phones behind NAT reachable (RFC 3581, RFC 5626 §3.3).
 
+mod conns;
 mod inbound;
 mod tcp;
 mod udp;
 
+use conns::ConnTable;
+pub use conns::{Refusal, TcpLimits};
 pub use inbound::{Inbound, InboundEvent};
 
 use bytes::Bytes;
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use thiserror::Error;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
@@ -61,40 +63,25 @@ pub struct Transport {
     local: SocketAddr,
 }
 
-/// Open TCP connections by remote address, each with its writer task's queue.
-/// Entries are removed by the connection's own guard when it closes.
-#[derive(Clone, Default)]
-pub(crate) struct ConnTable(Arc<Mutex<HashMap<SocketAddr, mpsc::Sender<Bytes>>>>);
-
-impl ConnTable {
-    fn get(&self, addr: &SocketAddr) -> Option<mpsc::Sender<Bytes>> {
-        self.0.lock().ok()?.get(addr).cloned()
-    }
-
-    fn insert(&self, addr: SocketAddr, tx: mpsc::Sender<Bytes>) {
-        if let Ok(mut m) = self.0.lock() {
-            m.insert(addr, tx);
-        }
-    }
-
-    fn remove(&self, addr: &SocketAddr) {
-        if let Ok(mut m) = self.0.lock() {
-            m.remove(addr);
-        }
-    }
-}
-
 impl Transport {
     /// Bind UDP and TCP on `addr` (port 0 picks one free port for both) and
     /// start receiving. Messages arrive on the returned channel.
     pub async fn bind(addr: SocketAddr) -> std::io::Result<(Transport, mpsc::Receiver<Inbound>)> {
+        Transport::bind_with(addr, TcpLimits::default()).await
+    }
+
+    /// [`Transport::bind`] with these TCP limits.
+    pub async fn bind_with(
+        addr: SocketAddr,
+        limits: TcpLimits,
+    ) -> std::io::Result<(Transport, mpsc::Receiver<Inbound>)> {
         let (udp, listener) = bind_pair(addr).await?;
         let local = udp.local_addr()?;
         let udp = Arc::new(udp);
         let (tx, rx) = mpsc::channel(4096);
         let transport = Transport {
             udp: udp.clone(),
-            tcp: ConnTable::default(),
+            tcp: ConnTable::new(limits),
             local,
         };
         tokio::spawn(udp::receive(udp, tx.clone()));
@@ -123,31 +110,45 @@ impl Transport {
     }
 
     /// Send without waiting: for callers that must never block (the SIP
-    /// core). A full socket buffer or connection queue falls back to a task.
+    /// core), and never holding anything back: a datagram the socket cannot
+    /// take now is dropped (the transaction layer retransmits), and a TCP
+    /// peer whose write queue is full — it does not read — loses its
+    /// connection rather than making us queue without end.
     pub fn send_now(&self, flow: &Flow, bytes: Bytes) {
         match flow.kind {
-            Kind::Udp => match self.udp.try_send_to(&bytes, flow.remote) {
-                Ok(_) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    let t = self.clone();
-                    let flow = *flow;
-                    tokio::spawn(async move {
-                        let _ = t.send(&flow, bytes).await;
-                    });
+            Kind::Udp => {
+                if let Err(e) = self.udp.try_send_to(&bytes, flow.remote) {
+                    tracing::debug!(error = %e, remote = %flow.remote, "udp send failed");
                 }
-                Err(e) => tracing::debug!(error = %e, remote = %flow.remote, "udp send failed"),
-            },
+            }
             Kind::Tcp => match self.tcp.get(&flow.remote) {
-                Some(tx) => {
-                    if let Err(mpsc::error::TrySendError::Full(bytes)) = tx.try_send(bytes) {
-                        tokio::spawn(async move {
-                            let _ = tx.send(bytes).await;
-                        });
+                Some((tx, kill)) => {
+                    if let Err(mpsc::error::TrySendError::Full(_)) = tx.try_send(bytes) {
+                        kill.notify_one();
                     }
                 }
                 None => tracing::debug!(remote = %flow.remote, "tcp connection gone"),
             },
         }
+    }
+
+    /// The TCP connection of `flow` authenticated (see [`TcpLimits`]).
+    pub fn authenticated(&self, flow: &Flow) {
+        if flow.kind == Kind::Tcp {
+            self.tcp.authenticated(&flow.remote);
+        }
+    }
+
+    /// Close the TCP connection of `flow`.
+    pub fn close(&self, flow: &Flow) {
+        if flow.kind == Kind::Tcp {
+            self.tcp.kill(&flow.remote);
+        }
+    }
+
+    /// (open, not yet authenticated) TCP connections now.
+    pub fn tcp_counts(&self) -> (usize, usize) {
+        self.tcp.counts()
     }
 
     /// Send bytes on a flow. For TCP the connection must still be open.
@@ -158,7 +159,7 @@ impl Transport {
                 Ok(())
             }
             Kind::Tcp => {
-                let tx = self
+                let (tx, _) = self
                     .tcp
                     .get(&flow.remote)
                     .ok_or(SendError::NoConnection(flow.remote))?;

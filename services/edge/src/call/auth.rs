@@ -45,7 +45,10 @@ impl Call {
             }
         };
         match Outcome::try_from(answer.outcome).unwrap_or(Outcome::Unspecified) {
-            Outcome::Ok => answer.user.ok_or_else(|| self.a.replier.reply(500)),
+            Outcome::Ok => {
+                self.ctx.transport.authenticated(&self.a.flow);
+                answer.user.ok_or_else(|| self.a.replier.reply(500))
+            }
             Outcome::Challenge => {
                 let mut r = self.a.replier.reply(401);
                 if let Some(ch) = answer.challenge {
