@@ -15,6 +15,8 @@ pub struct RawCaller {
     /// The edge's tag, once it answered.
     pub to_tag: Option<String>,
     pub cseq: u32,
+    /// The RTP port the SDP offer names.
+    pub rtp_port: u16,
 }
 
 /// The value of `tag=` in a header line's value.
@@ -36,6 +38,7 @@ impl RawCaller {
             from_tag: format!("raw{}", super::sip::rand_u32()),
             to_tag: None,
             cseq: 1,
+            rtp_port: 0,
         }
     }
 
@@ -55,7 +58,12 @@ impl RawCaller {
     /// and a PCMU offer.
     pub fn invite(&self, number: &str, branch: &str, extra: &str) -> String {
         let port = self.port();
-        let sdp = format!("v=0\r\no=raw 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n", port + 2);
+        let rtp = if self.rtp_port == 0 {
+            port + 2
+        } else {
+            self.rtp_port
+        };
+        let sdp = format!("v=0\r\no=raw 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {rtp} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n");
         format!(
             "INVITE sip:{number}@{edge} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};branch={branch};rport\r\nFrom: <sip:{u}@127.0.0.1>;tag={tag}\r\nTo: <sip:{number}@127.0.0.1>\r\nCall-ID: {cid}\r\nCSeq: {cseq} INVITE\r\nContact: <sip:{u}@127.0.0.1:{port}>\r\nMax-Forwards: 70\r\n{extra}Content-Type: application/sdp\r\nContent-Length: {len}\r\n\r\n{sdp}",
             edge = self.edge,

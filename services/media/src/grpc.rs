@@ -10,7 +10,7 @@ use asterism_proto::media::*;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
@@ -24,7 +24,6 @@ pub struct MediaService {
     ports: Ports,
     settings: Arc<Settings>,
     advertise: Option<IpAddr>,
-    next_id: AtomicU64,
     pub metrics: crate::metrics::MediaMetrics,
     capacity: u32,
     /// Set on SIGTERM: Load says draining, Open refuses.
@@ -38,7 +37,6 @@ impl MediaService {
             ports,
             settings: Arc::new(settings),
             advertise,
-            next_id: AtomicU64::new(rand::random::<u32>() as u64),
             metrics: Default::default(),
             capacity,
             draining: Arc::default(),
@@ -87,9 +85,9 @@ impl MediaService {
             .advertise
             .or(hint)
             .unwrap_or(IpAddr::from([127, 0, 0, 1]));
-        let n = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let id = format!("m{n:x}");
-        let answer = sdp::answer(n, addr, port, &offer);
+        // Unguessable: a session id is all a Play, Echo or Close names.
+        let id = format!("m{:032x}", rand::random::<u128>());
+        let answer = sdp::answer(rand::random::<u32>().into(), addr, port, &offer);
         let codec = offer.codec.name().to_owned();
         let sessions = self.sessions.clone();
         let gone = id.clone();

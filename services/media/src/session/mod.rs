@@ -6,6 +6,7 @@
 //! Close, when the handle is dropped, or long after the phone went silent.
 
 pub mod stats;
+pub mod strict;
 
 use crate::g711;
 use crate::rtp::{self, Header};
@@ -17,6 +18,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use strict::{StrictRtp, Verdict};
 use tokio::net::UdpSocket;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::{Instant, MissedTickBehavior};
@@ -87,8 +89,8 @@ enum Mode {
 struct Session {
     rtp: UdpSocket,
     _rtcp: UdpSocket,
-    remote: SocketAddr,
-    latched: bool,
+    /// Where RTP goes, and which source is answered (strict RTP).
+    strict: StrictRtp,
     offer: Offer,
     settings: Arc<Settings>,
     stats: Arc<Mutex<Stats>>,
@@ -122,8 +124,7 @@ pub fn start(
     let s = Session {
         rtp,
         _rtcp: rtcp,
-        remote: SocketAddr::new(offer.addr, offer.port),
-        latched: false,
+        strict: StrictRtp::new(SocketAddr::new(offer.addr, offer.port)),
         offer: offer.clone(),
         settings,
         stats: stats.clone(),
@@ -202,10 +203,10 @@ impl Session {
         let Some((h, range)) = rtp::parse(p) else {
             return;
         };
-        // Symmetric RTP: answer where the phone's packets really come from.
-        if !self.latched || self.remote != from {
-            self.remote = from;
-            self.latched = true;
+        // Symmetric RTP, strictly: answer where the phone's packets really
+        // come from, once that source is learnt; nobody else.
+        if self.strict.on_packet(from, h.seq) == Verdict::Drop {
+            return;
         }
         let now = Instant::now();
         self.last_rx = now;
@@ -323,7 +324,12 @@ impl Session {
         self.seq = self.seq.wrapping_add(1);
         self.timestamp = self.timestamp.wrapping_add(samples);
         rtp::build(&h, payload, &mut self.out);
-        if self.rtp.send_to(&self.out, self.remote).await.is_ok() {
+        if self
+            .rtp
+            .send_to(&self.out, self.strict.remote)
+            .await
+            .is_ok()
+        {
             if let Ok(mut s) = self.stats.lock() {
                 s.on_send(self.out.len());
             }
