@@ -92,8 +92,25 @@ impl Topology {
 
     /// Like [`Topology::start`], with this extensions.conf.
     pub fn start_with(extra: &[(&'static str, &str)], extensions: Option<&str>) -> Topology {
+        Topology::start_full(extra, extensions, ("", ""))
+    }
+
+    /// Like [`Topology::start_with`], with `general` lines added to
+    /// sip.conf's `[general]` and `peers` (sections) after the users.
+    pub fn start_full(
+        extra: &[(&'static str, &str)],
+        extensions: Option<&str>,
+        (general, peers): (&str, &str),
+    ) -> Topology {
         let dir = TempDir::new("e2e");
         let csv = write_config(&dir.0, USERS);
+        let path = dir.0.join("sip.conf");
+        let text = std::fs::read_to_string(&path).unwrap().replacen(
+            "[general]\n",
+            &format!("[general]\n{general}"),
+            1,
+        );
+        std::fs::write(path, format!("{text}{peers}")).unwrap();
         if let Some(text) = extensions {
             std::fs::write(dir.0.join("extensions.conf"), text).unwrap();
         }
@@ -250,6 +267,9 @@ fn start_registrar(
         ("ASTERISM_CONFIG_DIR", dir.display().to_string()),
         ("ASTERISM_REDIS_URL", redis.url()),
         ("ASTERISM_REGISTRAR_LISTEN", format!("127.0.0.1:{port}")),
+        // Every test sends from 127.0.0.1, many on purpose with wrong
+        // passwords: bans are off unless a test turns them on.
+        ("ASTERISM_BAN_THRESHOLD", "0".to_string()),
     ];
     env.push((
         "ASTERISM_ADMIN_LISTEN",

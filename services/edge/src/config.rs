@@ -23,6 +23,7 @@ pub const ENV_SIP_T4: &str = "ASTERISM_SIP_T4_MS";
 pub const ENV_RETRY_AFTER: &str = "ASTERISM_RETRY_AFTER";
 pub const ENV_RPC_TIMEOUT: &str = "ASTERISM_RPC_TIMEOUT_MS";
 pub const ENV_CLUSTER_SECRET: &str = "ASTERISM_CLUSTER_SECRET";
+pub const ENV_SECURITY_LOG: &str = "ASTERISM_SECURITY_LOG";
 pub const ENV_TCP_MAX_CONNECTIONS: &str = "ASTERISM_TCP_MAX_CONNECTIONS";
 pub const ENV_TCP_MAX_PER_IP: &str = "ASTERISM_TCP_MAX_PER_IP";
 pub const ENV_TCP_AUTH_LIMIT: &str = "ASTERISM_TCP_AUTH_LIMIT";
@@ -55,6 +56,12 @@ pub const SETTINGS: &[Setting] = &[
         flag: "cluster-secret",
         default: "random, this edge alone",
         help: "secret shared by every edge of a cluster, signing the flow tokens and branches of the hop between edges",
+    },
+    Setting {
+        env: ENV_SECURITY_LOG,
+        flag: "security-log",
+        default: "none (the service log only)",
+        help: "file to append authentication failures to, in Asterisk's format (for fail2ban's asterisk filter)",
     },
     Setting {
         env: ENV_TCP_MAX_CONNECTIONS,
@@ -174,6 +181,7 @@ pub struct EdgeConfig {
     /// Signs the hop between edges; None: a random key of this edge alone.
     pub cluster_secret: Option<String>,
     pub tcp: TcpLimits,
+    pub security_log: Option<std::path::PathBuf>,
     pub registrar_addr: String,
     pub router_addr: String,
     pub media_addrs: Vec<String>,
@@ -218,6 +226,7 @@ impl EdgeConfig {
             sip_internal: r.string(ENV_SIP_INTERNAL),
             cluster_secret: r.string(ENV_CLUSTER_SECRET).filter(|s| !s.is_empty()),
             tcp: tcp_limits(&mut r),
+            security_log: r.string(ENV_SECURITY_LOG).map(std::path::PathBuf::from),
             registrar_addr,
             router_addr,
             media_addrs: crate::replicas(

@@ -91,6 +91,12 @@ impl Core {
     /// A message from the public listener, or the internal one (`internal`).
     fn on_inbound(&mut self, inbound: Inbound, internal: bool) {
         let flow = inbound.flow;
+        // A banned source gets nothing (fail2ban's drop), not even a 400.
+        if self.ctx.bans.is_banned(flow.remote.ip()) {
+            self.ctx.metrics.banned_drops.inc();
+            self.transport.close(&flow);
+            return;
+        }
         match triage(inbound.event) {
             Triage::Drop => {}
             Triage::Response(mut r) if relay::is_relayed(&r) => {

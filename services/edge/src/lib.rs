@@ -19,6 +19,7 @@ pub mod relay;
 pub mod reply;
 pub mod retry;
 pub mod seal;
+pub mod security;
 
 use crate::config::EdgeConfig;
 use asterism_proto::media::media_client::MediaClient;
@@ -57,6 +58,9 @@ pub struct Ctx {
     pub seal: seal::Sealer,
     /// The public listener (to tell it a TCP connection authenticated).
     pub transport: Transport,
+    /// Sources the registrars banned: dropped at the door until then.
+    pub bans: security::Bans,
+    pub security: security::SecurityLog,
     pub calls: calls::CallRegistry,
     pub metrics: metrics::EdgeMetrics,
 }
@@ -66,6 +70,39 @@ pub struct Ctx {
 pub const LOOP_MARK: &str = asterism_sip::transaction::OUR_BRANCH_PREFIX;
 
 impl Ctx {
+    /// An authentication failure the registrar reported: logged as Asterisk
+    /// would, counted, and the source remembered if it is now banned.
+    #[allow(clippy::too_many_arguments)]
+    pub fn auth_failed(
+        &self,
+        attempt: security::Attempt,
+        failure: asterism_proto::registrar::AuthFailure,
+        header: &str,
+        account: &str,
+        flow: &asterism_sip::transport::Flow,
+        call_id: &str,
+        ban_secs: u32,
+    ) {
+        use asterism_proto::registrar::AuthFailure;
+        if failure != AuthFailure::None {
+            self.metrics
+                .auth_failures
+                .get_or_create(&vec![("reason", security::reason_label(failure).into())])
+                .inc();
+        }
+        let local = self.own_addrs[0];
+        if let Some((level, text)) =
+            security::line(attempt, failure, header, account, flow, &local, call_id)
+        {
+            self.security.write(level, &text);
+        }
+        if ban_secs > 0 {
+            tracing::warn!(target: "security", source = %flow.remote.ip(), secs = ban_secs, "source banned: its requests are dropped");
+            self.bans.ban(flow.remote.ip(), ban_secs);
+            self.transport.close(flow);
+        }
+    }
+
     /// Whether `addr` is one of this edge's own listeners.
     pub fn is_own_address(&self, addr: &SocketAddr) -> bool {
         self.own_addrs.iter().any(|own| {
@@ -164,6 +201,11 @@ pub enum EdgeError {
     },
     #[error("bad backend address {addr}: {reason}")]
     Backend { addr: String, reason: String },
+    #[error("cannot open the security log {}: {source}", path.display())]
+    SecurityLog {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// A bound edge, ready to run.
@@ -242,6 +284,13 @@ impl Edge {
                 seal::Sealer::random()
             }
         };
+        let security =
+            security::SecurityLog::new(cfg.security_log.as_deref()).map_err(|source| {
+                EdgeError::SecurityLog {
+                    path: cfg.security_log.clone().unwrap_or_default(),
+                    source,
+                }
+            })?;
         let mut own_addrs = vec![local_addr];
         own_addrs.extend(hop.as_ref().map(|(t, _)| t.local_addr()));
         let ctx = Arc::new(Ctx {
@@ -256,6 +305,8 @@ impl Edge {
             own_addrs,
             seal,
             transport: transport.clone(),
+            bans: security::Bans::default(),
+            security,
             calls: calls::CallRegistry::default(),
             metrics,
         });

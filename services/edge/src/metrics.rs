@@ -19,6 +19,10 @@ pub struct EdgeMetrics {
     pub timeouts: Family<Labels, Counter>,
     /// Open SIP TCP connections, by state (open, unauthenticated).
     pub tcp_connections: Family<Labels, Gauge>,
+    /// Authentication failures, by reason.
+    pub auth_failures: Family<Labels, Counter>,
+    /// Requests dropped because their source is banned.
+    pub banned_drops: Counter,
 }
 
 impl EdgeMetrics {
@@ -43,6 +47,16 @@ impl EdgeMetrics {
             "transaction_timeouts",
             "transactions timed out, by side",
             self.timeouts.clone(),
+        );
+        r.register(
+            "auth_failures",
+            "authentication failures, by reason (wrong_password, unknown_user, uri_mismatch, replay, acl, ...)",
+            self.auth_failures.clone(),
+        );
+        r.register(
+            "banned_drops",
+            "requests dropped because their source is banned",
+            self.banned_drops.clone(),
         );
         r.register(
             "tcp_connections",

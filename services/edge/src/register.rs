@@ -6,7 +6,9 @@
 use crate::reply::Replier;
 use crate::Ctx;
 use asterism_proto::common::{Flow as PbFlow, Transport as PbTransport};
-use asterism_proto::registrar::{ContactSpec, DigestCredentials, Outcome, RegisterRequest};
+use asterism_proto::registrar::{
+    AuthFailure, ContactSpec, DigestCredentials, Outcome, RegisterRequest,
+};
 use asterism_sip::digest::{parse_authorization, Credentials};
 use asterism_sip::header::NameAddr;
 use asterism_sip::message::Response;
@@ -45,6 +47,21 @@ async fn answer(ctx: &Ctx, flow: Flow, req: &Request, c: &Checked, replier: &Rep
             return ctx.unavailable(replier);
         }
     };
+    let failure = AuthFailure::try_from(answer.failure).unwrap_or(AuthFailure::None);
+    if failure != AuthFailure::None || answer.ban_secs > 0 {
+        let to = req.headers.get(&HeaderName::To).unwrap_or_default();
+        let account = c.to.uri.user.as_deref().unwrap_or_default();
+        let attempt = crate::security::Attempt::Register;
+        ctx.auth_failed(
+            attempt,
+            failure,
+            to,
+            account,
+            &flow,
+            &c.call_id,
+            answer.ban_secs,
+        );
+    }
     match Outcome::try_from(answer.outcome).unwrap_or(Outcome::Unspecified) {
         Outcome::Ok => {
             // A phone's TCP connection is no stranger's any more.
@@ -72,7 +89,9 @@ async fn answer(ctx: &Ctx, flow: Flow, req: &Request, c: &Checked, replier: &Rep
             }
             r
         }
+        Outcome::Forbidden if !answer.reason.is_empty() => replier.reply_with(403, &answer.reason),
         Outcome::Forbidden => replier.reply(403),
+        Outcome::NotFound => replier.reply(404),
         Outcome::IntervalTooBrief => {
             let mut r = replier.reply(423);
             r.headers

@@ -18,6 +18,11 @@ pub const ENV_MIN_EXPIRES: &str = "ASTERISM_MIN_EXPIRES";
 pub const ENV_MAX_EXPIRES: &str = "ASTERISM_MAX_EXPIRES";
 pub const ENV_NONCE_SECRET: &str = "ASTERISM_NONCE_SECRET";
 pub const ENV_NONCE_LIFETIME: &str = "ASTERISM_NONCE_LIFETIME";
+pub const ENV_MAX_CONTACTS: &str = "ASTERISM_MAX_CONTACTS";
+pub const ENV_BAN_THRESHOLD: &str = "ASTERISM_BAN_THRESHOLD";
+pub const ENV_BAN_USER_THRESHOLD: &str = "ASTERISM_BAN_USER_THRESHOLD";
+pub const ENV_BAN_WINDOW: &str = "ASTERISM_BAN_WINDOW";
+pub const ENV_BAN_SECS: &str = "ASTERISM_BAN_SECS";
 
 pub const SETTINGS: &[Setting] = &[
     Setting {
@@ -80,6 +85,36 @@ pub const SETTINGS: &[Setting] = &[
         default: "30",
         help: "seconds a nonce stays valid before stale=true",
     },
+    Setting {
+        env: ENV_MAX_CONTACTS,
+        flag: "max-contacts",
+        default: "10",
+        help: "contacts one user may have registered at once (sip.conf max_contacts= per user); more get 403",
+    },
+    Setting {
+        env: ENV_BAN_THRESHOLD,
+        flag: "ban-threshold",
+        default: "20",
+        help: "authentication failures from one IP address within the window that ban it (0: no bans)",
+    },
+    Setting {
+        env: ENV_BAN_USER_THRESHOLD,
+        flag: "ban-user-threshold",
+        default: "50",
+        help: "failures for one user (from anywhere) within the window after which each source failing for it is banned at once",
+    },
+    Setting {
+        env: ENV_BAN_WINDOW,
+        flag: "ban-window",
+        default: "60",
+        help: "seconds over which authentication failures are counted",
+    },
+    Setting {
+        env: ENV_BAN_SECS,
+        flag: "ban-secs",
+        default: "600",
+        help: "seconds a banned IP address is refused",
+    },
 ];
 
 #[derive(Debug, Clone)]
@@ -94,6 +129,8 @@ pub struct RegistrarConfig {
     pub policy: ExpiryPolicy,
     pub nonce_secret: Option<String>,
     pub nonce_lifetime: Duration,
+    pub max_contacts: u32,
+    pub bans: crate::store::bans::BanPolicy,
 }
 
 /// The example configuration, built in so the all-in-one runs anywhere.
@@ -140,7 +177,21 @@ impl RegistrarConfig {
             policy,
             nonce_secret: r.string(ENV_NONCE_SECRET),
             nonce_lifetime: Duration::from_secs(r.parse(ENV_NONCE_LIFETIME, 30)),
+            max_contacts: r.parse(ENV_MAX_CONTACTS, 10),
+            bans: crate::store::bans::BanPolicy {
+                threshold: r.parse(ENV_BAN_THRESHOLD, 20),
+                user_threshold: r.parse(ENV_BAN_USER_THRESHOLD, 50),
+                window_secs: r.parse(ENV_BAN_WINDOW, 60),
+                ban_secs: r.parse(ENV_BAN_SECS, 600),
+            },
         };
+        if cfg.bans.window_secs == 0 || cfg.bans.ban_secs == 0 {
+            r.invalid(
+                ENV_BAN_WINDOW,
+                "0",
+                "ban window and duration must be positive",
+            );
+        }
         r.finish().map(|()| cfg)
     }
 }

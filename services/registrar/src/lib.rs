@@ -2,7 +2,9 @@
 //! proves it is one of them (digest), and where each one can be reached
 //! (bindings in Redis or in memory). Served over gRPC to the edge.
 
+pub mod acl;
 pub mod auth;
+pub mod authenticate;
 pub mod clock;
 pub mod config;
 pub mod expiry;
@@ -75,6 +77,8 @@ pub fn build(cfg: &RegistrarConfig) -> Result<Arc<Registrar>, StartError> {
         },
         store,
         policy: cfg.policy,
+        max_contacts: cfg.max_contacts,
+        bans: cfg.bans,
     }))
 }
 

@@ -4,22 +4,27 @@
 use crate::auth::{Attempt, AuthResult, Authenticator};
 use crate::clock::now_ms;
 use crate::expiry::{ExpiryPolicy, Granted};
+use crate::store::bans::BanPolicy;
 use crate::store::{BindingStore, Change, StoreError, Update, UpdateOutcome};
 use asterism_proto::common::User as PbUser;
 use asterism_proto::registrar::{
-    AuthFailure, AuthenticateRequest, AuthenticateResponse, Binding, Challenge as PbChallenge,
-    DigestCredentials, LookupResponse, Outcome, RegisterRequest, RegisterResponse,
+    AuthFailure, Binding, Challenge as PbChallenge, DigestCredentials, LookupResponse, Outcome,
+    RegisterRequest, RegisterResponse,
 };
 use asterism_sip::digest::{Challenge, Credentials};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 pub struct Registrar {
     pub auth: Authenticator,
     pub store: Arc<dyn BindingStore>,
     pub policy: ExpiryPolicy,
+    /// Contacts a user may hold when sip.conf says nothing (max_contacts=).
+    pub max_contacts: u32,
+    pub bans: BanPolicy,
 }
 
-fn credentials(c: &DigestCredentials) -> Credentials {
+pub(crate) fn credentials(c: &DigestCredentials) -> Credentials {
     let opt = |s: &str| (!s.is_empty()).then(|| s.to_owned());
     Credentials {
         username: c.username.clone(),
@@ -35,7 +40,7 @@ fn credentials(c: &DigestCredentials) -> Credentials {
     }
 }
 
-fn challenge(c: Challenge) -> PbChallenge {
+pub(crate) fn challenge(c: Challenge) -> PbChallenge {
     PbChallenge {
         realm: c.realm,
         nonce: c.nonce,
@@ -46,12 +51,14 @@ fn challenge(c: Challenge) -> PbChallenge {
     }
 }
 
-fn user(u: &crate::users::User) -> PbUser {
+pub(crate) fn user(u: &crate::users::User) -> PbUser {
     PbUser {
         name: u.name.clone(),
         context: u.context.clone(),
         callerid_name: u.callerid_name.clone(),
         callerid_num: u.callerid_num.clone(),
+        call_limit: u.call_limit.unwrap_or(0),
+        guest: false,
     }
 }
 
@@ -62,48 +69,98 @@ fn outcome(o: Outcome) -> RegisterResponse {
     }
 }
 
+/// The source address of a request, as the edge saw it.
+pub(crate) fn source_ip(flow: Option<&asterism_proto::common::Flow>) -> Option<IpAddr> {
+    flow?.source_ip.parse().ok()
+}
+
 impl Registrar {
-    fn refused(&self, r: AuthResult<'_>) -> RegisterResponse {
-        match r {
-            AuthResult::Challenge(c) => RegisterResponse {
-                outcome: Outcome::Challenge as i32,
-                challenge: Some(challenge(c)),
-                ..Default::default()
-            },
-            AuthResult::Forbidden(why) => RegisterResponse {
-                failure: why as i32,
-                ..outcome(Outcome::Forbidden)
-            },
-            AuthResult::Ok { .. } => outcome(Outcome::Unspecified),
+    /// Count a failure of `user` from `ip` towards a ban; the ban's seconds
+    /// if it made one. Counting is best effort: a store that cannot count
+    /// now does not turn a 403 into a 503.
+    pub(crate) async fn failed(&self, user: &str, ip: Option<IpAddr>, why: AuthFailure) -> u32 {
+        let (Some(ip), true) = (ip, self.bans.enabled()) else {
+            return 0;
+        };
+        tracing::debug!(%ip, %user, reason = ?why, "authentication failure");
+        match self
+            .store
+            .auth_failure(&ip.to_string(), user, &self.bans)
+            .await
+        {
+            Ok(Some(secs)) => {
+                tracing::warn!(%ip, secs, "source banned after repeated authentication failures");
+                secs as u32
+            }
+            Ok(None) => 0,
+            Err(e) => {
+                tracing::warn!(error = %e, "authentication failure not counted");
+                0
+            }
+        }
+    }
+
+    async fn forbidden(
+        &self,
+        user: &str,
+        ip: Option<IpAddr>,
+        why: AuthFailure,
+    ) -> RegisterResponse {
+        RegisterResponse {
+            failure: why as i32,
+            ban_secs: self.failed(user, ip, why).await,
+            ..outcome(Outcome::Forbidden)
         }
     }
 
     pub async fn register(&self, req: &RegisterRequest) -> Result<RegisterResponse, StoreError> {
         let now = now_ms();
+        let ip = source_ip(req.flow.as_ref());
+        let dir = &self.auth.directory;
+        // alwaysauthreject=no: Asterisk tells an unknown peer so (404).
+        if !dir.always_auth_reject && dir.get(&req.aor).is_none() {
+            return Ok(outcome(Outcome::NotFound));
+        }
         let creds = req.credentials.as_ref().map(credentials);
         let attempt = Attempt {
             method: &req.method,
             request_uri: &req.request_uri,
             claimed_user: &req.aor,
         };
-        let replay_key = match self.auth.check(attempt, creds.as_ref(), now / 1000) {
-            AuthResult::Ok { replay_key, .. } => replay_key,
-            other => return Ok(self.refused(other)),
+        let (u, replay_key) = match self.auth.check(attempt, creds.as_ref(), now / 1000) {
+            AuthResult::Ok { user, replay_key } => (user, replay_key),
+            AuthResult::Challenge(c) => {
+                return Ok(RegisterResponse {
+                    outcome: Outcome::Challenge as i32,
+                    challenge: Some(challenge(c)),
+                    ..Default::default()
+                })
+            }
+            AuthResult::Forbidden(why) => return Ok(self.forbidden(&req.aor, ip, why).await),
         };
+        if !u.dynamic() {
+            return Ok(self.forbidden(&req.aor, ip, AuthFailure::NotDynamic).await);
+        }
+        if !u.acl.is_empty() && !ip.is_some_and(|ip| u.acl.permits(ip)) {
+            return Ok(self.forbidden(&req.aor, ip, AuthFailure::Acl).await);
+        }
+        if req.wildcard && (req.expires != Some(0) || !req.contacts.is_empty()) {
+            let mut r = outcome(Outcome::BadRequest);
+            r.reason = "Contact: * needs Expires: 0 and no other contact".into();
+            return Ok(r);
+        }
+        let max_contacts = u.max_contacts.unwrap_or(self.max_contacts);
         let mut update = Update {
             call_id: req.call_id.clone(),
             cseq: req.cseq,
             replay_key: Some(replay_key),
             replay_ttl_secs: self.auth.nonces.lifetime().as_secs(),
             remove_all: req.wildcard,
+            max_contacts,
+            source_ip: ip.filter(|_| self.bans.enabled()).map(|ip| ip.to_string()),
             changes: Vec::with_capacity(req.contacts.len()),
             now_ms: now,
         };
-        if req.wildcard && (req.expires != Some(0) || !req.contacts.is_empty()) {
-            let mut r = outcome(Outcome::BadRequest);
-            r.reason = "Contact: * needs Expires: 0 and no other contact".into();
-            return Ok(r);
-        }
         let mut granted_first = None;
         for c in &req.contacts {
             let secs = match self.policy.grant(c.expires, req.expires) {
@@ -149,63 +206,22 @@ impl Registrar {
             }
             // A replayed nonce use: challenge again, as for a stale nonce.
             UpdateOutcome::Replay => RegisterResponse {
+                outcome: Outcome::Challenge as i32,
+                challenge: Some(challenge(self.auth.challenge(true, now / 1000))),
                 failure: AuthFailure::Replay as i32,
-                ..self.refused(AuthResult::Challenge(self.auth.challenge(true, now / 1000)))
+                ban_secs: self.failed(&req.aor, ip, AuthFailure::Replay).await,
+                ..Default::default()
+            },
+            UpdateOutcome::TooManyContacts => RegisterResponse {
+                reason: format!("Forbidden (max_contacts {max_contacts} reached)"),
+                ..outcome(Outcome::Forbidden)
+            },
+            UpdateOutcome::Banned(secs) => RegisterResponse {
+                failure: AuthFailure::Banned as i32,
+                ban_secs: secs as u32,
+                ..outcome(Outcome::Forbidden)
             },
         })
-    }
-
-    pub async fn authenticate(
-        &self,
-        req: &AuthenticateRequest,
-    ) -> Result<AuthenticateResponse, StoreError> {
-        let now = now_ms() / 1000;
-        let creds = req.credentials.as_ref().map(credentials);
-        let attempt = Attempt {
-            method: &req.method,
-            request_uri: &req.request_uri,
-            claimed_user: &req.from_user,
-        };
-        match self.auth.check(attempt, creds.as_ref(), now) {
-            AuthResult::Ok {
-                user: u,
-                replay_key,
-            } => {
-                let pb = user(u);
-                let ttl = self.auth.nonces.lifetime().as_secs();
-                // The very same request again (a retry on another replica)
-                // is no replay; the same nonce from another source, another
-                // transaction or another call is.
-                let owner = crate::store::request_owner(req);
-                if !self
-                    .store
-                    .use_nonce(&u.name, &replay_key, &owner, ttl)
-                    .await?
-                {
-                    return Ok(AuthenticateResponse {
-                        outcome: Outcome::Challenge as i32,
-                        challenge: Some(challenge(self.auth.challenge(true, now))),
-                        failure: AuthFailure::Replay as i32,
-                        user: None,
-                    });
-                }
-                Ok(AuthenticateResponse {
-                    outcome: Outcome::Ok as i32,
-                    user: Some(pb),
-                    ..Default::default()
-                })
-            }
-            AuthResult::Challenge(c) => Ok(AuthenticateResponse {
-                outcome: Outcome::Challenge as i32,
-                challenge: Some(challenge(c)),
-                ..Default::default()
-            }),
-            AuthResult::Forbidden(why) => Ok(AuthenticateResponse {
-                outcome: Outcome::Forbidden as i32,
-                failure: why as i32,
-                ..Default::default()
-            }),
-        }
     }
 
     pub async fn lookup(&self, aor: &str) -> Result<LookupResponse, StoreError> {

@@ -3,6 +3,7 @@
 //! `callerid` and `host=dynamic`. `[general]` may set `realm` and `context`.
 //! Unknown keys are warned about; malformed values fail with file:line.
 
+use crate::acl::{Acl, Sense};
 use asterism_config::{ConfError, ConfFile, Entry, Section};
 use std::collections::HashMap;
 use std::path::Path;
@@ -17,6 +18,15 @@ pub enum Secret {
     Md5Ha1(String),
 }
 
+/// Where a peer is: `host=dynamic` (it registers), an address or name
+/// (it does not register), or not said (Asterisk: not dynamic either).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeerHost {
+    Dynamic,
+    Static(String),
+    Unset,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
     pub name: String,
@@ -24,17 +34,40 @@ pub struct User {
     pub context: String,
     pub callerid_name: String,
     pub callerid_num: String,
-    pub dynamic: bool,
+    pub host: PeerHost,
+    /// `permit=`/`deny=`: where the peer may register and call from.
+    pub acl: Acl,
+    /// `call-limit=`: calls in and out at once (None: no limit).
+    pub call_limit: Option<u32>,
+    /// `max_contacts=` (from pjsip.conf's AOR option): registered contacts
+    /// at once (None: the registrar's default).
+    pub max_contacts: Option<u32>,
+}
+
+impl User {
+    /// Whether it may REGISTER (Asterisk: `host=dynamic` only).
+    pub fn dynamic(&self) -> bool {
+        self.host == PeerHost::Dynamic
+    }
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct Directory {
     pub realm: String,
     users: HashMap<String, User>,
+    /// `[general]` `context=`: where guests' calls start.
+    pub default_context: String,
+    /// `allowguest=`: calls from unknown users enter the dialplan unchallenged
+    /// (Asterism's default: no; Asterisk's: yes).
+    pub allow_guest: bool,
+    /// `alwaysauthreject=`: unknown users are refused like wrong passwords
+    /// (default yes); with no, a REGISTER for one gets 404 as in Asterisk.
+    pub always_auth_reject: bool,
     /// Warnings met while loading (unknown keys), for the log.
     pub warnings: Vec<String>,
 }
 
+/// Peer keys Asterism acts on.
 const KNOWN_KEYS: &[&str] = &[
     "type",
     "secret",
@@ -42,6 +75,15 @@ const KNOWN_KEYS: &[&str] = &[
     "context",
     "callerid",
     "host",
+    "permit",
+    "deny",
+    "max_contacts",
+];
+
+/// Peer keys of chan_sip Asterism reads but does not act on yet: each one
+/// met is warned about (its setting makes no difference here).
+const NOT_IMPLEMENTED: &[&str] = &[
+    "call-limit",
     "allow",
     "disallow",
     "nat",
@@ -58,9 +100,6 @@ const KNOWN_KEYS: &[&str] = &[
     "language",
     "transport",
     "port",
-    "permit",
-    "deny",
-    "call-limit",
     "accountcode",
     "description",
 ];
@@ -77,17 +116,29 @@ impl Directory {
     fn from_conf(conf: ConfFile) -> Result<Directory, ConfError> {
         let mut dir = Directory {
             realm: DEFAULT_REALM.to_owned(),
+            default_context: DEFAULT_CONTEXT.to_owned(),
+            allow_guest: false,
+            always_auth_reject: true,
             ..Default::default()
         };
-        let mut default_context = DEFAULT_CONTEXT.to_owned();
         if let Some(general) = conf.section("general") {
-            if let Some(e) = general.get("realm") {
-                dir.realm = non_empty(e)?.to_owned();
-            }
-            if let Some(e) = general.get("context") {
-                default_context = non_empty(e)?.to_owned();
+            for e in &general.entries {
+                match e.key.to_ascii_lowercase().as_str() {
+                    "realm" => dir.realm = non_empty(e)?.to_owned(),
+                    "context" => dir.default_context = non_empty(e)?.to_owned(),
+                    "allowguest" => dir.allow_guest = yes_no(e)?,
+                    "alwaysauthreject" => dir.always_auth_reject = yes_no(e)?,
+                    // Any other [general] key is warned about.
+                    _ => dir.warnings.push(format!(
+                        "{}:{}: '{}' in [general] is not implemented by Asterism: ignored",
+                        e.file.display(),
+                        e.line,
+                        e.key
+                    )),
+                }
             }
         }
+        let default_context = dir.default_context.clone();
         for s in conf
             .sections
             .iter()
@@ -103,15 +154,22 @@ impl Directory {
 
     fn user_from(&mut self, s: &Section, default_context: &str) -> Result<Option<User>, ConfError> {
         for e in &s.entries {
-            if !KNOWN_KEYS.iter().any(|k| k.eq_ignore_ascii_case(&e.key)) {
-                self.warnings.push(format!(
-                    "{}:{}: unknown key '{}' in [{}] ignored",
-                    e.file.display(),
-                    e.line,
-                    e.key,
-                    s.name
-                ));
+            let is = |keys: &[&str]| keys.iter().any(|k| k.eq_ignore_ascii_case(&e.key));
+            if is(KNOWN_KEYS) {
+                continue;
             }
+            let what = if is(NOT_IMPLEMENTED) {
+                "is not implemented by Asterism"
+            } else {
+                "is an unknown key"
+            };
+            self.warnings.push(format!(
+                "{}:{}: '{}' in [{}] {what}: ignored",
+                e.file.display(),
+                e.line,
+                e.key,
+                s.name
+            ));
         }
         let kind = s.get("type").map(|e| e.value.to_ascii_lowercase());
         match (kind.as_deref(), s.get("type")) {
@@ -151,9 +209,14 @@ impl Directory {
                 .unwrap_or_else(|| default_context.to_owned()),
             callerid_name,
             callerid_num,
-            dynamic: s
-                .get("host")
-                .is_some_and(|e| e.value.eq_ignore_ascii_case("dynamic")),
+            host: match s.get("host") {
+                Some(e) if e.value.eq_ignore_ascii_case("dynamic") => PeerHost::Dynamic,
+                Some(e) => PeerHost::Static(non_empty(e)?.to_owned()),
+                None => PeerHost::Unset,
+            },
+            acl: acl_of(s)?,
+            call_limit: count(s, "call-limit")?,
+            max_contacts: count(s, "max_contacts")?,
         }))
     }
 
@@ -167,6 +230,41 @@ impl Directory {
 
     pub fn is_empty(&self) -> bool {
         self.users.is_empty()
+    }
+}
+
+/// `permit=` and `deny=` lines in order.
+fn acl_of(s: &Section) -> Result<Acl, ConfError> {
+    let mut acl = Acl::default();
+    for e in &s.entries {
+        let sense = match e.key.to_ascii_lowercase().as_str() {
+            "permit" => Sense::Permit,
+            "deny" => Sense::Deny,
+            _ => continue,
+        };
+        acl.push(sense, &e.value).map_err(|why| bad(e, &why))?;
+    }
+    Ok(acl)
+}
+
+/// A positive count (`call-limit=2`); absent or 0: no limit.
+fn count(s: &Section, key: &str) -> Result<Option<u32>, ConfError> {
+    match s.get(key) {
+        None => Ok(None),
+        Some(e) => e
+            .value
+            .trim()
+            .parse::<u32>()
+            .map(|n| (n > 0).then_some(n))
+            .map_err(|_| bad(e, "must be a whole number")),
+    }
+}
+
+fn yes_no(e: &Entry) -> Result<bool, ConfError> {
+    match e.value.trim().to_ascii_lowercase().as_str() {
+        "yes" | "true" | "y" | "t" | "1" | "on" => Ok(true),
+        "no" | "false" | "n" | "f" | "0" | "off" => Ok(false),
+        _ => Err(bad(e, "must be yes or no")),
     }
 }
 
@@ -213,7 +311,7 @@ mod tests {
             (a.callerid_name.as_str(), a.callerid_num.as_str()),
             ("Alice", "61")
         );
-        assert!(a.dynamic);
+        assert!(a.dynamic());
         let b = d.get("bob").unwrap();
         assert_eq!(
             b.secret,
@@ -221,7 +319,7 @@ mod tests {
         );
         assert_eq!(b.context, "default");
         assert_eq!(d.warnings.len(), 1, "{:?}", d.warnings);
-        assert!(d.warnings[0].contains("sip.conf:10: unknown key 'foo'"));
+        assert!(d.warnings[0].contains("sip.conf:10: 'foo' in [alice] is an unknown key"));
     }
 
     #[test]

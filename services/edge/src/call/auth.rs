@@ -4,7 +4,7 @@
 
 use super::Call;
 use asterism_proto::common::User;
-use asterism_proto::registrar::{AuthenticateRequest, Outcome};
+use asterism_proto::registrar::{AuthFailure, AuthenticateRequest, Outcome};
 use asterism_sip::digest::parse_authorization;
 use asterism_sip::message::Response;
 use asterism_sip::HeaderName;
@@ -44,10 +44,34 @@ impl Call {
                 return Err(self.ctx.unavailable(&self.a.replier));
             }
         };
+        let failure = AuthFailure::try_from(answer.failure).unwrap_or(AuthFailure::None);
+        if failure != AuthFailure::None || answer.ban_secs > 0 {
+            let from = self
+                .a
+                .invite
+                .headers
+                .get(&HeaderName::From)
+                .unwrap_or_default();
+            let account = req.credentials.as_ref().map(|c| c.username.as_str());
+            let account = account.unwrap_or(&req.from_user);
+            self.ctx.auth_failed(
+                crate::security::Attempt::Invite,
+                failure,
+                from,
+                account,
+                &self.a.flow,
+                &self.a.checked.call_id,
+                answer.ban_secs,
+            );
+        }
         match Outcome::try_from(answer.outcome).unwrap_or(Outcome::Unspecified) {
             Outcome::Ok => {
-                self.ctx.transport.authenticated(&self.a.flow);
-                answer.user.ok_or_else(|| self.a.replier.reply(500))
+                let user = answer.user.ok_or_else(|| self.a.replier.reply(500))?;
+                // A guest (allowguest=yes) proved nothing about its connection.
+                if !user.guest {
+                    self.ctx.transport.authenticated(&self.a.flow);
+                }
+                Ok(user)
             }
             Outcome::Challenge => {
                 let mut r = self.a.replier.reply(401);

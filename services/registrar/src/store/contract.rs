@@ -1,7 +1,8 @@
 //! Behaviour every [`BindingStore`] must have; run against the memory store
 //! in unit tests and against a real `redis-server` in the Redis tests.
 
-use super::{BindingStore, Change, Update, UpdateOutcome};
+use super::bans::BanPolicy;
+use super::{BindingStore, Change, NonceUse, Update, UpdateOutcome};
 use asterism_proto::registrar::Binding;
 
 fn change(contact: &str, expires: u32, now_ms: u64) -> Change {
@@ -126,13 +127,132 @@ pub async fn run(store: &dyn BindingStore) {
         store.update("alice", &u).await.unwrap(),
         UpdateOutcome::Replay
     );
-    assert!(store.use_nonce("bob", "n2:-", "1 c", 60).await.unwrap());
-    assert!(store.use_nonce("bob", "n2:-", "1 c", 60).await.unwrap());
-    assert!(!store.use_nonce("bob", "n2:-", "2 c", 60).await.unwrap());
+    let ok = NonceUse::Accepted;
+    assert_eq!(
+        store
+            .use_nonce("bob", "n2:-", "1 c", 60, None)
+            .await
+            .unwrap(),
+        ok
+    );
+    assert_eq!(
+        store
+            .use_nonce("bob", "n2:-", "1 c", 60, None)
+            .await
+            .unwrap(),
+        ok
+    );
+    assert_eq!(
+        store
+            .use_nonce("bob", "n2:-", "2 c", 60, None)
+            .await
+            .unwrap(),
+        NonceUse::Replay
+    );
+    // Failures: the third from one source bans it; a user failing from
+    // everywhere gets each further source banned at its first failure.
+    let p = BanPolicy {
+        threshold: 3,
+        user_threshold: 4,
+        window_secs: 60,
+        ban_secs: 600,
+    };
+    assert_eq!(
+        store.auth_failure("192.0.2.1", "eve", &p).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.auth_failure("192.0.2.1", "eve2", &p).await.unwrap(),
+        None
+    );
+    assert_eq!(store.banned("192.0.2.1").await.unwrap(), None);
+    assert_eq!(
+        store.auth_failure("192.0.2.1", "eve3", &p).await.unwrap(),
+        Some(600)
+    );
+    assert!(store
+        .banned("192.0.2.1")
+        .await
+        .unwrap()
+        .is_some_and(|s| s > 590));
+    assert_eq!(
+        store
+            .use_nonce("bob", "n3:-", "1 c", 60, Some("192.0.2.1"))
+            .await
+            .unwrap(),
+        NonceUse::Banned(600)
+    );
+    assert_eq!(
+        store
+            .use_nonce("bob", "n3:-", "1 c", 60, Some("192.0.2.2"))
+            .await
+            .unwrap(),
+        ok
+    );
+    let mut b = update(1, vec![change("sip:b@1", 60, t0)], t0);
+    b.source_ip = Some("192.0.2.1".into());
+    assert!(matches!(
+        store.update("banned", &b).await.unwrap(),
+        UpdateOutcome::Banned(_)
+    ));
+    assert!(store.lookup("banned", t0).await.unwrap().is_empty());
+    for (i, ip) in [
+        "198.51.100.1",
+        "198.51.100.2",
+        "198.51.100.3",
+        "198.51.100.4",
+    ]
+    .iter()
+    .enumerate()
+    {
+        assert_eq!(
+            store.auth_failure(ip, "alice", &p).await.unwrap(),
+            None,
+            "{i}"
+        );
+    }
+    assert_eq!(
+        store
+            .auth_failure("198.51.100.5", "alice", &p)
+            .await
+            .unwrap(),
+        Some(600),
+        "alice is under attack: the fifth source is banned at once"
+    );
+    // max_contacts: a refresh and a replacement fit, one more does not, and
+    // a refused request changes nothing.
+    let mut m = update(
+        1,
+        vec![change("sip:m@1", 60, t0), change("sip:m@2", 60, t0)],
+        t0,
+    );
+    m.call_id = "cm".into();
+    m.max_contacts = 2;
+    assert!(matches!(
+        store.update("max", &m).await.unwrap(),
+        UpdateOutcome::Applied(_)
+    ));
+    m.cseq = 2;
+    m.changes = vec![
+        change("sip:m@1", 60, t0),
+        change("sip:m@3", 60, t0),
+        change("sip:m@2", 0, t0),
+    ];
+    assert_eq!(
+        contacts(store.update("max", &m).await.unwrap()),
+        vec!["sip:m@1", "sip:m@3"]
+    );
+    m.cseq = 3;
+    m.changes = vec![change("sip:m@4", 60, t0)];
+    assert_eq!(
+        store.update("max", &m).await.unwrap(),
+        UpdateOutcome::TooManyContacts
+    );
+    assert_eq!(store.lookup("max", t0).await.unwrap().len(), 2);
     // Listing shows AORs with live bindings.
     let l = store.list(t0 + 33_000).await.unwrap();
-    assert_eq!(l.len(), 1);
-    assert_eq!(l[0].0, "alice");
+    assert_eq!(l.len(), 2);
+    assert!(l.iter().any(|(aor, _)| aor == "alice"));
     // Edges: alive while they report, gone after their TTL.
     store
         .edge_alive("edge-a", "10.0.0.1:5060", 1)

@@ -1,7 +1,8 @@
 //! The embedded binding store: the same semantics as Redis (expiry, CSeq
 //! ordering, one-time nonces) inside one process, for the all-in-one binary.
 
-use super::{with_remaining, BindingStore, StoreError, Update, UpdateOutcome};
+use super::bans::{BanPolicy, LocalBans};
+use super::{with_remaining, BindingStore, NonceUse, StoreError, Update, UpdateOutcome};
 use asterism_proto::registrar::Binding;
 use async_trait::async_trait;
 use std::collections::HashMap;
@@ -20,6 +21,7 @@ struct State {
     nonces: HashMap<String, (u64, String)>,
     /// edge id → alive until ms
     edges: HashMap<String, u64>,
+    bans: LocalBans,
 }
 
 #[derive(Default)]
@@ -52,7 +54,7 @@ fn live(aor: &mut Aor, now_ms: u64) -> Vec<Binding> {
 
 /// What a nonce use finds: new, the same request again, or another request.
 #[derive(PartialEq)]
-enum NonceUse {
+enum Seen {
     First,
     Retry,
     Replay,
@@ -64,18 +66,18 @@ fn use_nonce_locked(
     owner: &str,
     now_ms: u64,
     ttl_secs: u64,
-) -> NonceUse {
+) -> Seen {
     if state.nonces.len() > 100_000 {
         state.nonces.retain(|_, (exp, _)| *exp > now_ms);
     }
     match state.nonces.get(&key) {
-        Some((exp, o)) if *exp > now_ms && o == owner => NonceUse::Retry,
-        Some((exp, _)) if *exp > now_ms => NonceUse::Replay,
+        Some((exp, o)) if *exp > now_ms && o == owner => Seen::Retry,
+        Some((exp, _)) if *exp > now_ms => Seen::Replay,
         _ => {
             state
                 .nonces
                 .insert(key, (now_ms + ttl_secs * 1000, owner.to_owned()));
-            NonceUse::First
+            Seen::First
         }
     }
 }
@@ -96,6 +98,13 @@ fn left_as_applied(aor: &Aor, u: &Update) -> bool {
 impl BindingStore for MemoryStore {
     async fn update(&self, aor_name: &str, u: &Update) -> Result<UpdateOutcome, StoreError> {
         let mut state = self.lock()?;
+        if let Some(left) = u
+            .source_ip
+            .as_deref()
+            .and_then(|ip| state.bans.left(ip, u.now_ms))
+        {
+            return Ok(UpdateOutcome::Banned(left));
+        }
         let owner = super::nonce_owner(u.cseq, &u.call_id);
         let used = match &u.replay_key {
             Some(key) => use_nonce_locked(
@@ -105,14 +114,14 @@ impl BindingStore for MemoryStore {
                 u.now_ms,
                 u.replay_ttl_secs,
             ),
-            None => NonceUse::First,
+            None => Seen::First,
         };
-        if used == NonceUse::Replay {
+        if used == Seen::Replay {
             return Ok(UpdateOutcome::Replay);
         }
         let aor = state.aors.entry(aor_name.to_owned()).or_default();
         live(aor, u.now_ms);
-        if used == NonceUse::Retry {
+        if used == Seen::Retry {
             return Ok(if left_as_applied(aor, u) {
                 UpdateOutcome::Applied(live(aor, u.now_ms))
             } else {
@@ -131,6 +140,23 @@ impl BindingStore for MemoryStore {
         };
         if conflict {
             return Ok(UpdateOutcome::OutOfOrder);
+        }
+        if u.max_contacts > 0 {
+            let mut held: std::collections::HashSet<&str> = if u.remove_all {
+                Default::default()
+            } else {
+                aor.bindings.keys().map(String::as_str).collect()
+            };
+            for c in &u.changes {
+                if c.expires_secs == 0 {
+                    held.remove(c.contact.as_str());
+                } else {
+                    held.insert(&c.contact);
+                }
+            }
+            if held.len() > u.max_contacts as usize {
+                return Ok(UpdateOutcome::TooManyContacts);
+            }
         }
         if u.remove_all {
             aor.bindings.clear();
@@ -177,11 +203,32 @@ impl BindingStore for MemoryStore {
         key: &str,
         owner: &str,
         ttl_secs: u64,
-    ) -> Result<bool, StoreError> {
+        source_ip: Option<&str>,
+    ) -> Result<NonceUse, StoreError> {
         let now_ms = crate::clock::now_ms();
         let mut state = self.lock()?;
+        if let Some(left) = source_ip.and_then(|ip| state.bans.left(ip, now_ms)) {
+            return Ok(NonceUse::Banned(left));
+        }
         let used = use_nonce_locked(&mut state, format!("{aor}:{key}"), owner, now_ms, ttl_secs);
-        Ok(used != NonceUse::Replay)
+        Ok(match used {
+            Seen::Replay => NonceUse::Replay,
+            Seen::First | Seen::Retry => NonceUse::Accepted,
+        })
+    }
+
+    async fn auth_failure(
+        &self,
+        ip: &str,
+        user: &str,
+        policy: &BanPolicy,
+    ) -> Result<Option<u64>, StoreError> {
+        let now_ms = crate::clock::now_ms();
+        Ok(self.lock()?.bans.failure(ip, user, policy, now_ms))
+    }
+
+    async fn banned(&self, ip: &str) -> Result<Option<u64>, StoreError> {
+        Ok(self.lock()?.bans.left(ip, crate::clock::now_ms()))
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

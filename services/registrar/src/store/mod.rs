@@ -4,6 +4,7 @@
 //! check of the nonce, the RFC 3261 §10.3 CSeq check and every contact change
 //! happen together or not at all.
 
+pub mod bans;
 pub mod cluster;
 pub mod confirm;
 pub mod memory;
@@ -46,6 +47,10 @@ pub struct Update {
     pub replay_ttl_secs: u64,
     /// `Contact: *` with Expires 0.
     pub remove_all: bool,
+    /// Contacts the AOR may hold after the update (0: no limit).
+    pub max_contacts: u32,
+    /// The request's source: refused if banned (checked with the update).
+    pub source_ip: Option<String>,
     pub changes: Vec<Change>,
     pub now_ms: u64,
 }
@@ -58,6 +63,21 @@ pub enum UpdateOutcome {
     OutOfOrder,
     /// The nonce use was seen before.
     Replay,
+    /// The AOR would hold more than `max_contacts`: nothing changed.
+    TooManyContacts,
+    /// The source is banned for this many more seconds: nothing changed.
+    Banned(u64),
+}
+
+/// What became of a nonce use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NonceUse {
+    /// First use (or the very same request again).
+    Accepted,
+    /// Another request used it before.
+    Replay,
+    /// The source is banned for this many more seconds.
+    Banned(u64),
 }
 
 /// Which request a nonce use belongs to: its CSeq and Call-ID, as the
@@ -88,13 +108,25 @@ pub trait BindingStore: Send + Sync + 'static {
     /// [`nonce_owner`]); false when another request used it already. The
     /// same request again is a retry (the replica that took it died before
     /// answering), not a replay.
+    /// `source_ip`, when given, is checked against the bans in the same step.
     async fn use_nonce(
         &self,
         aor: &str,
         key: &str,
         owner: &str,
         ttl_secs: u64,
-    ) -> Result<bool, StoreError>;
+        source_ip: Option<&str>,
+    ) -> Result<NonceUse, StoreError>;
+    /// Count an authentication failure of `user` from `ip` (see
+    /// [`bans`]); the seconds `ip` is banned for when this made it so.
+    async fn auth_failure(
+        &self,
+        ip: &str,
+        user: &str,
+        policy: &bans::BanPolicy,
+    ) -> Result<Option<u64>, StoreError>;
+    /// Seconds `ip` stays banned, if it is.
+    async fn banned(&self, ip: &str) -> Result<Option<u64>, StoreError>;
     /// Whether the backend answers (for readiness).
     async fn ping(&self) -> Result<(), StoreError>;
     /// Edge `edge_id` (reached at `sip_addr`) is alive for `ttl_secs`.

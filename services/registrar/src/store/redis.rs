@@ -10,10 +10,11 @@
 //! survives a failover (`ASTERISM_REDIS_MIN_REPLICAS`, 1 behind Sentinel by
 //! default).
 
+use super::bans::BanPolicy;
 use super::cluster::{self, Conn};
 use super::confirm::{Confirmer, Verdict};
 use super::sentinel::{lost_primary, Target};
-use super::{with_remaining, BindingStore, StoreError, Update, UpdateOutcome};
+use super::{with_remaining, BindingStore, NonceUse, StoreError, Update, UpdateOutcome};
 use asterism_proto::registrar::Binding;
 use async_trait::async_trait;
 use md5::{Digest, Md5};
@@ -33,7 +34,21 @@ pub struct RedisStore {
     prefix: String,
     register: Script,
     lookup: Script,
+    use_nonce: Script,
 }
+
+/// A nonce use (KEYS[1]) by request ARGV[1] for ARGV[2] seconds, refused
+/// while the source's ban (KEYS[2], when given) lasts: 0 first use, -1 the
+/// same request again, -2 a replay, else the ban's seconds left.
+const USE_NONCE_LUA: &str = r#"
+if KEYS[2] then
+  local left = redis.call('TTL', KEYS[2])
+  if left > 0 then return left end
+end
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', tonumber(ARGV[2])) then return 0 end
+if redis.call('GET', KEYS[1]) == ARGV[1] then return -1 end
+return -2
+"#;
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(e.to_string())
@@ -51,6 +66,7 @@ impl RedisStore {
             prefix: prefix.to_owned(),
             register: Script::new(include_str!("register.lua")),
             lookup: Script::new(include_str!("lookup.lua")),
+            use_nonce: Script::new(USE_NONCE_LUA),
         })
     }
 
@@ -61,7 +77,11 @@ impl RedisStore {
         self
     }
 
-    async fn conn(&self) -> Result<Conn, StoreError> {
+    pub(super) fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    pub(super) async fn conn(&self) -> Result<Conn, StoreError> {
         let mut slot = self.conn.lock().await;
         if let Some(c) = slot.as_ref() {
             return Ok(c.clone());
@@ -89,7 +109,7 @@ impl RedisStore {
 
     /// Map a Redis error; behind Sentinel or in a cluster, forget a
     /// connection that no longer reaches the primary.
-    async fn fail(&self, e: RedisError) -> StoreError {
+    pub(super) async fn fail(&self, e: RedisError) -> StoreError {
         tracing::debug!(error = %e, "Redis request failed");
         if !matches!(self.target, Target::Direct(_)) && lost_primary(&e) {
             *self.conn.lock().await = None;
@@ -144,16 +164,34 @@ impl BindingStore for RedisStore {
         let mut inv = self.register.prepare_invoke();
         inv.key(self.aor_key(aor, "idx"))
             .key(self.aor_key(aor, "meta"));
-        // Only keys of this AOR's slot (a cluster refuses any other).
+        // Only keys of this AOR's slot (a cluster refuses any other): a
+        // cluster checks the ban on its own first.
         if let Some(k) = &u.replay_key {
             inv.key(self.aor_key(aor, &format!("nonce:{k}")));
         }
+        let ban = match (&u.source_ip, &self.target) {
+            (Some(ip), Target::Cluster(_)) => {
+                if let Some(left) = self.ban_left(ip).await? {
+                    return Ok(UpdateOutcome::Banned(left));
+                }
+                None
+            }
+            (Some(ip), _) => Some(self.ban_key(ip)),
+            (None, _) => None,
+        };
+        if let Some(k) = &ban {
+            inv.key(k);
+        }
+        let flag = |b: bool| if b { "1" } else { "0" };
         inv.arg(self.aor_key(aor, "b:"))
             .arg(u.now_ms)
             .arg(&u.call_id)
             .arg(u.cseq)
             .arg(u.replay_ttl_secs.max(1))
-            .arg(if u.remove_all { "1" } else { "0" });
+            .arg(flag(u.remove_all))
+            .arg(u.max_contacts)
+            .arg(flag(u.replay_key.is_some()))
+            .arg(flag(ban.is_some()));
         for c in &u.changes {
             inv.arg(Self::binding_id(&c.contact))
                 .arg(c.expires_secs)
@@ -169,6 +207,11 @@ impl BindingStore for RedisStore {
             _ => return Err(StoreError::Corrupt("unexpected script reply".into())),
         };
         match code {
+            -4 => Ok(UpdateOutcome::Banned(match reply.get(1) {
+                Some(redis::Value::Int(left)) => (*left).max(1) as u64,
+                _ => 1,
+            })),
+            -3 => Ok(UpdateOutcome::TooManyContacts),
             -2 => Ok(UpdateOutcome::Replay),
             -1 => Ok(UpdateOutcome::OutOfOrder),
             _ => {
@@ -250,32 +293,49 @@ impl BindingStore for RedisStore {
         key: &str,
         owner: &str,
         ttl_secs: u64,
-    ) -> Result<bool, StoreError> {
-        let mut conn = self.conn().await?;
+        source_ip: Option<&str>,
+    ) -> Result<NonceUse, StoreError> {
         let key = self.aor_key(aor, &format!("nonce:{key}"));
-        let set: Option<String> = match redis::cmd("SET")
-            .arg(&key)
-            .arg(owner)
-            .arg("NX")
-            .arg("EX")
-            .arg(ttl_secs.max(1))
-            .query_async(&mut conn)
-            .await
-        {
+        // One script with the ban check, but in a cluster (another slot).
+        let cluster = matches!(self.target, Target::Cluster(_));
+        if let (Some(ip), true) = (source_ip, cluster) {
+            if let Some(left) = self.ban_left(ip).await? {
+                return Ok(NonceUse::Banned(left));
+            }
+        }
+        let mut conn = self.conn().await?;
+        let mut inv = self.use_nonce.prepare_invoke();
+        inv.key(&key).arg(owner).arg(ttl_secs.max(1));
+        if let (Some(ip), false) = (source_ip, cluster) {
+            inv.key(self.ban_key(ip));
+        }
+        let verdict: i64 = match inv.invoke_async(&mut conn).await {
             Ok(r) => r,
             Err(e) => return Err(self.fail(e).await),
         };
-        if set.is_none() {
-            // Used before: by this same request (a retry) or another one.
-            let before: Option<String> =
-                match redis::cmd("GET").arg(&key).query_async(&mut conn).await {
-                    Ok(r) => r,
-                    Err(e) => return Err(self.fail(e).await),
-                };
-            return Ok(before.as_deref() == Some(owner));
-        }
-        self.replicate(&mut conn).await?;
-        Ok(true)
+        Ok(match verdict {
+            0 => {
+                self.replicate(&mut conn).await?;
+                NonceUse::Accepted
+            }
+            // Used before by this same request (a retry).
+            -1 => NonceUse::Accepted,
+            -2 => NonceUse::Replay,
+            left => NonceUse::Banned(left.max(1) as u64),
+        })
+    }
+
+    async fn auth_failure(
+        &self,
+        ip: &str,
+        user: &str,
+        policy: &BanPolicy,
+    ) -> Result<Option<u64>, StoreError> {
+        self.count_failure(ip, user, policy).await
+    }
+
+    async fn banned(&self, ip: &str) -> Result<Option<u64>, StoreError> {
+        self.ban_left(ip).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -3,12 +3,23 @@
 -- and Redis's clocks need not agree.
 -- KEYS[1] index: sorted set, member = binding id, score = expiry (ms)
 -- KEYS[2] meta:  hash, field = binding id, value = "<cseq> <call-id>"
--- KEYS[3] nonce-use key, absent for none
+-- KEYS[3] nonce-use key, if ARGV[8] is 1
+-- KEYS[3 or 4] the source's ban key, if ARGV[9] is 1 (not in a cluster:
+--       another slot)
 -- ARGV: binding key prefix, now_ms, call_id, cseq, nonce_ttl_s, remove_all,
---       then triples: id, expires_s (0 = remove), record
-local idx, meta, nonce = KEYS[1], KEYS[2], KEYS[3]
+--       max_contacts (0 = no limit), has nonce, has ban, then triples: id,
+--       expires_s (0 = remove), record
+local idx, meta = KEYS[1], KEYS[2]
+local nonce = ARGV[8] == '1' and KEYS[3] or nil
+local ban = ARGV[9] == '1' and KEYS[nonce and 4 or 3] or nil
 local prefix, now = ARGV[1], tonumber(ARGV[2])
 local call_id, cseq = ARGV[3], tonumber(ARGV[4])
+
+-- A banned source changes nothing.
+if ban then
+  local left = redis.call('TTL', ban)
+  if left > 0 then return {-4, left} end
+end
 
 local tag = cseq .. ' ' .. call_id
 -- The nonce use remembers the request (CSeq, Call-ID) that made it. The same
@@ -45,7 +56,7 @@ end
 if retried then
   -- Still as that request left them: every change in place, else a replay.
   if ARGV[6] == '1' and #all > 0 then return {-2} end
-  for i = 7, #ARGV, 3 do
+  for i = 10, #ARGV, 3 do
     if not tag_ok(i) then return {-2} end
   end
 else
@@ -54,8 +65,25 @@ else
       if out_of_order(id) then return {-1} end
     end
   end
-  for i = 7, #ARGV, 3 do
+  for i = 10, #ARGV, 3 do
     if out_of_order(ARGV[i]) then return {-1} end
+  end
+  -- max_contacts: count what the AOR would hold; over it, nothing changes.
+  local max = tonumber(ARGV[7])
+  if max > 0 then
+    local live, n = {}, 0
+    if ARGV[6] ~= '1' then
+      for _, id in ipairs(all) do live[id] = true; n = n + 1 end
+    end
+    for i = 10, #ARGV, 3 do
+      local id = ARGV[i]
+      if tonumber(ARGV[i + 1]) == 0 then
+        if live[id] then live[id] = nil; n = n - 1 end
+      elseif not live[id] then
+        live[id] = true; n = n + 1
+      end
+    end
+    if n > max then return {-3} end
   end
   if ARGV[6] == '1' then
     for _, id in ipairs(all) do
@@ -63,7 +91,7 @@ else
     end
     redis.call('DEL', idx, meta)
   end
-  for i = 7, #ARGV, 3 do
+  for i = 10, #ARGV, 3 do
     local id, expires = ARGV[i], tonumber(ARGV[i + 1])
     if expires == 0 then
       redis.call('DEL', prefix .. id)
