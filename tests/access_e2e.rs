@@ -291,3 +291,83 @@ fn guests_and_alwaysauthreject_as_configured() {
     let mut bob = RawCaller::new(t.sip_addr(), "bob", "bob62", "guest-2@test");
     bob.call("3666");
 }
+
+const LIMITED: &str = "[general]
+static=yes
+
+[default]
+exten => 68,1,Dial(SIP/gina,5)
+exten => 3666,1,Answer
+exten => 3666,2,Echo
+";
+
+#[test]
+fn call_limit_refuses_a_second_call_in_and_does_not_ring_out() {
+    let t = Topology::start_full(
+        &[],
+        Some(LIMITED),
+        (
+            "",
+            "[gina]\ntype=friend\nsecret=gina68\nhost=dynamic\ncall-limit=1\n",
+        ),
+    );
+    // gina's phone is registered on a socket of its own.
+    let phone = Ua::new(t.sip_addr(), "gina", "gina68");
+    let contact = format!("<sip:gina@127.0.0.1:{}>", phone.port());
+    let r = phone.register("gina-reg@test", 1, vec![contact], Some(60));
+    assert_eq!(status_code(&r), Some(200), "{r}");
+    // gina's first call is up; her second is refused as Asterisk does.
+    let mut first = RawCaller::new(t.sip_addr(), "gina", "gina68", "limit-1@test");
+    first.call("3666");
+    let mut second = RawCaller::new(t.sip_addr(), "gina", "gina68", "limit-2@test");
+    second.send(&second.invite("3666", "z9hG4bK-l2-1", ""));
+    let r = second.final_response(Duration::from_secs(5)).unwrap();
+    second.send(&second.ack(&r, "z9hG4bK-l2-1", 1));
+    let uri = format!("sip:3666@{}", t.sip_addr());
+    let auth = second.authorization("INVITE", &uri, &nonce_of(&r).unwrap());
+    second.cseq = 2;
+    second.send(&second.invite("3666", "z9hG4bK-l2-2", &auth));
+    let r = second.final_response(Duration::from_secs(5)).unwrap();
+    assert!(
+        r.starts_with("SIP/2.0 480 Temporarily Unavailable (Call limit)"),
+        "{r}"
+    );
+    // bob calls gina: at her limit she is not rung (CHANUNAVAIL → 480).
+    let mut bob = RawCaller::new(t.sip_addr(), "bob", "bob62", "limit-3@test");
+    bob.send(&bob.invite("68", "z9hG4bK-l3-1", ""));
+    let r = bob.final_response(Duration::from_secs(5)).unwrap();
+    bob.send(&bob.ack(&r, "z9hG4bK-l3-1", 1));
+    let uri = format!("sip:68@{}", t.sip_addr());
+    let auth = bob.authorization("INVITE", &uri, &nonce_of(&r).unwrap());
+    bob.cseq = 2;
+    bob.send(&bob.invite("68", "z9hG4bK-l3-2", &auth));
+    let r = bob.final_response(Duration::from_secs(5)).unwrap();
+    assert_eq!(status_code(&r), Some(480), "{r}");
+    phone
+        .sock
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    assert!(
+        recv(&phone).is_none(),
+        "gina's phone rang past her call-limit"
+    );
+    // Her first call ends: the slot is free, and bob's next call rings her.
+    let to_tag = first.to_tag.clone().unwrap();
+    first.send(&first.in_dialog("BYE", &first.from_tag, &to_tag, 3, first.port()));
+    let r = first.final_response(Duration::from_secs(5)).unwrap();
+    assert_eq!(status_code(&r), Some(200), "{r}");
+    std::thread::sleep(Duration::from_millis(300));
+    let mut again = RawCaller::new(t.sip_addr(), "bob", "bob62", "limit-4@test");
+    again.send(&again.invite("68", "z9hG4bK-l4-1", ""));
+    let r = again.final_response(Duration::from_secs(5)).unwrap();
+    again.send(&again.ack(&r, "z9hG4bK-l4-1", 1));
+    let auth = again.authorization("INVITE", &uri, &nonce_of(&r).unwrap());
+    again.cseq = 2;
+    again.send(&again.invite("68", "z9hG4bK-l4-2", &auth));
+    phone
+        .sock
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    let invite = recv(&phone).expect("gina's phone rings");
+    assert!(invite.starts_with("INVITE "), "{invite}");
+}

@@ -2,7 +2,7 @@
 //! store errors to `UNAVAILABLE` (the edge answers 503 + Retry-After).
 
 use crate::register::Registrar;
-use crate::store::StoreError;
+use crate::store::{CallSlot, StoreError};
 use asterism_proto::registrar::registrar_server::Registrar as RegistrarRpc;
 use asterism_proto::registrar::*;
 use asterism_telemetry::propagation::continue_trace;
@@ -76,6 +76,46 @@ impl RegistrarRpc for RegistrarService {
             .edge_alive(&r.edge_id, &r.sip_addr, ttl)
             .await?;
         Ok(Response::new(EdgeAliveResponse {}))
+    }
+
+    async fn acquire_call(
+        &self,
+        req: Request<AcquireCallRequest>,
+    ) -> Result<Response<AcquireCallResponse>, Status> {
+        let r = req.get_ref();
+        if r.user.is_empty() || r.call_id.is_empty() || r.edge_id.contains(' ') {
+            return Err(Status::invalid_argument(
+                "user, call_id and a space-free edge_id",
+            ));
+        }
+        let slot = CallSlot {
+            edge_id: r.edge_id.clone(),
+            call_id: r.call_id.clone(),
+        };
+        let now = crate::clock::now_ms();
+        let (granted, calls) = match self
+            .0
+            .store
+            .acquire_call(&r.user, &slot, r.limit, now)
+            .await?
+        {
+            Ok(n) => (true, n),
+            Err(n) => (false, n),
+        };
+        Ok(Response::new(AcquireCallResponse { granted, calls }))
+    }
+
+    async fn release_call(
+        &self,
+        req: Request<ReleaseCallRequest>,
+    ) -> Result<Response<ReleaseCallResponse>, Status> {
+        let r = req.get_ref();
+        let slot = CallSlot {
+            edge_id: r.edge_id.clone(),
+            call_id: r.call_id.clone(),
+        };
+        self.0.store.release_call(&r.user, &slot).await?;
+        Ok(Response::new(ReleaseCallResponse {}))
     }
 
     async fn list_bindings(

@@ -77,13 +77,13 @@ const KNOWN_KEYS: &[&str] = &[
     "host",
     "permit",
     "deny",
+    "call-limit",
     "max_contacts",
 ];
 
 /// Peer keys of chan_sip Asterism reads but does not act on yet: each one
 /// met is warned about (its setting makes no difference here).
 const NOT_IMPLEMENTED: &[&str] = &[
-    "call-limit",
     "allow",
     "disallow",
     "nat",

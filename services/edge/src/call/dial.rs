@@ -34,6 +34,8 @@ pub(crate) enum ForkState {
 /// One B leg being tried.
 #[derive(Debug)]
 pub(crate) struct Fork {
+    /// The Dial target (sip.conf user) this leg rings.
+    pub target: String,
     pub key: ClientKey,
     pub invite: Request,
     pub dialog: Dialog,
@@ -108,6 +110,13 @@ pub(crate) fn target_flow(b: &Binding) -> Option<Flow> {
 
 impl Call {
     pub(super) async fn dial(&mut self, d: &Dial) -> StepResult {
+        let r = self.dial_forks(d).await;
+        // Targets that did not answer give their call-limit slots back.
+        self.dial_slots.clear();
+        r
+    }
+
+    async fn dial_forks(&mut self, d: &Dial) -> StepResult {
         let mut forks = Vec::new();
         for t in &d.targets {
             if !(t.technology.eq_ignore_ascii_case("SIP")
@@ -116,7 +125,17 @@ impl Call {
                 tracing::warn!(tech = %t.technology, "unsupported channel technology");
                 continue;
             }
-            for b in self.bindings(&t.resource).await {
+            let (user, bindings) = self.bindings(&t.resource).await;
+            let limit = user.map(|u| u.call_limit).unwrap_or(0);
+            if limit > 0 && !bindings.is_empty() {
+                let call_id = self.a.checked.call_id.clone();
+                match super::limit::acquire(&self.ctx, &t.resource, limit, &call_id).await {
+                    Ok(slot) => self.dial_slots.push((t.resource.clone(), slot)),
+                    // Asterisk does not ring a peer at its call-limit.
+                    Err(_) => continue,
+                }
+            }
+            for b in bindings {
                 if let Some(f) = self.start_fork(&t.resource, &b).await {
                     forks.push(f);
                 }
@@ -186,6 +205,14 @@ impl Call {
                         }
                         200..=299 => {
                             let mut winner = forks.remove(i);
+                            if let Some(at) = self
+                                .dial_slots
+                                .iter()
+                                .position(|(t, _)| *t == winner.target)
+                            {
+                                let (_, slot) = self.dial_slots.swap_remove(at);
+                                self.slots.push(slot);
+                            }
                             winner.finished(response.code);
                             self.ack(&mut winner, &response).await;
                             if self.a.state != AState::Early {
@@ -252,8 +279,9 @@ impl Call {
         }
     }
 
-    /// The target's current contacts (empty when unknown or unregistered).
-    async fn bindings(&self, aor: &str) -> Vec<Binding> {
+    /// The target (when sip.conf knows it) and its current contacts (none
+    /// when unknown or unregistered).
+    async fn bindings(&self, aor: &str) -> (Option<asterism_proto::common::User>, Vec<Binding>) {
         let ctx = &self.ctx;
         let attempt = || {
             let mut client = ctx.registrar.clone();
@@ -264,10 +292,13 @@ impl Call {
             async move { client.lookup(req).await }
         };
         match crate::retry::until_answered(ctx.cfg.rpc_timeout, attempt).await {
-            Ok(r) => r.into_inner().bindings,
+            Ok(r) => {
+                let r = r.into_inner();
+                (r.user, r.bindings)
+            }
             Err(status) => {
                 tracing::warn!(code = ?status.code(), %aor, "registrar lookup failed");
-                Vec::new()
+                (None, Vec::new())
             }
         }
     }
@@ -378,6 +409,7 @@ impl Call {
             status = tracing::field::Empty
         );
         Some(Fork {
+            target: aor.to_owned(),
             key,
             invite,
             dialog,

@@ -10,6 +10,7 @@ mod auth;
 mod bridge;
 mod dial;
 pub mod dialog;
+mod limit;
 mod media;
 mod steps;
 
@@ -52,6 +53,11 @@ pub(crate) struct Call {
     entry: crate::calls::CallEntry,
     /// The media session answering this call, if any.
     media: Option<media::Session>,
+    /// call-limit slots held until the call ends (the caller's, the
+    /// answering callee's).
+    slots: Vec<limit::Slot>,
+    /// Slots taken for the targets of the Dial under way, by target.
+    dial_slots: Vec<(String, limit::Slot)>,
 }
 
 impl Incoming {
@@ -95,6 +101,8 @@ impl Incoming {
             losers: Vec::new(),
             entry,
             media: None,
+            slots: Vec::new(),
+            dial_slots: Vec::new(),
         };
         call.ctx.metrics.calls_active.inc();
         call.run().await;
@@ -149,6 +157,22 @@ impl Call {
                 return;
             }
         };
+        if user.call_limit > 0 && !user.guest {
+            let call_id = self.a.checked.call_id.clone();
+            match limit::acquire(&self.ctx, &user.name, user.call_limit, &call_id).await {
+                Ok(slot) => self.slots.push(slot),
+                Err(limit::Refused::Full) => {
+                    let reason = Some("Temporarily Unavailable (Call limit)");
+                    self.a.final_response(&self.core, 480, reason).await;
+                    return;
+                }
+                Err(limit::Refused::Unavailable) => {
+                    let r = self.ctx.unavailable(&self.a.replier);
+                    self.a.respond(&self.core, r).await;
+                    return;
+                }
+            }
+        }
         self.run_dialplan(user).await;
     }
 

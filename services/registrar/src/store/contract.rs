@@ -249,6 +249,79 @@ pub async fn run(store: &dyn BindingStore) {
         UpdateOutcome::TooManyContacts
     );
     assert_eq!(store.lookup("max", t0).await.unwrap().len(), 2);
+    // call-limit slots: two of two taken, the same call again is no third,
+    // a release frees one, a dead edge's slots are freed.
+    let slot = |edge: &str, call: &str| super::CallSlot {
+        edge_id: edge.into(),
+        call_id: call.into(),
+    };
+    store
+        .edge_alive("edge-c", "10.0.0.9:5060", 60)
+        .await
+        .unwrap();
+    let now = crate::clock::now_ms();
+    assert_eq!(
+        store
+            .acquire_call("carol", &slot("edge-c", "1"), 2, now)
+            .await
+            .unwrap(),
+        Ok(1)
+    );
+    assert_eq!(
+        store
+            .acquire_call("carol", &slot("edge-c", "2"), 2, now)
+            .await
+            .unwrap(),
+        Ok(2)
+    );
+    assert_eq!(
+        store
+            .acquire_call("carol", &slot("edge-c", "2"), 2, now)
+            .await
+            .unwrap(),
+        Ok(2)
+    );
+    assert_eq!(
+        store
+            .acquire_call("carol", &slot("edge-c", "3"), 2, now)
+            .await
+            .unwrap(),
+        Err(2)
+    );
+    store
+        .release_call("carol", &slot("edge-c", "1"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .acquire_call("carol", &slot("edge-c", "3"), 2, now)
+            .await
+            .unwrap(),
+        Ok(2)
+    );
+    store
+        .release_call("carol", &slot("edge-c", "2"))
+        .await
+        .unwrap();
+    store
+        .release_call("carol", &slot("edge-c", "3"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .acquire_call("carol", &slot("edge-dead", "4"), 1, now)
+            .await
+            .unwrap(),
+        Ok(1)
+    );
+    assert_eq!(
+        store
+            .acquire_call("carol", &slot("edge-c", "5"), 1, now)
+            .await
+            .unwrap(),
+        Ok(1),
+        "the slot of an edge that never reported alive is freed"
+    );
     // Listing shows AORs with live bindings.
     let l = store.list(t0 + 33_000).await.unwrap();
     assert_eq!(l.len(), 2);

@@ -2,7 +2,8 @@
 //! ordering, one-time nonces) inside one process, for the all-in-one binary.
 
 use super::bans::{BanPolicy, LocalBans};
-use super::{with_remaining, BindingStore, NonceUse, StoreError, Update, UpdateOutcome};
+use super::calls::LocalCalls;
+use super::{with_remaining, BindingStore, CallSlot, NonceUse, StoreError, Update, UpdateOutcome};
 use asterism_proto::registrar::Binding;
 use async_trait::async_trait;
 use std::collections::HashMap;
@@ -22,6 +23,7 @@ struct State {
     /// edge id → alive until ms
     edges: HashMap<String, u64>,
     bans: LocalBans,
+    calls: LocalCalls,
 }
 
 #[derive(Default)]
@@ -229,6 +231,25 @@ impl BindingStore for MemoryStore {
 
     async fn banned(&self, ip: &str) -> Result<Option<u64>, StoreError> {
         Ok(self.lock()?.bans.left(ip, crate::clock::now_ms()))
+    }
+
+    async fn acquire_call(
+        &self,
+        user: &str,
+        slot: &CallSlot,
+        limit: u32,
+        now_ms: u64,
+    ) -> Result<Result<u32, u32>, StoreError> {
+        let mut state = self.lock()?;
+        let State { calls, edges, .. } = &mut *state;
+        let wall = crate::clock::now_ms();
+        let alive = |e: &str| edges.get(e).is_some_and(|until| *until > wall);
+        Ok(calls.acquire(user, slot, limit, now_ms, alive))
+    }
+
+    async fn release_call(&self, user: &str, slot: &CallSlot) -> Result<(), StoreError> {
+        self.lock()?.calls.release(user, slot);
+        Ok(())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -5,6 +5,7 @@
 //! happen together or not at all.
 
 pub mod bans;
+pub mod calls;
 pub mod cluster;
 pub mod confirm;
 pub mod memory;
@@ -69,6 +70,28 @@ pub enum UpdateOutcome {
     Banned(u64),
 }
 
+/// A call holding one of a user's call-limit slots.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CallSlot {
+    pub edge_id: String,
+    pub call_id: String,
+}
+
+impl CallSlot {
+    /// How it is stored: `<edge id> <call id>` (edge ids hold no space).
+    pub fn member(&self) -> String {
+        format!("{} {}", self.edge_id, self.call_id)
+    }
+
+    pub fn edge_of(member: &str) -> &str {
+        member.split(' ').next().unwrap_or_default()
+    }
+}
+
+/// A slot lasts at most this long, should its edge never release it and
+/// keep reporting alive (a lost release).
+pub const CALL_SLOT_LEASE_MS: u64 = 6 * 3600 * 1000;
+
 /// What became of a nonce use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NonceUse {
@@ -127,6 +150,17 @@ pub trait BindingStore: Send + Sync + 'static {
     ) -> Result<Option<u64>, StoreError>;
     /// Seconds `ip` stays banned, if it is.
     async fn banned(&self, ip: &str) -> Result<Option<u64>, StoreError>;
+    /// Take one of `user`'s `limit` call slots for `slot` (an edge's call):
+    /// the number of calls it has then, or Err(that number) when full.
+    /// Slots of edges that stopped reporting alive are freed first.
+    async fn acquire_call(
+        &self,
+        user: &str,
+        slot: &CallSlot,
+        limit: u32,
+        now_ms: u64,
+    ) -> Result<Result<u32, u32>, StoreError>;
+    async fn release_call(&self, user: &str, slot: &CallSlot) -> Result<(), StoreError>;
     /// Whether the backend answers (for readiness).
     async fn ping(&self) -> Result<(), StoreError>;
     /// Edge `edge_id` (reached at `sip_addr`) is alive for `ttl_secs`.

@@ -14,7 +14,7 @@ use super::bans::BanPolicy;
 use super::cluster::{self, Conn};
 use super::confirm::{Confirmer, Verdict};
 use super::sentinel::{lost_primary, Target};
-use super::{with_remaining, BindingStore, NonceUse, StoreError, Update, UpdateOutcome};
+use super::{with_remaining, BindingStore, CallSlot, NonceUse, StoreError, Update, UpdateOutcome};
 use asterism_proto::registrar::Binding;
 use async_trait::async_trait;
 use md5::{Digest, Md5};
@@ -336,6 +336,20 @@ impl BindingStore for RedisStore {
 
     async fn banned(&self, ip: &str) -> Result<Option<u64>, StoreError> {
         self.ban_left(ip).await
+    }
+
+    async fn acquire_call(
+        &self,
+        user: &str,
+        slot: &CallSlot,
+        limit: u32,
+        now_ms: u64,
+    ) -> Result<Result<u32, u32>, StoreError> {
+        self.acquire_slot(user, slot, limit, now_ms).await
+    }
+
+    async fn release_call(&self, user: &str, slot: &CallSlot) -> Result<(), StoreError> {
+        self.release_slot(user, slot).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
