@@ -67,31 +67,65 @@ capabilities:
   drop: ["ALL"]
 {{- end -}}
 
-{{/* Redis URL: external, or the bundled StatefulSet's service. */}}
+{{/* Redis URL: external, or the bundled StatefulSet's service with the
+generated password (ASTERISM_REDIS_PASSWORD, from the keys Secret). */}}
 {{- define "asterism.redisUrl" -}}
 {{- if .Values.redis.bundled.enabled -}}
-{{- printf "redis://%s:6379/" (include "asterism.component.fullname" (list . "redis")) -}}
+{{- printf "redis://:$(ASTERISM_REDIS_PASSWORD)@%s:6379/" (include "asterism.component.fullname" (list . "redis")) -}}
 {{- else -}}
 {{- .Values.redis.url -}}
 {{- end -}}
 {{- end -}}
 
-{{/* Environment every Asterism container gets: logs, admin port, OTLP. */}}
+{{/* Environment every Asterism container gets: its address, logs, admin
+port, OTLP. Call with (list $ hostNetwork): with the node's network, the
+admin port binds to the pod's address (the node's internal one), never to
+every address of the node. */}}
 {{- define "asterism.commonEnv" -}}
+{{- $top := index . 0 -}}
+{{- $hostNet := index . 1 -}}
+- name: ASTERISM_POD_IP
+  valueFrom:
+    fieldRef:
+      fieldPath: status.podIP
 - name: ASTERISM_LOG_FORMAT
-  value: {{ .Values.logging.format | quote }}
+  value: {{ $top.Values.logging.format | quote }}
 - name: ASTERISM_LOG
-  value: {{ .Values.logging.level | quote }}
+  value: {{ $top.Values.logging.level | quote }}
 - name: ASTERISM_ADMIN_LISTEN
-  value: "0.0.0.0:{{ .Values.adminPort }}"
-{{- if .Values.otel.endpoint }}
+  value: "{{ if $hostNet }}$(ASTERISM_POD_IP){{ else }}0.0.0.0{{ end }}:{{ $top.Values.adminPort }}"
+{{- if $top.Values.otel.endpoint }}
 - name: OTEL_EXPORTER_OTLP_ENDPOINT
-  value: {{ .Values.otel.endpoint | quote }}
+  value: {{ $top.Values.otel.endpoint | quote }}
 {{- end }}
-{{- if .Values.otel.resourceAttributes }}
+{{- if $top.Values.otel.resourceAttributes }}
 - name: OTEL_RESOURCE_ATTRIBUTES
-  value: {{ .Values.otel.resourceAttributes | quote }}
+  value: {{ $top.Values.otel.resourceAttributes | quote }}
 {{- end }}
+{{- end -}}
+
+{{/* Whether the edge runs on the node's network. */}}
+{{- define "asterism.edgeHostNetwork" -}}
+{{- if and .Values.edge.daemonSet.enabled .Values.edge.daemonSet.hostNetwork }}true{{ end -}}
+{{- end -}}
+
+{{/* Generated passwords of sipConf.users, made once per render (the
+Secret and NOTES.txt share them) and kept across upgrades (read back from
+the existing Secret). A dict user → password. */}}
+{{- define "asterism.sipPasswords" -}}
+{{- if not (hasKey .Values "_sipPasswords") -}}
+{{- $old := dict -}}
+{{- with (lookup "v1" "Secret" .Release.Namespace (include "asterism.component.fullname" (list . "sip-conf"))) -}}
+{{- $old = .data | default dict -}}
+{{- end -}}
+{{- $pw := dict -}}
+{{- range .Values.sipConf.users -}}
+{{- $key := printf "password-%s" .name -}}
+{{- $_ := set $pw .name (index $old $key | default "" | b64dec | default (randAlphaNum 16)) -}}
+{{- end -}}
+{{- $_ := set .Values "_sipPasswords" $pw -}}
+{{- end -}}
+{{- toJson .Values._sipPasswords -}}
 {{- end -}}
 
 {{/* Probes on the admin port. */}}
