@@ -60,7 +60,8 @@ def start_stack(work, procs, replicas=1, edges=1):
     fails) and returns the edges' SIP ports once each edge is ready (every
     replica passed a health check)."""
     import subprocess
-    rel = os.path.join(ROOT, "target", "release")
+    # ASTERISM_BENCH_BIN_DIR: binaries of another build (to compare commits).
+    rel = os.environ.get("ASTERISM_BENCH_BIN_DIR") or os.path.join(ROOT, "target", "release")
     rport = free_port()
     procs["redis"] = subprocess.Popen(["redis-server", "--port", str(rport), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
                                       stdout=subprocess.DEVNULL)

@@ -238,14 +238,7 @@ fn permit_deny_and_static_hosts_are_enforced() {
     assert_eq!(status_code(&r), Some(200), "permitted address: {r}");
     // An INVITE from the denied address with the right password: refused.
     let mut call = RawCaller::new(t.sip_addr(), "lan", "lan66", "acl-call@test");
-    call.send(&call.invite("3666", "z9hG4bK-acl-1", ""));
-    let r = call.final_response(Duration::from_secs(5)).unwrap();
-    assert_eq!(status_code(&r), Some(401), "{r}");
-    let uri = format!("sip:3666@{}", t.sip_addr());
-    let auth = call.authorization("INVITE", &uri, &nonce_of(&r).unwrap());
-    call.cseq = 2;
-    call.send(&call.invite("3666", "z9hG4bK-acl-2", &auth));
-    let r = call.final_response(Duration::from_secs(5)).unwrap();
+    let (r, _) = call.invite_with_digest("3666", None);
     assert_eq!(status_code(&r), Some(403), "{r}");
     // host=203.0.113.5: a peer that does not register.
     let trunk = ua_on("127.0.0.1", t.sip_addr(), "trunk", "trunk67");
@@ -320,28 +313,14 @@ fn call_limit_refuses_a_second_call_in_and_does_not_ring_out() {
     let mut first = RawCaller::new(t.sip_addr(), "gina", "gina68", "limit-1@test");
     first.call("3666");
     let mut second = RawCaller::new(t.sip_addr(), "gina", "gina68", "limit-2@test");
-    second.send(&second.invite("3666", "z9hG4bK-l2-1", ""));
-    let r = second.final_response(Duration::from_secs(5)).unwrap();
-    second.send(&second.ack(&r, "z9hG4bK-l2-1", 1));
-    let uri = format!("sip:3666@{}", t.sip_addr());
-    let auth = second.authorization("INVITE", &uri, &nonce_of(&r).unwrap());
-    second.cseq = 2;
-    second.send(&second.invite("3666", "z9hG4bK-l2-2", &auth));
-    let r = second.final_response(Duration::from_secs(5)).unwrap();
+    let (r, _) = second.invite_with_digest("3666", None);
     assert!(
         r.starts_with("SIP/2.0 480 Temporarily Unavailable (Call limit)"),
         "{r}"
     );
     // bob calls gina: at her limit she is not rung (CHANUNAVAIL → 480).
     let mut bob = RawCaller::new(t.sip_addr(), "bob", "bob62", "limit-3@test");
-    bob.send(&bob.invite("68", "z9hG4bK-l3-1", ""));
-    let r = bob.final_response(Duration::from_secs(5)).unwrap();
-    bob.send(&bob.ack(&r, "z9hG4bK-l3-1", 1));
-    let uri = format!("sip:68@{}", t.sip_addr());
-    let auth = bob.authorization("INVITE", &uri, &nonce_of(&r).unwrap());
-    bob.cseq = 2;
-    bob.send(&bob.invite("68", "z9hG4bK-l3-2", &auth));
-    let r = bob.final_response(Duration::from_secs(5)).unwrap();
+    let (r, _) = bob.invite_with_digest("68", None);
     assert_eq!(status_code(&r), Some(480), "{r}");
     phone
         .sock
@@ -358,12 +337,7 @@ fn call_limit_refuses_a_second_call_in_and_does_not_ring_out() {
     assert_eq!(status_code(&r), Some(200), "{r}");
     std::thread::sleep(Duration::from_millis(300));
     let mut again = RawCaller::new(t.sip_addr(), "bob", "bob62", "limit-4@test");
-    again.send(&again.invite("68", "z9hG4bK-l4-1", ""));
-    let r = again.final_response(Duration::from_secs(5)).unwrap();
-    again.send(&again.ack(&r, "z9hG4bK-l4-1", 1));
-    let auth = again.authorization("INVITE", &uri, &nonce_of(&r).unwrap());
-    again.cseq = 2;
-    again.send(&again.invite("68", "z9hG4bK-l4-2", &auth));
+    std::thread::spawn(move || again.invite_with_digest("68", None));
     phone
         .sock
         .set_read_timeout(Some(Duration::from_secs(3)))

@@ -14,16 +14,7 @@ use std::time::Duration;
 /// authenticated INVITE as sent, and the final answer it got.
 fn authenticated_invite(t: &Topology, call_id: &str) -> (RawCaller, String, String) {
     let mut alice = RawCaller::new(t.sip_addr(), "alice", "alice61", call_id);
-    alice.send(&alice.invite("62", "z9hG4bK-rp-1", ""));
-    let r = alice.final_response(Duration::from_secs(5)).expect("401");
-    assert_eq!(status_code(&r), Some(401), "{r}");
-    alice.send(&alice.ack(&r, "z9hG4bK-rp-1", 1));
-    let uri = format!("sip:62@{}", t.sip_addr());
-    let auth = alice.authorization("INVITE", &uri, &nonce_of(&r).unwrap());
-    alice.cseq = 2;
-    let invite = alice.invite("62", "z9hG4bK-rp-2", &auth);
-    alice.send(&invite);
-    let r = alice.final_response(Duration::from_secs(5)).expect("final");
+    let (r, invite) = alice.invite_with_digest("62", None);
     (alice, invite, r)
 }
 
@@ -36,7 +27,7 @@ fn a_replayed_invite_from_another_port_is_challenged_not_run() {
     // transaction (the digest does not cover the Via; the same Via would
     // only get the old transaction's answer again).
     let mallory = RawCaller::new(t.sip_addr(), "alice", "x", "replay-1@test");
-    let via = format!("127.0.0.1:{};branch=z9hG4bK-rp-2", alice.port());
+    let via = format!("127.0.0.1:{};branch=z9hG4bK-replay-1-test-2", alice.port());
     let mine = format!("127.0.0.1:{};branch=z9hG4bK-mallory", mallory.port());
     mallory.send(&invite.replace(&via, &mine));
     let r = mallory
@@ -45,7 +36,7 @@ fn a_replayed_invite_from_another_port_is_challenged_not_run() {
     assert_eq!(status_code(&r), Some(401), "challenged, not run: {r}");
     assert!(r.contains("stale=true"), "{r}");
     // And as a new transaction from the very same port, too.
-    let again = invite.replace("z9hG4bK-rp-2", "z9hG4bK-rp-9");
+    let again = invite.replace("z9hG4bK-replay-1-test-2", "z9hG4bK-replay-1-test-9");
     alice.send(&again);
     let r = alice
         .final_response(Duration::from_secs(5))
@@ -57,16 +48,9 @@ fn a_replayed_invite_from_another_port_is_challenged_not_run() {
 fn a_digest_for_one_number_does_not_ring_another() {
     let t = Topology::start(&[]);
     let mut alice = RawCaller::new(t.sip_addr(), "alice", "alice61", "uri-swap@test");
-    alice.send(&alice.invite("3666", "z9hG4bK-us-1", ""));
-    let r = alice.final_response(Duration::from_secs(5)).expect("401");
-    assert_eq!(status_code(&r), Some(401), "{r}");
-    alice.send(&alice.ack(&r, "z9hG4bK-us-1", 1));
     // The digest names 62, the INVITE goes to 3666.
     let uri = format!("sip:62@{}", t.sip_addr());
-    let auth = alice.authorization("INVITE", &uri, &nonce_of(&r).unwrap());
-    alice.cseq = 2;
-    alice.send(&alice.invite("3666", "z9hG4bK-us-2", &auth));
-    let r = alice.final_response(Duration::from_secs(5)).expect("final");
+    let (r, _) = alice.invite_with_digest("3666", Some(&uri));
     assert_eq!(status_code(&r), Some(403), "{r}");
 }
 

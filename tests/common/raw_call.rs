@@ -108,23 +108,31 @@ impl RawCaller {
         )
     }
 
-    /// INVITE, 401, INVITE with digest, until the 200 (ACKed): the call is up.
-    pub fn call(&mut self, number: &str) -> String {
-        let first = self.invite(number, "z9hG4bK-raw-1", "");
-        self.send(&first);
+    /// INVITE, 401 (ACKed), then the INVITE with a digest for `uri` (the
+    /// Request-URI unless given): the final answer to that one, and the
+    /// INVITE as sent.
+    pub fn invite_with_digest(&mut self, number: &str, uri: Option<&str>) -> (String, String) {
+        let tag = self.call_id.replace(['@', '.'], "-");
+        let b1 = format!("z9hG4bK-{tag}-1");
+        self.send(&self.invite(number, &b1, ""));
         let r = self.final_response(Duration::from_secs(5)).expect("401");
         assert_eq!(status_code(&r), Some(401), "{r}");
-        self.send(&self.ack(&r, "z9hG4bK-raw-1", 1));
-        let nonce = nonce_of(&r).unwrap();
-        self.cseq = 2;
-        let uri = format!("sip:{number}@{}", self.edge);
-        let auth = self.authorization("INVITE", &uri, &nonce);
-        let second = self.invite(number, "z9hG4bK-raw-2", &auth);
-        self.send(&second);
-        let ok = self.final_response(Duration::from_secs(10)).expect("200");
+        self.send(&self.ack(&r, &b1, self.cseq));
+        let ruri = format!("sip:{number}@{}", self.edge);
+        let auth = self.authorization("INVITE", uri.unwrap_or(&ruri), &nonce_of(&r).unwrap());
+        self.cseq += 1;
+        let invite = self.invite(number, &format!("z9hG4bK-{tag}-2"), &auth);
+        self.send(&invite);
+        let r = self.final_response(Duration::from_secs(10)).expect("final");
+        (r, invite)
+    }
+
+    /// INVITE, 401, INVITE with digest, until the 200 (ACKed): the call is up.
+    pub fn call(&mut self, number: &str) -> String {
+        let (ok, _) = self.invite_with_digest(number, None);
         assert_eq!(status_code(&ok), Some(200), "{ok}");
         self.to_tag = super::sip::header(&ok, "To").and_then(tag_in);
-        self.send(&self.ack(&ok, "z9hG4bK-raw-3", 2));
+        self.send(&self.ack(&ok, "z9hG4bK-raw-3", self.cseq));
         ok
     }
 
