@@ -218,3 +218,45 @@ fn a_peer_that_never_reads_loses_its_connection_not_our_memory() {
     );
     assert!(common::sip::options_udp(t.sip_addr()).is_some());
 }
+
+#[test]
+fn an_invite_burst_is_shed_not_queued() {
+    let t = Topology::start(&[("ASTERISM_MAX_PENDING", "20")]);
+    let before = rss_kib(t.edge.pid());
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = sock.local_addr().unwrap().port();
+    let (counts, reader) = count_answers(sock.try_clone().unwrap());
+    const N: usize = 20_000;
+    for n in 0..N {
+        let invite = format!(
+            "INVITE sip:3666@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-burst{n};rport\r\nFrom: <sip:bob@127.0.0.1>;tag=b{n}\r\nTo: <sip:3666@127.0.0.1>\r\nCall-ID: burst-{n}@flood\r\nCSeq: 1 INVITE\r\nContact: <sip:bob@127.0.0.1:{port}>\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+        );
+        sock.send_to(invite.as_bytes(), t.sip_addr()).unwrap();
+        if n % 50 == 49 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    reader.join().unwrap();
+    let counts = counts.lock().unwrap().clone();
+    let after = rss_kib(t.edge.pid());
+    eprintln!("edge RSS {before} KiB → {after} KiB after {N} INVITEs: {counts:?}");
+    assert_eq!(
+        counts.values().sum::<usize>(),
+        N,
+        "every INVITE answered: {counts:?}"
+    );
+    assert!(counts.keys().all(|c| matches!(c, 401 | 503)), "{counts:?}");
+    assert!(counts.get(&401).is_some_and(|n| *n > 0), "{counts:?}");
+    assert!(
+        after < before + 32 * 1024,
+        "edge RSS {before} → {after} KiB"
+    );
+    let shed = metric(&t, "asterism_edge_shed_total").unwrap_or_default();
+    assert_eq!(
+        shed.rsplit(' ')
+            .next()
+            .and_then(|n| n.parse::<usize>().ok()),
+        counts.get(&503).copied().or(Some(0)),
+        "{shed}"
+    );
+}

@@ -24,6 +24,7 @@ pub const ENV_RETRY_AFTER: &str = "ASTERISM_RETRY_AFTER";
 pub const ENV_RPC_TIMEOUT: &str = "ASTERISM_RPC_TIMEOUT_MS";
 pub const ENV_CLUSTER_SECRET: &str = "ASTERISM_CLUSTER_SECRET";
 pub const ENV_SECURITY_LOG: &str = "ASTERISM_SECURITY_LOG";
+pub const ENV_MAX_PENDING: &str = "ASTERISM_MAX_PENDING";
 pub const ENV_TCP_MAX_CONNECTIONS: &str = "ASTERISM_TCP_MAX_CONNECTIONS";
 pub const ENV_TCP_MAX_PER_IP: &str = "ASTERISM_TCP_MAX_PER_IP";
 pub const ENV_TCP_AUTH_LIMIT: &str = "ASTERISM_TCP_AUTH_LIMIT";
@@ -56,6 +57,12 @@ pub const SETTINGS: &[Setting] = &[
         flag: "cluster-secret",
         default: "random, this edge alone",
         help: "secret shared by every edge of a cluster, signing the flow tokens and branches of the hop between edges",
+    },
+    Setting {
+        env: ENV_MAX_PENDING,
+        flag: "max-pending",
+        default: "1024",
+        help: "REGISTERs and new INVITEs waiting on the registrar at once; more get 503 with Retry-After (load shedding)",
     },
     Setting {
         env: ENV_SECURITY_LOG,
@@ -182,6 +189,8 @@ pub struct EdgeConfig {
     pub cluster_secret: Option<String>,
     pub tcp: TcpLimits,
     pub security_log: Option<std::path::PathBuf>,
+    /// Requests waiting on a backend at once (REGISTER, new INVITEs).
+    pub max_pending: usize,
     pub registrar_addr: String,
     pub router_addr: String,
     pub media_addrs: Vec<String>,
@@ -227,6 +236,7 @@ impl EdgeConfig {
             cluster_secret: r.string(ENV_CLUSTER_SECRET).filter(|s| !s.is_empty()),
             tcp: tcp_limits(&mut r),
             security_log: r.string(ENV_SECURITY_LOG).map(std::path::PathBuf::from),
+            max_pending: r.parse(ENV_MAX_PENDING, 1024),
             registrar_addr,
             router_addr,
             media_addrs: crate::replicas(

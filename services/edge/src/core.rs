@@ -179,6 +179,21 @@ impl Core {
             return;
         }
         let replier = replier_for(flow, &req, &checked);
+        // Work for the registrar takes a place among the pending; with none
+        // left, the request is shed (503, sent once) rather than queued.
+        let needs_backend = new_call || req.method == asterism_sip::Method::REGISTER;
+        let admission = match needs_backend {
+            true => match self.ctx.pending.clone().try_acquire_owned() {
+                Ok(permit) => Some(permit),
+                Err(_) => {
+                    self.ctx.metrics.shed.inc();
+                    let r = self.ctx.unavailable(&replier);
+                    self.respond_once(&key, r);
+                    return;
+                }
+            },
+            false => None,
+        };
         match dispatch::handle(&self.ctx, flow, req, checked, replier) {
             // Answers computed at once keep no state: a retransmission is
             // answered afresh, and junk floods leave nothing behind.
@@ -187,6 +202,7 @@ impl Core {
                 let core = self.handle.clone();
                 tokio::spawn(async move {
                     let response = fut.await;
+                    drop(admission);
                     core.respond(&key, response).await;
                 });
             }
@@ -199,7 +215,9 @@ impl Core {
                 self.routes.insert(call.call_id().to_owned(), tx.clone());
                 let core = self.handle.clone();
                 let ctx = self.ctx.clone();
-                tokio::spawn(async move { call.run(ctx, core, key, flow, (tx, rx)).await });
+                tokio::spawn(
+                    async move { call.run(ctx, core, key, flow, (tx, rx), admission).await },
+                );
             }
             Handled::Absorbed => {}
         }

@@ -60,6 +60,9 @@ pub struct Ctx {
     pub transport: Transport,
     /// Sources the registrars banned: dropped at the door until then.
     pub bans: security::Bans,
+    /// Room for requests waiting on a backend (`ASTERISM_MAX_PENDING`):
+    /// a flood of REGISTERs or INVITEs is shed with 503, not queued without end.
+    pub pending: Arc<tokio::sync::Semaphore>,
     pub security: security::SecurityLog,
     pub calls: calls::CallRegistry,
     pub metrics: metrics::EdgeMetrics,
@@ -293,6 +296,7 @@ impl Edge {
             })?;
         let mut own_addrs = vec![local_addr];
         own_addrs.extend(hop.as_ref().map(|(t, _)| t.local_addr()));
+        let max_pending = cfg.max_pending.max(1);
         let ctx = Arc::new(Ctx {
             cfg,
             registrar,
@@ -306,6 +310,7 @@ impl Edge {
             seal,
             transport: transport.clone(),
             bans: security::Bans::default(),
+            pending: Arc::new(tokio::sync::Semaphore::new(max_pending)),
             security,
             calls: calls::CallRegistry::default(),
             metrics,

@@ -23,6 +23,8 @@ pub struct EdgeMetrics {
     pub auth_failures: Family<Labels, Counter>,
     /// Requests dropped because their source is banned.
     pub banned_drops: Counter,
+    /// Requests shed (503) because too many wait on a backend.
+    pub shed: Counter,
 }
 
 impl EdgeMetrics {
@@ -52,6 +54,11 @@ impl EdgeMetrics {
             "auth_failures",
             "authentication failures, by reason (wrong_password, unknown_user, uri_mismatch, replay, acl, ...)",
             self.auth_failures.clone(),
+        );
+        r.register(
+            "shed",
+            "REGISTERs and INVITEs answered 503 because ASTERISM_MAX_PENDING wait on the registrar",
+            self.shed.clone(),
         );
         r.register(
             "banned_drops",

@@ -58,6 +58,9 @@ pub(crate) struct Call {
     slots: Vec<limit::Slot>,
     /// Slots taken for the targets of the Dial under way, by target.
     dial_slots: Vec<(String, limit::Slot)>,
+    /// A place among the requests waiting on the registrar, held until
+    /// the caller is authenticated (see `Ctx::pending`).
+    admission: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl Incoming {
@@ -73,6 +76,7 @@ impl Incoming {
         key: TsxKey,
         flow: Flow,
         (tx, rx): (mpsc::Sender<LegEvent>, mpsc::Receiver<LegEvent>),
+        admission: Option<tokio::sync::OwnedSemaphorePermit>,
     ) {
         // The core routes our Call-ID to `rx`; B legs are routed to `tx` too.
         let call_id = self.checked.call_id.clone();
@@ -103,6 +107,7 @@ impl Incoming {
             media: None,
             slots: Vec::new(),
             dial_slots: Vec::new(),
+            admission,
         };
         call.ctx.metrics.calls_active.inc();
         call.run().await;
@@ -150,6 +155,9 @@ impl Call {
         if self.a.has_credentials() {
             self.a.trying(&self.core).await;
         }
+        // The place among the pending is held until the refusal is handed
+        // to the core, or the call is let in: a burst of strangers cannot
+        // pile up tasks waiting for the core either.
         let user = match self.authenticate().await {
             Ok(u) => u,
             Err(response) => {
@@ -173,6 +181,7 @@ impl Call {
                 }
             }
         }
+        self.admission = None;
         self.run_dialplan(user).await;
     }
 
