@@ -89,6 +89,14 @@ impl Authenticator {
         if c.qop.is_some() && (c.nc.is_none() || c.cnonce.is_none()) {
             return AuthResult::Forbidden(AuthFailure::Malformed);
         }
+        // nc is 8 hex digits (RFC 2617 §3.2.2); it becomes part of a store
+        // key, so nothing else is let through.
+        if c.nc
+            .as_deref()
+            .is_some_and(|nc| nc.len() != 8 || !nc.bytes().all(|b| b.is_ascii_hexdigit()))
+        {
+            return AuthResult::Forbidden(AuthFailure::Malformed);
+        }
         if asterism_sip::Uri::parse(&c.uri).is_err() {
             return AuthResult::Forbidden(AuthFailure::Malformed);
         }
@@ -238,6 +246,17 @@ mod tests {
         assert_eq!(
             a.check(other, Some(&c), 100),
             AuthResult::Forbidden(AuthFailure::UriMismatch)
+        );
+    }
+
+    #[test]
+    fn a_nonce_count_must_be_eight_hex_digits() {
+        let a = auth();
+        let mut c = creds(&a, "alice", "pw", true, 100);
+        c.nc = Some("1".repeat(4096));
+        assert_eq!(
+            a.check(at("alice"), Some(&c), 100),
+            AuthResult::Forbidden(AuthFailure::Malformed)
         );
     }
 

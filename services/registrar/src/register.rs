@@ -83,6 +83,13 @@ impl Registrar {
             return 0;
         };
         tracing::debug!(%ip, %user, reason = ?why, "authentication failure");
+        // Failures are counted per user only for users sip.conf has: a
+        // name made up by a stranger must not become a key in the store.
+        let user = if self.auth.directory.get(user).is_some() {
+            user
+        } else {
+            ""
+        };
         match self
             .store
             .auth_failure(&ip.to_string(), user, &self.bans)

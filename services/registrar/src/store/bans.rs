@@ -67,7 +67,10 @@ fn bump(map: &mut HashMap<String, (u64, u64)>, key: &str, now_ms: u64, window_ms
 impl LocalBans {
     pub fn failure(&mut self, ip: &str, user: &str, p: &BanPolicy, now_ms: u64) -> Option<u64> {
         let window = p.window_secs * 1000;
-        let by_user = bump(&mut self.users, user, now_ms, window);
+        let by_user = match user {
+            "" => 0,
+            u => bump(&mut self.users, u, now_ms, window),
+        };
         let by_source = bump(&mut self.sources, ip, now_ms, window);
         if !p.bans(by_source, by_user) {
             return None;
@@ -111,21 +114,10 @@ impl RedisStore {
         p: &BanPolicy,
     ) -> Result<Option<u64>, StoreError> {
         let mut conn = self.conn().await?;
-        let user_key = format!("{}fail:user:{{{user}}}", self.prefix());
-        let (user_failures,): (u64,) = match redis::pipe()
-            .cmd("SET")
-            .arg(&user_key)
-            .arg(0)
-            .arg("EX")
-            .arg(p.window_secs)
-            .arg("NX")
-            .ignore()
-            .incr(&user_key, 1)
-            .query_async(&mut conn)
-            .await
-        {
-            Ok(r) => r,
-            Err(e) => return Err(self.fail(e).await),
+        let user_failures = if user.is_empty() {
+            0
+        } else {
+            self.count_user(&mut conn, user, p).await?
         };
         let user_says = p.user_threshold > 0 && user_failures > u64::from(p.user_threshold);
         let banned: u64 = match Script::new(FAIL_LUA)
@@ -142,6 +134,32 @@ impl RedisStore {
             Err(e) => return Err(self.fail(e).await),
         };
         Ok((banned > 0).then_some(banned))
+    }
+
+    /// One more failure for `user` in its window: the count now.
+    async fn count_user(
+        &self,
+        conn: &mut super::cluster::Conn,
+        user: &str,
+        p: &BanPolicy,
+    ) -> Result<u64, StoreError> {
+        let user_key = format!("{}fail:user:{{{user}}}", self.prefix());
+        let (n,): (u64,) = match redis::pipe()
+            .cmd("SET")
+            .arg(&user_key)
+            .arg(0)
+            .arg("EX")
+            .arg(p.window_secs)
+            .arg("NX")
+            .ignore()
+            .incr(&user_key, 1)
+            .query_async(conn)
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => return Err(self.fail(e).await),
+        };
+        Ok(n)
     }
 
     pub(super) async fn ban_left(&self, ip: &str) -> Result<Option<u64>, StoreError> {
