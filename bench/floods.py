@@ -11,6 +11,7 @@ processes, as bench/register_load.py), then in turn:
   never-read    20 connections pipelining OPTIONS without reading an answer
                 (closed once ASTERISM_TCP_WRITE_QUEUE answers wait)
   junk-bye      200,000 BYEs for Call-IDs nobody has, as fast as they go
+  register-burst 100,000 REGISTERs without credentials (each gets one 401)
   invite-burst  100,000 INVITEs without credentials (each gets one 401)
 and prints the edge's RSS (MiB) and what the edge answered.
 
@@ -161,8 +162,15 @@ def invite_burst(sport):
         f"Contact: <sip:x@127.0.0.1:{p}>\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n").encode())
 
 
+def register_burst(sport):
+    return udp_flood(sport, 100_000, lambda i, p: (
+        f"REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{p};branch=z9hG4bK-rb{i};rport\r\n"
+        f"From: <sip:user0001@y>;tag=a{i}\r\nTo: <sip:user0001@y>\r\nCall-ID: reg{i}\r\nCSeq: 1 REGISTER\r\n"
+        f"Contact: <sip:x@127.0.0.1:{p}>\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n").encode())
+
+
 FLOODS = {"idle-tcp": idle_tcp, "drip": drip, "never-read": never_read,
-          "junk-bye": junk_bye, "invite-burst": invite_burst}
+          "junk-bye": junk_bye, "register-burst": register_burst, "invite-burst": invite_burst}
 
 
 def main():

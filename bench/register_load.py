@@ -72,6 +72,7 @@ def step(rate, args, work, sport, procs):
                "-inf", os.path.join(work, "users.csv"), "-key", "expires", "60",
                "-r", str(rate / n), "-m", str(calls // n), "-t", "u1", "-i", "127.0.0.1", "-p", str(free_port()),
                "-buff_size", "4194304", "-nostdin", "-timeout", f"{args.seconds + 30}s", "-trace_stat", "-stf", stats, "-fd", "1",
+               "-trace_err", "-error_file", os.path.join(ROOT, "target", f"register-load-errors-{rate}-{i}.log"),
                "-bg"]
         subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         runs.append(stats)

@@ -61,7 +61,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         env: ENV_MAX_PENDING,
         flag: "max-pending",
-        default: "1024",
+        default: "4096",
         help: "REGISTERs and new INVITEs waiting on the registrar at once; more get 503 with Retry-After (load shedding)",
     },
     Setting {
@@ -236,7 +236,7 @@ impl EdgeConfig {
             cluster_secret: r.string(ENV_CLUSTER_SECRET).filter(|s| !s.is_empty()),
             tcp: tcp_limits(&mut r),
             security_log: r.string(ENV_SECURITY_LOG).map(std::path::PathBuf::from),
-            max_pending: r.parse(ENV_MAX_PENDING, 1024),
+            max_pending: r.parse(ENV_MAX_PENDING, 4096),
             registrar_addr,
             router_addr,
             media_addrs: crate::replicas(
