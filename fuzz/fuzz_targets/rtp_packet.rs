@@ -7,7 +7,7 @@ use asterism_media::session::strict::StrictRtp;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let mut strict = StrictRtp::new("192.0.2.1:4000".parse().unwrap());
+    let mut strict = StrictRtp::new(std::net::SocketAddr::from(([192, 0, 2, 1], 4000)));
     if let Some((h, range)) = rtp::parse(data) {
         let payload = &data[range];
         if let Some((event, _end)) = rtp::telephone_event(payload) {

@@ -9,7 +9,7 @@
 use crate::command::{Command, CoreHandle, LegEvent};
 use crate::dispatch::{self, Handled};
 use crate::relay::{self, Hop, Relay};
-use crate::reply::Replier;
+use crate::reply::{replier_for, Replier};
 use crate::seal::FlowToken;
 use crate::Ctx;
 use asterism_sip::message::Response;
@@ -369,13 +369,6 @@ impl Core {
             }
         }
     }
-}
-
-/// Answers where the request came from, like Asterisk's nat=force_rport.
-fn replier_for(flow: Flow, req: &Request, checked: &Checked) -> Replier {
-    let mut top = checked.vias[0].clone();
-    top.stamp_received(flow.remote.ip(), flow.remote.port(), true);
-    Replier::new(req.headers.clone(), Some(top.to_string()))
 }
 
 /// The next message of the internal listener, if the edge has one.

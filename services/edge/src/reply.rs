@@ -59,3 +59,16 @@ impl Replier {
         r
     }
 }
+
+/// The replier for a request that came on `flow`: answers go back where
+/// it came from, like Asterisk's nat=force_rport (received and rport in
+/// the top Via).
+pub fn replier_for(
+    flow: asterism_sip::transport::Flow,
+    req: &asterism_sip::Request,
+    checked: &asterism_sip::validate::Checked,
+) -> Replier {
+    let mut top = checked.vias[0].clone();
+    top.stamp_received(flow.remote.ip(), flow.remote.port(), true);
+    Replier::new(req.headers.clone(), Some(top.to_string()))
+}

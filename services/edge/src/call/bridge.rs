@@ -9,11 +9,9 @@ use super::dial::Fork;
 use super::dialog::{cseq_of, Dialog};
 use super::Call;
 use crate::command::{Command, LegEvent};
-use crate::reply::Replier;
+use crate::reply::{replier_for, Replier};
 use asterism_sip::message::Response;
 use asterism_sip::transaction::{ClientKey, TsxKey};
-use asterism_sip::transport::Flow;
-use asterism_sip::validate::Checked;
 use asterism_sip::{HeaderName, Method, Request};
 use bytes::Bytes;
 use std::collections::HashMap;
@@ -40,12 +38,6 @@ struct Pending {
     to: Side,
     /// The relayed request's transaction, as a span until its answer.
     _span: tracing::Span,
-}
-
-fn replier_for(req: &Request, checked: &Checked, flow: Flow) -> Replier {
-    let mut top = checked.vias[0].clone();
-    top.stamp_received(flow.remote.ip(), flow.remote.port(), true);
-    Replier::new(req.headers.clone(), Some(top.to_string()))
 }
 
 /// Copy what the other side must see of a relayed message.
@@ -122,7 +114,7 @@ impl Call {
                         }
                         continue;
                     }
-                    let replier = replier_for(&request, &checked, flow);
+                    let replier = replier_for(flow, &request, &checked);
                     if m == Method::BYE {
                         self.core.respond(&key, replier.reply(200)).await;
                         return match side {

@@ -51,10 +51,19 @@ pub struct LocalBans {
     bans: HashMap<String, u64>,
 }
 
-/// Count one more in a fixed window starting at the first failure.
+/// Entries each map of [`LocalBans`] holds at most.
+const LOCAL_MAX: usize = 100_000;
+
+/// Count one more in a fixed window starting at the first failure. Past
+/// [`LOCAL_MAX`] live entries a new key is not counted (the map stays
+/// bounded under a flood from more addresses than that; known ones still
+/// count and still get banned).
 fn bump(map: &mut HashMap<String, (u64, u64)>, key: &str, now_ms: u64, window_ms: u64) -> u64 {
-    if map.len() > 100_000 {
+    if map.len() >= LOCAL_MAX {
         map.retain(|_, (_, until)| *until > now_ms);
+        if map.len() >= LOCAL_MAX && !map.contains_key(key) {
+            return 0;
+        }
     }
     let e = map.entry(key.to_owned()).or_insert((0, now_ms + window_ms));
     if e.1 <= now_ms {
@@ -75,8 +84,11 @@ impl LocalBans {
         if !p.bans(by_source, by_user) {
             return None;
         }
-        if self.bans.len() > 100_000 {
+        if self.bans.len() >= LOCAL_MAX {
             self.bans.retain(|_, until| *until > now_ms);
+            if self.bans.len() >= LOCAL_MAX {
+                return None;
+            }
         }
         self.bans.insert(ip.to_owned(), now_ms + p.ban_secs * 1000);
         Some(p.ban_secs)
@@ -193,5 +205,30 @@ mod tests {
         assert!(p.bans(1, 11), "a user under attack: every failing source");
         let off = BanPolicy { threshold: 0, ..p };
         assert!(!off.bans(1000, 1000));
+    }
+
+    #[test]
+    fn the_local_counts_stay_bounded_under_a_flood_of_addresses() {
+        let p = BanPolicy {
+            threshold: 2,
+            user_threshold: 0,
+            window_secs: 60,
+            ban_secs: 600,
+        };
+        let mut b = LocalBans::default();
+        for i in 0..LOCAL_MAX as u32 {
+            b.failure(&format!("ip{i}"), "", &p, 0);
+        }
+        assert_eq!(b.sources.len(), LOCAL_MAX);
+        assert_eq!(b.failure("newcomer", "", &p, 1), None);
+        assert_eq!(b.sources.len(), LOCAL_MAX, "no new key past the cap");
+        assert_eq!(
+            b.failure("ip7", "", &p, 1),
+            Some(600),
+            "known ones still count"
+        );
+        // Once the windows are over, room again.
+        b.failure("later", "", &p, 61_000);
+        assert!(b.sources.contains_key("later"));
     }
 }

@@ -260,65 +260,25 @@ pub async fn run(store: &dyn BindingStore) {
         .await
         .unwrap();
     let now = crate::clock::now_ms();
+    let take = |edge: &'static str, call: &'static str, limit| {
+        let s = slot(edge, call);
+        async move { store.acquire_call("carol", &s, limit, now).await.unwrap() }
+    };
+    let free = |call: &'static str| {
+        let s = slot("edge-c", call);
+        async move { store.release_call("carol", &s).await.unwrap() }
+    };
+    assert_eq!(take("edge-c", "1", 2).await, Ok(1));
+    assert_eq!(take("edge-c", "2", 2).await, Ok(2));
+    assert_eq!(take("edge-c", "2", 2).await, Ok(2), "the same call again");
+    assert_eq!(take("edge-c", "3", 2).await, Err(2));
+    free("1").await;
+    assert_eq!(take("edge-c", "3", 2).await, Ok(2));
+    free("2").await;
+    free("3").await;
+    assert_eq!(take("edge-dead", "4", 1).await, Ok(1));
     assert_eq!(
-        store
-            .acquire_call("carol", &slot("edge-c", "1"), 2, now)
-            .await
-            .unwrap(),
-        Ok(1)
-    );
-    assert_eq!(
-        store
-            .acquire_call("carol", &slot("edge-c", "2"), 2, now)
-            .await
-            .unwrap(),
-        Ok(2)
-    );
-    assert_eq!(
-        store
-            .acquire_call("carol", &slot("edge-c", "2"), 2, now)
-            .await
-            .unwrap(),
-        Ok(2)
-    );
-    assert_eq!(
-        store
-            .acquire_call("carol", &slot("edge-c", "3"), 2, now)
-            .await
-            .unwrap(),
-        Err(2)
-    );
-    store
-        .release_call("carol", &slot("edge-c", "1"))
-        .await
-        .unwrap();
-    assert_eq!(
-        store
-            .acquire_call("carol", &slot("edge-c", "3"), 2, now)
-            .await
-            .unwrap(),
-        Ok(2)
-    );
-    store
-        .release_call("carol", &slot("edge-c", "2"))
-        .await
-        .unwrap();
-    store
-        .release_call("carol", &slot("edge-c", "3"))
-        .await
-        .unwrap();
-    assert_eq!(
-        store
-            .acquire_call("carol", &slot("edge-dead", "4"), 1, now)
-            .await
-            .unwrap(),
-        Ok(1)
-    );
-    assert_eq!(
-        store
-            .acquire_call("carol", &slot("edge-c", "5"), 1, now)
-            .await
-            .unwrap(),
+        take("edge-c", "5", 1).await,
         Ok(1),
         "the slot of an edge that never reported alive is freed"
     );

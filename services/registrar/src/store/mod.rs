@@ -9,6 +9,7 @@ pub mod calls;
 pub mod cluster;
 pub mod confirm;
 pub mod memory;
+mod nonce_use;
 pub mod redis;
 pub mod sentinel;
 

@@ -27,28 +27,15 @@ use tokio::sync::Mutex;
 pub const DEFAULT_PREFIX: &str = "asterism:";
 
 pub struct RedisStore {
-    target: Target,
+    pub(super) target: Target,
     conn: Mutex<Option<Conn>>,
     /// Whether writes count (replicas confirm them).
     confirm: Confirmer,
     prefix: String,
     register: Script,
     lookup: Script,
-    use_nonce: Script,
+    pub(super) use_nonce: Script,
 }
-
-/// A nonce use (KEYS[1]) by request ARGV[1] for ARGV[2] seconds, refused
-/// while the source's ban (KEYS[2], when given) lasts: 0 first use, -1 the
-/// same request again, -2 a replay, else the ban's seconds left.
-const USE_NONCE_LUA: &str = r#"
-if KEYS[2] then
-  local left = redis.call('TTL', KEYS[2])
-  if left > 0 then return left end
-end
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', tonumber(ARGV[2])) then return 0 end
-if redis.call('GET', KEYS[1]) == ARGV[1] then return -1 end
-return -2
-"#;
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(e.to_string())
@@ -66,7 +53,7 @@ impl RedisStore {
             prefix: prefix.to_owned(),
             register: Script::new(include_str!("register.lua")),
             lookup: Script::new(include_str!("lookup.lua")),
-            use_nonce: Script::new(USE_NONCE_LUA),
+            use_nonce: Script::new(super::nonce_use::USE_NONCE_LUA),
         })
     }
 
@@ -119,7 +106,7 @@ impl RedisStore {
 
     /// The write just made on `conn` counts, or the request is refused
     /// (503, the phone retries); see [`super::confirm`].
-    async fn replicate(&self, conn: &mut Conn) -> Result<(), StoreError> {
+    pub(super) async fn replicate(&self, conn: &mut Conn) -> Result<(), StoreError> {
         match self.confirm.confirm(conn, self.target.sentinels()).await {
             Verdict::Confirmed => Ok(()),
             Verdict::Refused(why) => Err(unavailable(why)),
@@ -131,7 +118,7 @@ impl RedisStore {
         }
     }
 
-    fn aor_key(&self, aor: &str, what: &str) -> String {
+    pub(super) fn aor_key(&self, aor: &str, what: &str) -> String {
         format!("{}{{{aor}}}:{what}", self.prefix)
     }
 
@@ -295,34 +282,7 @@ impl BindingStore for RedisStore {
         ttl_secs: u64,
         source_ip: Option<&str>,
     ) -> Result<NonceUse, StoreError> {
-        let key = self.aor_key(aor, &format!("nonce:{key}"));
-        // One script with the ban check, but in a cluster (another slot).
-        let cluster = matches!(self.target, Target::Cluster(_));
-        if let (Some(ip), true) = (source_ip, cluster) {
-            if let Some(left) = self.ban_left(ip).await? {
-                return Ok(NonceUse::Banned(left));
-            }
-        }
-        let mut conn = self.conn().await?;
-        let mut inv = self.use_nonce.prepare_invoke();
-        inv.key(&key).arg(owner).arg(ttl_secs.max(1));
-        if let (Some(ip), false) = (source_ip, cluster) {
-            inv.key(self.ban_key(ip));
-        }
-        let verdict: i64 = match inv.invoke_async(&mut conn).await {
-            Ok(r) => r,
-            Err(e) => return Err(self.fail(e).await),
-        };
-        Ok(match verdict {
-            0 => {
-                self.replicate(&mut conn).await?;
-                NonceUse::Accepted
-            }
-            // Used before by this same request (a retry).
-            -1 => NonceUse::Accepted,
-            -2 => NonceUse::Replay,
-            left => NonceUse::Banned(left.max(1) as u64),
-        })
+        self.nonce_use(aor, key, owner, ttl_secs, source_ip).await
     }
 
     async fn auth_failure(
