@@ -9,6 +9,7 @@ use common::calls::{self, both, scenario, Sipp};
 use common::{SippRun, Topology};
 use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 const DIALPLAN: &str = "[general]
 static=yes
@@ -130,30 +131,13 @@ fn list_calls_shows_the_call_with_both_legs() {
     let t = lab();
     let b = callee(&t, "alice", "alice61", "callee_answer.xml", 0);
     let caller = call_in_background(&t, "61", 1500);
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let list = || {
-        rt.block_on(async {
-            let url = format!("http://127.0.0.1:{}", t.admin_port);
-            let mut c = asterism_proto::edge::edge_admin_client::EdgeAdminClient::connect(url)
-                .await
-                .unwrap();
-            c.list_calls(asterism_proto::edge::ListCallsRequest {})
-                .await
-                .unwrap()
-                .into_inner()
-                .calls
-        })
-    };
-    let mut seen = None;
-    for _ in 0..50 {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-        let calls = list();
-        if calls.first().is_some_and(|c| c.state == "answered") {
-            seen = Some(calls);
-            break;
-        }
-    }
-    let calls = seen.expect("the call shows as answered");
+    let list = || list_calls(&t);
+    let mut calls = Vec::new();
+    let answered = common::wait_until(Duration::from_secs(3), || {
+        calls = list();
+        calls.first().is_some_and(|c| c.state == "answered")
+    });
+    assert!(answered, "the call shows as answered: {calls:?}");
     assert_eq!(calls.len(), 1);
     assert_eq!(
         (calls[0].caller.as_str(), calls[0].dialled.as_str()),
@@ -166,15 +150,12 @@ fn list_calls_shows_the_call_with_both_legs() {
     );
     both(caller.join().unwrap(), b);
     // The callee's 200 to our BYE may still be on its way when sipp exits.
-    let mut after = list();
-    for _ in 0..40 {
-        if after.is_empty() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
+    let mut after = Vec::new();
+    let gone = common::wait_until(Duration::from_secs(2), || {
         after = list();
-    }
-    assert!(after.is_empty(), "ended calls leave the list: {after:?}");
+        after.is_empty()
+    });
+    assert!(gone, "ended calls leave the list: {after:?}");
 }
 
 #[test]
@@ -184,17 +165,13 @@ fn sigterm_during_a_call_lets_it_finish_then_the_edge_exits() {
     // Held long enough to be up still when a loaded machine gets round to
     // the checks below.
     let caller = call_in_background(&t, "61", 5000);
-    // Once the call is up, ask the edge to stop.
-    let mut up = false;
-    for _ in 0..500 {
-        if common::http_get(t.edge_http, "/metrics")
-            .is_some_and(|(_, m)| m.contains("asterism_edge_calls_active 1"))
-        {
-            up = true;
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    // Once the call is answered (not merely challenged: the 401 has a
+    // call task of its own), ask the edge to stop.
+    let up = common::wait_until(Duration::from_secs(10), || {
+        list_calls(&t)
+            .first()
+            .is_some_and(|c| c.state == "answered")
+    });
     if !up {
         let run = caller.join().unwrap();
         panic!("the call did not start:\n{}", run.output);
@@ -209,17 +186,30 @@ fn sigterm_during_a_call_lets_it_finish_then_the_edge_exits() {
     // The call in progress finishes normally (BYE answered, both sides happy).
     both(caller.join().unwrap(), b);
     let mut exited = None;
-    for _ in 0..50 {
+    common::wait_until(Duration::from_secs(5), || {
         exited = t.edge.try_exit();
-        if exited.is_some() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+        exited.is_some()
+    });
     assert!(
         exited.is_some_and(|s| s.success()),
         "edge exits 0 once drained: {exited:?}"
     );
+}
+
+/// The edge's calls, as `ListCalls` on its admin port shows them.
+fn list_calls(t: &Topology) -> Vec<asterism_proto::edge::CallInfo> {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let url = format!("http://127.0.0.1:{}", t.admin_port);
+        let mut c = asterism_proto::edge::edge_admin_client::EdgeAdminClient::connect(url)
+            .await
+            .unwrap();
+        c.list_calls(asterism_proto::edge::ListCallsRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .calls
+    })
 }
 
 /// bob calls `number` from a sipp in its own thread, holding `hold_ms`.

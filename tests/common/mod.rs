@@ -350,6 +350,21 @@ fn start_edge(
     Service::start("asterism-edge", &env)
 }
 
+/// Poll `ready` every 20 ms until it holds or `within` has passed: whether
+/// it held. Tests wait for what a user would see, never for a fixed time.
+pub fn wait_until(within: Duration, mut ready: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    loop {
+        if ready() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 pub fn wait_tcp(port: u16) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
