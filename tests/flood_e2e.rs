@@ -31,6 +31,9 @@ fn count_answers(
     let counts = Arc::new(Mutex::new(HashMap::new()));
     let c = counts.clone();
     sock.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    // Room for a burst of answers while this thread waits for a CPU: a
+    // datagram the kernel dropped here is not one the edge failed to send.
+    let _ = socket2::SockRef::from(&sock).set_recv_buffer_size(4 << 20);
     let h = std::thread::spawn(move || {
         let mut buf = [0u8; 4096];
         while let Ok((n, _)) = sock.recv_from(&mut buf) {

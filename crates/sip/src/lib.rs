@@ -8,6 +8,7 @@
 //! * [`transport`]: UDP and TCP on one port, replies on the flow a request came in on.
 //! * [`transaction`]: the RFC 3261 §17 server transactions and their timers.
 
+pub mod dialog;
 pub mod digest;
 pub mod error;
 pub mod framing;

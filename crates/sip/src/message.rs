@@ -142,6 +142,13 @@ pub struct Malformed {
 }
 
 impl SipMessage {
+    /// Parse one whole message (a datagram): what tests and tools that
+    /// write SIP by hand use.
+    pub fn parse_datagram(buf: &[u8]) -> Option<SipMessage> {
+        let frame = crate::framing::frame_datagram(buf).ok()?;
+        SipMessage::parse(buf, frame).ok()
+    }
+
     /// Parse the message `frame` describes at the start of `buf`.
     pub fn parse(buf: &[u8], frame: Frame) -> Result<SipMessage, Box<Malformed>> {
         let head = &buf[..frame.head_len];

@@ -3,34 +3,30 @@
 //! non-2xx final response and CANCEL, each with the headers RFC 3261 wants.
 
 use crate::header::name::HeaderName;
+use crate::header::{CSeq, NameAddr, Via};
 use crate::message::{Headers, Request, Response};
 use crate::method::Method;
 use bytes::Bytes;
-
-/// `SIP/2.0/<TRANSPORT> <sent-by>;branch=<branch>;rport`
-pub fn via(transport: &str, sent_by: &str, branch: &str) -> String {
-    format!("SIP/2.0/{transport} {sent_by};branch={branch};rport")
-}
 
 /// A new request with the mandatory headers in RFC 3261's order.
 #[allow(clippy::too_many_arguments)]
 pub fn new_request(
     method: Method,
     uri: &str,
-    via: String,
-    from: &str,
-    to: &str,
+    via: &Via,
+    from: &NameAddr,
+    to: &NameAddr,
     call_id: &str,
     cseq: u32,
     max_forwards: u32,
 ) -> Request {
     let mut headers = Headers::new();
-    headers.push(HeaderName::Via, via);
+    headers.push(HeaderName::Via, via.to_string());
     headers.push(HeaderName::MaxForwards, max_forwards.to_string());
-    headers.push(HeaderName::From, from);
-    headers.push(HeaderName::To, to);
+    headers.push(HeaderName::From, from.to_string());
+    headers.push(HeaderName::To, to.to_string());
     headers.push(HeaderName::CallId, call_id);
-    headers.push(HeaderName::CSeq, format!("{cseq} {method}"));
+    headers.push(HeaderName::CSeq, CSeq::new(cseq, &method).to_string());
     Request {
         method,
         uri: uri.to_owned(),
@@ -61,8 +57,8 @@ pub fn ack_for_non2xx(invite: &Request, response: &Response) -> Request {
         .or_else(|| h.get(&HeaderName::To))
         .unwrap_or_default();
     headers.push(HeaderName::To, to);
-    let seq = cseq_number(h).unwrap_or(1);
-    headers.push(HeaderName::CSeq, format!("{seq} ACK"));
+    let seq = CSeq::of(h).map_or(1, |c| c.seq);
+    headers.push(HeaderName::CSeq, CSeq::new(seq, &Method::ACK).to_string());
     for r in h.get_all(&HeaderName::Route) {
         headers.push(HeaderName::Route, r);
     }
@@ -89,8 +85,11 @@ pub fn cancel_for(invite: &Request) -> Request {
             headers.push(name, v);
         }
     }
-    let seq = cseq_number(h).unwrap_or(1);
-    headers.push(HeaderName::CSeq, format!("{seq} CANCEL"));
+    let seq = CSeq::of(h).map_or(1, |c| c.seq);
+    headers.push(
+        HeaderName::CSeq,
+        CSeq::new(seq, &Method::CANCEL).to_string(),
+    );
     for r in h.get_all(&HeaderName::Route) {
         headers.push(HeaderName::Route, r);
     }
@@ -101,14 +100,6 @@ pub fn cancel_for(invite: &Request) -> Request {
         headers,
         body: Bytes::new(),
     }
-}
-
-fn cseq_number(h: &Headers) -> Option<u32> {
-    h.get(&HeaderName::CSeq)?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
 }
 
 /// The branch of a message's top Via.
@@ -125,9 +116,9 @@ mod tests {
         let mut r = new_request(
             Method::INVITE,
             "sip:nlys@10.213.0.154:52210;transport=UDP",
-            via("UDP", "10.255.150.110:5060", "z9hG4bK3235a974"),
-            "<sip:62@10.255.150.110>;tag=as66b0dd74",
-            "<sip:nlys@10.255.150.110;transport=UDP>",
+            &Via::new("UDP", "10.255.150.110:5060", "z9hG4bK3235a974"),
+            &NameAddr::parse("<sip:62@10.255.150.110>;tag=as66b0dd74", "From").unwrap(),
+            &NameAddr::parse("<sip:nlys@10.255.150.110;transport=UDP>", "To").unwrap(),
             "sQqFlazjSWXiECsSwEVt6g..",
             102,
             70,

@@ -97,6 +97,12 @@ pub struct Uri {
 }
 
 impl Uri {
+    /// `sip:user@host[:port]`, for the URIs we originate (None if
+    /// `hostport` is not one).
+    pub fn sip(user: &str, hostport: &str) -> Option<Uri> {
+        Uri::parse(&format!("sip:{user}@{hostport}")).ok()
+    }
+
     pub fn is_sip(&self) -> bool {
         self.scheme.eq_ignore_ascii_case("sip") || self.scheme.eq_ignore_ascii_case("sips")
     }

@@ -10,6 +10,7 @@ use asterism_sip::Request;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
+#[derive(Debug)]
 pub enum Command {
     /// Answer the request of server transaction `key`.
     Respond { key: TsxKey, response: Response },
@@ -54,8 +55,6 @@ pub enum LegEvent {
     },
     /// Timer B/F: no answer to one of the call's requests.
     Timeout { key: ClientKey },
-    /// The caller never ACKed our 200 (64·T1).
-    NoAck,
 }
 
 /// A cheap handle for sending commands to the core.

@@ -201,7 +201,7 @@ pub fn forward_request(
     };
     req.headers.push_front(
         HeaderName::Via,
-        asterism_sip::request::via(out.kind.as_str(), sent_by, &branch),
+        asterism_sip::header::Via::new(out.kind.as_str(), sent_by, &branch).to_string(),
     );
     Relay::Forward(out, Bytes::from(req.to_bytes()))
 }

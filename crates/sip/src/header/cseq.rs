@@ -13,6 +13,18 @@ pub struct CSeq {
 impl CSeq {
     pub const NAME: &'static str = "CSeq";
 
+    pub fn new(seq: u32, method: &crate::Method) -> CSeq {
+        CSeq {
+            seq,
+            method: method.to_string(),
+        }
+    }
+
+    /// The CSeq of a message's headers, if it has a valid one.
+    pub fn of(h: &crate::message::Headers) -> Option<CSeq> {
+        CSeq::parse(h.get(&crate::HeaderName::CSeq)?).ok()
+    }
+
     pub fn parse(s: &str) -> Result<CSeq, ParseError> {
         let mut it = s.split_ascii_whitespace();
         let (Some(n), Some(m), None) = (it.next(), it.next(), it.next()) else {

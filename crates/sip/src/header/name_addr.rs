@@ -67,8 +67,25 @@ impl NameAddr {
         })
     }
 
+    /// `"display" <uri>` without parameters.
+    pub fn new(display: Option<&str>, uri: Uri) -> NameAddr {
+        NameAddr {
+            display: display
+                .filter(|d| !d.is_empty())
+                .map(|d| format!("\"{}\"", d.replace('\\', "\\\\").replace('"', "\\\""))),
+            uri,
+            params: Params::default(),
+        }
+    }
+
     pub fn tag(&self) -> Option<&str> {
         self.params.value("tag")
+    }
+
+    /// The same with `tag` set.
+    pub fn with_tag(mut self, tag: &str) -> NameAddr {
+        self.params.set("tag", Some(tag.to_owned()));
+        self
     }
 }
 
@@ -111,6 +128,18 @@ mod tests {
         assert_eq!(n.tag(), Some("98asjd8"));
         let n = NameAddr::parse(r#""caller"<sip:caller@example.com>;tag=323"#, "From").unwrap();
         assert_eq!(n.display.as_deref(), Some("\"caller\""));
+    }
+
+    #[test]
+    fn built_with_a_quoted_display_and_a_tag() {
+        let uri = Uri::parse("sip:62@127.0.0.1:5060").unwrap();
+        let n = NameAddr::new(Some("Bob \"B\""), uri).with_tag("abc");
+        assert_eq!(
+            n.to_string(),
+            r#""Bob \"B\"" <sip:62@127.0.0.1:5060>;tag=abc"#
+        );
+        let back = NameAddr::parse(&n.to_string(), "From").unwrap();
+        assert_eq!(back.tag(), Some("abc"));
     }
 
     #[test]

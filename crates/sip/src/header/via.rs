@@ -58,6 +58,23 @@ impl Via {
         })
     }
 
+    /// Our own Via: `SIP/2.0/<transport> <sent-by>;branch=<branch>;rport`
+    /// (rport asks the next hop to answer where the request came from,
+    /// RFC 3581). A sent-by that does not parse is kept as a host name.
+    pub fn new(transport: &str, sent_by: &str, branch: &str) -> Via {
+        let (host, port) =
+            parse_hostport(sent_by).unwrap_or_else(|_| (Host::Name(sent_by.to_owned()), None));
+        let mut params = Params::default();
+        params.set("branch", Some(branch.to_owned()));
+        params.set("rport", None);
+        Via {
+            transport: transport.to_ascii_uppercase(),
+            host,
+            port,
+            params,
+        }
+    }
+
     pub fn branch(&self) -> Option<&str> {
         self.params.value("branch")
     }
@@ -151,6 +168,16 @@ mod tests {
         .unwrap();
         assert_eq!(v.host, Host::V6("2001:db8::9:1".into()));
         assert_eq!(v.params.value("received"), Some("2001:db8::9:255"));
+    }
+
+    #[test]
+    fn new_prints_like_a_phone_would() {
+        let v = Via::new("udp", "127.0.0.1:5060", "z9hG4bK-asm-1");
+        assert_eq!(
+            v.to_string(),
+            "SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-asm-1;rport"
+        );
+        assert_eq!(Via::parse(&v.to_string()).unwrap(), v);
     }
 
     #[test]

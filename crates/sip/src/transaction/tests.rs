@@ -158,9 +158,9 @@ fn invite_request(branch: &str) -> crate::Request {
     crate::request::new_request(
         Method::INVITE,
         "sip:bob@127.0.0.1:5070",
-        crate::request::via("UDP", "127.0.0.1:5060", branch),
-        "<sip:62@127.0.0.1>;tag=a",
-        "<sip:bob@127.0.0.1>",
+        &crate::header::Via::new("UDP", "127.0.0.1:5060", branch),
+        &crate::header::NameAddr::parse("<sip:62@127.0.0.1>;tag=a", "From").unwrap(),
+        &crate::header::NameAddr::parse("<sip:bob@127.0.0.1>", "To").unwrap(),
         "call-1",
         102,
         70,

@@ -1,17 +1,21 @@
 //! The caller's side of a call (we are its UAS): responses on the INVITE's
-//! server transaction, and once answered, its dialog.
+//! server transaction, the 200's retransmission until the ACK (RFC 3261
+//! §13.3.1.4, a timer of the machine), and once answered, its dialog.
+//! Sans-IO: every method pushes the commands it needs onto `out`.
 
-use super::dialog::{contact_uri, Dialog};
-use super::Incoming;
-use crate::command::CoreHandle;
+use super::events::Action;
+use crate::command::Command;
 use crate::reply::Replier;
-use asterism_sip::header::Via;
+use asterism_sip::dialog::Dialog;
+use asterism_sip::header::{NameAddr, Via};
 use asterism_sip::message::Response;
-use asterism_sip::transaction::TsxKey;
+use asterism_sip::transaction::{ClientKey, TimerConfig, TsxKey};
 use asterism_sip::transport::Flow;
 use asterism_sip::validate::Checked;
-use asterism_sip::{HeaderName, Request};
+use asterism_sip::{HeaderName, Method, Request, Uri};
 use bytes::Bytes;
+use std::time::Duration;
+use tokio::time::Instant;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AState {
@@ -24,6 +28,14 @@ pub enum AState {
     Gone,
 }
 
+/// The 200's retransmission schedule: T1 doubling to T2, until 64·T1.
+#[derive(Debug, Clone, Copy)]
+struct Retransmit {
+    next: Instant,
+    interval: Duration,
+    give_up: Instant,
+}
+
 pub struct ALeg {
     pub invite: Request,
     pub checked: Checked,
@@ -33,27 +45,40 @@ pub struct ALeg {
     pub host: String,
     pub state: AState,
     pub dialog: Option<Dialog>,
-    /// The 200 we answered with, for retransmission until ACK.
-    pub answer: Option<Response>,
-    /// Stops the 200's retransmission when the ACK comes.
-    ack_signal: Option<tokio::sync::oneshot::Sender<()>>,
+    /// The 200 we answered with, retransmitted until the ACK.
+    answer: Option<Response>,
+    retransmit: Option<Retransmit>,
+    timers: TimerConfig,
     /// The INVITE server transaction, as a span until the final response.
     span: Option<tracing::Span>,
 }
 
+/// Push a command to the SIP core.
+pub fn core(out: &mut Vec<Action>, c: Command) {
+    out.push(Action::Core(c));
+}
+
 impl ALeg {
-    pub fn new(i: Incoming, key: TsxKey, flow: Flow, host: String) -> ALeg {
+    pub fn new(
+        invite: Request,
+        checked: Checked,
+        replier: Replier,
+        (key, flow): (TsxKey, Flow),
+        host: String,
+        timers: TimerConfig,
+    ) -> ALeg {
         ALeg {
-            invite: i.request,
-            checked: i.checked,
+            invite,
+            checked,
             key,
             flow,
-            replier: i.replier,
+            replier,
             host,
             state: AState::Early,
             dialog: None,
             answer: None,
-            ack_signal: None,
+            retransmit: None,
+            timers,
             span: Some(tracing::info_span!(
                 "sip.server_transaction",
                 method = "INVITE",
@@ -63,13 +88,19 @@ impl ALeg {
     }
 
     /// Our Contact: the dialled number at this edge.
-    pub fn contact(&self) -> String {
-        let user = self.checked.uri.user.clone().unwrap_or_else(|| "s".into());
-        format!("<sip:{user}@{}>", self.host)
+    pub fn contact(&self) -> NameAddr {
+        let user = self.checked.uri.user.as_deref().unwrap_or("s");
+        let uri = Uri::sip(user, &self.host).unwrap_or_else(|| self.checked.uri.clone());
+        NameAddr::new(None, uri)
     }
 
-    pub async fn trying(&self, core: &CoreHandle) {
-        core.respond(&self.key, self.replier.reply(100)).await;
+    pub fn trying(&self, out: &mut Vec<Action>) {
+        self.respond_raw(out, self.replier.reply(100));
+    }
+
+    fn respond_raw(&self, out: &mut Vec<Action>, response: Response) {
+        let key = self.key.clone();
+        core(out, Command::Respond { key, response });
     }
 
     /// Whether an in-dialog request is the caller's (RFC 3261 §12.2.2): its
@@ -88,16 +119,10 @@ impl ALeg {
 
     /// Whether a CANCEL is for our INVITE: the same transaction (RFC 3261 §9.2).
     pub fn cancels_invite(&self, cancel: &Request, c: &Checked) -> bool {
-        asterism_sip::transaction::TsxKey::for_request(
-            &asterism_sip::Method::INVITE,
-            &cancel.uri,
-            c,
-        )
-        .is_some_and(|k| k == self.key)
+        TsxKey::for_request(&Method::INVITE, &cancel.uri, c).is_some_and(|k| k == self.key)
     }
 
-    /// Whether the INVITE carries credentials (Authorization or
-    /// Proxy-Authorization).
+    /// Whether the INVITE carries credentials.
     pub fn has_credentials(&self) -> bool {
         let h = &self.invite.headers;
         h.get(&HeaderName::Authorization).is_some()
@@ -105,59 +130,81 @@ impl ALeg {
     }
 
     /// A final refusal sent once, ending the transaction (see
-    /// [`crate::command::Command::RespondOnce`]).
-    pub async fn reject(&mut self, core: &CoreHandle, r: Response) {
+    /// [`Command::RespondOnce`]).
+    pub fn reject(&mut self, out: &mut Vec<Action>, response: Response) {
         if self.state != AState::Early {
             return;
         }
         self.state = AState::Gone;
-        self.finished(r.code);
-        core.respond_once(&self.key, r).await;
-    }
-
-    pub async fn respond(&mut self, core: &CoreHandle, r: Response) {
-        if r.code >= 300 {
-            self.state = AState::Gone;
-            self.finished(r.code);
-        }
-        core.respond(&self.key, r).await;
-    }
-
-    /// A provisional (180/183), with the callee's SDP when it has one.
-    pub async fn provisional(
-        &mut self,
-        core: &CoreHandle,
-        code: u16,
-        sdp: Option<(String, Bytes)>,
-    ) {
-        if self.state != AState::Early {
-            return;
-        }
-        let mut r = self.replier.reply(code);
-        r.headers.push(HeaderName::Contact, self.contact());
-        if let Some((ctype, body)) = sdp {
-            r.headers.push(HeaderName::ContentType, ctype);
-            r.body = body;
-        }
-        core.respond(&self.key, r).await;
+        self.finished(response.code);
+        let key = self.key.clone();
+        core(out, Command::RespondOnce { key, response });
     }
 
     /// A final error response (≥ 300) if the INVITE is still pending.
-    pub async fn final_response(&mut self, core: &CoreHandle, code: u16, reason: Option<&str>) {
+    pub fn fail(&mut self, out: &mut Vec<Action>, response: Response) {
         if self.state != AState::Early {
             return;
         }
+        self.state = AState::Gone;
+        self.finished(response.code);
+        self.respond_raw(out, response);
+    }
+
+    pub fn fail_with(&mut self, out: &mut Vec<Action>, code: u16, reason: Option<&str>) {
         let r = match reason {
             Some(reason) => self.replier.reply_with(code, reason),
             None => self.replier.reply(code),
         };
-        self.respond(core, r).await;
+        self.fail(out, r);
     }
 
-    fn finished(&mut self, status: u16) {
-        if let Some(span) = self.span.take() {
-            span.record("status", status);
+    /// A provisional (180/183), with the callee's SDP when it has one.
+    pub fn provisional(&mut self, out: &mut Vec<Action>, code: u16, sdp: Option<(String, Bytes)>) {
+        if self.state != AState::Early {
+            return;
         }
+        let mut r = self.replier.reply(code);
+        r.headers
+            .push(HeaderName::Contact, self.contact().to_string());
+        if let Some((ctype, body)) = sdp {
+            r.headers.push(HeaderName::ContentType, ctype);
+            r.body = body;
+        }
+        self.respond_raw(out, r);
+    }
+
+    /// Answer with 200 and `sdp`: the dialog is established, and over UDP
+    /// the 200 is retransmitted until the ACK.
+    pub fn answer(&mut self, out: &mut Vec<Action>, sdp: Option<(String, Bytes)>, now: Instant) {
+        if self.state != AState::Early {
+            return;
+        }
+        let mut r = self.replier.reply(200);
+        r.headers
+            .push(HeaderName::Contact, self.contact().to_string());
+        r.headers.push(HeaderName::Allow, crate::reply::ALLOW);
+        if let Some((ctype, body)) = sdp {
+            r.headers.push(HeaderName::ContentType, ctype);
+            r.body = body;
+        }
+        self.dialog = Some(Dialog::uas(
+            &self.invite,
+            &self.checked,
+            self.replier.to_tag(),
+            self.flow,
+            &self.host,
+            self.contact(),
+        ));
+        self.finished(200);
+        self.state = AState::Answered { acked: false };
+        self.respond_raw(out, r.clone());
+        self.answer = Some(r);
+        self.retransmit = Some(Retransmit {
+            next: now + self.timers.t1,
+            interval: self.timers.t1,
+            give_up: now + self.timers.t1 * 64,
+        });
     }
 
     /// The caller's ACK for our 200 arrived.
@@ -165,82 +212,63 @@ impl ALeg {
         if let AState::Answered { .. } = self.state {
             self.state = AState::Answered { acked: true };
         }
-        if let Some(s) = self.ack_signal.take() {
-            let _ = s.send(());
-        }
+        self.retransmit = None;
+        self.answer = None;
     }
 
-    /// Answer with 200 and `sdp`; the dialog is established. Over UDP the
-    /// 200 is retransmitted (T1, doubling to T2) until the ACK, and `events`
-    /// hears [`LegEvent::NoAck`] after 64·T1 without one (RFC 3261 §13.3.1.4).
-    pub async fn answer(
-        &mut self,
-        core: &CoreHandle,
-        sdp: Option<(String, Bytes)>,
-        timers: asterism_sip::transaction::TimerConfig,
-        events: tokio::sync::mpsc::Sender<crate::command::LegEvent>,
-    ) {
-        if self.state != AState::Early {
-            return;
+    /// When the 200 is next due (or given up on).
+    pub fn deadline(&self) -> Option<Instant> {
+        self.retransmit.map(|r| r.next.min(r.give_up))
+    }
+
+    /// Retransmit the 200 if due; `true` when 64·T1 passed without an ACK.
+    pub fn on_timer(&mut self, out: &mut Vec<Action>, now: Instant) -> bool {
+        let Some(mut r) = self.retransmit else {
+            return false;
+        };
+        if now >= r.give_up {
+            self.retransmit = None;
+            return true;
         }
-        let mut r = self.replier.reply(200);
-        r.headers.push(HeaderName::Contact, self.contact());
-        r.headers.push(HeaderName::Allow, crate::reply::ALLOW);
-        if let Some((ctype, body)) = sdp {
-            r.headers.push(HeaderName::ContentType, ctype);
-            r.body = body;
+        if now < r.next {
+            return false;
         }
-        self.dialog = Some(self.uas_dialog());
-        self.finished(200);
-        self.state = AState::Answered { acked: false };
-        self.answer = Some(r.clone());
-        core.respond(&self.key, r.clone()).await;
-        let (tx, mut rx) = tokio::sync::oneshot::channel();
-        self.ack_signal = Some(tx);
-        let reliable = self.flow.kind.is_reliable();
-        let (core, key) = (core.clone(), self.key.clone());
-        tokio::spawn(async move {
-            let start = tokio::time::Instant::now();
-            let mut interval = timers.t1;
-            loop {
-                tokio::select! {
-                    _ = &mut rx => return,
-                    _ = tokio::time::sleep(interval) => {}
-                }
-                if start.elapsed() >= timers.t1 * 64 {
-                    let _ = events.send(crate::command::LegEvent::NoAck).await;
-                    return;
-                }
-                if !reliable {
-                    core.respond(&key, r.clone()).await;
-                }
-                interval = (interval * 2).min(timers.t2);
+        // Over TCP the transport is reliable: only the give-up timer runs.
+        if !self.flow.kind.is_reliable() {
+            if let Some(answer) = &self.answer {
+                self.respond_raw(out, answer.clone());
             }
-        });
+        }
+        r.interval = (r.interval * 2).min(self.timers.t2);
+        r.next = now + r.interval;
+        self.retransmit = Some(r);
+        false
     }
 
-    /// The caller's dialog as we see it (RFC 3261 §12.1.1).
-    fn uas_dialog(&self) -> Dialog {
-        let h = &self.invite.headers;
-        let local = format!(
-            "{};tag={}",
-            h.get(&HeaderName::To).unwrap_or_default(),
-            self.replier.to_tag()
+    /// Hang up the caller's dialog: the BYE's client key, if one was sent.
+    pub fn bye(&mut self, out: &mut Vec<Action>) -> Option<ClientKey> {
+        if self.state == AState::Gone {
+            return None;
+        }
+        self.state = AState::Gone;
+        self.retransmit = None;
+        let dialog = self.dialog.as_mut()?;
+        let (key, request) = dialog.request(Method::BYE);
+        let flow = dialog.flow;
+        core(
+            out,
+            Command::Request {
+                key: key.clone(),
+                flow,
+                request,
+            },
         );
-        Dialog {
-            call_id: self.checked.call_id.clone(),
-            local,
-            remote: h.get(&HeaderName::From).unwrap_or_default().to_owned(),
-            remote_target: contact_uri(h.get(&HeaderName::Contact))
-                .unwrap_or_else(|| self.checked.from.uri.raw.clone()),
-            route_set: h
-                .get_all(&HeaderName::RecordRoute)
-                .map(str::to_owned)
-                .collect(),
-            local_cseq: 1000 + rand::random::<u16>() as u32,
-            flow: self.flow,
-            host: self.host.clone(),
-            contact: self.contact(),
+        Some(key)
+    }
+
+    fn finished(&mut self, status: u16) {
+        if let Some(span) = self.span.take() {
+            span.record("status", status);
         }
     }
 

@@ -1,153 +1,141 @@
-//! The dialplan, driven from the edge: open `Router.Execute` with the
-//! caller's context and the dialled number, carry out each step, send back
-//! its result, and end the call as the router says.
+//! The dialplan's applications as the call carries them out: each router
+//! step moves the machine into the state that does it (or answers at
+//! once), and the requests it needs (auth, the dialplan's start) are built
+//! here from the INVITE.
 
-use super::a_leg::AState;
-use super::{Call, CallerGone};
-use crate::command::LegEvent;
+use super::a_leg::{ALeg, AState};
+use super::backends::{AuthAsk, BackendError, EchoEnd, MediaSession, Resolved};
+use super::events::{Action, Ask};
+use super::forks::{Caller, Fork};
+use super::machine::{CallState, Machine, Then};
 use asterism_proto::common::User;
-use asterism_proto::router::{call_event, step, CallEvent, CallStart, StepResult, StepStatus};
-use asterism_sip::{Method, Request};
+use asterism_proto::registrar::AuthenticateRequest;
+use asterism_proto::router::{step, CallStart, StepResult, StepStatus};
+use asterism_sip::digest::parse_authorization;
+use asterism_sip::HeaderName;
+use bytes::Bytes;
 use std::time::Duration;
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
+use tokio::time::Instant;
 
-pub(super) fn ok() -> StepResult {
-    StepResult {
-        status: StepStatus::Ok as i32,
-        ..Default::default()
-    }
+pub fn ok() -> StepResult {
+    with_status(StepStatus::Ok, "")
 }
 
-pub(super) fn hung_up() -> StepResult {
-    StepResult {
-        status: StepStatus::CallerHungUp as i32,
-        ..Default::default()
-    }
+pub fn hung_up() -> StepResult {
+    with_status(StepStatus::CallerHungUp, "")
 }
 
-pub(super) fn failed(why: &str) -> StepResult {
+pub fn failed(why: &str) -> StepResult {
     StepResult {
-        status: StepStatus::Failed as i32,
         error: why.to_owned(),
+        ..with_status(StepStatus::Failed, "")
+    }
+}
+
+/// A result with a status and a DIALSTATUS.
+pub fn with_status(status: StepStatus, dial_status: &str) -> StepResult {
+    StepResult {
+        status: status as i32,
+        dial_status: dial_status.to_owned(),
         ..Default::default()
     }
 }
 
-impl Call {
-    pub(super) async fn run_dialplan(&mut self, user: User) {
-        let start = CallStart {
-            call_id: self.a.checked.call_id.clone(),
-            context: user.context.clone(),
-            extension: self.a.checked.uri.user.clone().unwrap_or_default(),
-            callerid_num: user.callerid_num.clone(),
-            callerid_name: user.callerid_name.clone(),
-            variables: Default::default(),
-        };
-        // A new stream per try: one balanced onto a dead replica never
-        // reached it (see crate::retry).
-        let ctx = &self.ctx;
-        let attempt = || {
-            let mut router = ctx.router.clone();
-            let (tx, rx) = mpsc::channel(4);
-            let first = CallEvent {
-                event: Some(call_event::Event::Start(start.clone())),
-            };
-            async move {
-                let _ = tx.send(first).await;
-                let steps = router.execute(ReceiverStream::new(rx)).await?;
-                Ok((steps.into_inner(), tx))
-            }
-        };
-        let (mut steps, tx) = match crate::retry::until_answered(ctx.cfg.rpc_timeout, attempt).await
-        {
-            Ok(s) => s,
-            Err(status) => {
-                tracing::warn!(code = ?status.code(), "router unavailable");
-                let r = self.ctx.unavailable(&self.a.replier);
-                self.a.respond(&self.core, r).await;
-                return;
-            }
-        };
-        self.user = Some(user);
-        loop {
-            let message = tokio::select! {
-                m = steps.message() => m,
-                ev = self.rx.recv() => {
-                    match ev {
-                        Some(ev) => { let _ = self.on_event(ev).await; continue; }
-                        None => return,
-                    }
-                }
-            };
-            let step = match message {
-                Ok(Some(s)) => s,
-                Ok(None) | Err(_) => {
-                    tracing::warn!("router stream ended without Finished");
-                    self.end(503).await;
-                    return;
-                }
-            };
-            let Some(app) = step.app else { continue };
-            if let step::App::Finished(f) = app {
-                self.end(f.sip_code as u16).await;
-                return;
-            }
-            let mut result = if self.a.state == AState::Gone {
-                hung_up()
-            } else {
-                self.execute(app).await
-            };
-            result.step_id = step.step_id;
-            if tx
-                .send(CallEvent {
-                    event: Some(call_event::Event::Result(result)),
-                })
-                .await
-                .is_err()
-            {
-                // The router replica died with the call's dialplan state:
-                // end the call cleanly rather than leave the caller in silence.
-                tracing::warn!("router gone mid-call: ending it");
-                self.end(503).await;
-                return;
-            }
-        }
+/// The registrar's question about the INVITE's credentials.
+pub fn auth_ask(a: &ALeg) -> AuthAsk {
+    let h = &a.invite.headers;
+    let credentials = h
+        .get_all(&HeaderName::Authorization)
+        .chain(h.get_all(&HeaderName::ProxyAuthorization))
+        .find_map(|v| parse_authorization(v).ok().flatten())
+        .map(crate::register::pb_credentials);
+    AuthAsk {
+        request: AuthenticateRequest {
+            method: "INVITE".into(),
+            request_uri: a.invite.uri.clone(),
+            from_user: a.checked.from.uri.user.clone().unwrap_or_default(),
+            credentials,
+            flow: None,
+            call_id: a.checked.call_id.clone(),
+            cseq: a.checked.cseq.seq,
+            branch: a.checked.vias[0].branch().unwrap_or_default().to_owned(),
+        },
+        from: h.get(&HeaderName::From).unwrap_or_default().to_owned(),
+        flow: a.flow,
     }
+}
 
-    async fn execute(&mut self, app: step::App) -> StepResult {
-        tracing::debug!(app = asterism_router_name(&app), "step");
+/// The router's first event: the caller's context and the dialled number.
+pub fn call_start(a: &ALeg, user: Option<&User>) -> CallStart {
+    let user = user.cloned().unwrap_or_default();
+    CallStart {
+        call_id: a.checked.call_id.clone(),
+        context: user.context,
+        extension: a.checked.uri.user.clone().unwrap_or_default(),
+        callerid_num: user.callerid_num,
+        callerid_name: user.callerid_name,
+        variables: Default::default(),
+    }
+}
+
+impl Machine {
+    pub(super) fn execute(&mut self, app: step::App, now: Instant) {
+        tracing::debug!(app = app_name(&app), "step");
         match app {
-            step::App::Dial(d) => self.dial(&d).await,
+            step::App::Dial(d) => {
+                let targets: Vec<String> = d
+                    .targets
+                    .into_iter()
+                    .filter(|t| {
+                        let known = ["SIP", "PJSIP"]
+                            .iter()
+                            .any(|k| t.technology.eq_ignore_ascii_case(k));
+                        if !known {
+                            tracing::warn!(tech = %t.technology, "unsupported channel technology");
+                        }
+                        known
+                    })
+                    .map(|t| t.resource)
+                    .collect();
+                if targets.is_empty() {
+                    return self.result(with_status(StepStatus::Ok, "CHANUNAVAIL"));
+                }
+                let call_id = self.a.checked.call_id.clone();
+                self.ask(Ask::Resolve { targets, call_id });
+                let timeout = match d.timeout_secs {
+                    0 => Duration::from_secs(24 * 3600),
+                    s => Duration::from_secs(u64::from(s)),
+                };
+                self.state = CallState::Resolving { timeout };
+            }
             step::App::Ringing(_) => {
-                self.a.provisional(&self.core, 180, None).await;
-                ok()
+                self.a.provisional(&mut self.out, 180, None);
+                self.result(ok())
             }
             step::App::Progress(_) => {
-                self.a.provisional(&self.core, 183, None).await;
-                ok()
+                self.a.provisional(&mut self.out, 183, None);
+                self.result(ok())
             }
             step::App::Busy(_) => {
-                self.a.final_response(&self.core, 486, None).await;
-                ok()
+                self.a.fail_with(&mut self.out, 486, None);
+                self.result(ok())
             }
             step::App::Congestion(_) => {
-                self.a.final_response(&self.core, 503, None).await;
-                ok()
+                self.a.fail_with(&mut self.out, 503, None);
+                self.result(ok())
             }
             step::App::Hangup(_) => {
                 if matches!(self.a.state, AState::Answered { .. }) {
-                    self.bye_a().await;
+                    self.bye_caller();
                 }
-                ok()
+                self.result(ok())
             }
-            step::App::Wait(w) => match self.wait(Duration::from_millis(u64::from(w.millis))).await
-            {
-                Ok(()) => ok(),
-                Err(CallerGone) => hung_up(),
-            },
-            step::App::Answer(_) => self.answer_with_media().await,
-            step::App::Playback(p) => self.play(p.files).await,
+            step::App::Wait(w) => {
+                let until = now + Duration::from_millis(u64::from(w.millis));
+                self.state = CallState::Waiting { until };
+            }
+            step::App::Answer(_) => self.answer_with_media(Then::Answer),
+            step::App::Playback(p) => self.answer_with_media(Then::Play(p.files)),
             step::App::SayDigits(d) => {
                 let files = d
                     .digits
@@ -155,164 +143,152 @@ impl Call {
                     .filter(|c| c.is_ascii_alphanumeric())
                     .map(|c| format!("digits/{c}"))
                     .collect();
-                self.play(files).await
+                self.answer_with_media(Then::Play(files))
             }
-            step::App::Echo(_) => self.echo().await,
-            step::App::Finished(_) => ok(),
+            step::App::Echo(_) => self.answer_with_media(Then::Echo),
+            step::App::Finished(_) => self.result(ok()),
         }
     }
 
-    /// Let `d` pass while answering the caller's requests.
-    async fn wait(&mut self, d: Duration) -> Result<(), CallerGone> {
-        let until = tokio::time::Instant::now() + d;
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep_until(until) => return Ok(()),
-                ev = self.rx.recv() => match ev {
-                    Some(ev) => self.on_event(ev).await?,
-                    None => return Err(CallerGone),
-                },
-            }
-        }
-    }
-
-    /// The dialplan is over: a final response if never answered, a BYE if it was.
-    async fn end(&mut self, code: u16) {
-        self.entry.state("ending");
+    /// Answer the caller with a media session's SDP (once), then go on.
+    fn answer_with_media(&mut self, then: Then) {
         match self.a.state {
-            AState::Early => {
-                let code = if code >= 300 { code } else { 480 };
-                self.a.final_response(&self.core, code, None).await;
+            AState::Answered { .. } if self.media.is_some() => return self.with_media(then),
+            AState::Answered { .. } | AState::Gone => {
+                return self.result(failed("call already answered elsewhere or gone"))
             }
-            AState::Answered { .. } => self.bye_a().await,
-            AState::Gone => {}
+            AState::Early => {}
         }
-    }
-
-    /// Hang up the caller's dialog and wait (briefly) for its answer.
-    pub(super) async fn bye_a(&mut self) {
-        if let Some(key) = self.bye_a_nowait().await {
-            let _ = self.await_response(&key, Duration::from_secs(5)).await;
-        }
-    }
-
-    /// Send the caller a BYE; its transaction goes on without us.
-    pub(super) async fn bye_a_nowait(&mut self) -> Option<asterism_sip::transaction::ClientKey> {
-        if self.a.state == AState::Gone {
-            return None;
-        }
-        let dialog = self.a.dialog.as_mut()?;
-        let (key, req) = dialog.request(Method::BYE);
-        let flow = dialog.flow;
-        self.a.state = AState::Gone;
-        self.core.request(key.clone(), flow, req).await;
-        Some(key)
-    }
-
-    /// Wait for the final response to our request `key`, handling other
-    /// events meanwhile. None on time-out.
-    pub(super) async fn await_response(
-        &mut self,
-        key: &asterism_sip::transaction::ClientKey,
-        limit: Duration,
-    ) -> Option<u16> {
-        let until = tokio::time::Instant::now() + limit;
-        loop {
-            let ev = tokio::select! {
-                _ = tokio::time::sleep_until(until) => return None,
-                ev = self.rx.recv() => ev?,
-            };
-            match ev {
-                LegEvent::Response { key: k, response } if &k == key && response.code >= 200 => {
-                    return Some(response.code)
-                }
-                LegEvent::Timeout { key: k } if &k == key => return None,
-                LegEvent::NoAck => {}
-                other => {
-                    let _ = Box::pin(self.on_event(other)).await;
-                }
-            }
-        }
-    }
-
-    /// Events outside Dial and the bridge: the caller's CANCEL/BYE/ACK,
-    /// in-dialog requests we answer ourselves, late answers of cancelled forks.
-    pub(super) async fn on_event(&mut self, ev: LegEvent) -> Result<(), CallerGone> {
-        match ev {
-            LegEvent::Request {
-                key,
-                request,
-                checked,
-                ..
-            } => self.on_a_request(&key, &request, &checked).await,
-            LegEvent::Response { response, .. } => {
-                self.stray_answer(&response).await;
-                Ok(())
-            }
-            LegEvent::Timeout { .. } => Ok(()),
-            LegEvent::NoAck => {
-                tracing::warn!("caller never ACKed the 200: hanging up");
-                self.bye_a_nowait().await;
-                Err(CallerGone)
-            }
-        }
-    }
-
-    /// A request from the caller while no bridge relays it. One that is not
-    /// of the caller's dialog (wrong tags) or a CANCEL of another
-    /// transaction gets 481 and changes nothing.
-    pub(super) async fn on_a_request(
-        &mut self,
-        key: &asterism_sip::transaction::TsxKey,
-        req: &Request,
-        checked: &asterism_sip::validate::Checked,
-    ) -> Result<(), CallerGone> {
-        let replier = crate::reply::Replier::new(req.headers.clone(), None);
-        let m = &req.method;
-        if *m == Method::ACK {
-            if self.a.in_dialog(checked) {
-                self.a.acked();
-            }
-            return Ok(());
-        }
-        let ours = if *m == Method::CANCEL {
-            self.a.cancels_invite(req, checked)
-        } else {
-            self.a.in_dialog(checked)
+        let Some((_, offer)) = self.a.offer() else {
+            return self.result(failed("INVITE without SDP offer"));
         };
-        if !ours {
-            tracing::info!(method = %m, "request outside the caller's dialog refused");
-            self.core.respond_once(key, replier.reply(481)).await;
-            return Ok(());
-        }
-        let reply = replier.reply(200);
+        self.ask(Ask::OpenMedia {
+            call_id: self.a.checked.call_id.clone(),
+            offer: String::from_utf8_lossy(&offer).into_owned(),
+            host: self.a.host.clone(),
+        });
+        self.state = CallState::Answering { then };
+    }
+
+    pub(super) fn media_opened(
+        &mut self,
+        m: Result<(MediaSession, String), BackendError>,
+        then: Then,
+        now: Instant,
+    ) {
         match m {
-            m if *m == Method::CANCEL => {
-                self.core.respond(key, reply).await;
-                if self.a.state == AState::Early {
-                    self.a.final_response(&self.core, 487, None).await;
-                    return Err(CallerGone);
-                }
-                Ok(())
+            Ok((session, sdp)) => {
+                self.out
+                    .push(Action::Ask(0, Ask::WatchMedia(session.clone())));
+                self.media = Some(session);
+                let sdp = Some(("application/sdp".to_owned(), Bytes::from(sdp)));
+                self.a.answer(&mut self.out, sdp, now);
+                self.entry.state("answered");
+                self.with_media(then)
             }
-            m if *m == Method::BYE => {
-                self.core.respond(key, reply).await;
-                self.a.state = AState::Gone;
-                Err(CallerGone)
+            Err(e @ BackendError::NoCodec(_)) => {
+                tracing::info!(reason = e.text(), "no codec in common: 488");
+                let r = e.response(&self.a.replier, self.retry_after);
+                self.a.fail(&mut self.out, r);
+                self.result(StepResult {
+                    error: e.text().to_owned(),
+                    ..hung_up()
+                })
             }
-            m if *m == Method::OPTIONS || *m == Method::INFO => {
-                self.core.respond(key, reply).await;
-                Ok(())
-            }
-            _ => {
-                self.core.respond(key, replier.reply(488)).await;
-                Ok(())
+            Err(e) => {
+                tracing::warn!(error = e.text(), "no media instance answered");
+                self.result(failed("no media instance answered"))
             }
         }
+    }
+
+    fn with_media(&mut self, then: Then) {
+        let Some(session) = self.media.clone() else {
+            return self.result(failed("no media"));
+        };
+        match then {
+            Then::Answer => self.result(ok()),
+            Then::Play(files) => {
+                self.ask(Ask::Play(session, files));
+                self.state = CallState::Playing;
+            }
+            Then::Echo => {
+                self.ask(Ask::Echo(session));
+                self.state = CallState::Echoing;
+            }
+        }
+    }
+
+    pub(super) fn echoed(&mut self, r: Result<EchoEnd, BackendError>) {
+        match r {
+            Ok(EchoEnd::RtpTimeout) => {
+                tracing::info!("no RTP from the caller: hanging up");
+                self.bye_caller();
+                self.result(hung_up())
+            }
+            Ok(EchoEnd::Digit(dtmf)) => self.result(StepResult { dtmf, ..ok() }),
+            Ok(EchoEnd::Closed) => self.result(ok()),
+            Err(e) => self.result(failed(e.text())),
+        }
+    }
+
+    /// The Dial targets are looked up: an INVITE to every contact at once.
+    pub(super) fn start_forks(&mut self, targets: Vec<Resolved>, timeout: Duration, now: Instant) {
+        let (number, name) = match &self.user {
+            Some(u) if !u.callerid_num.is_empty() => {
+                (u.callerid_num.clone(), u.callerid_name.clone())
+            }
+            Some(u) => (
+                self.a.checked.from.uri.user.clone().unwrap_or_default(),
+                u.callerid_name.clone(),
+            ),
+            None => (
+                self.a.checked.from.uri.user.clone().unwrap_or_default(),
+                String::new(),
+            ),
+        };
+        let caller = Caller {
+            number: &number,
+            name: &name,
+            host: &self.a.host,
+            max_forwards: self.a.checked.max_forwards.unwrap_or(70).saturating_sub(1),
+            offer: self.a.offer(),
+        };
+        let mut forks = Vec::new();
+        for r in targets {
+            if let Some(slot) = r.slot {
+                self.dial_slots.push((r.target.clone(), slot));
+            }
+            for contact in &r.contacts {
+                let Some((fork, invite)) = Fork::start(&r.target, contact, &caller) else {
+                    continue;
+                };
+                let call_id = fork.dialog.call_id.clone();
+                self.out.push(Action::Route(call_id.clone()));
+                self.entry.add_leg(asterism_proto::edge::LegInfo {
+                    call_id,
+                    role: "callee".into(),
+                    remote: contact.flow.remote.to_string(),
+                    transport: contact.flow.kind.as_str().into(),
+                    state: "calling".into(),
+                });
+                self.out.push(Action::Core(invite));
+                tracing::debug!(target = %r.target, contact = %contact.uri, "B leg INVITE sent");
+                forks.push(fork);
+            }
+        }
+        if forks.is_empty() {
+            self.dial_slots.clear();
+            return self.result(with_status(StepStatus::Ok, "CHANUNAVAIL"));
+        }
+        self.forks = forks;
+        self.state = CallState::Dialing {
+            deadline: now + timeout,
+        };
     }
 }
 
-fn asterism_router_name(app: &step::App) -> &'static str {
+fn app_name(app: &step::App) -> &'static str {
     match app {
         step::App::Dial(_) => "Dial",
         step::App::Answer(_) => "Answer",

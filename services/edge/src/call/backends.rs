@@ -1,0 +1,170 @@
+//! Everything a call asks of the other services, behind one facade: the
+//! registrar (authenticate, call-limit slots, lookups), the router (the
+//! dialplan stream) and media (sessions, prompts, echo). Each request has a
+//! deadline and one retry on another replica (see [`crate::retry`]); every
+//! failure is one [`BackendError`], turned into a SIP answer in one place
+//! ([`BackendError::response`]). The call machine only sees this trait, so
+//! its tests run against the in-memory fake (`fake.rs`), no sockets.
+
+use crate::reply::Replier;
+use asterism_proto::common::User;
+use asterism_proto::registrar::AuthenticateRequest;
+use asterism_proto::router::{CallEvent, CallStart, Step};
+use asterism_sip::message::Response;
+use asterism_sip::transport::Flow;
+use asterism_sip::HeaderName;
+use std::future::Future;
+use std::pin::Pin;
+use tokio::sync::mpsc;
+
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// Why a backend gave no useful answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BackendError {
+    /// No replica answered in time, or one said it cannot serve (Redis
+    /// down): the phone should try again later.
+    Unavailable,
+    /// Media: no codec in common with the offer.
+    NoCodec(String),
+    /// Answered, but the request failed (a missing session, say).
+    Failed(String),
+}
+
+impl BackendError {
+    /// The SIP answer to the caller's INVITE this failure gives.
+    pub fn response(&self, replier: &Replier, retry_after: u32) -> Response {
+        match self {
+            BackendError::Unavailable => {
+                let mut r = replier.reply(503);
+                r.headers
+                    .push(HeaderName::RetryAfter, retry_after.to_string());
+                r
+            }
+            BackendError::NoCodec(_) => replier.reply(488),
+            BackendError::Failed(_) => replier.reply(500),
+        }
+    }
+
+    pub fn text(&self) -> &str {
+        match self {
+            BackendError::Unavailable => "backend unavailable",
+            BackendError::NoCodec(s) | BackendError::Failed(s) => s,
+        }
+    }
+}
+
+/// What the registrar said of an INVITE's credentials.
+#[derive(Debug, Clone)]
+pub enum AuthAnswer {
+    Ok(User),
+    /// Challenge with this `WWW-Authenticate` value.
+    Challenge(String),
+    /// Wrong credentials, unknown user, banned, not allowed: 403.
+    Refused,
+}
+
+/// One INVITE to authenticate (the facade logs failures as Asterisk's
+/// security log does and marks the connection authenticated).
+#[derive(Debug, Clone)]
+pub struct AuthAsk {
+    pub request: AuthenticateRequest,
+    /// The INVITE's From header, for the security log.
+    pub from: String,
+    pub flow: Flow,
+}
+
+/// A held call-limit slot, given back when dropped.
+pub struct Slot(Option<Box<dyn FnOnce() + Send + Sync>>);
+
+impl Slot {
+    pub fn new(release: impl FnOnce() + Send + Sync + 'static) -> Slot {
+        Slot(Some(Box::new(release)))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Some(release) = self.0.take() {
+            release();
+        }
+    }
+}
+
+/// Why no slot was had.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SlotRefused {
+    /// The user has its `call-limit` calls already.
+    Full,
+    Backend(BackendError),
+}
+
+/// Where one contact of a Dial target is reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contact {
+    /// The Request-URI (the binding's Contact).
+    pub uri: String,
+    /// Where the INVITE goes: the phone, or the edge holding its flow.
+    pub flow: Flow,
+    /// A Route through that other edge, when there is one.
+    pub route: Option<String>,
+}
+
+/// A Dial target, looked up.
+pub struct Resolved {
+    pub target: String,
+    pub contacts: Vec<Contact>,
+    /// Its call-limit slot, when it has a limit.
+    pub slot: Option<Slot>,
+}
+
+/// A media session on some instance.
+#[derive(Clone)]
+pub struct MediaSession {
+    pub id: String,
+    /// The instance it lives on (none in tests).
+    pub instance: Option<std::sync::Arc<crate::placement::Instance>>,
+}
+
+/// How an echo ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EchoEnd {
+    /// `#` or another digit ended it.
+    Digit(String),
+    /// No RTP from the caller for a while.
+    RtpTimeout,
+    Closed,
+}
+
+/// The router's side of a call's dialplan: its steps, and where results go.
+pub struct Dialplan {
+    pub steps: Pin<Box<dyn futures::Stream<Item = Result<Step, tonic::Status>> + Send>>,
+    pub results: mpsc::Sender<CallEvent>,
+}
+
+pub trait Backends: Send + Sync + 'static {
+    fn authenticate(&self, ask: AuthAsk) -> BoxFuture<Result<AuthAnswer, BackendError>>;
+    /// One of `user`'s `limit` slots, for call `call_id`.
+    fn acquire_slot(
+        &self,
+        user: &str,
+        limit: u32,
+        call_id: &str,
+    ) -> BoxFuture<Result<Slot, SlotRefused>>;
+    /// The Dial targets' contacts (and slots); unknown, unregistered or
+    /// limited-out targets have none.
+    fn resolve(&self, targets: Vec<String>, call_id: &str) -> BoxFuture<Vec<Resolved>>;
+    fn execute(&self, start: CallStart) -> BoxFuture<Result<Dialplan, BackendError>>;
+    fn open_media(
+        &self,
+        call_id: &str,
+        offer: String,
+        host: &str,
+    ) -> BoxFuture<Result<(MediaSession, String), BackendError>>;
+    /// Play `files` to the end (missing files are logged and skipped).
+    fn play(&self, s: &MediaSession, files: Vec<String>) -> BoxFuture<Result<(), BackendError>>;
+    fn echo(&self, s: &MediaSession) -> BoxFuture<Result<EchoEnd, BackendError>>;
+    /// Resolves if the session's instance dies.
+    fn media_lost(&self, s: &MediaSession) -> BoxFuture<()>;
+    fn close_media(&self, s: MediaSession) -> BoxFuture<()>;
+}

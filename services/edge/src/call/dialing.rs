@@ -1,0 +1,110 @@
+//! The machine while it dials: the B legs' answers (ringing passed on,
+//! the first 2xx wins and is bridged, the others cancelled), DIALSTATUS
+//! once every leg answered, and late answers of the losers.
+
+use super::a_leg::AState;
+use super::forks::{dial_status, sdp_of, ForkState};
+use super::machine::{CallState, Machine};
+use super::steps::{hung_up, with_status};
+use asterism_proto::router::StepStatus;
+use asterism_sip::message::Response;
+use asterism_sip::transaction::ClientKey;
+use tokio::time::Instant;
+
+impl Machine {
+    pub(super) fn on_fork_response(&mut self, i: usize, r: &Response, now: Instant) {
+        match r.code {
+            100 => {}
+            101..=199 => {
+                let was_calling = self.forks[i].state == ForkState::Calling;
+                if self.forks[i].on_provisional(&mut self.out) {
+                    if was_calling {
+                        self.entry.leg_state(&self.forks[i].dialog.call_id, "early");
+                        self.entry.state("ringing");
+                    }
+                    let code = if r.code == 183 { 183 } else { 180 };
+                    self.a.provisional(&mut self.out, code, sdp_of(r));
+                }
+            }
+            200..=299 => return self.win(i, r, now),
+            code => self.forks[i].settle(code),
+        }
+        self.dial_over();
+    }
+
+    /// A B leg answered: ACK it, answer the caller with its SDP, cancel
+    /// the other legs, and bridge the two.
+    fn win(&mut self, i: usize, r: &Response, now: Instant) {
+        let mut winner = self.forks.remove(i);
+        winner.settled = true;
+        if let Some(at) = self
+            .dial_slots
+            .iter()
+            .position(|(t, _)| *t == winner.target)
+        {
+            let (_, slot) = self.dial_slots.swap_remove(at);
+            self.slots.push(slot);
+        }
+        self.dial_slots.clear();
+        winner.finished(r.code);
+        winner.ack(&mut self.out, r);
+        for f in &mut self.forks {
+            f.cancel(&mut self.out);
+        }
+        self.losers.append(&mut self.forks);
+        if self.a.state != AState::Early {
+            // The caller left (or was answered by another step): hang the callee up.
+            let k = winner.bye(&mut self.out);
+            self.byes.push(k);
+            return self.result(hung_up());
+        }
+        self.a.answer(&mut self.out, sdp_of(r), now);
+        self.entry.state("answered");
+        self.entry.leg_state(&winner.dialog.call_id, "confirmed");
+        self.entry.leg_state(&self.a.checked.call_id, "confirmed");
+        tracing::info!(callee = %winner.dialog.call_id, "call answered and bridged");
+        self.callee = Some(winner);
+        self.state = CallState::Bridged;
+    }
+
+    /// Every B leg gave a final answer: DIALSTATUS from their codes.
+    pub(super) fn dial_over(&mut self) {
+        if !matches!(self.state, CallState::Dialing { .. }) {
+            return;
+        }
+        let codes: Vec<u16> = self
+            .forks
+            .iter()
+            .filter_map(|f| match f.state {
+                ForkState::Done(c) => Some(c),
+                _ => None,
+            })
+            .collect();
+        if codes.len() == self.forks.len() {
+            self.losers.append(&mut self.forks);
+            self.dial_slots.clear();
+            self.result(with_status(StepStatus::Ok, dial_status(&codes)));
+        }
+    }
+
+    /// A late answer from a leg that lost or was cancelled: ACK and BYE a
+    /// 2xx; send an owed CANCEL once it rings.
+    pub(super) fn stray_answer(&mut self, key: &ClientKey, r: &Response) {
+        let Some(i) = self.losers.iter().position(|f| f.is_invite_response(key)) else {
+            return;
+        };
+        match r.code {
+            101..=199 if self.losers[i].cancel_pending => {
+                self.losers[i].on_provisional(&mut self.out);
+            }
+            200..=299 => {
+                let mut f = self.losers.remove(i);
+                f.ack(&mut self.out, r);
+                let k = f.bye(&mut self.out);
+                self.byes.push(k);
+            }
+            300.. => self.losers[i].settled = true,
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! The call machine's vocabulary: every input it takes ([`Event`]), every
+//! effect it asks for ([`Action`]), and the backend requests and answers
+//! that travel between it and its task ([`Ask`], [`Answer`]).
+
+use super::backends::{AuthAnswer, AuthAsk, BackendError, EchoEnd, MediaSession, Resolved};
+use super::backends::{Slot, SlotRefused};
+use crate::command::{Command, LegEvent};
+use asterism_proto::router::{CallStart, Step, StepResult};
+
+/// Everything that can happen to a call.
+#[derive(Debug)]
+pub enum Event {
+    /// The task started: look at the INVITE.
+    Start,
+    /// A request or response of one of the call's dialogs, or a timeout of
+    /// one of its client transactions.
+    Leg(LegEvent),
+    /// A backend answered request `op` (stale ones are ignored).
+    Answer(u64, Answer),
+    /// The router's next dialplan step; `None` when its stream ended or broke.
+    Step(Option<Step>),
+    /// A step result could not be sent: the router replica is gone.
+    RouterGone,
+    /// The machine's earliest deadline ([`super::Machine::next_deadline`]) passed.
+    Timer,
+}
+
+/// A backend's answer to an [`Ask`].
+pub enum Answer {
+    Auth(Result<AuthAnswer, BackendError>),
+    Slot(Result<Slot, SlotRefused>),
+    Resolved(Vec<Resolved>),
+    /// The dialplan stream is open (the task holds it).
+    Dialplan(Result<(), BackendError>),
+    /// A session and its SDP answer.
+    Media(Result<(MediaSession, String), BackendError>),
+    Played(Result<(), BackendError>),
+    Echoed(Result<EchoEnd, BackendError>),
+    /// The instance of session `id` died (whatever request is under way).
+    MediaLost(String),
+}
+
+impl std::fmt::Debug for Answer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = match self {
+            Answer::Auth(_) => "Auth",
+            Answer::Slot(_) => "Slot",
+            Answer::Resolved(_) => "Resolved",
+            Answer::Dialplan(_) => "Dialplan",
+            Answer::Media(_) => "Media",
+            Answer::Played(_) => "Played",
+            Answer::Echoed(_) => "Echoed",
+            Answer::MediaLost(_) => "MediaLost",
+        };
+        f.write_str(name)
+    }
+}
+
+/// A request to a backend, answered later as an [`Answer`].
+pub enum Ask {
+    Authenticate(Box<AuthAsk>),
+    Slot {
+        user: String,
+        limit: u32,
+        call_id: String,
+    },
+    Resolve {
+        targets: Vec<String>,
+        call_id: String,
+    },
+    Execute(CallStart),
+    OpenMedia {
+        call_id: String,
+        offer: String,
+        host: String,
+    },
+    Play(MediaSession, Vec<String>),
+    Echo(MediaSession),
+    /// Answer [`Answer::MediaLost`] if the session's instance dies (whatever
+    /// the op then).
+    WatchMedia(MediaSession),
+    /// Free the session (no answer).
+    CloseMedia(MediaSession),
+}
+
+/// What the machine wants done.
+pub enum Action {
+    /// A command to the SIP core (responses, requests, ACKs).
+    Core(Command),
+    /// Route another Call-ID (a B leg) to this call.
+    Route(String),
+    /// Stop routing a Call-ID to this call.
+    Unroute(String),
+    /// Ask a backend; the answer comes back as `Event::Answer(op, _)`.
+    Ask(u64, Ask),
+    /// Send the router the result of the current step.
+    StepResult(StepResult),
+    /// The call is over: the task ends.
+    Done,
+}
+
+impl std::fmt::Debug for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Action::Core(c) => write!(f, "Core({c:?})"),
+            Action::Route(id) => write!(f, "Route({id})"),
+            Action::Unroute(id) => write!(f, "Unroute({id})"),
+            Action::Ask(op, a) => {
+                let name = match a {
+                    Ask::Authenticate(_) => "Authenticate",
+                    Ask::Slot { .. } => "Slot",
+                    Ask::Resolve { .. } => "Resolve",
+                    Ask::Execute(_) => "Execute",
+                    Ask::OpenMedia { .. } => "OpenMedia",
+                    Ask::Play(..) => "Play",
+                    Ask::Echo(_) => "Echo",
+                    Ask::WatchMedia(_) => "WatchMedia",
+                    Ask::CloseMedia(_) => "CloseMedia",
+                };
+                write!(f, "Ask({op}, {name})")
+            }
+            Action::StepResult(r) => write!(f, "StepResult({r:?})"),
+            Action::Done => f.write_str("Done"),
+        }
+    }
+}

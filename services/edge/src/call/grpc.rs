@@ -1,0 +1,388 @@
+//! The [`Backends`] the edge really uses: the registrar, router and media
+//! services over gRPC, through the edge's balanced channels. Failures are
+//! logged here, with the detail the call machine does not need.
+
+use super::backends::*;
+use crate::Ctx;
+use asterism_proto::common::Transport as PbTransport;
+use asterism_proto::media::{play_progress, CloseRequest, EchoRequest, OpenRequest, PlayRequest};
+use asterism_proto::registrar::{
+    AcquireCallRequest, AuthFailure, Binding, LookupRequest, Outcome, ReleaseCallRequest,
+};
+use asterism_proto::router::{call_event, CallEvent, CallStart};
+use asterism_sip::transport::Flow;
+use asterism_sip::transport::Kind;
+use futures::StreamExt;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+
+pub struct GrpcBackends(pub Arc<Ctx>);
+
+/// One gRPC request with the edge's deadline, tried again on another
+/// replica when the first never answered.
+macro_rules! rpc {
+    ($ctx:expr, $client:ident, $method:ident, $req:expr) => {{
+        let ctx = $ctx.clone();
+        let req = $req;
+        let attempt = || {
+            let mut client = ctx.$client.clone();
+            let mut r = tonic::Request::new(req.clone());
+            r.set_timeout(ctx.cfg.rpc_timeout);
+            async move { client.$method(r).await }
+        };
+        crate::retry::until_answered(ctx.cfg.rpc_timeout, attempt)
+            .await
+            .map(tonic::Response::into_inner)
+    }};
+}
+
+impl Backends for GrpcBackends {
+    fn authenticate(&self, ask: AuthAsk) -> BoxFuture<Result<AuthAnswer, BackendError>> {
+        let ctx = self.0.clone();
+        Box::pin(async move {
+            let mut req = ask.request;
+            req.flow = Some(ctx.pb_flow(ask.flow));
+            let answer = match rpc!(ctx, registrar, authenticate, req.clone()) {
+                Ok(a) => a,
+                Err(status) => {
+                    tracing::warn!(code = ?status.code(), "registrar failed during INVITE authentication");
+                    return Err(BackendError::Unavailable);
+                }
+            };
+            let failure = AuthFailure::try_from(answer.failure).unwrap_or(AuthFailure::None);
+            if failure != AuthFailure::None || answer.ban_secs > 0 {
+                let account = req.credentials.as_ref().map(|c| c.username.as_str());
+                let account = account.unwrap_or(&req.from_user);
+                ctx.auth_failed(
+                    crate::security::Attempt::Invite,
+                    failure,
+                    &ask.from,
+                    account,
+                    &ask.flow,
+                    &req.call_id,
+                    answer.ban_secs,
+                );
+            }
+            Ok(
+                match Outcome::try_from(answer.outcome).unwrap_or(Outcome::Unspecified) {
+                    Outcome::Ok => {
+                        let Some(user) = answer.user else {
+                            return Err(BackendError::Failed("no user in the answer".into()));
+                        };
+                        // A guest (allowguest=yes) proved nothing about its connection.
+                        if !user.guest {
+                            ctx.transport.authenticated(&ask.flow);
+                        }
+                        AuthAnswer::Ok(user)
+                    }
+                    Outcome::Challenge => AuthAnswer::Challenge(
+                        answer
+                            .challenge
+                            .map(|ch| crate::register::challenge_text(&ch))
+                            .unwrap_or_default(),
+                    ),
+                    _ => AuthAnswer::Refused,
+                },
+            )
+        })
+    }
+
+    fn acquire_slot(
+        &self,
+        user: &str,
+        limit: u32,
+        call_id: &str,
+    ) -> BoxFuture<Result<Slot, SlotRefused>> {
+        let (ctx, user, call_id) = (self.0.clone(), user.to_owned(), call_id.to_owned());
+        Box::pin(async move { acquire(&ctx, &user, limit, &call_id).await })
+    }
+
+    fn resolve(&self, targets: Vec<String>, call_id: &str) -> BoxFuture<Vec<Resolved>> {
+        let (ctx, call_id) = (self.0.clone(), call_id.to_owned());
+        Box::pin(async move {
+            let mut out = Vec::new();
+            for target in targets {
+                let lookup = rpc!(
+                    ctx,
+                    registrar,
+                    lookup,
+                    LookupRequest {
+                        aor: target.clone()
+                    }
+                );
+                let (user, bindings) = match lookup {
+                    Ok(r) => (r.user, r.bindings),
+                    Err(status) => {
+                        tracing::warn!(code = ?status.code(), aor = %target, "registrar lookup failed");
+                        (None, Vec::new())
+                    }
+                };
+                let contacts: Vec<Contact> = bindings
+                    .iter()
+                    .filter_map(|b| contact(&ctx, &target, b))
+                    .collect();
+                let limit = user.map(|u| u.call_limit).unwrap_or(0);
+                let mut slot = None;
+                if limit > 0 && !contacts.is_empty() {
+                    match acquire(&ctx, &target, limit, &call_id).await {
+                        Ok(s) => slot = Some(s),
+                        // Asterisk does not ring a peer at its call-limit.
+                        Err(_) => continue,
+                    }
+                }
+                out.push(Resolved {
+                    target,
+                    contacts,
+                    slot,
+                });
+            }
+            out
+        })
+    }
+
+    fn execute(&self, start: CallStart) -> BoxFuture<Result<Dialplan, BackendError>> {
+        let ctx = self.0.clone();
+        Box::pin(async move {
+            // A new stream per try: one balanced onto a dead replica never
+            // reached it (see crate::retry).
+            let attempt = || {
+                let mut router = ctx.router.clone();
+                let (tx, rx) = mpsc::channel(4);
+                let first = CallEvent {
+                    event: Some(call_event::Event::Start(start.clone())),
+                };
+                async move {
+                    let _ = tx.send(first).await;
+                    let steps = router.execute(ReceiverStream::new(rx)).await?;
+                    Ok((steps.into_inner(), tx))
+                }
+            };
+            match crate::retry::until_answered(ctx.cfg.rpc_timeout, attempt).await {
+                Ok((steps, results)) => Ok(Dialplan {
+                    steps: Box::pin(steps),
+                    results,
+                }),
+                Err(status) => {
+                    tracing::warn!(code = ?status.code(), "router unavailable");
+                    Err(BackendError::Unavailable)
+                }
+            }
+        })
+    }
+
+    fn open_media(
+        &self,
+        call_id: &str,
+        offer: String,
+        host: &str,
+    ) -> BoxFuture<Result<(MediaSession, String), BackendError>> {
+        let (ctx, call_id, host) = (self.0.clone(), call_id.to_owned(), host.to_owned());
+        Box::pin(async move {
+            for inst in ctx.media.order() {
+                let mut client = inst.client.clone();
+                let mut req = tonic::Request::new(OpenRequest {
+                    call_id: call_id.clone(),
+                    sdp_offer: offer.clone(),
+                    reached_at: host.clone(),
+                });
+                req.set_timeout(ctx.cfg.rpc_timeout);
+                let opened = tokio::time::timeout(ctx.cfg.rpc_timeout, client.open(req))
+                    .await
+                    .unwrap_or_else(|_| Err(tonic::Status::deadline_exceeded("no answer")));
+                match opened {
+                    Ok(r) => {
+                        let r = r.into_inner();
+                        inst.placed(2);
+                        let session = MediaSession {
+                            id: r.session_id,
+                            instance: Some(inst),
+                        };
+                        return Ok((session, r.sdp_answer));
+                    }
+                    Err(s) if s.code() == tonic::Code::FailedPrecondition => {
+                        return Err(BackendError::NoCodec(s.message().to_owned()))
+                    }
+                    Err(s) => {
+                        tracing::warn!(code = ?s.code(), "media instance did not answer; trying the next")
+                    }
+                }
+            }
+            Err(BackendError::Unavailable)
+        })
+    }
+
+    fn play(&self, s: &MediaSession, files: Vec<String>) -> BoxFuture<Result<(), BackendError>> {
+        let (session_id, instance) = (s.id.clone(), s.instance.clone());
+        Box::pin(async move {
+            let Some(instance) = instance else {
+                return Err(BackendError::Failed("no media instance".into()));
+            };
+            let mut client = instance.client.clone();
+            let req = PlayRequest {
+                session_id,
+                files,
+                language: String::new(),
+            };
+            let mut progress = client
+                .play(req)
+                .await
+                .map_err(|e| BackendError::Failed(e.message().to_owned()))?
+                .into_inner();
+            while let Some(p) = progress.next().await {
+                match p {
+                    Ok(p) => {
+                        if let Some(play_progress::Event::Missing(f)) = p.event {
+                            tracing::warn!(file = %f, "Playback: file does not exist");
+                        }
+                    }
+                    Err(e) => return Err(BackendError::Failed(e.message().to_owned())),
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn echo(&self, s: &MediaSession) -> BoxFuture<Result<EchoEnd, BackendError>> {
+        let (session_id, instance) = (s.id.clone(), s.instance.clone());
+        Box::pin(async move {
+            let Some(instance) = instance else {
+                return Err(BackendError::Failed("no media instance".into()));
+            };
+            let mut client = instance.client.clone();
+            let r = client
+                .echo(EchoRequest { session_id })
+                .await
+                .map_err(|e| BackendError::Failed(e.message().to_owned()))?
+                .into_inner();
+            use asterism_proto::media::EchoEnd as Pb;
+            Ok(match Pb::try_from(r.reason).unwrap_or(Pb::Closed) {
+                Pb::RtpTimeout => EchoEnd::RtpTimeout,
+                _ if !r.digit.is_empty() => EchoEnd::Digit(r.digit),
+                _ => EchoEnd::Closed,
+            })
+        })
+    }
+
+    fn media_lost(&self, s: &MediaSession) -> BoxFuture<()> {
+        let instance = s.instance.clone();
+        Box::pin(async move {
+            match instance {
+                Some(i) => i.until_lost().await,
+                None => std::future::pending().await,
+            }
+        })
+    }
+
+    fn close_media(&self, s: MediaSession) -> BoxFuture<()> {
+        Box::pin(async move {
+            if let Some(i) = s.instance {
+                let mut client = i.client.clone();
+                let _ = client.close(CloseRequest { session_id: s.id }).await;
+            }
+        })
+    }
+}
+
+/// Take a slot of `user`'s `limit`; its release is an RPC when dropped.
+async fn acquire(
+    ctx: &Arc<Ctx>,
+    user: &str,
+    limit: u32,
+    call_id: &str,
+) -> Result<Slot, SlotRefused> {
+    let req = AcquireCallRequest {
+        user: user.to_owned(),
+        call_id: call_id.to_owned(),
+        edge_id: ctx.cfg.edge_id.clone(),
+        limit,
+    };
+    match rpc!(ctx, registrar, acquire_call, req) {
+        Ok(a) if a.granted => {
+            let release = ReleaseCallRequest {
+                user: user.to_owned(),
+                call_id: call_id.to_owned(),
+                edge_id: ctx.cfg.edge_id.clone(),
+            };
+            let ctx = ctx.clone();
+            Ok(Slot::new(move || {
+                tokio::spawn(async move {
+                    if let Err(status) = rpc!(ctx, registrar, release_call, release.clone()) {
+                        // Freed anyway once this edge stops reporting
+                        // alive, or at the lease's end.
+                        tracing::warn!(code = ?status.code(), user = %release.user, "call-limit slot not released");
+                    }
+                });
+            }))
+        }
+        Ok(a) => {
+            tracing::info!(%user, limit, calls = a.calls, "call rejected due to call-limit");
+            Err(SlotRefused::Full)
+        }
+        Err(status) => {
+            tracing::warn!(code = ?status.code(), %user, "registrar failed taking a call-limit slot");
+            Err(SlotRefused::Backend(BackendError::Unavailable))
+        }
+    }
+}
+
+/// Where to send a B leg's INVITE for binding `b`: the phone, or — when
+/// another edge holds its flow — that edge, with a signed Route to it.
+fn contact(ctx: &Ctx, aor: &str, b: &Binding) -> Option<Contact> {
+    // This edge is alive whatever its last heartbeat said (the first
+    // may not have reached the registrar yet).
+    let ours = b
+        .flow
+        .as_ref()
+        .is_some_and(|f| f.edge_id == ctx.cfg.edge_id);
+    if b.edge_gone && !ours {
+        tracing::info!(%aor, contact = %b.contact, "not dialled: the edge holding its flow is gone");
+        return None;
+    }
+    let phone = target_flow(b)?;
+    let (flow, route) = match b.flow.as_ref() {
+        Some(f) if !f.edge_id.is_empty() && !ours && !f.edge_sip_addr.is_empty() => {
+            let Some(peer) = crate::relay::peer_flow(&f.edge_sip_addr) else {
+                tracing::warn!(edge = %f.edge_sip_addr, "owning edge has no address literal");
+                return None;
+            };
+            let route = crate::relay::route_via(ctx, &f.edge_sip_addr, &phone);
+            (peer, Some(route))
+        }
+        _ => (phone, None),
+    };
+    Some(Contact {
+        uri: b.contact.clone(),
+        flow,
+        route,
+    })
+}
+
+/// Where to send a callee's INVITE, as Asterisk's nat=auto_force_rport
+/// does: over TCP, the phone's own connection; over UDP, the Contact when it
+/// names the address the REGISTER came from (no NAT in between), else the
+/// address the REGISTER came from (the NAT's pinhole).
+pub(crate) fn target_flow(b: &Binding) -> Option<Flow> {
+    let pb = b.flow.as_ref()?;
+    let ip: IpAddr = pb.source_ip.parse().ok()?;
+    let source = SocketAddr::new(ip, pb.source_port as u16);
+    if pb.transport == PbTransport::Tcp as i32 {
+        return Some(Flow {
+            kind: Kind::Tcp,
+            remote: source,
+        });
+    }
+    let contact = asterism_sip::Uri::parse(&b.contact).ok();
+    let direct = contact.and_then(|u| {
+        let host = match &u.host {
+            asterism_sip::Host::Name(n) => n.parse::<IpAddr>().ok()?,
+            asterism_sip::Host::V6(a) => a.parse::<IpAddr>().ok()?,
+        };
+        (host == ip).then(|| SocketAddr::new(host, u.port.unwrap_or(5060)))
+    });
+    Some(Flow {
+        kind: Kind::Udp,
+        remote: direct.unwrap_or(source),
+    })
+}

@@ -1,0 +1,561 @@
+//! What a call does with any event in any state: the B2BUA as one sans-IO
+//! state machine. [`Machine::handle`] takes every input (the legs' requests,
+//! responses and timeouts, backend answers, router steps, timers) and
+//! returns the [`Action`]s to perform; its task (`driver.rs`) performs them
+//! and feeds the results back. Nothing here awaits, so tests drive it with
+//! paused time and fake backends.
+//!
+//! The life of a call: `Authenticating` (the registrar checks the INVITE's
+//! digest; 401/403/503 end it) → `Admitting` (a call-limit slot, if the
+//! caller has a limit) → `Starting` (the router's dialplan stream opens) →
+//! steps, each from `AwaitingStep` into the state that carries it out
+//! (`Waiting`, `Answering`, `Playing`, `Echoing`, `Resolving` → `Dialing` →
+//! `Bridged`) and back with a result → `Ending` (our BYEs answered) → `Done`.
+//!
+//! In every state: the caller's CANCEL (before the answer) and BYE end
+//! what the state is doing with the result "caller hung up"; a request not
+//! of the caller's dialog (wrong Call-ID tags, another transaction's
+//! CANCEL) gets 481 and changes nothing; an out-of-order CSeq gets 500; a
+//! late 2xx of a losing B leg gets ACK and BYE; a 200 to the caller is
+//! retransmitted until its ACK and, without one after 64·T1, both legs are
+//! hung up.
+
+use super::a_leg::{core, ALeg, AState};
+use super::backends::{AuthAnswer, MediaSession, Slot, SlotRefused};
+use super::bridge::{Relays, Side};
+use super::events::{Action, Answer, Ask, Event};
+use super::forks::Fork;
+use super::steps::{failed, hung_up, ok, with_status};
+use crate::calls::CallEntry;
+use crate::command::{Command, LegEvent};
+use crate::reply::replier_for;
+use asterism_proto::common::User;
+use asterism_proto::router::{step, Step, StepResult, StepStatus};
+use asterism_sip::dialog::Order;
+use asterism_sip::message::Response;
+use asterism_sip::transaction::{ClientKey, TsxKey};
+use asterism_sip::transport::Flow;
+use asterism_sip::validate::Checked;
+use asterism_sip::{Method, Request};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// How long our BYEs' answers are awaited before the call is let go.
+pub const BYE_WAIT: Duration = Duration::from_secs(5);
+
+/// What Answer, Playback or Echo go on with once the media session is open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Then {
+    Answer,
+    Play(Vec<String>),
+    Echo,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallState {
+    Authenticating,
+    Admitting,
+    Starting,
+    AwaitingStep,
+    Waiting { until: Instant },
+    Answering { then: Then },
+    Playing,
+    Echoing,
+    Resolving { timeout: Duration },
+    Dialing { deadline: Instant },
+    Bridged,
+    Ending { until: Instant },
+    Done,
+}
+
+pub struct Machine {
+    pub state: CallState,
+    pub(super) a: ALeg,
+    pub(super) retry_after: u32,
+    pub(super) user: Option<User>,
+    /// The B legs of the Dial under way.
+    pub(super) forks: Vec<Fork>,
+    /// B legs that lost or were cancelled: a late 2xx gets ACK and BYE.
+    pub(super) losers: Vec<Fork>,
+    /// The B leg that answered, while its dialog lasts.
+    pub(super) callee: Option<Fork>,
+    pub(super) relays: Relays,
+    /// Our BYEs still unanswered.
+    pub(super) byes: Vec<ClientKey>,
+    pub(super) media: Option<MediaSession>,
+    /// call-limit slots held until the call ends.
+    pub(super) slots: Vec<Slot>,
+    /// Slots taken for the targets of the Dial under way.
+    pub(super) dial_slots: Vec<(String, Slot)>,
+    /// A place among the requests waiting on the registrar, until admitted.
+    pub(super) admission: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// The router's id of the step under way.
+    pub(super) step_id: u64,
+    /// The id of the latest backend request: older answers are stale.
+    pub(super) op: u64,
+    pub(super) entry: CallEntry,
+    pub(super) out: Vec<Action>,
+    done_sent: bool,
+}
+
+impl Machine {
+    pub fn new(a: ALeg, entry: CallEntry, retry_after: u32) -> Machine {
+        Machine {
+            state: CallState::Authenticating,
+            a,
+            retry_after,
+            user: None,
+            forks: Vec::new(),
+            losers: Vec::new(),
+            callee: None,
+            relays: Relays::default(),
+            byes: Vec::new(),
+            media: None,
+            slots: Vec::new(),
+            dial_slots: Vec::new(),
+            admission: None,
+            step_id: 0,
+            op: 0,
+            entry,
+            out: Vec::new(),
+            done_sent: false,
+        }
+    }
+
+    /// Hold `permit` until the caller is admitted (see `Ctx::pending`).
+    pub fn hold(&mut self, permit: Option<tokio::sync::OwnedSemaphorePermit>) {
+        self.admission = permit;
+    }
+
+    /// Take one event; the actions it calls for.
+    pub fn handle(&mut self, event: Event, now: Instant) -> Vec<Action> {
+        match event {
+            Event::Start => self.start(),
+            Event::Leg(LegEvent::Request {
+                key,
+                flow,
+                request,
+                checked,
+            }) => self.on_request(key, flow, &request, &checked, now),
+            Event::Leg(LegEvent::Response { key, response }) => {
+                self.on_response(&key, &response, now)
+            }
+            Event::Leg(LegEvent::Timeout { key }) => self.on_timeout(&key),
+            Event::Answer(_, Answer::MediaLost(id)) => self.media_lost(&id),
+            Event::Answer(op, answer) if op == self.op => self.on_answer(answer, now),
+            Event::Answer(_, answer) => self.stale(answer),
+            Event::Step(step) => self.on_step(step, now),
+            Event::RouterGone => {
+                tracing::warn!("router gone mid-call: ending it");
+                self.end(503, now);
+            }
+            Event::Timer => self.on_timer(now),
+        }
+        self.settle();
+        std::mem::take(&mut self.out)
+    }
+
+    /// The earliest time the machine wants an [`Event::Timer`].
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let state = match &self.state {
+            CallState::Waiting { until } | CallState::Ending { until } => Some(*until),
+            CallState::Dialing { deadline } => Some(*deadline),
+            _ => None,
+        };
+        [state, self.a.deadline()].into_iter().flatten().min()
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.state == CallState::Done
+    }
+
+    /// How the call went, for the `calls` metric.
+    pub fn outcome(&self) -> &'static str {
+        match self.a.state {
+            AState::Early => "unanswered",
+            _ if self.a.dialog.is_some() => "answered",
+            _ => "refused",
+        }
+    }
+
+    fn start(&mut self) {
+        if let Some(code) = self.a.refuse_early() {
+            let r = self.a.replier.reply(code);
+            return self.refuse(r);
+        }
+        // Without credentials the challenge follows at once; with them the
+        // registrar is asked first, so stop the phone's retransmissions.
+        if self.a.has_credentials() {
+            self.a.trying(&mut self.out);
+        }
+        let ask = super::steps::auth_ask(&self.a);
+        self.ask(Ask::Authenticate(Box::new(ask)));
+        self.state = CallState::Authenticating;
+    }
+
+    /// Refuse the INVITE before any dialplan ran (challenge, 403, 482, 483,
+    /// 503): once, without retransmissions (a spoofed source gets one
+    /// answer, not twelve), after giving up the Call-ID so the phone's next
+    /// INVITE on it (the one with credentials) starts a call of its own.
+    fn refuse(&mut self, r: Response) {
+        let call_id = self.a.checked.call_id.clone();
+        self.out.push(Action::Unroute(call_id));
+        self.a.reject(&mut self.out, r);
+        self.state = CallState::Done;
+    }
+
+    pub(super) fn ask(&mut self, ask: Ask) {
+        self.op += 1;
+        self.out.push(Action::Ask(self.op, ask));
+    }
+
+    fn on_answer(&mut self, answer: Answer, now: Instant) {
+        match (answer, &self.state) {
+            (Answer::Auth(a), CallState::Authenticating) => match a {
+                Ok(AuthAnswer::Ok(user)) => self.authenticated(user),
+                Ok(AuthAnswer::Challenge(www)) => {
+                    let mut r = self.a.replier.reply(401);
+                    r.headers
+                        .push(asterism_sip::HeaderName::WwwAuthenticate, www);
+                    self.refuse(r)
+                }
+                Ok(AuthAnswer::Refused) => self.refuse(self.a.replier.reply(403)),
+                Err(e) => {
+                    tracing::warn!(
+                        error = e.text(),
+                        "registrar failed during INVITE authentication"
+                    );
+                    self.refuse(e.response(&self.a.replier, self.retry_after))
+                }
+            },
+            (Answer::Slot(s), CallState::Admitting) => match s {
+                Ok(slot) => {
+                    self.slots.push(slot);
+                    self.admitted();
+                }
+                Err(SlotRefused::Full) => {
+                    let reason = Some("Temporarily Unavailable (Call limit)");
+                    self.a.fail_with(&mut self.out, 480, reason);
+                    self.state = CallState::Done;
+                }
+                Err(SlotRefused::Backend(e)) => {
+                    let r = e.response(&self.a.replier, self.retry_after);
+                    self.a.fail(&mut self.out, r);
+                    self.state = CallState::Done;
+                }
+            },
+            (Answer::Dialplan(r), CallState::Starting) => match r {
+                Ok(()) => self.state = CallState::AwaitingStep,
+                Err(e) => {
+                    tracing::warn!(error = e.text(), "router unavailable");
+                    let r = e.response(&self.a.replier, self.retry_after);
+                    self.a.fail(&mut self.out, r);
+                    self.state = CallState::Done;
+                }
+            },
+            (Answer::Resolved(targets), CallState::Resolving { timeout }) => {
+                let timeout = *timeout;
+                self.start_forks(targets, timeout, now)
+            }
+            (Answer::Media(m), CallState::Answering { then }) => {
+                let then = then.clone();
+                self.media_opened(m, then, now)
+            }
+            (Answer::Played(r), CallState::Playing) => {
+                let result = match r {
+                    Ok(()) => ok(),
+                    Err(e) => failed(e.text()),
+                };
+                self.result(result)
+            }
+            (Answer::Echoed(r), CallState::Echoing) => self.echoed(r),
+            (answer, state) => {
+                tracing::debug!(?answer, ?state, "backend answer out of turn ignored");
+                self.stale(answer)
+            }
+        }
+    }
+
+    /// An answer nobody waits for any more: a media session it opened is
+    /// closed; slots are given back as they drop.
+    fn stale(&mut self, answer: Answer) {
+        if let Answer::Media(Ok((session, _))) = answer {
+            self.out.push(Action::Ask(0, Ask::CloseMedia(session)));
+        }
+    }
+
+    fn authenticated(&mut self, user: User) {
+        let limited = user.call_limit > 0 && !user.guest;
+        self.user = Some(user.clone());
+        if limited {
+            let call_id = self.a.checked.call_id.clone();
+            self.ask(Ask::Slot {
+                user: user.name,
+                limit: user.call_limit,
+                call_id,
+            });
+            self.state = CallState::Admitting;
+        } else {
+            self.admitted();
+        }
+    }
+
+    fn admitted(&mut self) {
+        self.admission = None;
+        let start = super::steps::call_start(&self.a, self.user.as_ref());
+        self.ask(Ask::Execute(start));
+        self.state = CallState::Starting;
+    }
+
+    fn on_step(&mut self, step: Option<Step>, now: Instant) {
+        let Some(step) = step else {
+            // A step under way goes on (a bridged call is not cut because
+            // a router replica died); its result will find no router.
+            if self.state == CallState::AwaitingStep {
+                tracing::warn!("router stream ended without Finished");
+                self.end(503, now);
+            }
+            return;
+        };
+        if self.state != CallState::AwaitingStep {
+            tracing::warn!(state = ?self.state, "router step out of turn ignored");
+            return;
+        }
+        let Some(app) = step.app else { return };
+        self.step_id = step.step_id;
+        if let step::App::Finished(f) = app {
+            return self.end(f.sip_code as u16, now);
+        }
+        if self.a.state == AState::Gone {
+            return self.result(hung_up());
+        }
+        self.execute(app, now);
+    }
+
+    /// Send the step's result; the router's next step is awaited.
+    pub(super) fn result(&mut self, mut r: StepResult) {
+        r.step_id = self.step_id;
+        self.out.push(Action::StepResult(r));
+        self.state = CallState::AwaitingStep;
+    }
+
+    /// The dialplan is over (or broke): cancel the B legs still ringing,
+    /// hang up the callee, and the caller with a final response if never
+    /// answered, a BYE if it was.
+    pub(super) fn end(&mut self, code: u16, now: Instant) {
+        self.entry.state("ending");
+        for f in &mut self.forks {
+            f.cancel(&mut self.out);
+        }
+        self.losers.append(&mut self.forks);
+        self.hang_up_callee();
+        match self.a.state {
+            AState::Early => {
+                let code = if code >= 300 { code } else { 480 };
+                self.a.fail_with(&mut self.out, code, None);
+            }
+            AState::Answered { .. } => self.bye_caller(),
+            AState::Gone => {}
+        }
+        self.state = CallState::Ending {
+            until: now + BYE_WAIT,
+        };
+    }
+
+    pub(super) fn bye_caller(&mut self) {
+        if let Some(k) = self.a.bye(&mut self.out) {
+            self.byes.push(k);
+        }
+    }
+
+    pub(super) fn hang_up_callee(&mut self) {
+        if let Some(mut c) = self.callee.take() {
+            let k = c.bye(&mut self.out);
+            self.byes.push(k);
+        }
+    }
+
+    /// The caller hung up (CANCEL before the answer, BYE after, or never
+    /// ACKed): whatever the state was doing ends with "caller hung up".
+    fn caller_gone(&mut self) {
+        match self.state {
+            CallState::Authenticating | CallState::Admitting | CallState::Starting => {
+                self.state = CallState::Done
+            }
+            CallState::Waiting { .. }
+            | CallState::Answering { .. }
+            | CallState::Playing
+            | CallState::Echoing => self.result(hung_up()),
+            CallState::Resolving { .. } | CallState::Dialing { .. } => {
+                for f in &mut self.forks {
+                    f.cancel(&mut self.out);
+                }
+                self.losers.append(&mut self.forks);
+                self.dial_slots.clear();
+                self.result(StepResult {
+                    dial_status: "CANCEL".into(),
+                    ..hung_up()
+                })
+            }
+            CallState::Bridged => {
+                self.hang_up_callee();
+                self.result(with_status(StepStatus::CallerHungUp, "ANSWER"))
+            }
+            CallState::AwaitingStep | CallState::Ending { .. } | CallState::Done => {}
+        }
+    }
+
+    fn on_request(&mut self, key: TsxKey, flow: Flow, req: &Request, c: &Checked, now: Instant) {
+        if c.call_id != self.a.checked.call_id {
+            return self.on_callee_request(key, flow, req, c, now);
+        }
+        let m = &req.method;
+        if *m == Method::ACK {
+            if self.a.in_dialog(c) {
+                self.a.acked();
+            }
+            return;
+        }
+        let ours = if *m == Method::CANCEL {
+            self.a.cancels_invite(req, c)
+        } else {
+            self.a.in_dialog(c)
+        };
+        let replier = replier_for(flow, req, c);
+        if !ours {
+            tracing::info!(method = %m, "request outside the caller's dialog refused");
+            let response = replier.reply(481);
+            return core(&mut self.out, Command::RespondOnce { key, response });
+        }
+        let stale = self.a.dialog.as_mut().map(|d| d.check_order(m, &c.cseq));
+        if stale == Some(Order::Stale) {
+            let response = replier.reply(500);
+            return core(&mut self.out, Command::Respond { key, response });
+        }
+        let respond = |out: &mut Vec<Action>, code: u16| {
+            let response = replier.reply(code);
+            core(
+                out,
+                Command::Respond {
+                    key: key.clone(),
+                    response,
+                },
+            );
+        };
+        match m {
+            m if *m == Method::CANCEL => {
+                respond(&mut self.out, 200);
+                if self.a.state == AState::Early {
+                    self.a.fail_with(&mut self.out, 487, None);
+                    self.caller_gone();
+                }
+            }
+            m if *m == Method::BYE => {
+                respond(&mut self.out, 200);
+                self.a.state = AState::Gone;
+                self.caller_gone();
+            }
+            _ if self.state == CallState::Bridged && self.callee.is_some() => {
+                if let Some(callee) = self.callee.as_mut() {
+                    let origin = (key, replier);
+                    self.relays
+                        .relay(&mut self.out, &mut callee.dialog, origin, req, Side::Callee);
+                }
+            }
+            m if *m == Method::OPTIONS || *m == Method::INFO => respond(&mut self.out, 200),
+            _ => respond(&mut self.out, 488),
+        }
+    }
+
+    fn on_response(&mut self, key: &ClientKey, r: &Response, now: Instant) {
+        if let Some(i) = self.forks.iter().position(|f| f.is_invite_response(key)) {
+            return self.on_fork_response(i, r, now);
+        }
+        if let Some(callee) = &self.callee {
+            if callee.is_invite_response(key) && (200..300).contains(&r.code) {
+                // Our ACK was lost: the callee retransmits its 200.
+                return callee.re_ack(&mut self.out);
+            }
+        }
+        let contact = self.a.contact();
+        let dialogs = (
+            self.a.dialog.as_mut(),
+            self.callee.as_mut().map(|c| &mut c.dialog),
+        );
+        if self
+            .relays
+            .on_response(&mut self.out, key, r, &contact, dialogs)
+        {
+            return;
+        }
+        if r.code >= 200 && self.byes.contains(key) {
+            self.byes.retain(|k| k != key);
+            return;
+        }
+        self.stray_answer(key, r);
+    }
+
+    fn on_timeout(&mut self, key: &ClientKey) {
+        if let Some(f) = self.forks.iter_mut().find(|f| f.is_invite_response(key)) {
+            f.settle(408);
+            return self.dial_over();
+        }
+        if let Some(f) = self.losers.iter_mut().find(|f| f.is_invite_response(key)) {
+            f.settled = true;
+        }
+        if self.relays.on_timeout(&mut self.out, key) {
+            return;
+        }
+        self.byes.retain(|k| k != key);
+    }
+
+    fn on_timer(&mut self, now: Instant) {
+        if self.a.on_timer(&mut self.out, now) {
+            tracing::warn!("caller never ACKed the 200: hanging up");
+            self.bye_caller();
+            self.caller_gone();
+        }
+        match self.state {
+            CallState::Waiting { until } if now >= until => self.result(ok()),
+            CallState::Dialing { deadline } if now >= deadline => {
+                for f in &mut self.forks {
+                    f.cancel(&mut self.out);
+                }
+                self.losers.append(&mut self.forks);
+                self.dial_slots.clear();
+                self.result(with_status(StepStatus::Ok, "NOANSWER"));
+            }
+            CallState::Ending { until } if now >= until => self.state = CallState::Done,
+            _ => {}
+        }
+    }
+
+    /// The call's media instance died: its audio is gone, so hang up (BYE)
+    /// rather than leave the caller in silence.
+    fn media_lost(&mut self, id: &str) {
+        if self.media.as_ref().is_none_or(|m| m.id != id) {
+            return;
+        }
+        tracing::warn!("media instance lost mid-call: hanging up");
+        self.media = None;
+        self.bye_caller();
+        self.caller_gone();
+    }
+
+    /// Once ending, done when every BYE is answered and every cancelled B
+    /// leg gave its final answer (a 2xx crossing our CANCEL still gets its
+    /// ACK and BYE); once done, say so.
+    fn settle(&mut self) {
+        let quiet = self.byes.is_empty() && self.losers.iter().all(|f| f.settled);
+        if matches!(self.state, CallState::Ending { .. }) && quiet {
+            self.state = CallState::Done;
+        }
+        if self.state == CallState::Done && !self.done_sent {
+            self.done_sent = true;
+            if let Some(s) = self.media.take() {
+                self.out.push(Action::Ask(0, Ask::CloseMedia(s)));
+            }
+            self.out.push(Action::Done);
+        }
+    }
+}

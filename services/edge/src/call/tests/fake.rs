@@ -1,0 +1,272 @@
+//! In-memory [`Backends`] for the call machine's tests: a registrar that
+//! knows one caller and a few Dial targets, a router that plays a scripted
+//! dialplan step by step (recording the results it gets), and a media
+//! service whose prompts and echo take a set time.
+
+use crate::call::backends::*;
+use asterism_proto::common::User;
+use asterism_proto::router::{step, CallEvent, CallStart, Finished, Step, StepResult};
+use asterism_sip::transport::{Flow, Kind};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, Notify};
+use tokio_stream::wrappers::ReceiverStream;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    /// 401 without credentials, the caller with them.
+    Digest,
+    Refuse,
+    Unavailable,
+    /// Answers after this long (to race a CANCEL against).
+    Slow(u64),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Router {
+    Ok,
+    Unavailable,
+    /// The stream breaks after this many steps were sent.
+    DiesAfter(usize),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Media {
+    Ok,
+    NoCodec,
+    Unavailable,
+}
+
+pub struct Fake {
+    pub auth: Auth,
+    pub caller: User,
+    /// Dial targets and their contacts.
+    pub contacts: HashMap<String, Vec<Contact>>,
+    /// call-limit of targets (and the caller), by name.
+    pub limits: HashMap<String, u32>,
+    pub plan: Vec<step::App>,
+    pub router: Router,
+    pub media: Media,
+    pub play: Duration,
+    pub echo: Option<(Duration, EchoEnd)>,
+    /// What the router got, step by step.
+    pub results: Arc<Mutex<Vec<StepResult>>>,
+    /// Held call-limit slots, by user.
+    pub held: Arc<Mutex<HashMap<String, u32>>>,
+    pub closed: Arc<Mutex<Vec<String>>>,
+    /// Notified: the media instance dies.
+    pub lost: Arc<Notify>,
+}
+
+/// A phone at 127.0.0.1:`port` over UDP.
+pub fn phone(user: &str, port: u16) -> Contact {
+    Contact {
+        uri: format!("sip:{user}@127.0.0.1:{port}"),
+        flow: Flow {
+            kind: Kind::Udp,
+            remote: format!("127.0.0.1:{port}").parse().unwrap(),
+        },
+        route: None,
+    }
+}
+
+impl Fake {
+    /// bob calling; alice at one phone; the dialplan `plan`, then Finished.
+    pub fn new(plan: Vec<step::App>) -> Fake {
+        let mut contacts = HashMap::new();
+        contacts.insert("alice".to_owned(), vec![phone("alice", 5070)]);
+        Fake {
+            auth: Auth::Digest,
+            caller: User {
+                name: "bob".into(),
+                context: "default".into(),
+                callerid_name: "Bob".into(),
+                callerid_num: "62".into(),
+                call_limit: 0,
+                guest: false,
+            },
+            contacts,
+            limits: HashMap::new(),
+            plan,
+            router: Router::Ok,
+            media: Media::Ok,
+            play: Duration::from_secs(2),
+            echo: None,
+            results: Arc::default(),
+            held: Arc::default(),
+            closed: Arc::default(),
+            lost: Arc::default(),
+        }
+    }
+
+    pub fn results(&self) -> Vec<StepResult> {
+        self.results.lock().unwrap().clone()
+    }
+
+    pub fn held(&self, user: &str) -> u32 {
+        self.held.lock().unwrap().get(user).copied().unwrap_or(0)
+    }
+
+    fn take_slot(&self, user: &str, limit: u32) -> Option<Slot> {
+        let mut held = self.held.lock().unwrap();
+        let n = held.entry(user.to_owned()).or_default();
+        if *n >= limit {
+            return None;
+        }
+        *n += 1;
+        let (held, user) = (self.held.clone(), user.to_owned());
+        Some(Slot::new(move || {
+            if let Some(n) = held.lock().unwrap().get_mut(&user) {
+                *n -= 1;
+            }
+        }))
+    }
+}
+
+impl Backends for Fake {
+    fn authenticate(&self, ask: AuthAsk) -> BoxFuture<Result<AuthAnswer, BackendError>> {
+        let (mode, user) = (self.auth, self.caller.clone());
+        Box::pin(async move {
+            match mode {
+                Auth::Refuse => Ok(AuthAnswer::Refused),
+                Auth::Unavailable => Err(BackendError::Unavailable),
+                Auth::Slow(ms) => {
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                    Ok(AuthAnswer::Ok(user))
+                }
+                Auth::Digest if ask.request.credentials.is_none() => Ok(AuthAnswer::Challenge(
+                    "Digest realm=\"asterisk\", nonce=\"abc\"".into(),
+                )),
+                Auth::Digest => Ok(AuthAnswer::Ok(user)),
+            }
+        })
+    }
+
+    fn acquire_slot(
+        &self,
+        user: &str,
+        limit: u32,
+        _: &str,
+    ) -> BoxFuture<Result<Slot, SlotRefused>> {
+        let slot = self.take_slot(user, limit).ok_or(SlotRefused::Full);
+        Box::pin(async move { slot })
+    }
+
+    fn resolve(&self, targets: Vec<String>, _: &str) -> BoxFuture<Vec<Resolved>> {
+        let mut out = Vec::new();
+        for target in targets {
+            let contacts = self.contacts.get(&target).cloned().unwrap_or_default();
+            let slot = match self.limits.get(&target) {
+                Some(&limit) if !contacts.is_empty() => match self.take_slot(&target, limit) {
+                    Some(s) => Some(s),
+                    None => continue,
+                },
+                _ => None,
+            };
+            out.push(Resolved {
+                target,
+                contacts,
+                slot,
+            });
+        }
+        Box::pin(async move { out })
+    }
+
+    fn execute(&self, _start: CallStart) -> BoxFuture<Result<Dialplan, BackendError>> {
+        if self.router == Router::Unavailable {
+            return Box::pin(async { Err(BackendError::Unavailable) });
+        }
+        let dies_after = match self.router {
+            Router::DiesAfter(n) => Some(n),
+            _ => None,
+        };
+        let mut plan = self.plan.clone();
+        plan.push(step::App::Finished(Finished::default()));
+        let recorded = self.results.clone();
+        let (steps_tx, steps_rx) = mpsc::channel(4);
+        let (results, mut results_rx) = mpsc::channel::<CallEvent>(4);
+        tokio::spawn(async move {
+            for (i, app) in plan.into_iter().enumerate() {
+                let finished = matches!(app, step::App::Finished(_));
+                let step = Step {
+                    step_id: i as u64 + 1,
+                    location: None,
+                    app: Some(app),
+                };
+                if steps_tx.send(Ok(step)).await.is_err() || finished {
+                    return;
+                }
+                if dies_after == Some(i + 1) {
+                    return;
+                }
+                let Some(ev) = results_rx.recv().await else {
+                    return;
+                };
+                if let Some(asterism_proto::router::call_event::Event::Result(r)) = ev.event {
+                    recorded.lock().unwrap().push(r);
+                }
+            }
+        });
+        let steps: ReceiverStream<Result<Step, tonic::Status>> = ReceiverStream::new(steps_rx);
+        Box::pin(async move {
+            Ok(Dialplan {
+                steps: Box::pin(steps),
+                results,
+            })
+        })
+    }
+
+    fn open_media(
+        &self,
+        _: &str,
+        _: String,
+        _: &str,
+    ) -> BoxFuture<Result<(MediaSession, String), BackendError>> {
+        let mode = self.media;
+        Box::pin(async move {
+            match mode {
+                Media::Ok => {
+                    let s = MediaSession {
+                        id: "s1".into(),
+                        instance: None,
+                    };
+                    Ok((s, "v=0\r\ns=media\r\n".into()))
+                }
+                Media::NoCodec => Err(BackendError::NoCodec("no codec in common".into())),
+                Media::Unavailable => Err(BackendError::Unavailable),
+            }
+        })
+    }
+
+    fn play(&self, _: &MediaSession, _: Vec<String>) -> BoxFuture<Result<(), BackendError>> {
+        let d = self.play;
+        Box::pin(async move {
+            tokio::time::sleep(d).await;
+            Ok(())
+        })
+    }
+
+    fn echo(&self, _: &MediaSession) -> BoxFuture<Result<EchoEnd, BackendError>> {
+        let echo = self.echo.clone();
+        Box::pin(async move {
+            match echo {
+                Some((d, end)) => {
+                    tokio::time::sleep(d).await;
+                    Ok(end)
+                }
+                None => std::future::pending().await,
+            }
+        })
+    }
+
+    fn media_lost(&self, _: &MediaSession) -> BoxFuture<()> {
+        let lost = self.lost.clone();
+        Box::pin(async move { lost.notified().await })
+    }
+
+    fn close_media(&self, s: MediaSession) -> BoxFuture<()> {
+        self.closed.lock().unwrap().push(s.id);
+        Box::pin(async {})
+    }
+}
