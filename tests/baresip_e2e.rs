@@ -167,14 +167,10 @@ fn two_baresip_phones_call_each_other_and_either_hangs_up() {
     let _alice = start_baresip(&dir_a.0, ctrl_a, &account("alice", "alice61"));
     let _bob = start_baresip(&dir_b.0, ctrl_b, &account("bob", "bob62"));
     for port in [ctrl_a, ctrl_b] {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !ctrl(port, "reginfo", "").is_some_and(|r| r.contains("OK")) {
-            assert!(
-                Instant::now() < deadline,
-                "phone on {port} did not register"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let registered = common::wait_until(Duration::from_secs(10), || {
+            ctrl(port, "reginfo", "").is_some_and(|r| r.contains("OK"))
+        });
+        assert!(registered, "phone on {port} did not register");
     }
     // 62 dials 61; 61 answers by itself; the callee hangs up.
     ctrl(ctrl_b, "dial", "61").unwrap();
@@ -294,11 +290,10 @@ fn baresip_echo_test_hears_the_prompt_then_its_own_voice() {
         .stderr(Stdio::null())
         .spawn()
         .expect("baresip");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !ctrl(ctrl_port, "reginfo", "").is_some_and(|r| r.contains("OK")) {
-        assert!(Instant::now() < deadline, "phone did not register");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let registered = common::wait_until(Duration::from_secs(10), || {
+        ctrl(ctrl_port, "reginfo", "").is_some_and(|r| r.contains("OK"))
+    });
+    assert!(registered, "phone did not register");
     ctrl(ctrl_port, "dial", "3666").unwrap();
     std::thread::sleep(Duration::from_millis(3500));
     ctrl(ctrl_port, "hangup", "").unwrap();

@@ -172,13 +172,10 @@ fn echo_test_plays_the_prompt_then_echoes_and_hash_ends_it() {
         );
     }
     let mut media = String::new();
-    for _ in 0..50 {
+    common::wait_until(Duration::from_millis(2500), || {
         media = common::http_get(t.media_http, "/metrics").unwrap().1;
-        if media.contains("asterism_media_sessions_active 0") {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+        media.contains("asterism_media_sessions_active 0")
+    });
     assert!(
         media.contains("asterism_media_sessions_active 0"),
         "{media}"

@@ -92,14 +92,9 @@ fn redis_down_gives_503_with_retry_after_then_recovers() {
     assert_eq!(status_code(&probe), Some(503), "{probe}");
     assert_eq!(header(&probe, "Retry-After"), Some("7"));
     t.redis.restart();
-    let mut ok = false;
-    for _ in 0..20 {
-        if t.sipp("register_auth.xml", "udp", 2, 60).success {
-            ok = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    let ok = common::wait_until(Duration::from_secs(10), || {
+        t.sipp("register_auth.xml", "udp", 2, 60).success
+    });
     assert!(ok, "registrations succeed again once Redis is back");
     assert_eq!(t.binding_keys("user0000").len(), 1);
 }
@@ -139,12 +134,8 @@ fn metrics_count_registers_and_the_edge_is_live_and_ready() {
     );
     // Ready once the registrar and router answer their health checks.
     let ready_is = |want: u16| {
-        (0..50).any(|_| {
-            let ok = common::http_get(t.edge_http, "/ready").map(|r| r.0) == Some(want);
-            if !ok {
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            ok
+        common::wait_until(Duration::from_secs(5), || {
+            common::http_get(t.edge_http, "/ready").map(|r| r.0) == Some(want)
         })
     };
     assert!(ready_is(200), "edge ready");

@@ -26,10 +26,8 @@ fn registrations_follow_a_sentinel_failover() {
         r.command(&["ROLE"])
             .is_some_and(|role| role.contains("master"))
     };
-    while !promoted(&replica) && started.elapsed() < Duration::from_secs(30) {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert!(promoted(&replica), "sentinel promoted the replica");
+    let up = common::wait_until(Duration::from_secs(30), || promoted(&replica));
+    assert!(up, "sentinel promoted the replica");
 
     // All users again, until a whole run goes through (while the new
     // primary has no replica confirming writes, REGISTERs get 503).

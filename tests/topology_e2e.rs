@@ -217,12 +217,8 @@ impl Drop for Cluster {
     }
 }
 
-fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !ok() {
-        assert!(Instant::now() < deadline, "{what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+fn wait_until(what: &str, ok: impl FnMut() -> bool) {
+    assert!(common::wait_until(Duration::from_secs(15), ok), "{what}");
 }
 
 fn background(f: impl FnOnce() -> SippRun + Send + 'static) -> JoinHandle<SippRun> {

@@ -178,15 +178,15 @@ impl Topology {
         // Ready as Kubernetes sees it: registrar and router replicas passed a
         // health check, so calls are balanced onto them (before that, the
         // first call could find no replica and fail).
-        while !matches!(http_get(self.edge_http, "/ready"), Some((200, _))) {
-            assert!(
-                Instant::now() < deadline,
-                "edge never became ready:\n{}\nregistrar:\n{}",
-                self.edge.errors(),
-                self.registrar.errors()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let ready = wait_until(deadline - Instant::now(), || {
+            matches!(http_get(self.edge_http, "/ready"), Some((200, _)))
+        });
+        assert!(
+            ready,
+            "edge never became ready:\n{}\nregistrar:\n{}",
+            self.edge.errors(),
+            self.registrar.errors()
+        );
     }
 
     /// Another edge on the same registrar, router and media, with its own
@@ -197,14 +197,10 @@ impl Topology {
         extra.push(("ASTERISM_EDGE_ID", edge_id.to_owned()));
         let edge = start_edge(sip_port, self.grpc_port, http, &extra);
         let addr = SocketAddr::from(([127, 0, 0, 1], sip_port));
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !matches!(http_get(http, "/ready"), Some((200, _))) {
-            assert!(
-                Instant::now() < deadline,
-                "edge {edge_id} never became ready"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let ready = wait_until(Duration::from_secs(10), || {
+            matches!(http_get(http, "/ready"), Some((200, _)))
+        });
+        assert!(ready, "edge {edge_id} never became ready");
         (edge, addr, http)
     }
 
@@ -366,14 +362,10 @@ pub fn wait_until(within: Duration, mut ready: impl FnMut() -> bool) -> bool {
 }
 
 pub fn wait_tcp(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("nothing listens on {port}");
+    let listening = wait_until(Duration::from_secs(10), || {
+        TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    assert!(listening, "nothing listens on {port}");
 }
 
 pub struct SippRun {

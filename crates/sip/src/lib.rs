@@ -1,29 +1,26 @@
-//! The SIP stack of Asterism, in layers that each depend only on the one below:
+//! The SIP stack of Asterism, in layers that each depend only on the ones
+//! below:
 //!
-//! * [`message`]: framing, parsing and printing of SIP messages. Method and status
-//!   enums come from `rsip`; the text grammar is ours, because rsip 0.4 rejects or
-//!   misreads much of what real phones and the RFC 4475/5118 torture tests send
-//!   (compact names, folded lines, header lists, LWS, IPv6, raw digest values).
-//! * [`header`]: typed views of the headers the edge reasons about.
-//! * [`transport`]: UDP and TCP on one port, replies on the flow a request came in on.
-//! * [`transaction`]: the RFC 3261 §17 server transactions and their timers.
+//! * [`message`]: framing, parsing and printing of SIP messages, typed
+//!   headers, URIs, digest credentials, validation.
+//! * [`transport`]: UDP and TCP on one port, replies on the flow a request
+//!   came in on, with limits on everything a stranger can open.
+//! * [`transaction`]: the RFC 3261 §17 client and server transactions and
+//!   their timers, as a sans-IO layer the edge's core drives.
+//! * [`dialog`]: RFC 3261 §12 dialogs, as the edge's B2BUA legs keep them.
+//!
+//! The message layer's modules are re-exported at the root
+//! (`asterism_sip::header`, `asterism_sip::uri`…), where the rest of the
+//! code names them.
 
 pub mod dialog;
-pub mod digest;
-pub mod error;
-pub mod framing;
-pub mod header;
 pub mod message;
-pub mod method;
-pub mod request;
-pub mod response;
-pub mod status;
-pub mod text;
 pub mod transaction;
 pub mod transport;
-pub mod triage;
-pub mod uri;
-pub mod validate;
+
+pub use message::{
+    digest, error, framing, header, method, request, response, status, text, triage, uri, validate,
+};
 
 pub use error::{FrameError, ParseError};
 pub use header::name::HeaderName;

@@ -305,12 +305,10 @@ impl Core {
     /// A response: to one of our client transactions, then to its call.
     fn on_response(&mut self, r: Response) {
         let branch = asterism_sip::request::top_branch(&r.headers).unwrap_or_default();
-        let method = r
-            .headers
-            .get(&asterism_sip::HeaderName::CSeq)
-            .and_then(|c| c.split_whitespace().nth(1))
+        let method = asterism_sip::header::CSeq::of(&r.headers)
+            .map(|c| c.method)
             .unwrap_or_default();
-        let key = ClientKey::for_response(&branch, method);
+        let key = ClientKey::for_response(&branch, &method);
         let (deliver, actions) = self.layer.on_response(&key, &r, Instant::now());
         self.execute(actions);
         if !deliver {

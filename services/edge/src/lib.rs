@@ -1,7 +1,8 @@
 //! The edge service: the only part of Asterism that speaks SIP. It owns the
-//! transports and transactions, answers what it can itself (OPTIONS, errors),
-//! and asks the registrar (and later the router and media services) over
-//! gRPC for everything else.
+//! transports and transactions ([`core`]), answers what it can itself
+//! (OPTIONS, errors), and asks the registrar, router and media services over
+//! gRPC for everything else: REGISTER ([`register`]) and the calls, one
+//! state machine each ([`call`]).
 
 pub mod admin;
 pub mod alive;

@@ -58,6 +58,19 @@ pub fn core(out: &mut Vec<Action>, c: Command) {
     out.push(Action::Core(c));
 }
 
+/// Send a request in `dialog`, in a new client transaction: its key.
+pub fn send_in(out: &mut Vec<Action>, dialog: &mut Dialog, method: Method) -> ClientKey {
+    let (key, request) = dialog.request(method);
+    let flow = dialog.flow;
+    let command = Command::Request {
+        key: key.clone(),
+        flow,
+        request,
+    };
+    core(out, command);
+    key
+}
+
 impl ALeg {
     pub fn new(
         invite: Request,
@@ -253,17 +266,7 @@ impl ALeg {
         self.state = AState::Gone;
         self.retransmit = None;
         let dialog = self.dialog.as_mut()?;
-        let (key, request) = dialog.request(Method::BYE);
-        let flow = dialog.flow;
-        core(
-            out,
-            Command::Request {
-                key: key.clone(),
-                flow,
-                request,
-            },
-        );
-        Some(key)
+        Some(send_in(out, dialog, Method::BYE))
     }
 
     fn finished(&mut self, status: u16) {

@@ -191,17 +191,7 @@ impl Fork {
 
     /// BYE on the confirmed dialog: its client key.
     pub fn bye(&mut self, out: &mut Vec<Action>) -> ClientKey {
-        let (key, request) = self.dialog.request(Method::BYE);
-        let flow = self.dialog.flow;
-        core(
-            out,
-            Command::Request {
-                key: key.clone(),
-                flow,
-                request,
-            },
-        );
-        key
+        super::a_leg::send_in(out, &mut self.dialog, Method::BYE)
     }
 
     /// Whether `response` is to this leg's INVITE (not its CANCEL).
