@@ -3,6 +3,7 @@
 //! with a challenge, 403, 423 with Min-Expires, 200 listing every contact
 //! with its expiry, 503 with Retry-After when the registrar is unreachable).
 
+use crate::call::backends::Backends;
 use crate::reply::Replier;
 use crate::Ctx;
 use asterism_proto::common::{Flow as PbFlow, Transport as PbTransport};
@@ -15,9 +16,10 @@ use asterism_sip::message::Response;
 use asterism_sip::transport::{Flow, Kind};
 use asterism_sip::validate::Checked;
 use asterism_sip::{HeaderName, Request};
+use std::sync::Arc;
 
 pub async fn handle(
-    ctx: &Ctx,
+    ctx: &Arc<Ctx>,
     flow: Flow,
     req: &Request,
     c: &Checked,
@@ -28,24 +30,22 @@ pub async fn handle(
     r
 }
 
-async fn answer(ctx: &Ctx, flow: Flow, req: &Request, c: &Checked, replier: &Replier) -> Response {
+async fn answer(
+    ctx: &Arc<Ctx>,
+    flow: Flow,
+    req: &Request,
+    c: &Checked,
+    replier: &Replier,
+) -> Response {
     let rpc = match build(ctx, flow, req, c) {
         Ok(r) => r,
         Err(reason) => return replier.reply_with(400, reason),
     };
-    let attempt = || {
-        let mut client = ctx.registrar.clone();
-        let mut request = tonic::Request::new(rpc.clone());
-        request.set_timeout(ctx.cfg.rpc_timeout);
-        async move { client.register(request).await }
-    };
     // Bounded by the budget, retried while no replica answered (crate::retry).
-    let answer = match crate::retry::until_answered(ctx.cfg.rpc_timeout, attempt).await {
-        Ok(a) => a.into_inner(),
-        Err(status) => {
-            tracing::warn!(code = ?status.code(), message = status.message(), "registrar failed");
-            return ctx.unavailable(replier);
-        }
+    let backends = crate::call::grpc::GrpcBackends(ctx.clone());
+    let answer = match backends.register(rpc).await {
+        Ok(a) => a,
+        Err(e) => return e.response(replier, ctx.cfg.retry_after),
     };
     let failure = AuthFailure::try_from(answer.failure).unwrap_or(AuthFailure::None);
     if failure != AuthFailure::None || answer.ban_secs > 0 {

@@ -1,5 +1,5 @@
-//! Everything a call asks of the other services, behind one facade: the
-//! registrar (authenticate, call-limit slots, lookups), the router (the
+//! Everything the edge asks of the other services, behind one facade: the
+//! registrar (REGISTER, authenticate, call-limit slots, lookups), the router (the
 //! dialplan stream) and media (sessions, prompts, echo). Each request has a
 //! deadline and one retry on another replica (see [`crate::retry`]); every
 //! failure is one [`BackendError`], turned into a SIP answer in one place
@@ -8,7 +8,7 @@
 
 use crate::reply::Replier;
 use asterism_proto::common::User;
-use asterism_proto::registrar::AuthenticateRequest;
+use asterism_proto::registrar::{AuthenticateRequest, RegisterRequest, RegisterResponse};
 use asterism_proto::router::{CallEvent, CallStart, Step};
 use asterism_sip::message::Response;
 use asterism_sip::transport::Flow;
@@ -143,6 +143,9 @@ pub struct Dialplan {
 }
 
 pub trait Backends: Send + Sync + 'static {
+    /// A REGISTER, as the registrar sees it (the edge's `register` module
+    /// turns the answer into the response).
+    fn register(&self, req: RegisterRequest) -> BoxFuture<Result<RegisterResponse, BackendError>>;
     fn authenticate(&self, ask: AuthAsk) -> BoxFuture<Result<AuthAnswer, BackendError>>;
     /// One of `user`'s `limit` slots, for call `call_id`.
     fn acquire_slot(

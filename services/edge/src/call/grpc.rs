@@ -7,7 +7,8 @@ use crate::Ctx;
 use asterism_proto::common::Transport as PbTransport;
 use asterism_proto::media::{play_progress, CloseRequest, EchoRequest, OpenRequest, PlayRequest};
 use asterism_proto::registrar::{
-    AcquireCallRequest, AuthFailure, Binding, LookupRequest, Outcome, ReleaseCallRequest,
+    AcquireCallRequest, AuthFailure, Binding, LookupRequest, Outcome, RegisterRequest,
+    RegisterResponse, ReleaseCallRequest,
 };
 use asterism_proto::router::{call_event, CallEvent, CallStart};
 use asterism_sip::transport::Flow;
@@ -39,6 +40,16 @@ macro_rules! rpc {
 }
 
 impl Backends for GrpcBackends {
+    fn register(&self, req: RegisterRequest) -> BoxFuture<Result<RegisterResponse, BackendError>> {
+        let ctx = self.0.clone();
+        Box::pin(async move {
+            rpc!(ctx, registrar, register, req).map_err(|status| {
+                tracing::warn!(code = ?status.code(), message = status.message(), "registrar failed");
+                BackendError::Unavailable
+            })
+        })
+    }
+
     fn authenticate(&self, ask: AuthAsk) -> BoxFuture<Result<AuthAnswer, BackendError>> {
         let ctx = self.0.clone();
         Box::pin(async move {

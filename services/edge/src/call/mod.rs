@@ -14,7 +14,7 @@ mod dialing;
 mod driver;
 pub mod events;
 mod forks;
-mod grpc;
+pub mod grpc;
 pub mod machine;
 mod steps;
 #[cfg(test)]

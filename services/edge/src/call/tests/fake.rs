@@ -125,6 +125,13 @@ impl Fake {
 }
 
 impl Backends for Fake {
+    fn register(
+        &self,
+        _: asterism_proto::registrar::RegisterRequest,
+    ) -> BoxFuture<Result<asterism_proto::registrar::RegisterResponse, BackendError>> {
+        Box::pin(async { Err(BackendError::Failed("calls do not register".into())) })
+    }
+
     fn authenticate(&self, ask: AuthAsk) -> BoxFuture<Result<AuthAnswer, BackendError>> {
         let (mode, user) = (self.auth, self.caller.clone());
         Box::pin(async move {

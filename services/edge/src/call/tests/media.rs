@@ -177,3 +177,13 @@ async fn a_dial_after_the_answer_hangs_the_callee_up() {
     let byes = requests(&cmds, Method::BYE);
     assert!(byes.iter().any(|b| b.flow == inv.flow));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_media_instance_dying_leaves_a_bridged_call_alone() {
+    // A bridged call's RTP flows phone to phone: it holds no session.
+    let (mut h, _) = bridged(Fake::new(vec![dial(&["alice"], 20)])).await;
+    h.fake.lost.notify_one();
+    let cmds = h.drain().await;
+    assert!(requests(&cmds, Method::BYE).is_empty());
+    assert!(h.fake.results().is_empty(), "still bridged");
+}
