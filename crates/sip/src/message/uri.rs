@@ -100,7 +100,27 @@ impl Uri {
     /// `sip:user@host[:port]`, for the URIs we originate (None if
     /// `hostport` is not one).
     pub fn sip(user: &str, hostport: &str) -> Option<Uri> {
-        Uri::parse(&format!("sip:{user}@{hostport}")).ok()
+        let (host, port) = parse_hostport(hostport).ok()?;
+        // RFC 3261 §25.1 `user`: unreserved and user-unreserved as they
+        // are, anything else escaped (a caller ID with a space, say).
+        let mut escaped = String::with_capacity(user.len());
+        for b in user.bytes() {
+            if b.is_ascii_alphanumeric() || b"-_.!~*'()&=+$,;?/".contains(&b) {
+                escaped.push(b as char);
+            } else {
+                escaped.push_str(&format!("%{b:02X}"));
+            }
+        }
+        let raw = format!("sip:{escaped}@{hostport}");
+        Some(Uri {
+            scheme: "sip".into(),
+            user: Some(escaped),
+            host,
+            port,
+            params: Vec::new(),
+            headers: None,
+            raw,
+        })
     }
 
     pub fn is_sip(&self) -> bool {
@@ -203,6 +223,15 @@ impl fmt::Display for Uri {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sip_uris_we_build_parse_back_and_escape_the_user() {
+        let u = Uri::sip("+1 555", "127.0.0.1:5060").unwrap();
+        assert_eq!(u.raw, "sip:+1%20555@127.0.0.1:5060");
+        let back = Uri::parse(&u.raw).unwrap();
+        assert_eq!((back.user, back.host, back.port), (u.user, u.host, u.port));
+        assert!(Uri::sip("bob", "[::1").is_none());
+    }
 
     #[test]
     fn sip_uri_parts() {

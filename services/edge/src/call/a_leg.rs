@@ -51,6 +51,8 @@ pub struct ALeg {
     timers: TimerConfig,
     /// The INVITE server transaction, as a span until the final response.
     span: Option<tracing::Span>,
+    /// Our Contact: the dialled number at this edge.
+    pub contact: NameAddr,
 }
 
 /// Push a command to the SIP core.
@@ -80,7 +82,11 @@ impl ALeg {
         host: String,
         timers: TimerConfig,
     ) -> ALeg {
+        let user = checked.uri.user.as_deref().unwrap_or("s");
+        let uri = Uri::sip(user, &host).unwrap_or_else(|| checked.uri.clone());
+        let contact = NameAddr::new(None, uri);
         ALeg {
+            contact,
             invite,
             checked,
             key,
@@ -98,13 +104,6 @@ impl ALeg {
                 status = tracing::field::Empty
             )),
         }
-    }
-
-    /// Our Contact: the dialled number at this edge.
-    pub fn contact(&self) -> NameAddr {
-        let user = self.checked.uri.user.as_deref().unwrap_or("s");
-        let uri = Uri::sip(user, &self.host).unwrap_or_else(|| self.checked.uri.clone());
-        NameAddr::new(None, uri)
     }
 
     pub fn trying(&self, out: &mut Vec<Action>) {
@@ -179,7 +178,7 @@ impl ALeg {
         }
         let mut r = self.replier.reply(code);
         r.headers
-            .push(HeaderName::Contact, self.contact().to_string());
+            .push(HeaderName::Contact, self.contact.to_string());
         if let Some((ctype, body)) = sdp {
             r.headers.push(HeaderName::ContentType, ctype);
             r.body = body;
@@ -195,7 +194,7 @@ impl ALeg {
         }
         let mut r = self.replier.reply(200);
         r.headers
-            .push(HeaderName::Contact, self.contact().to_string());
+            .push(HeaderName::Contact, self.contact.to_string());
         r.headers.push(HeaderName::Allow, crate::reply::ALLOW);
         if let Some((ctype, body)) = sdp {
             r.headers.push(HeaderName::ContentType, ctype);
@@ -207,7 +206,7 @@ impl ALeg {
             self.replier.to_tag(),
             self.flow,
             &self.host,
-            self.contact(),
+            self.contact.clone(),
         ));
         self.finished(200);
         self.state = AState::Answered { acked: false };

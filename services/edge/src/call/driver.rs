@@ -1,19 +1,20 @@
 //! The call's task: the one loop that feeds the [`Machine`] its events —
 //! the legs' messages from the core, backend answers, router steps, its
 //! timer — and performs the actions it returns. Backend requests run
-//! beside the loop (in the call's span, so one trace per call); whatever
+//! beside the loop, polled by the same task (in the call's span, so one
+//! trace per call); whatever
 //! ends the task, the caller is not left with an unanswered INVITE and the
 //! core keeps no route to it ([`Task`]'s `Drop`).
 
-use super::backends::{BackendError, Backends, Dialplan};
+use super::backends::{BackendError, Backends, BoxFuture, Dialplan};
 use super::events::{Action, Answer, Ask, Event};
 use super::machine::Machine;
 use crate::command::{Command, CoreHandle, LegEvent};
 use asterism_proto::router::{call_event, CallEvent, Step};
+use futures::stream::FuturesUnordered;
 use futures::StreamExt;
 use std::sync::Arc;
 use tokio::sync::mpsc;
-use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tracing::Instrument;
 
@@ -27,7 +28,7 @@ enum Back {
 /// What woke the loop.
 enum Got {
     Leg(Option<LegEvent>),
-    Back(Result<Back, tokio::task::JoinError>),
+    Back(Back),
     Step(Option<Step>),
     Timer,
 }
@@ -58,7 +59,8 @@ impl Task {
 
     /// Run the call to its end.
     pub async fn drive(&mut self, backends: Arc<dyn Backends>, mut rx: mpsc::Receiver<LegEvent>) {
-        let mut asks: JoinSet<Back> = JoinSet::new();
+        // Backend requests under way, polled by this task (no spawns).
+        let mut asks: FuturesUnordered<BoxFuture<Back>> = FuturesUnordered::new();
         let mut plan: Option<Dialplan> = None;
         let mut actions = self.machine.handle(Event::Start, Instant::now());
         loop {
@@ -95,22 +97,17 @@ impl Task {
             let deadline = self.machine.next_deadline();
             let got = tokio::select! {
                 ev = rx.recv() => Got::Leg(ev),
-                Some(back) = asks.join_next(), if !asks.is_empty() => Got::Back(back),
+                Some(back) = asks.next(), if !asks.is_empty() => Got::Back(back),
                 step = next_step(&mut plan) => Got::Step(step),
                 _ = sleep_until(deadline) => Got::Timer,
             };
             let event = match got {
                 Got::Leg(Some(ev)) => Event::Leg(ev),
                 Got::Leg(None) => break,
-                Got::Back(Ok(Back::Answer(op, a))) => Event::Answer(op, a),
-                Got::Back(Ok(Back::Plan(op, p))) => {
+                Got::Back(Back::Answer(op, a)) => Event::Answer(op, a),
+                Got::Back(Back::Plan(op, p)) => {
                     let opened = p.map(|p| plan = Some(p));
                     Event::Answer(op, Answer::Dialplan(opened))
-                }
-                Got::Back(Err(e)) => {
-                    tracing::error!(error = %e, "backend request task failed");
-                    actions = Vec::new();
-                    continue;
                 }
                 Got::Step(step) => Event::Step(step),
                 Got::Timer => Event::Timer,
@@ -153,13 +150,14 @@ impl Drop for Task {
     }
 }
 
-fn spawn(asks: &mut JoinSet<Back>, b: &Arc<dyn Backends>, op: u64, ask: Ask) {
-    let span = tracing::Span::current();
+/// Start backend request `op` beside the loop (polled by the call's task,
+/// in its span: the requests carry the call's trace).
+fn spawn(asks: &mut FuturesUnordered<BoxFuture<Back>>, b: &Arc<dyn Backends>, op: u64, ask: Ask) {
     let answer = move |a: Answer| Back::Answer(op, a);
-    match ask {
+    let fut: BoxFuture<Back> = match ask {
         Ask::Authenticate(a) => {
             let f = b.authenticate(*a);
-            asks.spawn(async move { answer(Answer::Auth(f.await)) }.instrument(span));
+            Box::pin(async move { answer(Answer::Auth(f.await)) })
         }
         Ask::Slot {
             user,
@@ -167,15 +165,15 @@ fn spawn(asks: &mut JoinSet<Back>, b: &Arc<dyn Backends>, op: u64, ask: Ask) {
             call_id,
         } => {
             let f = b.acquire_slot(&user, limit, &call_id);
-            asks.spawn(async move { answer(Answer::Slot(f.await)) }.instrument(span));
+            Box::pin(async move { answer(Answer::Slot(f.await)) })
         }
         Ask::Resolve { targets, call_id } => {
             let f = b.resolve(targets, &call_id);
-            asks.spawn(async move { answer(Answer::Resolved(f.await)) }.instrument(span));
+            Box::pin(async move { answer(Answer::Resolved(f.await)) })
         }
         Ask::Execute(start) => {
             let f = b.execute(start);
-            asks.spawn(async move { Back::Plan(op, f.await) }.instrument(span));
+            Box::pin(async move { Back::Plan(op, f.await) })
         }
         Ask::OpenMedia {
             call_id,
@@ -183,32 +181,30 @@ fn spawn(asks: &mut JoinSet<Back>, b: &Arc<dyn Backends>, op: u64, ask: Ask) {
             host,
         } => {
             let f = b.open_media(&call_id, offer, &host);
-            asks.spawn(async move { answer(Answer::Media(f.await)) }.instrument(span));
+            Box::pin(async move { answer(Answer::Media(f.await)) })
         }
         Ask::Play(s, files) => {
             let f = b.play(&s, files);
-            asks.spawn(async move { answer(Answer::Played(f.await)) }.instrument(span));
+            Box::pin(async move { answer(Answer::Played(f.await)) })
         }
         Ask::Echo(s) => {
             let f = b.echo(&s);
-            asks.spawn(async move { answer(Answer::Echoed(f.await)) }.instrument(span));
+            Box::pin(async move { answer(Answer::Echoed(f.await)) })
         }
         Ask::WatchMedia(s) => {
             let f = b.media_lost(&s);
-            let id = s.id;
-            asks.spawn(
-                async move {
-                    f.await;
-                    answer(Answer::MediaLost(id))
-                }
-                .instrument(span),
-            );
+            Box::pin(async move {
+                f.await;
+                answer(Answer::MediaLost(s.id))
+            })
         }
         Ask::CloseMedia(s) => {
             // Outlives the call: the session is freed even as the task ends.
-            tokio::spawn(b.close_media(s).instrument(span));
+            tokio::spawn(b.close_media(s).instrument(tracing::Span::current()));
+            return;
         }
-    }
+    };
+    asks.push(fut);
 }
 
 /// The router's next step; `None` (once) when its stream ends or breaks.

@@ -477,14 +477,13 @@ impl Machine {
                 return callee.re_ack(&mut self.out);
             }
         }
-        let contact = self.a.contact();
         let dialogs = (
             self.a.dialog.as_mut(),
             self.callee.as_mut().map(|c| &mut c.dialog),
         );
         if self
             .relays
-            .on_response(&mut self.out, key, r, &contact, dialogs)
+            .on_response(&mut self.out, key, r, &self.a.contact, dialogs)
         {
             return;
         }
