@@ -189,3 +189,20 @@ async fn a_cancel_after_the_answer_is_answered_and_ignored() {
     assert!(requests(&cmds, Method::BYE).is_empty());
     assert!(h.fake.results().is_empty());
 }
+
+#[tokio::test(start_paused = true)]
+async fn over_tcp_the_200_is_not_retransmitted_but_a_missing_ack_still_ends_the_call() {
+    let tcp = Flow {
+        kind: Kind::Tcp,
+        remote: A.parse().unwrap(),
+    };
+    let mut h = H::start_on(plan(), invite(true), tcp).await;
+    let inv = requests(&h.drain().await, Method::INVITE).remove(0);
+    h.respond(&inv, 200, "alicetag").await;
+    assert_eq!(codes(&h.drain().await, &h.a_key), vec![200]);
+    let cmds = h.wait(Duration::from_secs(33)).await;
+    assert!(codes(&cmds, &h.a_key).is_empty(), "TCP is reliable");
+    let byes = requests(&cmds, Method::BYE);
+    let to: Vec<Flow> = byes.iter().map(|b| b.flow).collect();
+    assert!(to.contains(&inv.flow) && to.contains(&tcp), "{to:?}");
+}

@@ -117,8 +117,12 @@ impl H {
         H::start_with(fake, invite(true)).await
     }
 
-    pub async fn start_with(fake: Fake, (request, checked): (Request, Checked)) -> H {
-        let flow = udp(A);
+    pub async fn start_with(fake: Fake, invite: (Request, Checked)) -> H {
+        H::start_on(fake, invite, udp(A)).await
+    }
+
+    /// The INVITE as it came on `flow` (TCP, say).
+    pub async fn start_on(fake: Fake, (request, checked): (Request, Checked), flow: Flow) -> H {
         let key = TsxKey::for_request(&Method::INVITE, &request.uri, &checked).unwrap();
         let replier = replier_for(flow, &request, &checked);
         let calls = CallRegistry::default();
