@@ -1,7 +1,8 @@
 //! Asterisk's configuration file syntax: `[section]` headers (with
 //! `(template)` and `(!)` markers), `key = value` and `key => value` lines,
-//! `;` comments with `\;` escapes, `;-- … --;` block comments, and
-//! `#include` of other files. Every entry remembers its file and line so the
+//! `;` comments with `\;` escapes, nesting `;-- … --;` block comments,
+//! `#include`/`#tryinclude` of other files (with globs), and files that
+//! are not UTF-8, all as Asterisk's `main/config.c` reads them. Every entry remembers its file and line so the
 //! services can report problems the way `asterisk -rx` users expect.
 
 use std::fmt;
@@ -112,40 +113,26 @@ impl ConfFile {
         depth: usize,
         from: Option<(&Path, usize)>,
     ) -> Result<(), ConfError> {
-        let text = std::fs::read_to_string(path).map_err(|e| match from {
+        let bytes = std::fs::read(path).map_err(|e| match from {
             Some((file, line)) => err(file, line, format!("cannot read {}: {e}", path.display())),
             None => err(path, 0, format!("cannot read: {e}")),
         })?;
-        self.read_text(path, &text, depth)
+        self.read_text(path, &decode(bytes), depth)
     }
 
     fn read_text(&mut self, path: &Path, text: &str, depth: usize) -> Result<(), ConfError> {
-        let mut in_block_comment = false;
+        let mut comment_depth = 0;
         for (i, raw) in text.lines().enumerate() {
             let line_no = i + 1;
-            let stripped = strip_comment(raw, &mut in_block_comment);
+            let stripped = strip_comment(raw, &mut comment_depth);
             let lead = stripped.len() - stripped.trim_start().len();
             let line = stripped.trim();
             if line.is_empty() {
                 continue;
             }
-            if let Some(rest) = line.strip_prefix("#include") {
-                if depth >= MAX_INCLUDE_DEPTH {
-                    return Err(err(path, line_no, "#include nested too deeply".into()));
-                }
-                let name = rest
-                    .trim()
-                    .trim_matches(|c| c == '"' || c == '<' || c == '>');
-                if name.is_empty() {
-                    return Err(err(path, line_no, "#include without a file name".into()));
-                }
-                let target = path.parent().unwrap_or(Path::new(".")).join(name);
-                self.read_file(&target, depth + 1, Some((path, line_no)))?;
+            if let Some(directive) = line.strip_prefix('#') {
+                self.directive(path, line_no, directive, depth)?;
                 continue;
-            }
-            if line.starts_with('#') {
-                // #exec and other directives are not supported: say so.
-                return Err(err(path, line_no, format!("unsupported directive: {line}")));
             }
             if line.starts_with('[') {
                 self.sections
@@ -158,6 +145,52 @@ impl ConfFile {
             section
                 .entries
                 .push(parse_entry(path, line_no, lead, line)?);
+        }
+        Ok(())
+    }
+
+    /// `#include` (a missing file is an error, as in Asterisk), `#tryinclude`
+    /// (a missing file is skipped), both with globs; `#exec` is skipped with
+    /// Asterisk's warning (it runs programs only with `execincludes=yes`,
+    /// which Asterism does not offer); anything else is warned about.
+    fn directive(
+        &mut self,
+        path: &Path,
+        line_no: usize,
+        directive: &str,
+        depth: usize,
+    ) -> Result<(), ConfError> {
+        let (name, arg) = match directive.split_once(|c: char| c.is_ascii_whitespace()) {
+            Some((n, a)) => (n, a.trim()),
+            None => (directive, ""),
+        };
+        let at = format!("{}:{line_no}", path.display());
+        let try_only = name.eq_ignore_ascii_case("tryinclude");
+        if name.eq_ignore_ascii_case("exec") {
+            tracing::warn!("{at}: cannot perform #exec unless execincludes is enabled (Asterism does not run programs from configuration files): skipped");
+            return Ok(());
+        }
+        if !try_only && !name.eq_ignore_ascii_case("include") {
+            tracing::warn!("{at}: unknown directive '#{name}': skipped");
+            return Ok(());
+        }
+        if depth >= MAX_INCLUDE_DEPTH {
+            return Err(err(path, line_no, "#include nested too deeply".into()));
+        }
+        let file = arg.trim_matches(|c| c == '"' || c == '<' || c == '>');
+        if file.is_empty() {
+            return Err(err(path, line_no, format!("#{name} without a file name")));
+        }
+        let target = path.parent().unwrap_or(Path::new(".")).join(file);
+        let targets = match glob(&target) {
+            Some(found) => found,
+            None => vec![target],
+        };
+        for t in targets {
+            if try_only && !t.exists() {
+                continue;
+            }
+            self.read_file(&t, depth + 1, Some((path, line_no)))?;
         }
         Ok(())
     }
@@ -190,42 +223,94 @@ fn err(file: &Path, line: usize, message: String) -> ConfError {
     }
 }
 
-/// Drop `;` comments (keeping `\;` as a literal `;`) and `;-- … --;` blocks.
-fn strip_comment(raw: &str, in_block: &mut bool) -> String {
+/// Text as Asterisk reads it, byte for byte: UTF-8 when it is, else each
+/// byte as the Latin-1 character it is (comments in Latin-1 are common).
+fn decode(bytes: Vec<u8>) -> String {
+    match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(e) => e.into_bytes().iter().map(|&b| char::from(b)).collect(),
+    }
+}
+
+/// Asterisk's comment rules (`main/config.c`): `;` ends the line's text
+/// unless escaped as `\;`; `;--` not followed by a third `-` opens a block
+/// comment that `--;` closes, and blocks nest (`depth` carries the nesting
+/// from line to line). A `;-----` separator is an ordinary comment.
+fn strip_comment(raw: &str, depth: &mut usize) -> String {
+    const MAX_NESTED: usize = 128;
+    let b = raw.as_bytes();
     let mut out = String::with_capacity(raw.len());
-    let mut rest = raw;
+    // Start of the text kept since the last cut, and where scanning resumes.
+    let (mut kept, mut from) = (0, 0);
     loop {
-        if *in_block {
-            match rest.find("--;") {
-                Some(end) => {
-                    *in_block = false;
-                    rest = &rest[end + 3..];
-                }
-                None => return out,
+        let Some(p) = raw[from..].find(';').map(|i| from + i) else {
+            if *depth == 0 {
+                out.push_str(&raw[kept..]);
             }
-        }
-        let mut chars = rest.char_indices().peekable();
-        let mut cut = None;
-        while let Some((i, c)) = chars.next() {
-            if c == '\\' && chars.peek().map(|(_, n)| *n) == Some(';') {
+            return out;
+        };
+        if p > from && b[p - 1] == b'\\' {
+            if *depth == 0 {
+                out.push_str(&raw[kept..p - 1]);
                 out.push(';');
-                chars.next();
-                continue;
+                kept = p + 1;
             }
-            if c == ';' {
-                cut = Some(i);
-                break;
+            from = p + 1;
+        } else if raw[p..].starts_with(";--") && b.get(p + 3) != Some(&b'-') {
+            if *depth == 0 {
+                out.push_str(&raw[kept..p]);
             }
-            out.push(c);
-        }
-        match cut {
-            Some(i) if rest[i..].starts_with(";--") => {
-                *in_block = true;
-                rest = &rest[i + 3..];
+            *depth = (*depth + 1).min(MAX_NESTED);
+            from = p + 3;
+        } else if *depth > 0 && p >= from + 2 && &b[p - 2..p] == b"--" {
+            *depth -= 1;
+            from = p + 1;
+            if *depth == 0 {
+                kept = from;
             }
-            _ => return out,
+        } else if *depth == 0 {
+            out.push_str(&raw[kept..p]);
+            return out;
+        } else {
+            from = p + 1;
         }
     }
+}
+
+/// The files a `#include` pattern names, sorted, when it has `*` or `?` in
+/// its file name (Asterisk globs includes); `None` when it is a plain name.
+fn glob(pattern: &Path) -> Option<Vec<PathBuf>> {
+    let name = pattern.file_name()?.to_str()?;
+    if !name.contains(['*', '?']) {
+        return None;
+    }
+    let dir = pattern.parent().unwrap_or(Path::new("."));
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_str().is_some_and(|n| wildcard(name, n)))
+        .map(|e| e.path())
+        .collect();
+    found.sort();
+    Some(found)
+}
+
+/// `*` and `?` matching of a whole file name (a leading `.` only matches
+/// itself, as glob(3) has it).
+fn wildcard(pattern: &str, name: &str) -> bool {
+    if name.starts_with('.') && !pattern.starts_with('.') {
+        return false;
+    }
+    fn go(p: &[u8], n: &[u8]) -> bool {
+        match (p.first(), n.first()) {
+            (None, None) => true,
+            (Some(b'*'), _) => go(&p[1..], n) || (!n.is_empty() && go(p, &n[1..])),
+            (Some(b'?'), Some(_)) => go(&p[1..], &n[1..]),
+            (Some(a), Some(b)) if a == b => go(&p[1..], &n[1..]),
+            _ => false,
+        }
+    }
+    go(pattern.as_bytes(), name.as_bytes())
 }
 
 fn parse_section_header(path: &Path, line_no: usize, line: &str) -> Result<Section, ConfError> {
@@ -327,6 +412,68 @@ mod tests {
         let a = c.section("a").unwrap();
         assert_eq!(a.entries.len(), 1);
         assert_eq!(a.entries[0].key, "z");
+    }
+
+    #[test]
+    fn separator_lines_are_comments_not_block_openers() {
+        let c = parse("[a]\n;-----------\nx=1\n;--- three dashes too\ny=2\n").unwrap();
+        let keys: Vec<&str> = c.sections[0]
+            .entries
+            .iter()
+            .map(|e| e.key.as_str())
+            .collect();
+        assert_eq!(keys, vec!["x", "y"]);
+    }
+
+    #[test]
+    fn block_comments_nest_and_end_mid_line() {
+        let c = parse("[a]\n;-- outer ;-- inner --; still out --; x=1\ny=2 ;-- z=3 --; ; w=4\n")
+            .unwrap();
+        let a = &c.sections[0];
+        assert_eq!(a.entries.len(), 2);
+        assert_eq!(
+            (a.entries[0].key.as_str(), a.entries[0].value.as_str()),
+            ("x", "1")
+        );
+        assert_eq!(
+            (a.entries[1].key.as_str(), a.entries[1].value.as_str()),
+            ("y", "2")
+        );
+    }
+
+    #[test]
+    fn latin1_files_load() {
+        let dir = std::env::temp_dir().join(format!("asterism-conf-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("minivm.conf");
+        std::fs::write(&f, b"; Fran\xe7ois' notes\n[general]\nformat=wav\n").unwrap();
+        let c = ConfFile::load(&f).unwrap();
+        assert_eq!(
+            c.section("general").unwrap().get("format").unwrap().value,
+            "wav"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn tryinclude_globs_exec_and_unknown_directives() {
+        let dir = std::env::temp_dir().join(format!("asterism-inc-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("b_peers.conf"), "[bob]\ntype=friend\n").unwrap();
+        std::fs::write(dir.join("a_peers.conf"), "[alice]\ntype=friend\n").unwrap();
+        let main = dir.join("sip.conf");
+        std::fs::write(
+            &main,
+            "[general]\n#tryinclude missing.conf\n#include \"*_peers.conf\"\n#exec /bin/date\n#frobnicate x\n",
+        )
+        .unwrap();
+        let c = ConfFile::load(&main).unwrap();
+        let names: Vec<&str> = c.sections.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, vec!["general", "alice", "bob"]);
+        std::fs::write(&main, "[general]\n#include missing.conf\n").unwrap();
+        let e = ConfFile::load(&main).unwrap_err();
+        assert_eq!(e.line, 2, "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
