@@ -251,9 +251,12 @@ fn add_priority(
     let app_text = e.value[app_at..].trim();
     let lead = e.value[app_at..].len() - e.value[app_at..].trim_start().len();
     if prio_text.eq_ignore_ascii_case("hint") {
-        return Ok(()); // Device-state hints do not route calls.
+        // Device-state hints do not route calls; as in pbx_config.c the
+        // hint is the context's last priority (-1) for a following 'n'.
+        *last = Some((pattern.as_str().to_owned(), -1));
+        return Ok(());
     }
-    let (number_text, label) = match prio_text.split_once('(') {
+    let (prio_text, label) = match prio_text.split_once('(') {
         Some((n, l)) => {
             let l = l
                 .strip_suffix(')')
@@ -262,23 +265,50 @@ fn add_priority(
         }
         None => (prio_text, None),
     };
-    let previous = last
-        .as_ref()
-        .filter(|(x, _)| x == pattern.as_str())
-        .map(|(_, p)| *p);
-    let number = if number_text.eq_ignore_ascii_case("n") {
+    // `n`, `s`, a number or a label, then an optional `+N` (pbx_config.c).
+    let (base, plus) = match prio_text.split_once('+') {
+        Some((b, n)) => (b.trim(), n.trim().parse::<i32>().unwrap_or(0)),
+        None => (prio_text, 0),
+    };
+    // The previous line's priority, whatever its extension: Asterisk
+    // numbers 'n' from it, and FreePBX-written dialplans rely on it.
+    let previous = last.as_ref().map(|(_, p)| *p);
+    let number = if base.eq_ignore_ascii_case("n") || base.eq_ignore_ascii_case("next") {
         previous.map(|p| p + 1).ok_or_else(|| {
             e.error_at(
                 start,
-                "priority 'n' needs a previous priority of this extension",
+                "priority 'n' needs a previous priority in this context",
             )
         })?
+    } else if base.eq_ignore_ascii_case("s") || base.eq_ignore_ascii_case("same") {
+        previous.ok_or_else(|| {
+            e.error_at(
+                start,
+                "priority 's' needs a previous priority in this context",
+            )
+        })?
+    } else if let Ok(n) = base.parse::<i32>() {
+        n
     } else {
-        match number_text.parse::<i32>() {
-            Ok(n) if n >= 1 => n,
-            _ => return Err(e.error_at(start, format!("bad priority '{number_text}'"))),
+        let found = ctx
+            .extensions
+            .iter()
+            .find(|x| x.pattern == pattern)
+            .and_then(|x| x.label(base));
+        match found {
+            Some(n) => n,
+            None => return Err(e.error_at(start, format!("bad priority '{base}'"))),
         }
-    };
+    } + plus;
+    if number < 1 {
+        // Asterisk skips such a line (an 'n' right after a hint gets 0).
+        *last = Some((pattern.as_str().to_owned(), number));
+        diags.warn(e.error_at(
+            start,
+            format!("priority {number} is not a priority: line ignored, as Asterisk does"),
+        ));
+        return Ok(());
+    }
     let app = parse_application(app_text).map_err(|(off, m)| e.error_at(app_at + lead + off, m))?;
     if app.kind == AppKind::Unknown {
         diags.warn(e.error_at(app_at + lead, format!("unknown application '{}'", app.name)));
@@ -303,15 +333,18 @@ fn add_priority(
             ));
         }
     }
+    *last = Some((text.clone(), number));
     if let Some(old) = ext.priorities.get(&number) {
-        return Err(e.error_at(
+        // Asterisk keeps the first and warns ("Unable to register extension").
+        diags.warn(e.error_at(
             start,
             format!(
-                "priority {number} of extension {text} already defined at {}:{}",
+                "priority {number} of extension {text} already defined at {}:{}: this one is ignored",
                 old.location.file.display(),
                 old.location.line
             ),
         ));
+        return Ok(());
     }
     ext.priorities.insert(
         number,
@@ -325,7 +358,6 @@ fn add_priority(
             },
         },
     );
-    *last = Some((text, number));
     Ok(())
 }
 

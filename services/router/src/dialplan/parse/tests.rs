@@ -8,6 +8,10 @@ fn parse(text: &str) -> Result<(Dialplan, Diagnostics), Diagnostics> {
     parse_str(Path::new("extensions.conf"), text)
 }
 
+fn parse_with_diags(text: &str) -> (Dialplan, Diagnostics) {
+    parse(text).unwrap_or_else(|d| panic!("{d}"))
+}
+
 /// The lab report's files, joined as one extensions.conf.
 pub const LAB: &str = "[general]
 static=yes
@@ -130,12 +134,6 @@ fn errors_carry_file_line_and_column() {
     assert!(e.to_string().starts_with("extensions.conf:2:11:"), "{e}");
     let e = parse("[a]\nexten => 1,n,NoOp\n").unwrap_err();
     assert!(e.to_string().contains("priority 'n' needs"), "{e}");
-    let e = parse("[a]\nexten => 1,1,NoOp\nexten => 1,1,NoOp\n").unwrap_err();
-    assert!(
-        e.to_string()
-            .contains("already defined at extensions.conf:2"),
-        "{e}"
-    );
     let e = parse("[a]\nnonsense line\n").unwrap_err();
     assert!(e.to_string().starts_with("extensions.conf:2:"), "{e}");
 }
@@ -150,4 +148,39 @@ fn unknown_applications_and_includes_are_warnings() {
             .any(|m| m.contains("extensions.conf:3:14: warning: unknown application 'Frobnicate'")),
         "{w:?}"
     );
+}
+
+#[test]
+fn priorities_are_numbered_as_pbx_config_does() {
+    // 'n' follows the previous line even of another extension (FreePBX
+    // relies on it), 's' repeats it, '+N' and 'label+N' add to it.
+    let (plan, diags) = parse_with_diags(
+        "[a]\nexten => 100,1,NoOp(a)\nexten => 200,n,NoOp(b)\nexten => 200,n(top),NoOp(c)\nexten => 200,top+2,NoOp(d)\nexten => 200,s+3,NoOp(e)\n",
+    );
+    assert_eq!(diags.warnings().count(), 0);
+    assert_eq!(plan.priority("a", "200", 2).unwrap().app.args, "b");
+    assert_eq!(plan.priority("a", "200", 3).unwrap().app.args, "c");
+    assert_eq!(plan.priority("a", "200", 5).unwrap().app.args, "d");
+    assert_eq!(plan.priority("a", "200", 8).unwrap().app.args, "e");
+}
+
+#[test]
+fn a_duplicate_priority_is_a_warning_and_the_first_stays() {
+    let (plan, diags) =
+        parse_with_diags("[a]\nexten => 1,1,NoOp(first)\nexten => 1,1,NoOp(second)\n");
+    assert_eq!(plan.priority("a", "1", 1).unwrap().app.args, "first");
+    let w: Vec<String> = diags.warnings().map(|d| d.error.to_string()).collect();
+    assert!(
+        w[0].contains("already defined at extensions.conf:2"),
+        "{w:?}"
+    );
+}
+
+#[test]
+fn n_after_a_hint_is_priority_zero_and_ignored_like_asterisk() {
+    let (plan, diags) = parse_with_diags(
+        "[a]\nexten => 1,hint,SIP/alice\nexten => 1,n,NoOp(x)\nexten => 1,1,NoOp(y)\n",
+    );
+    assert_eq!(plan.priority("a", "1", 1).unwrap().app.args, "y");
+    assert_eq!(diags.warnings().count(), 1);
 }
