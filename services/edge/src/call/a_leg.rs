@@ -20,10 +20,8 @@ use tokio::time::Instant;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AState {
     Early,
-    /// 200 sent; `acked` once the caller's ACK came.
-    Answered {
-        acked: bool,
-    },
+    /// 200 sent (retransmitted until the caller's ACK: `retransmit`).
+    Answered,
     /// Final response sent, or hung up.
     Gone,
 }
@@ -209,7 +207,7 @@ impl ALeg {
             self.contact.clone(),
         ));
         self.finished(200);
-        self.state = AState::Answered { acked: false };
+        self.state = AState::Answered;
         self.respond_raw(out, r.clone());
         self.answer = Some(r);
         self.retransmit = Some(Retransmit {
@@ -221,9 +219,6 @@ impl ALeg {
 
     /// The caller's ACK for our 200 arrived.
     pub fn acked(&mut self) {
-        if let AState::Answered { .. } = self.state {
-            self.state = AState::Answered { acked: true };
-        }
         self.retransmit = None;
         self.answer = None;
     }

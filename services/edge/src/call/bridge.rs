@@ -33,6 +33,10 @@ struct Relayed {
     _span: tracing::Span,
 }
 
+/// Relayed requests a call may have waiting at once: a peer that sends more
+/// without the other side answering gets 503 (each waits at most 32 s).
+pub const MAX_RELAYED: usize = 32;
+
 /// The relayed requests of a call, by the client key we sent them with.
 #[derive(Default)]
 pub struct Relays(HashMap<ClientKey, Relayed>);
@@ -62,6 +66,17 @@ impl Relays {
         request: &Request,
         to: Side,
     ) {
+        if self.0.len() >= MAX_RELAYED {
+            tracing::info!(method = %request.method, "too many relayed requests waiting: 503");
+            let response = replier.reply(503);
+            return core(
+                out,
+                Command::Respond {
+                    key: origin,
+                    response,
+                },
+            );
+        }
         let (key, mut sent) = dialog.request(request.method.clone());
         sent.body = copy_payload(&request.headers, &request.body, &mut sent.headers);
         let span = tracing::info_span!("sip.relay", method = %sent.method, to = ?to);

@@ -14,7 +14,6 @@ use asterism_sip::transaction::TsxKey;
 use asterism_sip::transport::Flow;
 use asterism_sip::validate::Checked;
 use asterism_sip::{Method, Request};
-use tokio::time::Instant;
 
 impl Machine {
     /// A request on a B leg's Call-ID: only the answered callee's dialog
@@ -25,7 +24,6 @@ impl Machine {
         flow: Flow,
         req: &Request,
         c: &Checked,
-        _now: Instant,
     ) {
         let m = &req.method;
         let ours = self

@@ -136,7 +136,7 @@ impl Machine {
                 flow,
                 request,
                 checked,
-            }) => self.on_request(key, flow, &request, &checked, now),
+            }) => self.on_request(key, flow, &request, &checked),
             Event::Leg(LegEvent::Response { key, response }) => {
                 self.on_response(&key, &response, now)
             }
@@ -354,7 +354,7 @@ impl Machine {
                 let code = if code >= 300 { code } else { 480 };
                 self.a.fail_with(&mut self.out, code, None);
             }
-            AState::Answered { .. } => self.bye_caller(),
+            AState::Answered => self.bye_caller(),
             AState::Gone => {}
         }
         self.state = CallState::Ending {
@@ -405,9 +405,9 @@ impl Machine {
         }
     }
 
-    fn on_request(&mut self, key: TsxKey, flow: Flow, req: &Request, c: &Checked, now: Instant) {
+    fn on_request(&mut self, key: TsxKey, flow: Flow, req: &Request, c: &Checked) {
         if c.call_id != self.a.checked.call_id {
-            return self.on_callee_request(key, flow, req, c, now);
+            return self.on_callee_request(key, flow, req, c);
         }
         let m = &req.method;
         if *m == Method::ACK {

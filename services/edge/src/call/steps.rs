@@ -125,7 +125,7 @@ impl Machine {
                 self.result(ok())
             }
             step::App::Hangup(_) => {
-                if matches!(self.a.state, AState::Answered { .. }) {
+                if matches!(self.a.state, AState::Answered) {
                     self.bye_caller();
                 }
                 self.result(ok())
@@ -153,8 +153,8 @@ impl Machine {
     /// Answer the caller with a media session's SDP (once), then go on.
     fn answer_with_media(&mut self, then: Then) {
         match self.a.state {
-            AState::Answered { .. } if self.media.is_some() => return self.with_media(then),
-            AState::Answered { .. } | AState::Gone => {
+            AState::Answered if self.media.is_some() => return self.with_media(then),
+            AState::Answered | AState::Gone => {
                 return self.result(failed("call already answered elsewhere or gone"))
             }
             AState::Early => {}

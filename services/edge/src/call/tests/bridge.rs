@@ -206,3 +206,30 @@ async fn over_tcp_the_200_is_not_retransmitted_but_a_missing_ack_still_ends_the_
     let to: Vec<Flow> = byes.iter().map(|b| b.flow).collect();
     assert!(to.contains(&inv.flow) && to.contains(&tcp), "{to:?}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn relayed_requests_waiting_at_once_are_bounded() {
+    let (mut h, _) = bridged(plan()).await;
+    let max = crate::call::bridge::MAX_RELAYED;
+    for _ in 0..=max {
+        h.caller("INFO").await;
+    }
+    let cmds = h.drain().await;
+    assert_eq!(
+        requests(&cmds, Method::INFO).len(),
+        max,
+        "relayed up to the bound"
+    );
+    assert_eq!(
+        other_codes(&cmds, &h.a_key),
+        vec![503],
+        "the next one refused"
+    );
+    // Answers free the room again.
+    for relayed in requests(&cmds, Method::INFO) {
+        h.respond(&relayed, 200, "alicetag").await;
+    }
+    h.drain().await;
+    h.caller("INFO").await;
+    assert_eq!(requests(&h.drain().await, Method::INFO).len(), 1);
+}
