@@ -1,4 +1,4 @@
-//! `asterism dialplan check FILE` and `asterism dialplan show FILE [CONTEXT]`:
+//! `asterism dialplan check FILE` and `asterism dialplan show FILE [[EXTEN@]CONTEXT]`:
 //! the dialplan tools Asterisk users reach for, without a running PBX.
 
 use asterism_router::dialplan::{self, show::show};
@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 const USAGE: &str =
-    "usage: asterism dialplan check FILE\n       asterism dialplan show FILE [CONTEXT]";
+    "usage: asterism dialplan check FILE\n       asterism dialplan show FILE [[EXTEN@]CONTEXT]";
 
 pub fn run(args: &[String]) -> ExitCode {
     match args {
@@ -40,17 +40,10 @@ fn check(file: &Path) -> ExitCode {
     match dialplan::load(file) {
         Ok((plan, diags)) => {
             eprint!("{diags}");
-            let exts: usize = plan.contexts.values().map(|c| c.extensions.len()).sum();
-            let prios: usize = plan
-                .contexts
-                .values()
-                .flat_map(|c| &c.extensions)
-                .map(|e| e.priorities.len())
-                .sum();
+            let (contexts, exts, prios) = plan.counts();
             println!(
-                "{}: OK: {} contexts, {exts} extensions, {prios} priorities, {} warnings",
+                "{}: OK: {contexts} contexts, {exts} extensions, {prios} priorities, {} warnings",
                 file.display(),
-                plan.contexts.len(),
                 diags.warnings().count()
             );
             ExitCode::SUCCESS

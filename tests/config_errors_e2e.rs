@@ -12,7 +12,7 @@ fn broken_sip_conf_names_file_and_line_and_exits_64() {
     let dir = TempDir::new("badconf");
     std::fs::write(
         dir.0.join("sip.conf"),
-        "[general]\nrealm=asterisk\n\n[alice]\ntype=friend\nsecret alice61\n",
+        "[general]\nrealm=asterisk\n\n[alice]\ntype=friend\n[bob\nsecret=bob62\n",
     )
     .unwrap();
     for bin in ["asterism-registrar", "asterism"] {
@@ -25,7 +25,7 @@ fn broken_sip_conf_names_file_and_line_and_exits_64() {
         assert_eq!(out.status.code(), Some(64), "{bin}");
         let stderr = String::from_utf8_lossy(&out.stderr);
         let want = format!(
-            "{}:6: expected 'key = value'",
+            "{}:6: no closing ']' in section header",
             dir.0.join("sip.conf").display()
         );
         assert!(stderr.contains(&want), "{bin} said: {stderr}");

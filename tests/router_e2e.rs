@@ -103,7 +103,7 @@ async fn standalone_router_runs_the_lab_dialplan_and_reloads_on_sighup() {
         (vec!["Answer", "Playback", "Echo"], 0)
     );
 
-    std::fs::write(&conf, "[default]\nexten => 3666,1,Answer(\n").unwrap();
+    std::fs::write(&conf, "[default]\nexten => 3666,1,Answer()\n[broken\n").unwrap();
     router.signal("HUP");
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(
@@ -137,7 +137,7 @@ fn broken_dialplan_refuses_to_start_with_file_line_column() {
     let dir = TempDir::new("router-bad");
     std::fs::write(
         dir.0.join("extensions.conf"),
-        "[default]\nexten => 61,x,Dial(SIP/alice)\n",
+        "[default]\nexten => 61,1,Dial(SIP/alice)\n[broken\n",
     )
     .unwrap();
     let out = Command::new(bin_path("asterism-router"))
@@ -148,7 +148,7 @@ fn broken_dialplan_refuses_to_start_with_file_line_column() {
     assert_eq!(out.status.code(), Some(64));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("extensions.conf:2:13: error: bad priority 'x'"),
+        stderr.contains("extensions.conf:3:1: error: no closing ']' in section header"),
         "{stderr}"
     );
 }
@@ -168,7 +168,7 @@ fn dialplan_check_and_show_tools() {
 
     let dir = TempDir::new("check");
     let bad = dir.0.join("bad.conf");
-    std::fs::write(&bad, "[a]\nexten => 1,1,Dial(SIP/x\nexten => 2,1,Frob\n").unwrap();
+    std::fs::write(&bad, "[a]\nexten => 1,1,Dial(SIP/x)\nexten 2,1,Frob\n[b\n").unwrap();
     let out = Command::new(&asterism)
         .arg("dialplan")
         .arg("check")
@@ -178,7 +178,7 @@ fn dialplan_check_and_show_tools() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains(&format!("{}:2:18: error: missing ')'", bad.display())),
+        stderr.contains(&format!("{}:4:1: error: no closing ']'", bad.display())),
         "{stderr}"
     );
 
@@ -201,7 +201,7 @@ fn all_in_one_serves_the_router_too() {
     common::write_config(&dir.0, 0);
     std::fs::write(
         dir.0.join("extensions.conf"),
-        "[default]\nexten => 1,1,Goto(\n",
+        "[default]\nexten => 1,1,Goto(1)\n#include missing.conf\n",
     )
     .unwrap();
     let out = Command::new(bin_path("asterism"))
@@ -210,5 +210,9 @@ fn all_in_one_serves_the_router_too() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(64));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("extensions.conf:2:"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("extensions.conf:3:1: error: cannot read"),
+        "{stderr}"
+    );
 }

@@ -121,6 +121,8 @@ impl Directory {
             always_auth_reject: true,
             ..Default::default()
         };
+        dir.warnings
+            .extend(conf.warnings.iter().map(ToString::to_string));
         if let Some(general) = conf.section("general") {
             for e in &general.entries {
                 match e.key.to_ascii_lowercase().as_str() {
@@ -142,7 +144,7 @@ impl Directory {
         for s in conf
             .sections
             .iter()
-            .filter(|s| s.name != "general" && !s.is_template)
+            .filter(|s| !s.name.eq_ignore_ascii_case("general") && !s.is_template)
         {
             let user = dir.user_from(s, &default_context)?;
             if let Some(u) = user {

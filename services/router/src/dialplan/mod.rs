@@ -1,17 +1,25 @@
-//! The dialplan: contexts of extensions (literals and patterns), each a list
-//! of priorities running one application, plus `[globals]` and the
-//! `[general]` switches. Built from `extensions.conf` by [`parse`], rendered
-//! like `dialplan show` by [`show`], and read by the engine through
-//! [`Dialplan::find`] and [`Dialplan::target`].
+//! The dialplan: contexts of extensions (literals and patterns, with an
+//! optional caller-ID match), each a list of priorities running one
+//! application, plus hints, includes (some only at certain times), ignore
+//! patterns, `[globals]` and the `[general]` switches. Built from
+//! `extensions.conf` by [`parse`], rendered like `dialplan show` by
+//! [`show`], and searched as Asterisk's `pbx_find_extension` searches:
+//! a context's own extensions in Asterisk's order, then its includes
+//! whose time applies, the first extension that has the priority asked
+//! for winning (so priorities of `100` and `_1XX` combine, as in Asterisk).
 
 pub mod app;
+mod lookup;
 pub mod parse;
 pub mod pattern;
 pub mod show;
+pub mod timing;
 
 pub use app::{AppKind, Application};
+pub use lookup::Query;
 pub use parse::{load, parse_str, Diagnostic, Diagnostics};
 pub use pattern::Pattern;
+pub use timing::Timing;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -34,6 +42,10 @@ pub struct Priority {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Extension {
     pub pattern: Pattern,
+    /// `exten => 100/5551234,…`: only for callers whose number matches.
+    pub cid: Option<Pattern>,
+    /// `exten => 100,hint,SIP/100`: the device whose state it shows.
+    pub hint: Option<(String, Location)>,
     pub priorities: BTreeMap<i32, Priority>,
 }
 
@@ -44,6 +56,34 @@ impl Extension {
             .find(|p| p.label.as_deref() == Some(label))
             .map(|p| p.number)
     }
+
+    /// Same extension as Asterisk counts them: name and caller-ID match.
+    pub fn is(&self, pattern: &Pattern, cid: Option<&Pattern>) -> bool {
+        &self.pattern == pattern && self.cid.as_ref() == cid
+    }
+
+    /// Asterisk's order: by name (`ext_cmp`), and for the same name the
+    /// caller-ID variants first.
+    fn order(&self, other: &Extension) -> std::cmp::Ordering {
+        use std::cmp::Ordering::*;
+        self.pattern
+            .cmp(&other.pattern)
+            .then_with(|| match (&self.cid, &other.cid) {
+                (None, None) => Equal,
+                (Some(_), None) => Less,
+                (None, Some(_)) => Greater,
+                (Some(a), Some(b)) => a.cmp(b),
+            })
+    }
+}
+
+/// `include => name[,times,weekdays,monthdays,months[,zone]]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Include {
+    /// The whole value, as `dialplan show` prints it.
+    pub text: String,
+    pub context: String,
+    pub timing: Option<Timing>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,37 +92,51 @@ pub struct Context {
     /// Sorted the way Asterisk searches them: literals, then patterns from
     /// the most specific.
     pub extensions: Vec<Extension>,
-    pub includes: Vec<String>,
+    pub includes: Vec<Include>,
+    /// `ignorepat =>`: kept and shown (they matter to analogue phones only).
+    pub ignorepats: Vec<String>,
     pub location: Location,
-    /// Literal extension name → index in `extensions` (literals always win,
-    /// so a hash lookup replaces the scan of thousands of them).
-    pub literals: HashMap<String, usize>,
+    /// Literal extension name → indexes in `extensions` (caller-ID
+    /// variants first): literals come first, so a hash lookup replaces the
+    /// scan of thousands of them.
+    pub literals: HashMap<String, Vec<usize>>,
     /// Index of the first pattern in `extensions`.
     pub first_pattern: usize,
+    /// Definition order, for `dialplan show` (Asterisk lists the newest first).
+    pub order: usize,
 }
 
 impl Context {
-    /// Sort extensions in Asterisk's order and build the literal index.
-    pub fn finish(&mut self) {
-        self.extensions.sort_by(|a, b| a.pattern.cmp(&b.pattern));
-        self.literals = self
-            .extensions
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| !e.pattern.is_pattern())
-            .map(|(i, e)| (e.pattern.as_str().to_owned(), i))
-            .collect();
-        self.first_pattern = self.literals.len();
+    pub fn new(name: &str, location: Location, order: usize) -> Context {
+        Context {
+            name: name.to_owned(),
+            extensions: Vec::new(),
+            includes: Vec::new(),
+            ignorepats: Vec::new(),
+            location,
+            literals: HashMap::new(),
+            first_pattern: 0,
+            order,
+        }
     }
 
-    /// This context's own extension for `number` (includes not searched).
-    pub fn own(&self, number: &str) -> Option<&Extension> {
-        match self.literals.get(number) {
-            Some(&i) => self.extensions.get(i),
-            None => self.extensions[self.first_pattern..]
-                .iter()
-                .find(|e| e.pattern.matches(number)),
+    /// Sort extensions in Asterisk's order and build the literal index.
+    pub fn finish(&mut self) {
+        self.extensions.sort_by(Extension::order);
+        self.literals.clear();
+        for (i, e) in self.extensions.iter().enumerate() {
+            if !e.pattern.is_pattern() {
+                self.literals
+                    .entry(e.pattern.key().to_owned())
+                    .or_default()
+                    .push(i);
+            }
         }
+        self.first_pattern = self
+            .extensions
+            .iter()
+            .position(|e| e.pattern.is_pattern())
+            .unwrap_or(self.extensions.len());
     }
 }
 
@@ -94,45 +148,15 @@ pub struct Dialplan {
     pub autofallthrough: bool,
 }
 
-/// How deep `include =>` chains are followed (Asterisk stops at loops too).
-const MAX_INCLUDE_DEPTH: usize = 16;
-
 impl Dialplan {
-    /// The extension `number` runs in `context`: the context's own extensions
-    /// first (in Asterisk order), then its includes, depth first.
-    pub fn find(&self, context: &str, number: &str) -> Option<(&Context, &Extension)> {
-        self.find_depth(context, number, 0)
-    }
-
-    fn find_depth(
-        &self,
-        context: &str,
-        number: &str,
-        depth: usize,
-    ) -> Option<(&Context, &Extension)> {
-        if depth > MAX_INCLUDE_DEPTH {
-            return None;
-        }
-        let ctx = self.contexts.get(context)?;
-        if let Some(e) = ctx.own(number) {
-            return Some((ctx, e));
-        }
-        ctx.includes
-            .iter()
-            .find_map(|inc| self.find_depth(inc, number, depth + 1))
-    }
-
-    /// The priority `target` (a number or a label) of `number` in `context`.
-    pub fn target(&self, context: &str, number: &str, target: &str) -> Option<i32> {
-        let (_, ext) = self.find(context, number)?;
-        match target.trim().parse::<i32>() {
-            Ok(n) => ext.priorities.contains_key(&n).then_some(n),
-            Err(_) => ext.label(target.trim()),
-        }
-    }
-
-    /// The priority to run, if it exists.
-    pub fn priority(&self, context: &str, number: &str, priority: i32) -> Option<&Priority> {
-        self.find(context, number)?.1.priorities.get(&priority)
+    /// Contexts, extensions and priorities (hints included), counted as
+    /// `dialplan show` counts them.
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let exts = self.contexts.values().flat_map(|c| &c.extensions);
+        let prios = exts
+            .clone()
+            .map(|e| e.priorities.len() + usize::from(e.hint.is_some()))
+            .sum();
+        (self.contexts.len(), exts.count(), prios)
     }
 }

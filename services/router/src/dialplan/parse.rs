@@ -1,13 +1,19 @@
-//! `extensions.conf` → [`Dialplan`], with every problem reported as
-//! `file:line:column: message`: syntax errors refuse the file, unknown
-//! applications and dangling includes are warnings (Asterisk loads those and
-//! fails the call only if it gets there).
+//! `extensions.conf` → [`Dialplan`], as `pbx_config.c` loads it, with every
+//! problem reported as `file:line:column: message`. Only what makes
+//! Asterisk refuse the file (its structure: a header without `]`, a line
+//! before any section, a missing `#include`) is an error; everything
+//! Asterisk logs and reads past (a bad priority, an unknown keyword, an
+//! unknown application, an include of a context that does not exist) is a
+//! warning, and the line is skipped or kept as Asterisk does.
 
-use super::app::{AppKind, Application};
-use super::pattern::Pattern;
-use super::{Context, Dialplan, Extension, Location, Priority};
-use asterism_config::{ConfError, ConfFile, Entry};
-use std::collections::BTreeMap;
+mod exten;
+
+use super::timing::Timing;
+use super::{Context, Dialplan, Include, Location};
+use crate::engine::subst;
+use asterism_config::{ConfError, ConfFile, Entry, Section};
+use exten::Globals;
+use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 
@@ -58,13 +64,6 @@ impl Diagnostics {
         self.0.iter().filter(|d| d.severity == Severity::Warning)
     }
 
-    fn error(&mut self, e: ConfError) {
-        self.0.push(Diagnostic {
-            severity: Severity::Error,
-            error: e,
-        });
-    }
-
     fn warn(&mut self, e: ConfError) {
         self.0.push(Diagnostic {
             severity: Severity::Warning,
@@ -104,13 +103,16 @@ pub fn parse_str(path: &Path, text: &str) -> Result<(Dialplan, Diagnostics), Dia
     }
 }
 
+/// `[general]` settings: what Asterisk's pbx_config reads. `static` and
+/// `writeprotect` only matter to `dialplan save`, which Asterism does not
+/// offer (as with `static=yes`); the pattern matcher choice gives the same
+/// answers either way.
 const GENERAL_KEYS: &[&str] = &[
     "static",
     "writeprotect",
     "autofallthrough",
     "clearglobalvars",
     "extenpatternmatchnew",
-    "priorityjumping",
     "userscontext",
 ];
 
@@ -120,44 +122,52 @@ fn build(conf: ConfFile) -> Result<(Dialplan, Diagnostics), Diagnostics> {
         autofallthrough: true,
         ..Default::default()
     };
-    for section in &conf.sections {
-        match section.name.as_str() {
-            "general" => {
-                for e in &section.entries {
-                    if !GENERAL_KEYS.iter().any(|k| k.eq_ignore_ascii_case(&e.key)) {
-                        diags.warn(e.error_at(0, format!("unknown [general] setting '{}'", e.key)));
-                    } else if e.key.eq_ignore_ascii_case("autofallthrough") {
-                        plan.autofallthrough = is_true(&e.value);
-                    }
-                }
+    for w in &conf.warnings {
+        diags.warn(w.clone());
+    }
+    let is = |s: &Section, name: &str| s.name.eq_ignore_ascii_case(name);
+    for section in conf.sections.iter().filter(|s| is(s, "general")) {
+        for e in &section.entries {
+            if e.key.eq_ignore_ascii_case("autofallthrough") {
+                plan.autofallthrough = is_true(&e.value);
+            } else if !GENERAL_KEYS.iter().any(|k| k.eq_ignore_ascii_case(&e.key)) {
+                diags.warn(e.error_at(
+                    0,
+                    format!(
+                        "[general] setting '{}' is not supported by Asterism: ignored",
+                        e.key
+                    ),
+                ));
             }
-            "globals" => {
-                for e in &section.entries {
-                    plan.globals.push((e.key.clone(), e.value.clone()));
-                }
-            }
-            name => {
-                let ctx = plan
-                    .contexts
-                    .entry(name.to_owned())
-                    .or_insert_with(|| Context {
-                        name: name.to_owned(),
-                        extensions: Vec::new(),
-                        includes: Vec::new(),
-                        location: Location {
-                            file: section.file.clone(),
-                            line: section.line,
-                        },
-                        literals: Default::default(),
-                        first_pattern: 0,
-                    });
-                let mut last: Option<(String, i32)> = None;
-                for e in &section.entries {
-                    if let Err(err) = context_entry(ctx, e, &mut last, &mut diags) {
-                        diags.error(err);
-                    }
-                }
-            }
+        }
+    }
+    // Globals first, each expanded with those before it, as pbx_config does.
+    let mut globals = HashMap::new();
+    for section in conf.sections.iter().filter(|s| is(s, "globals")) {
+        for e in &section.entries {
+            let value = subst::expand(&e.value, &Globals(&globals));
+            globals.insert(e.key.clone(), value.clone());
+            plan.globals.push((e.key.clone(), value));
+        }
+    }
+    let globals = Globals(&globals);
+    let contexts = conf
+        .sections
+        .iter()
+        .filter(|s| !s.is_template && !is(s, "general") && !is(s, "globals"));
+    for (order, section) in contexts.enumerate() {
+        let name = section.name.as_str();
+        let location = Location {
+            file: section.file.clone(),
+            line: section.line,
+        };
+        let ctx = plan
+            .contexts
+            .entry(name.to_owned())
+            .or_insert_with(|| Context::new(name, location, order));
+        let mut last = exten::Last::default();
+        for e in &section.entries {
+            context_entry(ctx, e, &mut last, &globals, &mut diags);
         }
     }
     for ctx in plan.contexts.values_mut() {
@@ -165,14 +175,14 @@ fn build(conf: ConfFile) -> Result<(Dialplan, Diagnostics), Diagnostics> {
     }
     for ctx in plan.contexts.values() {
         for inc in &ctx.includes {
-            if !plan.contexts.contains_key(inc) {
+            if !plan.contexts.contains_key(&inc.context) {
                 diags.warn(ConfError {
                     file: ctx.location.file.clone(),
                     line: ctx.location.line,
                     column: None,
                     message: format!(
-                        "context '{}' includes '{inc}', which does not exist",
-                        ctx.name
+                        "context '{}' tries to include nonexistent context '{}'",
+                        ctx.name, inc.context
                     ),
                 });
             }
@@ -192,201 +202,74 @@ fn is_true(v: &str) -> bool {
     )
 }
 
+/// One line of a context. Nothing here refuses the file: Asterisk warns
+/// and reads on, and so does Asterism.
 fn context_entry(
     ctx: &mut Context,
     e: &Entry,
-    last: &mut Option<(String, i32)>,
+    last: &mut exten::Last,
+    globals: &Globals,
     diags: &mut Diagnostics,
-) -> Result<(), ConfError> {
-    match e.key.to_ascii_lowercase().as_str() {
-        "include" => {
-            ctx.includes.push(e.value.trim().to_owned());
-            Ok(())
-        }
-        "exten" => {
-            let comma = e
-                .value
-                .find(',')
-                .ok_or_else(|| e.error_at(0, "expected 'extension,priority,application'"))?;
-            let ext = e.value[..comma].trim();
-            if ext.contains('/') && !ext.starts_with('_') {
-                return Err(e.error_at(
-                    ext.find('/').unwrap_or(0),
-                    "caller-ID matching (ext/cid) is not supported",
+) {
+    let key = e.key.to_ascii_lowercase();
+    match key.as_str() {
+        k if k.starts_with("same") => exten::line(ctx, e, true, last, globals, diags),
+        "exten" => exten::line(ctx, e, false, last, globals, diags),
+        "include" => include(ctx, e, globals, diags),
+        "ignorepat" => {
+            let pat = subst::expand(&e.value, globals);
+            if ctx.ignorepats.contains(&pat) {
+                diags.warn(e.error_at(
+                    0,
+                    format!("ignorepat '{pat}' already in context '{}'", ctx.name),
                 ));
+            } else {
+                ctx.ignorepats.push(pat);
             }
-            let pattern = Pattern::parse(ext).map_err(|p| e.error_at(p.offset, p.message))?;
-            add_priority(ctx, e, pattern, comma + 1, last, diags)
         }
-        "same" => {
-            let Some((ext, _)) = last.clone() else {
-                return Err(e.error_at(0, "'same =>' without a preceding 'exten =>'"));
-            };
-            let pattern = Pattern::parse(&ext).map_err(|p| e.error_at(p.offset, p.message))?;
-            add_priority(ctx, e, pattern, 0, last, diags)
+        "switch" | "eswitch" | "lswitch" => diags.warn(e.error_at(
+            0,
+            format!(
+                "'{}' (alternative switches) is not supported by Asterism: ignored",
+                e.key
+            ),
+        )),
+        "autohints" => {
+            diags.warn(e.error_at(0, "'autohints' is not supported by Asterism: ignored"))
         }
-        "ignorepat" | "switch" | "eswitch" | "lswitch" => {
-            diags.warn(e.error_at(0, format!("'{}' is not supported and is ignored", e.key)));
-            Ok(())
-        }
-        other => Err(e.error_at(0, format!("unknown dialplan keyword '{other}'"))),
+        _ => diags.warn(e.error_at(0, format!("unknown directive '{}': ignored", e.key))),
     }
 }
 
-/// Parse `priority,application` starting at byte `start` of the value.
-fn add_priority(
-    ctx: &mut Context,
-    e: &Entry,
-    pattern: Pattern,
-    start: usize,
-    last: &mut Option<(String, i32)>,
-    diags: &mut Diagnostics,
-) -> Result<(), ConfError> {
-    let rest = &e.value[start..];
-    let comma = rest
-        .find(',')
-        .ok_or_else(|| e.error_at(start, "expected 'priority,application'"))?;
-    let prio_text = rest[..comma].trim();
-    let app_at = start + comma + 1;
-    let app_text = e.value[app_at..].trim();
-    let lead = e.value[app_at..].len() - e.value[app_at..].trim_start().len();
-    if prio_text.eq_ignore_ascii_case("hint") {
-        // Device-state hints do not route calls; as in pbx_config.c the
-        // hint is the context's last priority (-1) for a following 'n'.
-        *last = Some((pattern.as_str().to_owned(), -1));
-        return Ok(());
-    }
-    let (prio_text, label) = match prio_text.split_once('(') {
-        Some((n, l)) => {
-            let l = l
-                .strip_suffix(')')
-                .ok_or_else(|| e.error_at(start, "unterminated priority label"))?;
-            (n.trim(), Some(l.trim().to_owned()))
-        }
-        None => (prio_text, None),
-    };
-    // `n`, `s`, a number or a label, then an optional `+N` (pbx_config.c).
-    let (base, plus) = match prio_text.split_once('+') {
-        Some((b, n)) => (b.trim(), n.trim().parse::<i32>().unwrap_or(0)),
-        None => (prio_text, 0),
-    };
-    // The previous line's priority, whatever its extension: Asterisk
-    // numbers 'n' from it, and FreePBX-written dialplans rely on it.
-    let previous = last.as_ref().map(|(_, p)| *p);
-    let number = if base.eq_ignore_ascii_case("n") || base.eq_ignore_ascii_case("next") {
-        previous.map(|p| p + 1).ok_or_else(|| {
-            e.error_at(
-                start,
-                "priority 'n' needs a previous priority in this context",
-            )
-        })?
-    } else if base.eq_ignore_ascii_case("s") || base.eq_ignore_ascii_case("same") {
-        previous.ok_or_else(|| {
-            e.error_at(
-                start,
-                "priority 's' needs a previous priority in this context",
-            )
-        })?
-    } else if let Ok(n) = base.parse::<i32>() {
-        n
-    } else {
-        let found = ctx
-            .extensions
-            .iter()
-            .find(|x| x.pattern == pattern)
-            .and_then(|x| x.label(base));
-        match found {
-            Some(n) => n,
-            None => return Err(e.error_at(start, format!("bad priority '{base}'"))),
-        }
-    } + plus;
-    if number < 1 {
-        // Asterisk skips such a line (an 'n' right after a hint gets 0).
-        *last = Some((pattern.as_str().to_owned(), number));
+/// `include => context[,timespec]` (or `|` before the time, the old way).
+fn include(ctx: &mut Context, e: &Entry, globals: &Globals, diags: &mut Diagnostics) {
+    let text = subst::expand(&e.value, globals);
+    if ctx.includes.iter().any(|i| i.text == text) {
         diags.warn(e.error_at(
-            start,
-            format!("priority {number} is not a priority: line ignored, as Asterisk does"),
-        ));
-        return Ok(());
-    }
-    let app = parse_application(app_text).map_err(|(off, m)| e.error_at(app_at + lead + off, m))?;
-    if app.kind == AppKind::Unknown {
-        diags.warn(e.error_at(app_at + lead, format!("unknown application '{}'", app.name)));
-    }
-    let text = pattern.as_str().to_owned();
-    let ext = match ctx.extensions.iter_mut().position(|x| x.pattern == pattern) {
-        Some(i) => &mut ctx.extensions[i],
-        None => {
-            ctx.extensions.push(Extension {
-                pattern,
-                priorities: BTreeMap::new(),
-            });
-            let n = ctx.extensions.len() - 1;
-            &mut ctx.extensions[n]
-        }
-    };
-    if let Some(label) = &label {
-        if ext.label(label).is_some() {
-            return Err(e.error_at(
-                start,
-                format!("label '{label}' already used in extension {text}"),
-            ));
-        }
-    }
-    *last = Some((text.clone(), number));
-    if let Some(old) = ext.priorities.get(&number) {
-        // Asterisk keeps the first and warns ("Unable to register extension").
-        diags.warn(e.error_at(
-            start,
+            0,
             format!(
-                "priority {number} of extension {text} already defined at {}:{}: this one is ignored",
-                old.location.file.display(),
-                old.location.line
+                "context '{text}' already included in '{}' context",
+                ctx.name
             ),
         ));
-        return Ok(());
+        return;
     }
-    ext.priorities.insert(
-        number,
-        Priority {
-            number,
-            label,
-            app,
-            location: Location {
-                file: e.file.clone(),
-                line: e.line,
-            },
-        },
-    );
-    Ok(())
-}
-
-/// `Name(args)`, `Name`, or the old `Name,args`. Errors carry a byte offset.
-fn parse_application(text: &str) -> Result<Application, (usize, String)> {
-    if text.is_empty() {
-        return Err((0, "missing application".into()));
-    }
-    let name_end = text.find(['(', ',']).unwrap_or(text.len());
-    let name = text[..name_end].trim();
-    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        return Err((0, format!("bad application name '{name}'")));
-    }
-    let args = match text[name_end..].chars().next() {
-        None => "",
-        Some('(') => {
-            let inner = &text[name_end + 1..];
-            let close = inner.rfind(')').ok_or((
-                name_end,
-                "missing ')' after application arguments".to_owned(),
-            ))?;
-            if !inner[close + 1..].trim().is_empty() {
-                return Err((name_end + 2 + close, "text after ')'".into()));
+    let (context, timing) = match text.find(['|', ',']) {
+        Some(cut) => {
+            let mut warnings = Vec::new();
+            let t = Timing::parse(&text[cut + 1..], &mut warnings);
+            for w in warnings {
+                diags.warn(e.error_at(cut + 1, w));
             }
-            &inner[..close]
+            (text[..cut].trim().to_owned(), Some(t))
         }
-        Some(_) => &text[name_end + 1..],
+        None => (text.trim().to_owned(), None),
     };
-    Ok(Application::new(name, args))
+    ctx.includes.push(Include {
+        text,
+        context,
+        timing,
+    });
 }
 
 #[cfg(test)]

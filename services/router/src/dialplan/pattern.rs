@@ -42,10 +42,38 @@ impl Elem {
 }
 
 /// An extension: a literal name (`61`, `s`, `h`) or a `_` pattern.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Dashes are "fluff" as in Asterisk: `555-1234` is the extension 5551234
+/// (shown as written), except inside a `[…]` set.
+#[derive(Debug, Clone)]
 pub struct Pattern {
     text: String,
+    /// The name without fluff: what is matched and compared.
+    key: String,
     elems: Option<Vec<Elem>>,
+}
+
+impl PartialEq for Pattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+    }
+}
+
+impl Eq for Pattern {}
+
+/// `text` without the dashes outside `[…]`.
+fn without_fluff(text: &str) -> String {
+    let mut depth = 0;
+    text.chars()
+        .filter(|&c| {
+            match c {
+                '[' => depth += 1,
+                ']' => depth = 0,
+                '-' if depth == 0 => return false,
+                _ => {}
+            }
+            true
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,6 +93,7 @@ impl Pattern {
         let Some(body) = text.strip_prefix('_') else {
             return Ok(Pattern {
                 text: text.to_owned(),
+                key: without_fluff(text),
                 elems: None,
             });
         };
@@ -108,12 +137,19 @@ impl Pattern {
         }
         Ok(Pattern {
             text: text.to_owned(),
+            key: without_fluff(text),
             elems: Some(elems),
         })
     }
 
+    /// As written.
     pub fn as_str(&self) -> &str {
         &self.text
+    }
+
+    /// As matched: without fluff.
+    pub fn key(&self) -> &str {
+        &self.key
     }
 
     pub fn is_pattern(&self) -> bool {
@@ -123,7 +159,7 @@ impl Pattern {
     /// Whether `number` is this extension (literals: exactly; patterns: fully).
     pub fn matches(&self, number: &str) -> bool {
         match &self.elems {
-            None => self.text == number,
+            None => self.key == number,
             Some(elems) => match_from(elems, number.as_bytes()),
         }
     }
@@ -190,7 +226,7 @@ fn match_from(elems: &[Elem], s: &[u8]) -> bool {
 impl Ord for Pattern {
     fn cmp(&self, other: &Self) -> Ordering {
         match (&self.elems, &other.elems) {
-            (None, None) => self.text.cmp(&other.text),
+            (None, None) => self.key.cmp(&other.key),
             (None, Some(_)) => Ordering::Less,
             (Some(_), None) => Ordering::Greater,
             (Some(a), Some(b)) => {
@@ -200,9 +236,7 @@ impl Ord for Pattern {
                         return o;
                     }
                 }
-                a.len()
-                    .cmp(&b.len())
-                    .then_with(|| self.text.cmp(&other.text))
+                a.len().cmp(&b.len()).then_with(|| self.key.cmp(&other.key))
             }
         }
     }
@@ -239,6 +273,10 @@ mod tests {
         assert!(p("_9!").matches("9") && p("_9!").matches("9123"));
         assert!(p("_NXX-XXXX").matches("5551234"));
         assert!(p("61").matches("61") && !p("61").matches("611"));
+        assert!(p("555-1234").matches("5551234"), "dashes are fluff");
+        assert_eq!(p("555-1234"), p("5551234"));
+        assert_eq!(p("555-1234").as_str(), "555-1234");
+        assert!(p("_[0-9]X").matches("55"), "not inside a set");
     }
 
     #[test]

@@ -124,7 +124,7 @@ fn target(call: &Call, spec: &str) -> (String, String, String) {
 /// Jump; false when the target does not exist.
 fn goto(call: &mut Call, spec: &str) -> bool {
     let (ctx, ext, prio) = target(call, spec);
-    match call.plan().target(&ctx, &ext, &prio) {
+    match call.plan().target_for(&ctx, &ext, &prio, &call.query()) {
         Some(n) => {
             call.context = ctx;
             call.exten = ext;
@@ -138,7 +138,7 @@ fn goto(call: &mut Call, spec: &str) -> bool {
 /// A Goto to nowhere: `i` of the current context, or the call fails.
 fn missing_target(call: &mut Call, spec: &str) {
     tracing::warn!(target = spec, "Goto target does not exist");
-    if call.exten != "i" && call.plan().find(&call.context, "i").is_some() {
+    if call.exten != "i" && call.plan().exists(&call.context, "i", &call.query()) {
         call.vars.insert("INVALID_EXTEN".into(), call.exten.clone());
         call.exten = "i".into();
         call.priority = 1;

@@ -9,8 +9,9 @@ pub mod apps;
 pub mod expr;
 pub mod subst;
 
-use crate::dialplan::{AppKind, Dialplan};
+use crate::dialplan::{AppKind, Dialplan, Query};
 use asterism_proto::router::{step, CallStart, Finished, Location, Step, StepResult, StepStatus};
+use jiff::Timestamp;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -57,6 +58,8 @@ pub struct Call {
     final_reason: String,
     /// Set when the last step ends the call once done (Hangup, Busy…).
     pub(crate) ending: Option<(u32, &'static str)>,
+    /// A fixed "now" (tests); the real time when `None`.
+    pub(crate) clock: Option<Timestamp>,
 }
 
 impl Call {
@@ -82,9 +85,11 @@ impl Call {
             final_code: 0,
             final_reason: String::new(),
             ending: None,
+            clock: None,
         };
-        if call.plan.find(&call.context, &call.exten).is_none() {
-            if call.plan.find(&call.context, "i").is_some() {
+        let plan = call.plan.clone();
+        if !plan.exists(&call.context, &call.exten, &call.query()) {
+            if plan.exists(&call.context, "i", &call.query()) {
                 call.vars.insert("INVALID_EXTEN".into(), call.exten.clone());
                 call.exten = "i".into();
             } else {
@@ -112,7 +117,7 @@ impl Call {
         self.vars
             .entry("HANGUPCAUSE".into())
             .or_insert_with(|| "16".into());
-        if self.plan.find(&self.context, "h").is_some() {
+        if self.plan.exists(&self.context, "h", &self.query()) {
             self.phase = Phase::Hangup;
             self.exten = "h".into();
             self.priority = 1;
@@ -142,7 +147,9 @@ impl Call {
                 });
             }
             let plan = self.plan.clone();
-            let Some(p) = plan.priority(&self.context, &self.exten, self.priority) else {
+            let Some(p) =
+                plan.priority_for(&self.context, &self.exten, self.priority, &self.query())
+            else {
                 self.end_of_priorities();
                 continue;
             };
@@ -227,6 +234,14 @@ impl Call {
 
     pub(crate) fn plan(&self) -> &Arc<Dialplan> {
         &self.plan
+    }
+
+    /// Who calls and when, for caller-ID matches and timed includes.
+    pub(crate) fn query(&self) -> Query<'_> {
+        Query {
+            caller: &self.callerid_num,
+            now: self.clock.unwrap_or_else(Timestamp::now),
+        }
     }
 
     #[cfg(test)]

@@ -2,6 +2,7 @@
 //! examples (patterns, `same`, labels, includes), and errors with positions.
 
 use super::*;
+use crate::dialplan::Query;
 use std::path::Path;
 
 fn parse(text: &str) -> Result<(Dialplan, Diagnostics), Diagnostics> {
@@ -118,24 +119,206 @@ fn whitespace_and_escapes() {
 }
 
 #[test]
-fn errors_carry_file_line_and_column() {
-    let e = parse("[a]\nexten => 1,1,Dial(SIP/x\n").unwrap_err();
+fn what_asterisk_reads_past_is_a_warning_with_file_line_and_column() {
+    let warnings = |text: &str| -> Vec<String> {
+        let (_, d) = parse_with_diags(text);
+        d.warnings().map(|d| d.to_string()).collect()
+    };
+    // No ')': the data runs to the end of the line, as in Asterisk.
+    let (plan, d) = parse_with_diags("[a]\nexten => 1,1,Dial(SIP/x\n");
+    assert_eq!(plan.priority("a", "1", 1).unwrap().app.args, "SIP/x");
     assert_eq!(
-        e.to_string().trim(),
-        "extensions.conf:2:18: error: missing ')' after application arguments"
+        d.to_string().trim(),
+        "extensions.conf:2:14: warning: no closing parenthesis found? 'Dial(SIP/x'"
     );
-    let e = parse("[a]\nexten => 1,x,NoOp\n").unwrap_err();
+    assert_eq!(
+        warnings("[a]\nexten => 1,x,NoOp\n"),
+        ["extensions.conf:2:10: warning: invalid priority/label 'x': line ignored"]
+    );
+    assert!(warnings("[a]\nexten => 1,0,NoOp\n")[0].contains("invalid priority '0'"));
+    assert!(warnings("[a]\nexten => 1,n,NoOp\n")[0]
+        .contains("can't use 'next' priority on the first entry"));
+    assert!(warnings("[a]\nsame => 1,NoOp\n")[0].contains("no previous extension"));
+    assert_eq!(
+        warnings("[a]\nexten => _1[]X,1,NoOp\n"),
+        ["extensions.conf:2:12: warning: empty [] in pattern: line ignored"]
+    );
+    // pbx_strsep: a ',' inside '[' does not end the name (nor for Asterisk).
+    assert!(warnings("[a]\nexten => _[12,1,NoOp\n")[0].contains("invalid priority/label ''"));
+    assert!(warnings("[a]\nexten => 1,1(x,NoOp\n")[0].contains("label missing trailing ')'"));
+    assert_eq!(
+        warnings("[a]\nnonsense line\nfoo => bar\n"),
+        [
+            "extensions.conf:2:1: warning: no '=' (equal sign) in 'nonsense line': line ignored",
+            "extensions.conf:3:8: warning: unknown directive 'foo': ignored"
+        ]
+    );
+    // What makes Asterisk refuse the file is still an error.
+    let e = parse("[a\nexten => 1,1,NoOp\n").unwrap_err();
     assert!(
         e.to_string()
-            .starts_with("extensions.conf:2:12: error: bad priority 'x'"),
+            .starts_with("extensions.conf:1:1: error: no closing ']'"),
         "{e}"
     );
-    let e = parse("[a]\nexten => _[12,1,NoOp\n").unwrap_err();
-    assert!(e.to_string().starts_with("extensions.conf:2:11:"), "{e}");
-    let e = parse("[a]\nexten => 1,n,NoOp\n").unwrap_err();
-    assert!(e.to_string().contains("priority 'n' needs"), "{e}");
-    let e = parse("[a]\nnonsense line\n").unwrap_err();
-    assert!(e.to_string().starts_with("extensions.conf:2:"), "{e}");
+}
+
+#[test]
+fn application_data_runs_to_the_last_parenthesis() {
+    let (plan, d) = parse_with_diags(concat!(
+        "[a]\n",
+        "exten => 1,1,Progress() \"Switch verification\"\n",
+        "exten => 1,2,Set(X=$[(1+2)*3])\n",
+        "exten => 1,3,Answer\n",
+        "exten => 1,4,Dial,SIP/x\n",
+    ));
+    assert_eq!(plan.priority("a", "1", 1).unwrap().app.name, "Progress");
+    assert_eq!(plan.priority("a", "1", 1).unwrap().app.args, "");
+    assert_eq!(plan.priority("a", "1", 2).unwrap().app.args, "X=$[(1+2)*3]");
+    assert_eq!(plan.priority("a", "1", 3).unwrap().app.name, "Answer");
+    // The old `App,args` form is no application to Asterisk either.
+    assert_eq!(plan.priority("a", "1", 4).unwrap().app.name, "Dial,SIP/x");
+    assert_eq!(d.warnings().count(), 1, "{d}");
+}
+
+#[test]
+fn hints_are_extensions_and_shown() {
+    let (plan, d) = parse_with_diags(concat!(
+        "[globals]\nDEV=SIP\n",
+        "[phones]\n",
+        "exten => _11XX,hint,SIP/${EXTEN}\n",
+        "exten => 100,hint,${DEV}/${EXTEN}&Custom:DND100\n",
+        "exten => 100,1,Dial(SIP/100)\n",
+    ));
+    assert_eq!(d.warnings().count(), 0, "{d}");
+    let ctx = &plan.contexts["phones"];
+    assert_eq!(ctx.extensions.len(), 2, "a hint alone makes an extension");
+    let hint = |n: &str| {
+        ctx.extensions
+            .iter()
+            .find(|e| e.pattern.as_str() == n)
+            .unwrap()
+            .hint
+            .clone()
+            .unwrap()
+            .0
+    };
+    assert_eq!(hint("100"), "SIP/100&Custom:DND100");
+    assert_eq!(
+        hint("_11XX"),
+        "SIP/${EXTEN}",
+        "patterns keep their variables"
+    );
+    assert!(
+        !plan.exists("phones", "1101", &Query::anyone()),
+        "no priority 1 to run"
+    );
+}
+
+#[test]
+fn caller_id_matching_picks_the_variant_for_the_caller() {
+    let (plan, d) = parse_with_diags(concat!(
+        "[in]\n",
+        "exten => 100/555-1234,1,NoOp(boss)\n",
+        "exten => 100/_9XX,1,NoOp(nine hundreds)\n",
+        "exten => 100,1,NoOp(anyone)\n",
+        "same => n,NoOp(anyone two)\n",
+        "exten => _X./_0.,1,NoOp(from zero)\n",
+    ));
+    assert_eq!(d.warnings().count(), 0, "{d}");
+    let run = |caller: &str, number: &str, prio: i32| {
+        let q = Query {
+            caller,
+            now: jiff::Timestamp::now(),
+        };
+        plan.priority_for("in", number, prio, &q)
+            .map(|p| p.app.args.clone())
+    };
+    assert_eq!(run("5551234", "100", 1).as_deref(), Some("boss"));
+    assert_eq!(run("912", "100", 1).as_deref(), Some("nine hundreds"));
+    assert_eq!(run("62", "100", 1).as_deref(), Some("anyone"));
+    assert_eq!(run("", "100", 1).as_deref(), Some("anyone"));
+    // The boss's extension has no priority 2: the next one that has it runs.
+    assert_eq!(run("5551234", "100", 2).as_deref(), Some("anyone two"));
+    assert_eq!(run("0123", "42", 1).as_deref(), Some("from zero"));
+    assert_eq!(run("62", "42", 1), None);
+}
+
+#[test]
+fn globals_in_extension_names_includes_and_ignorepats() {
+    let (plan, d) = parse_with_diags(concat!(
+        "[globals]\nOP=0\nPREFIX=9\nOUT=${PREFIX}1\n",
+        "[a]\n",
+        "exten => ${OP},1,NoOp(operator)\n",
+        "exten => _${OUT}NXX,1,NoOp(out)\n",
+        "ignorepat => ${PREFIX}\n",
+        "include => b|${OP}8:00-17:00|mon-fri|*|*\n",
+        "include => c\n",
+        "[b]\n[c]\n",
+    ));
+    assert_eq!(d.warnings().count(), 0, "{d}");
+    assert_eq!(plan.priority("a", "0", 1).unwrap().app.args, "operator");
+    assert_eq!(plan.priority("a", "91234", 1).unwrap().app.args, "out");
+    let a = &plan.contexts["a"];
+    assert_eq!(a.ignorepats, ["9"]);
+    assert_eq!(a.includes[0].text, "b|08:00-17:00|mon-fri|*|*");
+    assert_eq!(a.includes[0].context, "b");
+    assert!(a.includes[0].timing.is_some() && a.includes[1].timing.is_none());
+    assert_eq!(plan.globals[2], ("OUT".to_owned(), "91".to_owned()));
+}
+
+#[test]
+fn timed_includes_apply_only_in_their_time() {
+    let (plan, _) = parse_with_diags(concat!(
+        "[in]\ninclude => day,09:00-17:00,mon-fri,*,*,UTC\ninclude => night\n",
+        "[day]\nexten => s,1,NoOp(day)\n",
+        "[night]\nexten => s,1,NoOp(night)\n",
+    ));
+    let at = |when: &str| {
+        let q = Query {
+            caller: "",
+            now: when.parse().unwrap(),
+        };
+        plan.priority_for("in", "s", 1, &q)
+            .unwrap()
+            .app
+            .args
+            .clone()
+    };
+    assert_eq!(at("2026-12-07T10:00:00Z"), "day");
+    assert_eq!(at("2026-12-07T18:00:00Z"), "night");
+    assert_eq!(at("2026-12-06T10:00:00Z"), "night", "Sunday");
+}
+
+#[test]
+fn templates_and_plus_merge_contexts() {
+    let (plan, d) = parse_with_diags(concat!(
+        "[common](!)\nexten => 0,1,NoOp(operator)\ninclude => shared\n",
+        "[office](common)\nexten => 100,1,NoOp(office)\n",
+        "[shared]\nexten => 9,1,NoOp(shared)\n",
+        "[Office](+)\nexten => 101,1,NoOp(added)\n",
+    ));
+    assert_eq!(d.warnings().count(), 0, "{d}");
+    assert!(
+        !plan.contexts.contains_key("common"),
+        "a template is no context"
+    );
+    assert_eq!(
+        plan.priority("office", "0", 1).unwrap().app.args,
+        "operator"
+    );
+    assert_eq!(plan.priority("office", "9", 1).unwrap().app.args, "shared");
+    assert_eq!(plan.priority("office", "101", 1).unwrap().app.args, "added");
+}
+
+#[test]
+fn switches_and_autohints_are_warned_as_not_supported() {
+    let (_, d) = parse_with_diags("[a]\nswitch => IAX2/box/default\nautohints = yes\n");
+    let w: Vec<String> = d.warnings().map(|d| d.error.message.clone()).collect();
+    assert_eq!(w.len(), 2);
+    assert!(
+        w.iter().all(|m| m.contains("not supported by Asterism")),
+        "{w:?}"
+    );
 }
 
 #[test]
@@ -177,10 +360,13 @@ fn a_duplicate_priority_is_a_warning_and_the_first_stays() {
 }
 
 #[test]
-fn n_after_a_hint_is_priority_zero_and_ignored_like_asterisk() {
+fn n_after_a_hint_is_dropped_silently_like_asterisk() {
+    // pbx_config.c: the hint leaves priority -1, so every 'n' until a
+    // numbered line is priority 0, which Asterisk skips without a word.
     let (plan, diags) = parse_with_diags(
-        "[a]\nexten => 1,hint,SIP/alice\nexten => 1,n,NoOp(x)\nexten => 1,1,NoOp(y)\n",
+        "[a]\nexten => 1,hint,SIP/alice\nexten => 1,n,NoOp(x)\nsame => n,NoOp(z)\nexten => 1,1,NoOp(y)\nsame => n,NoOp(w)\n",
     );
     assert_eq!(plan.priority("a", "1", 1).unwrap().app.args, "y");
-    assert_eq!(diags.warnings().count(), 1);
+    assert_eq!(plan.priority("a", "1", 2).unwrap().app.args, "w");
+    assert_eq!(diags.warnings().count(), 0);
 }
