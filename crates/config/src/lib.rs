@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod conf;
 pub mod env;
+pub mod register_line;
 pub mod shutdown;
 
 pub use conf::{ConfError, ConfFile, Entry, Section};

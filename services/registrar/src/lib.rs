@@ -11,6 +11,7 @@ pub mod expiry;
 pub mod grpc;
 pub mod nonce;
 pub mod register;
+pub mod sip_keys;
 pub mod store;
 pub mod users;
 

@@ -1,11 +1,18 @@
-//! The user directory, read from an Asterisk `sip.conf`: one section per
-//! peer (`type=friend|peer|user`), with `secret` or `md5secret`, `context`,
-//! `callerid` and `host=dynamic`. `[general]` may set `realm` and `context`.
-//! Unknown keys are warned about; malformed values fail with file:line.
+//! The user directory, read from an Asterisk `sip.conf` as chan_sip reads
+//! it: one section per peer (`type=friend|peer|user`; a section without a
+//! type it knows is skipped with chan_sip's warning), with `secret` or
+//! `md5secret`, `context`, `callerid`, `host`, `permit`/`deny`,
+//! `call-limit`; templates as `main/config.c` builds them. `[general]` may
+//! set `realm`, `context`, `allowguest`, `alwaysauthreject`; `register =>`
+//! lines are parsed. Every other chan_sip key is warned about as not
+//! supported, any other key as unknown (see [`crate::sip_keys`]), once per
+//! line; malformed values fail with file:line.
 
 use crate::acl::{Acl, Sense};
+use crate::sip_keys;
+use asterism_config::register_line::{self, Registration};
 use asterism_config::{ConfError, ConfFile, Entry, Section};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 pub const DEFAULT_REALM: &str = "asterisk";
@@ -65,44 +72,9 @@ pub struct Directory {
     pub always_auth_reject: bool,
     /// Warnings met while loading (unknown keys), for the log.
     pub warnings: Vec<String>,
+    /// `register =>` lines (outbound registrations to providers).
+    pub registrations: Vec<Registration>,
 }
-
-/// Peer keys Asterism acts on.
-const KNOWN_KEYS: &[&str] = &[
-    "type",
-    "secret",
-    "md5secret",
-    "context",
-    "callerid",
-    "host",
-    "permit",
-    "deny",
-    "call-limit",
-    "max_contacts",
-];
-
-/// Peer keys of chan_sip Asterism reads but does not act on yet: each one
-/// met is warned about (its setting makes no difference here).
-const NOT_IMPLEMENTED: &[&str] = &[
-    "allow",
-    "disallow",
-    "nat",
-    "qualify",
-    "dtmfmode",
-    "insecure",
-    "canreinvite",
-    "directmedia",
-    "username",
-    "fromuser",
-    "fromdomain",
-    "defaultuser",
-    "mailbox",
-    "language",
-    "transport",
-    "port",
-    "accountcode",
-    "description",
-];
 
 impl Directory {
     pub fn load(path: &Path) -> Result<Directory, ConfError> {
@@ -123,30 +95,28 @@ impl Directory {
         };
         dir.warnings
             .extend(conf.warnings.iter().map(ToString::to_string));
-        if let Some(general) = conf.section("general") {
+        let is = |s: &Section, name: &str| s.name.eq_ignore_ascii_case(name);
+        let mut warned = HashSet::new();
+        for general in conf.sections.iter().filter(|s| is(s, "general")) {
             for e in &general.entries {
                 match e.key.to_ascii_lowercase().as_str() {
                     "realm" => dir.realm = non_empty(e)?.to_owned(),
                     "context" => dir.default_context = non_empty(e)?.to_owned(),
                     "allowguest" => dir.allow_guest = yes_no(e)?,
                     "alwaysauthreject" => dir.always_auth_reject = yes_no(e)?,
-                    // Any other [general] key is warned about.
-                    _ => dir.warnings.push(format!(
-                        "{}:{}: '{}' in [general] is not implemented by Asterism: ignored",
-                        e.file.display(),
-                        e.line,
-                        e.key
-                    )),
+                    "register" => dir.register_line(e),
+                    _ => dir.warn_key(e, "general", sip_keys::general(&e.key), &mut warned),
                 }
             }
         }
         let default_context = dir.default_context.clone();
+        // chan_sip: [authentication] holds outbound credentials, not a peer.
         for s in conf
             .sections
             .iter()
-            .filter(|s| !s.name.eq_ignore_ascii_case("general") && !s.is_template)
+            .filter(|s| !is(s, "general") && !is(s, "authentication") && !s.is_template)
         {
-            let user = dir.user_from(s, &default_context)?;
+            let user = dir.user_from(s, &default_context, &mut warned)?;
             if let Some(u) = user {
                 dir.users.insert(u.name.clone(), u);
             }
@@ -154,30 +124,90 @@ impl Directory {
         Ok(dir)
     }
 
-    fn user_from(&mut self, s: &Section, default_context: &str) -> Result<Option<User>, ConfError> {
-        for e in &s.entries {
-            let is = |keys: &[&str]| keys.iter().any(|k| k.eq_ignore_ascii_case(&e.key));
-            if is(KNOWN_KEYS) {
-                continue;
+    /// A key chan_sip reads and Asterism does not act on, or no chan_sip
+    /// key at all: warned once per line (template lines are shared).
+    fn warn_key(
+        &mut self,
+        e: &Entry,
+        section: &str,
+        support: sip_keys::Support,
+        warned: &mut HashSet<(std::path::PathBuf, usize)>,
+    ) {
+        let what = match support {
+            sip_keys::Support::Implemented => return,
+            sip_keys::Support::NotSupported { hint: None } => {
+                "is not supported by Asterism".to_owned()
             }
-            let what = if is(NOT_IMPLEMENTED) {
-                "is not implemented by Asterism"
-            } else {
-                "is an unknown key"
-            };
+            sip_keys::Support::NotSupported { hint: Some(h) } => {
+                format!("is not supported by Asterism ({h})")
+            }
+            sip_keys::Support::Unknown => "is an unknown key".to_owned(),
+        };
+        if warned.insert((e.file.clone(), e.line)) {
             self.warnings.push(format!(
-                "{}:{}: '{}' in [{}] {what}: ignored",
+                "{}:{}: '{}' in [{section}] {what}: ignored",
                 e.file.display(),
                 e.line,
-                e.key,
-                s.name
+                e.key
             ));
         }
-        let kind = s.get("type").map(|e| e.value.to_ascii_lowercase());
-        match (kind.as_deref(), s.get("type")) {
-            (Some("friend" | "peer" | "user"), _) | (None, None) => {}
-            (_, Some(e)) => return Err(bad(e, "type must be friend, peer or user")),
-            (_, None) => {}
+    }
+
+    /// `register => …`: parsed as chan_sip parses it; Asterism does not
+    /// register to providers yet, which is said.
+    fn register_line(&mut self, e: &Entry) {
+        let at = format!("{}:{}", e.file.display(), e.line);
+        match register_line::parse(&e.value) {
+            Ok((r, notices)) => {
+                for n in notices {
+                    self.warnings.push(format!("{at}: register => {n}"));
+                }
+                self.warnings.push(format!(
+                    "{at}: register => {}@{}: registering to a provider is not supported by Asterism yet: ignored",
+                    r.user, r.host
+                ));
+                self.registrations.push(r);
+            }
+            Err(why) => self
+                .warnings
+                .push(format!("{at}: register => {}: {why}: ignored", e.value)),
+        }
+    }
+
+    fn user_from(
+        &mut self,
+        s: &Section,
+        default_context: &str,
+        warned: &mut HashSet<(std::path::PathBuf, usize)>,
+    ) -> Result<Option<User>, ConfError> {
+        // chan_sip skips a section without a type it knows, with a warning.
+        match s
+            .get("type")
+            .map(|e| e.value.to_ascii_lowercase())
+            .as_deref()
+        {
+            Some("friend" | "peer" | "user") => {}
+            Some(other) => {
+                self.warnings.push(format!(
+                    "{}:{}: unknown type '{other}' for [{}]: section ignored, as Asterisk does",
+                    s.file.display(),
+                    s.line,
+                    s.name
+                ));
+                return Ok(None);
+            }
+            None => {
+                self.warnings.push(format!(
+                    "{}:{}: section [{}] lacks type: ignored, as Asterisk does",
+                    s.file.display(),
+                    s.line,
+                    s.name
+                ));
+                return Ok(None);
+            }
+        }
+        for e in &s.entries {
+            self.warn_key(e, &s.name, sip_keys::peer(&e.key), warned);
         }
         let secret = match (s.get("secret"), s.get("md5secret")) {
             (_, Some(e)) => {
@@ -326,13 +356,73 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_line() {
-        let e =
-            Directory::parse(Path::new("sip.conf"), "[a]\ntype=router\nsecret=x\n").unwrap_err();
+        let e = Directory::parse(Path::new("sip.conf"), "[a]\ntype=friend\nmd5secret=abc\n")
+            .unwrap_err();
+        assert_eq!(e.line, 3);
+    }
+
+    #[test]
+    fn sections_without_a_known_type_are_skipped_as_chan_sip_does() {
+        let d = Directory::parse(
+            Path::new("sip.conf"),
+            "[a]\ntype=router\nsecret=x\n[b]\nsecret=y\n[authentication]\nauth=u:p@realm\n",
+        )
+        .unwrap();
+        assert!(d.is_empty());
+        assert_eq!(d.warnings.len(), 2, "{:?}", d.warnings);
+        assert!(d.warnings[0].contains("sip.conf:1: unknown type 'router' for [a]"));
+        assert!(d.warnings[1].contains("sip.conf:4: section [b] lacks type"));
+    }
+
+    #[test]
+    fn templates_on_templates_give_every_key() {
+        let d = Directory::parse(
+            Path::new("sip.conf"),
+            concat!(
+                "[basic-options](!)\ntype=friend\ncontext=from-office\nnat=force_rport\n",
+                "[natted-phone](!,Basic-Options)\nhost=dynamic\n",
+                "[alice](natted-phone)\nsecret=a\n",
+                "[bob](natted-phone)\nsecret=b\ncontext=bobs\n",
+            ),
+        )
+        .unwrap();
+        let a = d.get("alice").unwrap();
+        assert_eq!((a.context.as_str(), a.dynamic()), ("from-office", true));
+        assert_eq!(d.get("bob").unwrap().context, "bobs");
+        // The template's unsupported line is warned about once, not per peer.
         assert_eq!(
-            e.to_string(),
-            "sip.conf:2: type=router: type must be friend, peer or user"
+            d.warnings,
+            ["sip.conf:4: 'nat' in [alice] is not supported by Asterism: ignored"]
         );
-        let e = Directory::parse(Path::new("sip.conf"), "[a]\nmd5secret=abc\n").unwrap_err();
-        assert_eq!(e.line, 2);
+    }
+
+    #[test]
+    fn every_chan_sip_key_is_acted_on_or_warned_about() {
+        let d = Directory::parse(
+            Path::new("sip.conf"),
+            concat!(
+                "[general]\nbindport=5062\nrelam=x\nregister => 1234:pw@provider.example/100\n",
+                "register => broken\n",
+                "[alice]\ntype=friend\nsecret=a\nqualify=yes\n",
+            ),
+        )
+        .unwrap();
+        let w = d.warnings.join("\n");
+        assert!(w.contains("sip.conf:2: 'bindport' in [general] is not supported by Asterism (set ASTERISM_SIP_BIND): ignored"), "{w}");
+        assert!(
+            w.contains("sip.conf:3: 'relam' in [general] is an unknown key"),
+            "{w}"
+        );
+        assert!(w.contains("sip.conf:4: register => 1234@provider.example: registering to a provider is not supported by Asterism yet"), "{w}");
+        assert!(
+            w.contains("sip.conf:5: register => broken: format for registration is"),
+            "{w}"
+        );
+        assert!(
+            w.contains("sip.conf:9: 'qualify' in [alice] is not supported by Asterism"),
+            "{w}"
+        );
+        assert_eq!(d.registrations.len(), 1);
+        assert_eq!(d.registrations[0].extension, "100");
     }
 }

@@ -150,7 +150,7 @@ async fn show_dialplan_like_asterisk() {
     assert!(text.contains("1. Playback(demo-echotest)"), "{text}");
     assert!(text.contains("2. Echo()"), "{text}");
     assert!(
-        text.contains("-= 1 extensions (2 priorities) in 1 contexts. =-"),
+        text.contains("-= 1 extension (2 priorities) in 1 context. =-"),
         "{text}"
     );
     let missing = c
@@ -167,7 +167,7 @@ async fn broken_reload_keeps_the_old_dialplan_and_reports_the_line() {
     let (mut c, _, _tmp, path) = serve(LAB).await;
     std::fs::write(
         &path,
-        "[default]\nexten => 3666,1,Answer\nexten => 3666,2,Goto(echo,3666,1\n",
+        "[default]\nexten => 3666,1,Answer\n[echo\nexten => 3666,2,Goto(echo,3666,1)\n",
     )
     .unwrap();
     let r = c.reload(ReloadRequest {}).await.unwrap().into_inner();
