@@ -1,6 +1,7 @@
 //! Dialplan speed: steps per second through a realistic program (pattern
-//! match, Set, GotoIf, Dial) and the cost of matching one number against a
-//! context of 10,000 extensions.
+//! match, Set, GotoIf, Dial), the cost of matching one number against a
+//! context of 10,000 extensions, and the time to load a FreePBX-sized
+//! extensions.conf (5,000 lines).
 
 use asterism_proto::router::{CallStart, StepResult, StepStatus};
 use asterism_router::dialplan::parse_str;
@@ -57,5 +58,59 @@ fn bench(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, bench);
+/// A FreePBX-shaped dialplan of about 5,000 lines: globals, contexts that
+/// include others, phones with hints and `same => n` programs with labels,
+/// Gosub/GotoIf/Set lines, outbound patterns, comments and separators.
+fn freepbx_sized() -> String {
+    let mut t = String::from(";--------------------------------------------\n[globals]\n");
+    for i in 0..200 {
+        t.push_str(&format!("VAR{i} = value{i} ; a comment\n"));
+    }
+    for c in 0..40 {
+        t.push_str(&format!("\n;------------------\n[from-internal-{c}]\ninclude => shared-{c}\ninclude => out-{c},08:00-18:00,mon-fri,*,*\n"));
+        for e in 0..25 {
+            let ext = 1000 + c * 100 + e;
+            t.push_str(&format!(
+                "exten => {ext},hint,SIP/{ext}&Custom:DND{ext}\n\
+                 exten => {ext},1,Set(__PICKUPMARK={ext})\n\
+                 \x20same => n,Gosub(sub-user-callerid,s,1(${{EXTEN}}))\n\
+                 \x20same => n(dial),GotoIf($[\"${{DB(DND/{ext})}}\" = \"YES\"]?dnd)\n\
+                 \x20same => n,Dial(SIP/{ext},20,tTr)\n\
+                 \x20same => n(dnd),Playback(do-not-disturb)\n\
+                 \x20same => n,Hangup()\n"
+            ));
+        }
+        t.push_str(&format!("[shared-{c}]\nexten => _*{c}XX,1,NoOp(feature)\n same => n,Goto(from-internal-{c},${{EXTEN:2}},dial)\n"));
+        t.push_str(&format!("[out-{c}]\nexten => _9NXXXXXX,1,Set(OUTNUM=${{EXTEN:1}})\n same => n,Dial(SIP/${{OUTNUM}}@trunk,60)\n same => n,Congestion()\n"));
+    }
+    t
+}
+
+fn load(c: &mut Criterion) {
+    let text = freepbx_sized();
+    let dir = std::env::temp_dir().join(format!("asterism-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("extensions.conf");
+    std::fs::write(&file, &text).unwrap();
+    let lines = text.lines().count();
+    c.bench_function(
+        &format!("load a FreePBX-sized extensions.conf ({lines} lines)"),
+        |b| b.iter(|| black_box(load_file(&file)).is_ok()),
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn load_file(
+    file: &Path,
+) -> Result<
+    (
+        asterism_router::dialplan::Dialplan,
+        asterism_router::dialplan::Diagnostics,
+    ),
+    asterism_router::dialplan::Diagnostics,
+> {
+    asterism_router::dialplan::load(file)
+}
+
+criterion_group!(benches, bench, load);
 criterion_main!(benches);

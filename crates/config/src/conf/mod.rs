@@ -96,13 +96,16 @@ pub struct ConfFile {
     /// The section entries go to: the last header's, or the earlier
     /// section a `(+)` header adds to.
     current: Option<usize>,
+    /// Where relative `#include`s are found: the first file's directory
+    /// (Asterisk's configuration directory), whichever file includes them.
+    base: PathBuf,
 }
 
 const MAX_INCLUDE_DEPTH: usize = 8;
 
 impl ConfFile {
     pub fn load(path: &Path) -> Result<ConfFile, ConfError> {
-        let mut conf = ConfFile::default();
+        let mut conf = ConfFile::at(path);
         conf.read_file(path, 0, None)?;
         Ok(conf)
     }
@@ -110,9 +113,16 @@ impl ConfFile {
     /// Parse text as if it were the file `path` (includes are resolved
     /// relative to its directory).
     pub fn parse(path: &Path, text: &str) -> Result<ConfFile, ConfError> {
-        let mut conf = ConfFile::default();
+        let mut conf = ConfFile::at(path);
         conf.read_text(path, text, 0)?;
         Ok(conf)
+    }
+
+    fn at(path: &Path) -> ConfFile {
+        ConfFile {
+            base: path.parent().unwrap_or(Path::new(".")).to_path_buf(),
+            ..ConfFile::default()
+        }
     }
 
     /// The first section of that name (as Asterisk's lookups, without case).
@@ -196,7 +206,7 @@ impl ConfFile {
         if depth >= MAX_INCLUDE_DEPTH {
             return Err(err(path, line_no, "#include nested too deeply".into()));
         }
-        let target = path.parent().unwrap_or(Path::new(".")).join(file);
+        let target = self.base.join(file);
         let targets = match glob(&target) {
             Some(found) => found,
             None => vec![target],

@@ -162,3 +162,17 @@ fn errors_and_warnings_name_file_and_line() {
     // Text after the header that is not options is ignored, as by Asterisk.
     assert_eq!(parse("[a] junk\nx=1\n").unwrap().sections[0].name, "a");
 }
+
+#[test]
+fn includes_are_found_from_the_configuration_directory() {
+    // Asterisk reads a relative #include from its configuration directory,
+    // whichever file holds it (dialplan/a.conf including "dialplan/b.conf").
+    let dir = std::env::temp_dir().join(format!("asterism-base-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("dialplan")).unwrap();
+    std::fs::write(dir.join("dialplan/a.conf"), "#include dialplan/b.conf\n").unwrap();
+    std::fs::write(dir.join("dialplan/b.conf"), "[b]\nx=1\n").unwrap();
+    std::fs::write(dir.join("main.conf"), "#include dialplan/a.conf\n").unwrap();
+    let c = ConfFile::load(&dir.join("main.conf")).unwrap();
+    assert_eq!(c.sections[0].name, "b");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -104,6 +104,9 @@ pub struct Context {
     pub first_pattern: usize,
     /// Definition order, for `dialplan show` (Asterisk lists the newest first).
     pub order: usize,
+    /// (name, caller-ID) → index in `extensions` while the file is read
+    /// (emptied by [`Context::finish`], which reorders them).
+    pub(crate) building: HashMap<(String, String), usize>,
 }
 
 impl Context {
@@ -117,11 +120,13 @@ impl Context {
             literals: HashMap::new(),
             first_pattern: 0,
             order,
+            building: HashMap::new(),
         }
     }
 
     /// Sort extensions in Asterisk's order and build the literal index.
     pub fn finish(&mut self) {
+        self.building = HashMap::new();
         self.extensions.sort_by(Extension::order);
         self.literals.clear();
         for (i, e) in self.extensions.iter().enumerate() {

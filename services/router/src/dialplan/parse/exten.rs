@@ -206,12 +206,9 @@ impl Scope for HintScope<'_> {
 
 /// The extension of that name and caller-ID match, created if new.
 fn extension(ctx: &mut Context, pattern: Pattern, cid: Option<Pattern>) -> &mut Extension {
-    match ctx
-        .extensions
-        .iter()
-        .position(|x| x.is(&pattern, cid.as_ref()))
-    {
-        Some(i) => &mut ctx.extensions[i],
+    let key = name_key(&pattern, cid.as_ref());
+    let i = match ctx.building.get(&key) {
+        Some(&i) => i,
         None => {
             ctx.extensions.push(Extension {
                 pattern,
@@ -219,10 +216,20 @@ fn extension(ctx: &mut Context, pattern: Pattern, cid: Option<Pattern>) -> &mut 
                 hint: None,
                 priorities: BTreeMap::new(),
             });
-            let n = ctx.extensions.len() - 1;
-            &mut ctx.extensions[n]
+            ctx.building.insert(key, ctx.extensions.len() - 1);
+            ctx.extensions.len() - 1
         }
-    }
+    };
+    &mut ctx.extensions[i]
+}
+
+/// What makes two lines the same extension: the name and the caller-ID
+/// match, without fluff.
+fn name_key(pattern: &Pattern, cid: Option<&Pattern>) -> (String, String) {
+    (
+        pattern.key().to_owned(),
+        cid.map(|c| c.key().to_owned()).unwrap_or_default(),
+    )
 }
 
 /// Where the extension name ends: the first `,` outside `[…]`, skipping
@@ -346,11 +353,8 @@ fn priority(
 fn label_in(ctx: &Context, label: &str, name: &str, cid: Option<&str>) -> Option<i32> {
     let pattern = Pattern::parse(name).ok()?;
     let cid = cid.and_then(|c| Pattern::parse(c).ok());
-    ctx.extensions
-        .iter()
-        .find(|x| x.is(&pattern, cid.as_ref()))?
-        .label(label)
-        .filter(|&n| n >= 1)
+    let &i = ctx.building.get(&name_key(&pattern, cid.as_ref()))?;
+    ctx.extensions[i].label(label).filter(|&n| n >= 1)
 }
 
 /// `%d` as sscanf reads it: optional blanks and sign, then digits; what
