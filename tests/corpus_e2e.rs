@@ -335,6 +335,7 @@ fn substitute(s: &str, globals: &HashMap<String, String>) -> String {
 /// Warnings Asterisk gives too, or that name what Asterism lacks.
 const EXPECTED: &[&str] = &[
     "unknown application '",
+    "unknown function '",
     "is not supported by Asterism",
     "tries to include nonexistent context",
     "already defined at",

@@ -65,6 +65,16 @@ impl Router {
         match result {
             Ok((plan, diags)) => {
                 if let Ok(mut p) = self.plan.write() {
+                    // As Asterisk: globals calls set survive a reload unless
+                    // clearglobalvars=yes; the file's own are set again.
+                    if !plan.clear_globals {
+                        let fresh = plan.live_globals.snapshot();
+                        for (k, v) in p.live_globals.snapshot() {
+                            if !fresh.contains_key(&k) {
+                                plan.live_globals.set(&k, &v);
+                            }
+                        }
+                    }
                     *p = Arc::new(plan);
                 }
                 for w in diags.warnings() {

@@ -14,7 +14,29 @@ pub enum AppKind {
 }
 
 const INTERNAL: &[&str] = &[
-    "Goto", "GotoIf", "Set", "MSet", "NoOp", "Verbose", "Log", "Gosub", "GosubIf", "Return",
+    "Goto",
+    "GotoIf",
+    "GotoIfTime",
+    "Set",
+    "MSet",
+    "NoOp",
+    "Verbose",
+    "Log",
+    "Gosub",
+    "GosubIf",
+    "Return",
+    "ExecIf",
+    "ExecIfTime",
+    "While",
+    "EndWhile",
+    "ExitWhile",
+    "ContinueWhile",
+    "Macro",
+    "MacroExit",
+    "NoCDR",
+    "ResetCDR",
+    "System",
+    "TrySystem",
 ];
 const EXTERNAL: &[&str] = &[
     "Answer",

@@ -148,10 +148,47 @@ impl Context {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Dialplan {
     pub contexts: HashMap<String, Context>,
+    /// `[globals]` as the file sets them (expanded at load).
     pub globals: Vec<(String, String)>,
+    /// Global variables as calls see and change them (`Set(GLOBAL(x)=…)`),
+    /// shared by every call of this router process.
+    pub live_globals: LiveGlobals,
     /// `[general] autofallthrough` (default yes): hang up when priorities run out.
     pub autofallthrough: bool,
+    /// `[general] clearglobalvars`: a reload forgets globals set by calls.
+    pub clear_globals: bool,
 }
+
+/// Global variables shared by the calls of one router process (as in one
+/// Asterisk process; each router replica has its own, like each Asterisk).
+#[derive(Debug, Clone, Default)]
+pub struct LiveGlobals(std::sync::Arc<std::sync::RwLock<HashMap<String, String>>>);
+
+impl LiveGlobals {
+    pub fn get(&self, name: &str) -> Option<String> {
+        self.0.read().ok()?.get(name).cloned()
+    }
+
+    pub fn set(&self, name: &str, value: &str) {
+        if let Ok(mut m) = self.0.write() {
+            m.insert(name.to_owned(), value.to_owned());
+        }
+    }
+
+    /// The values, to carry over a reload.
+    pub fn snapshot(&self) -> HashMap<String, String> {
+        self.0.read().map(|m| m.clone()).unwrap_or_default()
+    }
+}
+
+/// Two dialplans are equal whatever their calls have set.
+impl PartialEq for LiveGlobals {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for LiveGlobals {}
 
 impl Dialplan {
     /// Contexts, extensions and priorities (hints included), counted as

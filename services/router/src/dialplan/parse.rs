@@ -130,6 +130,8 @@ fn build(conf: ConfFile) -> Result<(Dialplan, Diagnostics), Diagnostics> {
         for e in &section.entries {
             if e.key.eq_ignore_ascii_case("autofallthrough") {
                 plan.autofallthrough = is_true(&e.value);
+            } else if e.key.eq_ignore_ascii_case("clearglobalvars") {
+                plan.clear_globals = is_true(&e.value);
             } else if !GENERAL_KEYS.iter().any(|k| k.eq_ignore_ascii_case(&e.key)) {
                 diags.warn(e.error_at(
                     0,
@@ -147,6 +149,7 @@ fn build(conf: ConfFile) -> Result<(Dialplan, Diagnostics), Diagnostics> {
         for e in &section.entries {
             let value = subst::expand(&e.value, &Globals(&globals));
             globals.insert(e.key.clone(), value.clone());
+            plan.live_globals.set(&e.key, &value);
             plan.globals.push((e.key.clone(), value));
         }
     }

@@ -1,16 +1,62 @@
-//! The applications: the router's own (flow control and variables) run
-//! here; the others become steps for the edge, their arguments expanded.
+//! The applications: the router's own (Goto, GotoIf(Time), Set with
+//! variables or functions, Gosub/Return, Log, the CDR no-ops; loops,
+//! macros and ExecIf in `flow`) run here; the others become steps for the
+//! edge, their arguments expanded.
 
 use super::subst::expand;
-use super::Call;
+use super::{flow, functions, Call};
 use crate::dialplan::app::split_args;
 use crate::dialplan::Application;
+use crate::dialplan::Timing;
 use asterism_proto::router::{self as pb, step};
 
 /// Run a router-side application; advances or jumps the call.
 pub fn run_internal(call: &mut Call, app: &Application) {
+    if app.name == "While" {
+        // The condition is read afresh at each turn of the loop.
+        let cond = expand(&app.args, call);
+        return flow::while_(call, &cond);
+    }
     let args = expand(&app.args, call);
     match app.name.as_str() {
+        "EndWhile" | "ContinueWhile" => flow::end_while(call),
+        "ExitWhile" => flow::exit_while(call),
+        "Macro" => flow::macro_(call, &args),
+        "MacroExit" => {
+            if !flow::macro_return(call) {
+                call.priority += 1;
+            }
+        }
+        "GotoIfTime" => {
+            let (spec, branches) = split_once_top(&args, '?');
+            let (yes, no) = split_once_top(branches.unwrap_or(""), ':');
+            let mut warnings = Vec::new();
+            let now = Timing::parse(spec, &mut warnings).matches(call.now());
+            for w in warnings {
+                tracing::warn!("GotoIfTime: {w}");
+            }
+            match if now { Some(yes) } else { no }
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+            {
+                None => call.priority += 1,
+                Some(t) => {
+                    if !goto(call, t) {
+                        missing_target(call, t);
+                    }
+                }
+            }
+        }
+        "NoCDR" | "ResetCDR" => call.priority += 1, // Asterism keeps no CDRs.
+        "System" | "TrySystem" => {
+            tracing::warn!(command = %args, "System() is not allowed in Asterism: refused");
+            call.vars.insert("SYSTEMSTATUS".into(), "FAILURE".into());
+            if app.name == "System" {
+                call.finish(500, "System() refused");
+            } else {
+                call.priority += 1;
+            }
+        }
         "Goto" => {
             if !goto(call, &args) {
                 missing_target(call, &args);
@@ -45,27 +91,36 @@ pub fn run_internal(call: &mut Call, app: &Application) {
             call.priority += 1;
         }
         "NoOp" => call.priority += 1,
-        "Verbose" | "Log" => {
-            tracing::info!(context = %call.context, exten = %call.exten, priority = call.priority, "{args}");
+        "Verbose" => {
+            // Verbose([level,]message): a leading number is the level.
+            let message = match args.split_once(',') {
+                Some((level, m)) if level.trim().parse::<u32>().is_ok() => m,
+                _ => args.as_str(),
+            };
+            tracing::info!(context = %call.context, exten = %call.exten, priority = call.priority, "{message}");
+            call.priority += 1;
+        }
+        "Log" => {
+            let (level, message) = args.split_once(',').unwrap_or(("NOTICE", &args));
+            let (c, e, p) = (&call.context, &call.exten, call.priority);
+            match level.trim().to_ascii_uppercase().as_str() {
+                "ERROR" => tracing::error!(context = %c, exten = %e, priority = p, "{message}"),
+                "WARNING" => tracing::warn!(context = %c, exten = %e, priority = p, "{message}"),
+                "DEBUG" | "DTMF" => {
+                    tracing::debug!(context = %c, exten = %e, priority = p, "{message}")
+                }
+                _ => tracing::info!(context = %c, exten = %e, priority = p, "{message}"),
+            }
             call.priority += 1;
         }
         "Gosub" => gosub(call, &args),
         "Return" => {
-            let Some(frame) = call.stack.pop() else {
+            if flow::pop_frame(call).is_none() {
                 tracing::warn!("Return without Gosub");
                 call.finish(500, "Return without Gosub");
                 return;
-            };
-            for (k, v) in frame.saved_args {
-                match v {
-                    Some(v) => call.vars.insert(k, v),
-                    None => call.vars.remove(&k),
-                };
             }
             call.vars.insert("GOSUB_RETVAL".into(), args);
-            call.context = frame.context;
-            call.exten = frame.exten;
-            call.priority = frame.priority;
         }
         other => {
             tracing::warn!(app = other, "application not runnable in the router");
@@ -88,23 +143,25 @@ fn split_once_top(s: &str, sep: char) -> (&str, Option<&str>) {
     (s, None)
 }
 
+/// `NAME=value` or `FUNC(args)=value` (a function written).
 fn set(call: &mut Call, assignment: &str) {
     let Some((name, value)) = assignment.split_once('=') else {
         tracing::warn!("Set without '=': {assignment}");
         return;
     };
     let name = name.trim();
-    match name.to_ascii_uppercase().as_str() {
-        "CALLERID(NUM)" | "CALLERID(NUMBER)" => call.callerid_num = value.to_owned(),
-        "CALLERID(NAME)" => call.callerid_name = value.to_owned(),
-        _ => {
-            let name = name
-                .strip_prefix("__")
-                .or_else(|| name.strip_prefix('_'))
-                .unwrap_or(name);
-            call.vars.insert(name.to_owned(), value.to_owned());
+    if let Some((func, rest)) = name.split_once('(') {
+        let args = rest.strip_suffix(')').unwrap_or(rest);
+        if !functions::write(call, func.trim(), args, value) {
+            tracing::warn!(function = func, "function cannot be written");
         }
+        return;
     }
+    let name = name
+        .strip_prefix("__")
+        .or_else(|| name.strip_prefix('_'))
+        .unwrap_or(name);
+    call.vars.insert(name.to_owned(), value.to_owned());
 }
 
 /// `[[context,]extension,]priority` → (context, extension, priority or label).
@@ -122,7 +179,7 @@ fn target(call: &Call, spec: &str) -> (String, String, String) {
 }
 
 /// Jump; false when the target does not exist.
-fn goto(call: &mut Call, spec: &str) -> bool {
+pub(crate) fn goto(call: &mut Call, spec: &str) -> bool {
     let (ctx, ext, prio) = target(call, spec);
     match call.plan().target_for(&ctx, &ext, &prio, &call.query()) {
         Some(n) => {
@@ -156,17 +213,24 @@ fn gosub(call: &mut Call, spec: &str) {
         }
         _ => (spec, Vec::new()),
     };
+    if call.stack.len() >= flow::MAX_FRAMES {
+        tracing::warn!("Gosub nesting too deep");
+        call.finish(500, "Gosub nesting too deep");
+        return;
+    }
     let ret = super::Frame {
         context: call.context.clone(),
         exten: call.exten.clone(),
         priority: call.priority + 1,
-        saved_args: (1..=args.len().max(1))
+        saved: (1..=args.len().max(1))
             .map(|i| {
                 let k = format!("ARG{i}");
                 let old = call.vars.get(&k).cloned();
                 (k, old)
             })
             .collect(),
+        macro_frame: false,
+        loops: Vec::new(),
     };
     if !goto(call, place) {
         missing_target(call, place);

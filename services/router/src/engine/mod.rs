@@ -7,6 +7,8 @@
 
 pub mod apps;
 pub mod expr;
+mod flow;
+pub mod functions;
 pub mod subst;
 
 use crate::dialplan::{AppKind, Dialplan, Query};
@@ -23,8 +25,13 @@ struct Frame {
     context: String,
     exten: String,
     priority: i32,
-    /// ARGn values the Gosub shadowed, restored on Return.
-    saved_args: Vec<(String, Option<String>)>,
+    /// Variables the frame made local (ARGn, `LOCAL()`, a Macro's
+    /// `MACRO_*`) with the values they shadowed, restored on return.
+    saved: Vec<(String, Option<String>)>,
+    /// A Macro frame: returns when its priorities run out (or MacroExit).
+    macro_frame: bool,
+    /// `While` loops open in this frame (their priorities).
+    loops: Vec<i32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +51,10 @@ pub enum Next {
 
 pub struct Call {
     plan: Arc<Dialplan>,
+    pub(crate) call_id: String,
+    /// The number first dialled (`CALLERID(dnid)`).
+    pub(crate) dialled: String,
+    pub(crate) globals: crate::dialplan::LiveGlobals,
     pub(crate) context: String,
     pub(crate) exten: String,
     pub(crate) priority: i32,
@@ -51,6 +62,8 @@ pub struct Call {
     pub(crate) callerid_num: String,
     pub(crate) callerid_name: String,
     stack: Vec<Frame>,
+    /// `While` loops open outside any Gosub/Macro.
+    loops: Vec<i32>,
     phase: Phase,
     step_id: u64,
     /// Final SIP status decided when the call ended (0: normal clearing).
@@ -64,15 +77,17 @@ pub struct Call {
 
 impl Call {
     pub fn new(plan: Arc<Dialplan>, start: &CallStart) -> Call {
-        let mut vars: HashMap<String, String> = plan.globals.iter().cloned().collect();
-        vars.extend(start.variables.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let vars: HashMap<String, String> = start.variables.clone().into_iter().collect();
         let exten = if start.extension.is_empty() {
             "s".to_owned()
         } else {
             start.extension.clone()
         };
         let mut call = Call {
+            globals: plan.live_globals.clone(),
             plan,
+            call_id: start.call_id.clone(),
+            dialled: exten.clone(),
             context: start.context.clone(),
             exten,
             priority: 1,
@@ -80,6 +95,7 @@ impl Call {
             callerid_num: start.callerid_num.clone(),
             callerid_name: start.callerid_name.clone(),
             stack: Vec::new(),
+            loops: Vec::new(),
             phase: Phase::Running,
             step_id: 0,
             final_code: 0,
@@ -153,16 +169,20 @@ impl Call {
                 self.end_of_priorities();
                 continue;
             };
-            match p.app.kind {
+            let Some(app) = flow::resolve(self, &p.app) else {
+                self.priority += 1;
+                continue;
+            };
+            match app.kind {
                 AppKind::Unknown => {
-                    tracing::warn!(app = %p.app.name, file = %p.location.file.display(), line = p.location.line, "unknown application reached");
+                    tracing::warn!(app = %app.name, file = %p.location.file.display(), line = p.location.line, "unknown application reached");
                     self.finish(500, "unknown application");
                 }
-                AppKind::Internal => apps::run_internal(self, &p.app),
+                AppKind::Internal => apps::run_internal(self, &app),
                 AppKind::External if self.phase == Phase::Hangup => self.priority += 1,
                 AppKind::External => {
                     let location = self.location();
-                    let app = apps::external_step(self, &p.app);
+                    let app = apps::external_step(self, &app);
                     self.priority += 1;
                     self.step_id += 1;
                     tracing::debug!(context = %location.context, exten = %location.extension, priority = location.priority, app = %p.app.name, "dialplan step");
@@ -182,6 +202,9 @@ impl Call {
     }
 
     fn end_of_priorities(&mut self) {
+        if flow::macro_return(self) {
+            return;
+        }
         match self.phase {
             Phase::Hangup => self.phase = Phase::Done,
             _ if !self.plan.autofallthrough => self.hang_up(0, "dialplan ended"),
@@ -240,7 +263,50 @@ impl Call {
     pub(crate) fn query(&self) -> Query<'_> {
         Query {
             caller: &self.callerid_num,
-            now: self.clock.unwrap_or_else(Timestamp::now),
+            now: self.now(),
+        }
+    }
+
+    pub(crate) fn now(&self) -> Timestamp {
+        self.clock.unwrap_or_else(Timestamp::now)
+    }
+
+    /// A variable as `${NAME}` reads it: the built-in ones, the call's
+    /// own, then the globals.
+    pub(crate) fn lookup(&self, name: &str) -> Option<String> {
+        match name {
+            "EXTEN" => Some(self.exten.clone()),
+            "CONTEXT" => Some(self.context.clone()),
+            "PRIORITY" => Some(self.priority.to_string()),
+            "EPOCH" => Some(self.now().as_second().to_string()),
+            "UNIQUEID" => Some(self.call_id.clone()),
+            "CALLERID(num)" => Some(self.callerid_num.clone()),
+            _ => self
+                .vars
+                .get(name)
+                .cloned()
+                .or_else(|| self.globals.get(name)),
+        }
+    }
+
+    /// `Set(LOCAL(name)=value)`: the current Gosub frame gets it back on
+    /// return; outside any Gosub it is an ordinary variable.
+    pub(crate) fn set_local(&mut self, name: &str, value: &str) {
+        if let Some(frame) = self.stack.last_mut() {
+            if !frame.saved.iter().any(|(k, _)| k == name) {
+                frame
+                    .saved
+                    .push((name.to_owned(), self.vars.get(name).cloned()));
+            }
+        }
+        self.vars.insert(name.to_owned(), value.to_owned());
+    }
+
+    /// The `While` loops of the current frame.
+    pub(crate) fn loops(&mut self) -> &mut Vec<i32> {
+        match self.stack.last_mut() {
+            Some(f) => &mut f.loops,
+            None => &mut self.loops,
         }
     }
 
@@ -253,27 +319,15 @@ impl Call {
 /// Variables and functions as the dialplan sees them.
 impl subst::Scope for Call {
     fn var(&self, name: &str) -> Option<String> {
-        match name {
-            "EXTEN" => Some(self.exten.clone()),
-            "CONTEXT" => Some(self.context.clone()),
-            "PRIORITY" => Some(self.priority.to_string()),
-            _ => self.vars.get(name).cloned(),
-        }
+        self.lookup(name)
     }
 
     fn function(&self, name: &str, args: &str) -> Option<String> {
-        match (
-            name.to_ascii_uppercase().as_str(),
-            args.trim().to_ascii_lowercase().as_str(),
-        ) {
-            ("CALLERID", "num" | "number") => Some(self.callerid_num.clone()),
-            ("CALLERID", "name") => Some(self.callerid_name.clone()),
-            ("CALLERID", "all") => Some(format!(
-                "\"{}\" <{}>",
-                self.callerid_name, self.callerid_num
-            )),
-            _ => None,
+        let value = functions::read(self, name, args);
+        if value.is_none() {
+            tracing::warn!(function = name, "function not registered");
         }
+        value
     }
 }
 
@@ -297,3 +351,6 @@ pub fn app_name(app: &step::App) -> &'static str {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod flow_tests;

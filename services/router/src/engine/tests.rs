@@ -6,11 +6,11 @@ use crate::dialplan::parse_str;
 use asterism_proto::router::step::App;
 use std::path::Path;
 
-fn plan(text: &str) -> Arc<Dialplan> {
+pub(super) fn plan(text: &str) -> Arc<Dialplan> {
     Arc::new(parse_str(Path::new("extensions.conf"), text).unwrap().0)
 }
 
-fn start(ctx: &str, exten: &str) -> CallStart {
+pub(super) fn start(ctx: &str, exten: &str) -> CallStart {
     CallStart {
         call_id: "c1".into(),
         context: ctx.into(),
@@ -42,7 +42,7 @@ fn describe(app: &App) -> String {
 
 /// Run a call, answering each step with `answer(step) -> result`; returns
 /// the steps taken and the final SIP code.
-fn run(
+pub(super) fn run(
     plan: &Arc<Dialplan>,
     s: CallStart,
     mut answer: impl FnMut(&App) -> StepResult,
@@ -64,7 +64,7 @@ fn run(
     }
 }
 
-fn ok(_: &App) -> StepResult {
+pub(super) fn ok(_: &App) -> StepResult {
     StepResult {
         status: StepStatus::Ok as i32,
         ..Default::default()

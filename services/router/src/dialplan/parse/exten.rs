@@ -7,9 +7,10 @@
 //! the same warning here, never refused.
 
 use super::Diagnostics;
-use crate::dialplan::app::{AppKind, Application};
+use crate::dialplan::app::{split_args, AppKind, Application};
 use crate::dialplan::pattern::Pattern;
 use crate::dialplan::{Context, Extension, Location, Priority};
+use crate::engine::functions;
 use crate::engine::subst::{self, Scope};
 use asterism_config::Entry;
 use std::collections::{BTreeMap, HashMap};
@@ -149,6 +150,9 @@ pub fn line(
     let app = Application::new(&app, &data);
     if app.kind == AppKind::Unknown {
         diags.warn(e.error_at(app_at, format!("unknown application '{}'", app.name)));
+    }
+    for name in unknown_functions(&app) {
+        diags.warn(e.error_at(app_at, format!("unknown function '{name}'")));
     }
     if let Some(old) = ext.priorities.get(&number) {
         // Asterisk keeps the first ("Unable to register extension").
@@ -396,4 +400,38 @@ fn application(text: &str, e: &Entry, at: usize, diags: &mut Diagnostics) -> (St
         }
     };
     (name.trim().to_owned(), data.to_owned())
+}
+
+/// Functions the application's data calls (`${NAME(…)}`, and the target
+/// of `Set(NAME(…)=…)`) that the router does not have.
+fn unknown_functions(app: &Application) -> Vec<String> {
+    let mut names = Vec::new();
+    let text = &app.args;
+    let mut from = 0;
+    while let Some(at) = text[from..].find("${").map(|i| from + i + 2) {
+        from = at;
+        let name: String = text[at..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        if !name.is_empty() && text[at + name.len()..].starts_with('(') {
+            names.push(name);
+        }
+    }
+    let assignments = match app.name.as_str() {
+        "Set" => vec![text.to_owned()],
+        "MSet" => split_args(text, ','),
+        _ => Vec::new(),
+    };
+    for a in &assignments {
+        let target = a.split_once('=').map(|(t, _)| t.trim()).unwrap_or("");
+        if let Some((name, _)) = target.split_once('(') {
+            if !name.contains('$') {
+                names.push(name.trim().to_owned());
+            }
+        }
+    }
+    names.retain(|n| !functions::known(n));
+    names.dedup();
+    names
 }

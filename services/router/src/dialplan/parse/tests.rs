@@ -311,6 +311,23 @@ fn templates_and_plus_merge_contexts() {
 }
 
 #[test]
+fn unknown_functions_are_warned_at_load() {
+    let (_, d) = parse_with_diags(concat!(
+        "[a]\nexten => 1,1,Set(X=${CUT(Y,-,1)}${FROBNICATE(z)})\n",
+        "exten => 1,2,Set(NOSUCH(a)=1)\n",
+        "exten => 1,3,Set(CALLERID(name)=${TOUPPER(x)})\n",
+    ));
+    let w: Vec<String> = d.warnings().map(|d| d.to_string()).collect();
+    assert_eq!(
+        w,
+        [
+            "extensions.conf:2:14: warning: unknown function 'FROBNICATE'",
+            "extensions.conf:3:14: warning: unknown function 'NOSUCH'"
+        ]
+    );
+}
+
+#[test]
 fn switches_and_autohints_are_warned_as_not_supported() {
     let (_, d) = parse_with_diags("[a]\nswitch => IAX2/box/default\nautohints = yes\n");
     let w: Vec<String> = d.warnings().map(|d| d.error.message.clone()).collect();

@@ -1,0 +1,155 @@
+//! Loops, macros, conditional execution, time conditions and local
+//! variables, run through the engine as real dialplans use them.
+
+use super::tests::{ok, plan, run, start};
+use super::*;
+
+#[test]
+fn while_loops_count_exit_and_continue() {
+    let p = plan(concat!(
+        "[d]\nexten => 1,1,Set(i=0)\n",
+        " same => n,While($[${i} < 5])\n",
+        " same => n,Set(i=$[${i} + 1])\n",
+        " same => n,ExecIf($[${i} = 2]?ContinueWhile())\n",
+        " same => n,ExecIf($[${i} = 4]?ExitWhile())\n",
+        " same => n,SayDigits(${i})\n",
+        " same => n,EndWhile()\n",
+        " same => n,SayDigits(9${i})\n",
+    ));
+    let (steps, _) = run(&p, start("d", "1"), ok);
+    assert_eq!(steps, ["SayDigits(1)", "SayDigits(3)", "SayDigits(94)"]);
+}
+
+#[test]
+fn nested_while_and_a_false_first_test() {
+    let p = plan(concat!(
+        "[d]\nexten => 1,1,Set(i=0)\n",
+        " same => n,While($[${i} < 2])\n",
+        " same => n,Set(j=0)\n",
+        " same => n,While($[${j} < 2])\n",
+        " same => n,SayDigits(${i}${j})\n",
+        " same => n,Set(j=$[${j} + 1])\n",
+        " same => n,EndWhile\n",
+        " same => n,Set(i=$[${i} + 1])\n",
+        " same => n,EndWhile\n",
+        " same => n,While(0)\n",
+        " same => n,SayDigits(never)\n",
+        " same => n,EndWhile\n",
+        " same => n,SayDigits(end)\n",
+    ));
+    let (steps, _) = run(&p, start("d", "1"), ok);
+    assert_eq!(
+        steps,
+        [
+            "SayDigits(00)",
+            "SayDigits(01)",
+            "SayDigits(10)",
+            "SayDigits(11)",
+            "SayDigits(end)"
+        ]
+    );
+}
+
+#[test]
+fn exec_if_runs_router_and_edge_applications() {
+    let p = plan(concat!(
+        "[d]\nexten => 1,1,ExecIf($[1 = 1]?Set(A=yes):Set(A=no))\n",
+        " same => n,ExecIf($[1 = 2]?Playback(never):Playback(else-${A}))\n",
+        " same => n,ExecIf($[1 = 2]?Playback(never))\n",
+        " same => n,ExecIf(1?Goto(jump))\n",
+        " same => n,Playback(skipped)\n",
+        " same => n(jump),ExecIfTime(*,*,*,*?Playback(always))\n",
+        " same => n,ExecIf(1,Playback,old-form)\n",
+    ));
+    let (steps, _) = run(&p, start("d", "1"), ok);
+    assert_eq!(
+        steps,
+        [
+            "Playback(else-yes)",
+            "Playback(always)",
+            "Playback(old-form)"
+        ]
+    );
+}
+
+#[test]
+fn goto_if_time_follows_the_clock() {
+    let p = plan(concat!(
+        "[d]\nexten => 1,1,GotoIfTime(09:00-17:00,mon-fri,*,*,UTC?open,1:closed,1)\n",
+        "exten => open,1,Playback(open)\nexten => closed,1,Playback(closed)\n",
+    ));
+    let at = |when: &str| {
+        let mut call = Call::new(p.clone(), &start("d", "1"));
+        call.clock = Some(when.parse().unwrap());
+        match call.advance() {
+            Next::Step(s) => format!("{:?}", s.app.unwrap()),
+            Next::Finished(f) => format!("finished {}", f.sip_code),
+        }
+    };
+    assert!(at("2026-12-07T10:00:00Z").contains("\"open\""));
+    assert!(at("2026-12-07T20:00:00Z").contains("\"closed\""));
+}
+
+#[test]
+fn macros_run_s_of_macro_name_with_args_and_return() {
+    let p = plan(concat!(
+        "[macro-stdexten]\nexten => s,1,SayDigits(${ARG1}${MACRO_EXTEN})\n",
+        " same => n,Macro(inner,7)\n",
+        " same => n,SayDigits(${ARG1})\n",
+        "[macro-inner]\nexten => s,1,SayDigits(in${ARG1})\n same => n,MacroExit()\n same => n,SayDigits(never)\n",
+        "[macro-busy]\nexten => s,1,Set(MACRO_RESULT=BUSY)\n",
+        "[d]\nexten => 61,1,Macro(stdexten,5)\n same => n,SayDigits(after${ARG1}${MACRO_EXTEN})\n",
+        "exten => 62,1,Macro(busy)\n same => n,SayDigits(never)\n",
+        "exten => 63,1,Macro(nowhere)\n",
+    ));
+    let (steps, _) = run(&p, start("d", "61"), ok);
+    assert_eq!(
+        steps,
+        [
+            "SayDigits(561)",
+            "SayDigits(in7)",
+            "SayDigits(5)",
+            "SayDigits(after)"
+        ]
+    );
+    let (steps, code) = run(&p, start("d", "62"), ok);
+    assert!(steps.is_empty() && code == 486, "{steps:?} {code}");
+    let (_, code) = run(&p, start("d", "63"), ok);
+    assert_eq!(code, 500);
+}
+
+#[test]
+fn local_variables_end_with_their_gosub() {
+    let p = plan(concat!(
+        "[d]\nexten => 1,1,Set(X=outer)\n",
+        " same => n,Gosub(sub,s,1(a1))\n",
+        " same => n,SayDigits(${X}-${ARG1}-${GOSUB_RETVAL})\n",
+        "[sub]\nexten => s,1,Set(LOCAL(X)=inner)\n same => n,SayDigits(${X}-${ARG1})\n same => n,Return(done)\n",
+    ));
+    let (steps, _) = run(&p, start("d", "1"), ok);
+    assert_eq!(steps, ["SayDigits(inner-a1)", "SayDigits(outer--done)"]);
+}
+
+#[test]
+fn set_writes_functions_and_system_is_refused() {
+    let p = plan(concat!(
+        "[d]\nexten => 1,1,Set(CALLERID(name)=Carol)\n",
+        " same => n,Set(CDR(userfield)=x)\n",
+        " same => n,NoCDR()\n",
+        " same => n,Log(NOTICE,hello ${CALLERID(name)})\n",
+        " same => n,TrySystem(rm -rf /)\n",
+        " same => n,SayDigits(${CALLERID(name)}${CDR(userfield)}${SYSTEMSTATUS})\n",
+        " same => n,System(echo hi)\n",
+        " same => n,SayDigits(never)\n",
+    ));
+    let (steps, code) = run(&p, start("d", "1"), ok);
+    assert_eq!(steps, ["SayDigits(CarolxFAILURE)"]);
+    assert_eq!(code, 500);
+}
+
+#[test]
+fn runaway_gosub_recursion_ends_the_call() {
+    let p = plan("[d]\nexten => 1,1,Gosub(d,1,1)\n");
+    let (_, code) = run(&p, start("d", "1"), ok);
+    assert_eq!(code, 500);
+}
