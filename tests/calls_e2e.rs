@@ -73,11 +73,14 @@ fn unanswered_dial_times_out_with_480_and_cancels_the_callee() {
 }
 
 #[test]
-fn unregistered_callee_gives_480_and_unknown_number_404() {
+fn unregistered_callee_gives_480_unknown_number_404_and_a_prefix_484() {
     let t = lab();
     let r = call(&t, &refused_scenario(&t, 480), "64", 0);
     assert!(r.success, "{}", r.output);
     let r = call(&t, &refused_scenario(&t, 404), "999", 0);
+    assert!(r.success, "{}", r.output);
+    // Overlap dialling: "6" could still become 61 (chan_sip: 484).
+    let r = call(&t, &refused_scenario(&t, 484), "6", 0);
     assert!(r.success, "{}", r.output);
 }
 

@@ -111,6 +111,44 @@ impl Dialplan {
         self.priority_for(context, number, 1, q).is_some()
     }
 
+    /// Whether more digits could make `number` an extension of `context`
+    /// (chan_sip answers such an INVITE `484 Address Incomplete`).
+    pub fn can_match_more(&self, context: &str, number: &str, q: &Query) -> bool {
+        let mut seen: Vec<&str> = Vec::new();
+        self.more_in(context, number, q, &mut seen)
+    }
+
+    fn more_in<'s>(
+        &'s self,
+        context: &str,
+        number: &str,
+        q: &Query,
+        seen: &mut Vec<&'s str>,
+    ) -> bool {
+        let Some(ctx) = self.contexts.get(context) else {
+            return false;
+        };
+        if seen.len() >= MAX_CONTEXTS_SEARCHED || seen.iter().any(|s| *s == ctx.name) {
+            return false;
+        }
+        seen.push(&ctx.name);
+        let cid_ok = |e: &Extension| match &e.cid {
+            None => true,
+            Some(cid) => !q.caller.is_empty() && cid.matches(q.caller),
+        };
+        if ctx
+            .extensions
+            .iter()
+            .any(|e| cid_ok(e) && e.priorities.contains_key(&1) && e.pattern.can_extend(number))
+        {
+            return true;
+        }
+        ctx.includes.iter().any(|inc| {
+            inc.timing.as_ref().is_none_or(|t| t.matches(q.now))
+                && self.more_in(&inc.context, number, q, seen)
+        })
+    }
+
     /// The priority `target` (a number or a label) of `number` in `context`.
     pub fn target_for(&self, context: &str, number: &str, target: &str, q: &Query) -> Option<i32> {
         let target = target.trim();

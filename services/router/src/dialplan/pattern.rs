@@ -156,6 +156,49 @@ impl Pattern {
         self.elems.is_some()
     }
 
+    /// Whether more digits after `number` could make it this extension
+    /// (`5` against `_5XX`): what overlap dialling waits for.
+    pub fn can_extend(&self, number: &str) -> bool {
+        let Some(elems) = &self.elems else {
+            return self.key.len() > number.len() && self.key.starts_with(number);
+        };
+        // States: how many elements are done; '.' is one element then '!'.
+        let n = elems.len();
+        let mut states = vec![false; n + 1];
+        let close = |states: &mut Vec<bool>| {
+            for i in 0..n {
+                if states[i] && matches!(elems[i], Elem::ZeroOrMore) {
+                    states[i + 1] = true;
+                }
+            }
+        };
+        states[0] = true;
+        close(&mut states);
+        for &c in number.as_bytes() {
+            let mut next = vec![false; n + 1];
+            for i in 0..n {
+                if !states[i] {
+                    continue;
+                }
+                match &elems[i] {
+                    Elem::Set(_) if elems[i].matches(c) => next[i + 1] = true,
+                    Elem::Set(_) => {}
+                    // Both stay in place (more may follow) and move on.
+                    Elem::OneOrMore | Elem::ZeroOrMore => {
+                        next[i] = true;
+                        next[i + 1] = true;
+                    }
+                }
+            }
+            states = next;
+            close(&mut states);
+            if !states.iter().any(|&s| s) {
+                return false;
+            }
+        }
+        states[..n].iter().any(|&s| s)
+    }
+
     /// Whether `number` is this extension (literals: exactly; patterns: fully).
     pub fn matches(&self, number: &str) -> bool {
         match &self.elems {
@@ -296,6 +339,16 @@ mod tests {
             order,
             vec!["612", "_61X", "_6XX", "_6!", "_[6-7]XX", "_NXX", "_X."]
         );
+    }
+
+    #[test]
+    fn numbers_that_more_digits_could_complete() {
+        assert!(p("_5XX").can_extend("5") && p("_5XX").can_extend("55"));
+        assert!(!p("_5XX").can_extend("555") && !p("_5XX").can_extend("6"));
+        assert!(p("_9.").can_extend("9") && p("_9.").can_extend("91"));
+        assert!(p("_X!").can_extend("1"));
+        assert!(p("5551").can_extend("555") && !p("5551").can_extend("5551"));
+        assert!(p("_[2-4]1").can_extend("3") && !p("_[2-4]1").can_extend("5"));
     }
 
     #[test]

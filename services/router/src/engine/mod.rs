@@ -103,11 +103,13 @@ impl Call {
             ending: None,
             clock: None,
         };
+        // As chan_sip: a number that is no extension is refused before the
+        // dialplan runs (the `i` extension is not used), 484 when more
+        // digits could still make it one (overlap dialling), else 404.
         let plan = call.plan.clone();
         if !plan.exists(&call.context, &call.exten, &call.query()) {
-            if plan.exists(&call.context, "i", &call.query()) {
-                call.vars.insert("INVALID_EXTEN".into(), call.exten.clone());
-                call.exten = "i".into();
+            if plan.can_match_more(&call.context, &call.exten, &call.query()) {
+                call.finish(484, "address incomplete");
             } else {
                 call.finish(404, "no matching extension");
             }
