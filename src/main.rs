@@ -5,6 +5,7 @@
 //! `ASTERISM_CONFIG_DIR` the example configuration is used.
 //! `asterism dialplan check|show …` are the offline dialplan tools.
 
+mod database_cli;
 mod dialplan_cli;
 
 use asterism_config::cli::{self, Setting};
@@ -52,6 +53,9 @@ async fn main() -> ExitCode {
     if args.first().map(String::as_str) == Some("dialplan") {
         return dialplan_cli::run(&args[1..]);
     }
+    if args.first().map(String::as_str) == Some("database") {
+        return database_cli::run(&args[1..]).await;
+    }
     let env = ProcessEnv;
     let settings = settings();
     let layered = match cli::parse_args(
@@ -84,12 +88,16 @@ async fn main() -> ExitCode {
         Ok(c) => c,
         Err(errors) => return fail(asterism_config::env::describe(&errors)),
     };
+    let db = match router_cfg.astdb() {
+        Ok(db) => db,
+        Err(e) => return fail(format!("{}: {e}", asterism_router::config::ENV_REDIS_URL)),
+    };
     let router = match Router::load(router_cfg.extensions_conf.as_deref()) {
         Ok((r, diags)) => {
             for w in diags.warnings() {
                 tracing::warn!("{w}");
             }
-            Arc::new(r)
+            Arc::new(r.with_db(db))
         }
         Err(diags) => return fail(diags.to_string().trim_end()),
     };

@@ -1,6 +1,9 @@
-//! The tonic face of the router: `Execute` drives one [`Call`] per stream,
-//! `ShowDialplan` and `Reload` expose the dialplan.
+//! The tonic face of the router: `Execute` drives one [`Call`] per stream
+//! (doing the AstDB reads and writes the call asks for), `ShowDialplan`
+//! and `Reload` expose the dialplan, `Database` the AstDB.
 
+use crate::astdb::{full_key, AstDb};
+use crate::engine::db::{DbOp, DbRequest};
 use crate::engine::{Call, Next};
 use crate::service::Router;
 use asterism_proto::router::router_server::Router as RouterRpc;
@@ -48,8 +51,9 @@ impl RouterRpc for RouterService {
         let span = tracing::info_span!("router.call", call_id = %start.call_id, context = %start.context, extension = %start.extension);
         asterism_telemetry::propagation::continue_trace(&span, &metadata);
         let steps = self.1.clone();
+        let db = self.0.db();
         tokio::spawn(tracing::Instrument::instrument(
-            drive(Call::new(plan, &start), events, tx, steps),
+            drive(Call::new(plan, &start), events, tx, steps, db),
             span,
         ));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
@@ -66,6 +70,50 @@ impl RouterRpc for RouterService {
             Ok(text) => Ok(Response::new(ShowDialplanResponse { text })),
             Err(e) => Err(Status::not_found(e)),
         }
+    }
+
+    async fn database(
+        &self,
+        req: Request<DatabaseRequest>,
+    ) -> Result<Response<DatabaseResponse>, Status> {
+        let r = req.into_inner();
+        let db = self.0.db();
+        let fail = |e: crate::astdb::DbError| Status::unavailable(e.to_string());
+        let path = match (r.family.trim(), r.key.trim()) {
+            ("", _) => String::new(),
+            (f, "") => full_key(f),
+            (f, k) => full_key(&format!("{f}/{k}")),
+        };
+        let mut out = DatabaseResponse::default();
+        match r.op.as_str() {
+            "show" => {
+                out.entries = db
+                    .show(&path)
+                    .await
+                    .map_err(fail)?
+                    .into_iter()
+                    .map(|(key, value)| DbEntry { key, value })
+                    .collect();
+            }
+            "get" => {
+                if let Some(Some(value)) = db.get(std::slice::from_ref(&path)).await.map_err(fail)?.pop() {
+                    out.found = true;
+                    out.entries.push(DbEntry { key: path, value });
+                }
+            }
+            "put" if !r.key.trim().is_empty() => {
+                db.put(&path, &r.value).await.map_err(fail)?;
+                out.found = true;
+            }
+            "del" if !r.key.trim().is_empty() => out.found = db.del(&path).await.map_err(fail)?,
+            "deltree" if !path.is_empty() => out.removed = db.deltree(&path).await.map_err(fail)?,
+            other => {
+                return Err(Status::invalid_argument(format!(
+                    "database {other}: expected show [family [keytree]], get|put|del family key [value], deltree family [keytree]"
+                )))
+            }
+        }
+        Ok(Response::new(out))
     }
 
     async fn reload(
@@ -96,9 +144,11 @@ async fn drive(
     mut events: Streaming<CallEvent>,
     tx: mpsc::Sender<Result<Step, Status>>,
     steps: StepMetrics,
+    db: Arc<dyn AstDb>,
 ) {
     loop {
         match call.advance() {
+            Next::Db(request) => database(&mut call, &*db, request).await,
             Next::Step(step) => {
                 let span = step_span(&step);
                 if let Some(app) = &step.app {
@@ -143,6 +193,35 @@ async fn drive(
                 };
                 let _ = tx.send(Ok(step)).await;
                 return;
+            }
+        }
+    }
+}
+
+/// The AstDB work a call asked for. Asterisk's DB() reads an unreachable
+/// database as empty and logs; so does the router, and the call goes on.
+async fn database(call: &mut Call, db: &dyn AstDb, request: DbRequest) {
+    match request {
+        DbRequest::Get(keys) => {
+            let values = match db.get(&keys).await {
+                Ok(v) => v,
+                Err(e) => {
+                    tracing::warn!("DB: {e}");
+                    vec![None; keys.len()]
+                }
+            };
+            call.db_values(keys.into_iter().zip(values));
+        }
+        DbRequest::Write(ops) => {
+            for op in ops {
+                let result = match &op {
+                    DbOp::Put(k, v) => db.put(k, v).await,
+                    DbOp::Del(k) => db.del(k).await.map(|_| ()),
+                    DbOp::DelTree(t) => db.deltree(t).await.map(|_| ()),
+                };
+                if let Err(e) = result {
+                    tracing::warn!(?op, "DB write failed: {e}");
+                }
             }
         }
     }

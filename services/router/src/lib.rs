@@ -3,6 +3,7 @@
 //! dialplan itself is shared, swapped whole on reload, and never changed
 //! under a running call.
 
+pub mod astdb;
 pub mod config;
 pub mod dialplan;
 pub mod engine;

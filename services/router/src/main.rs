@@ -22,12 +22,21 @@ async fn main() -> ExitCode {
         Ok(x) => x,
         Err(code) => return code,
     };
+    let db = match cfg.astdb() {
+        Ok(db) => db,
+        Err(e) => {
+            return cli::fail(
+                ME,
+                format!("{}: {e}", asterism_router::config::ENV_REDIS_URL),
+            )
+        }
+    };
     let router = match asterism_router::service::Router::load(cfg.extensions_conf.as_deref()) {
         Ok((r, diags)) => {
             for w in diags.warnings() {
                 tracing::warn!("{w}");
             }
-            Arc::new(r)
+            Arc::new(r.with_db(db))
         }
         Err(diags) => return cli::fail(ME, diags.to_string().trim_end()),
     };

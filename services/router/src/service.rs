@@ -3,6 +3,7 @@
 //! file is reported and the old dialplan stays; calls in progress keep the
 //! dialplan they started with.
 
+use crate::astdb::{AstDb, Memory};
 use crate::dialplan::{self, Diagnostics, Dialplan};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -10,6 +11,8 @@ use std::time::{Duration, SystemTime};
 
 pub struct Router {
     plan: RwLock<Arc<Dialplan>>,
+    /// The AstDB calls use (in memory unless Redis is configured).
+    db: Arc<dyn AstDb>,
     path: Option<PathBuf>,
     loaded_mtime: RwLock<Option<SystemTime>>,
 }
@@ -29,6 +32,7 @@ impl Router {
             )?,
         };
         let router = Router {
+            db: Arc::new(Memory::default()),
             plan: RwLock::new(Arc::new(plan)),
             path: path.map(Path::to_path_buf),
             loaded_mtime: RwLock::new(path.and_then(mtime)),
@@ -38,10 +42,21 @@ impl Router {
 
     pub fn from_plan(plan: Dialplan) -> Router {
         Router {
+            db: Arc::new(Memory::default()),
             plan: RwLock::new(Arc::new(plan)),
             path: None,
             loaded_mtime: RwLock::new(None),
         }
+    }
+
+    /// Keep the AstDB here (Redis shared by every replica).
+    pub fn with_db(mut self, db: Arc<dyn AstDb>) -> Router {
+        self.db = db;
+        self
+    }
+
+    pub fn db(&self) -> Arc<dyn AstDb> {
+        self.db.clone()
     }
 
     /// The dialplan new calls run.

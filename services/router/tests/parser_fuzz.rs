@@ -9,9 +9,54 @@ use std::path::Path;
 use std::sync::Arc;
 
 const FRAGMENTS: &[&str] = &[
-    "[", "]", "default", "exten", "same", "=>", "=", ",", "n", "1", "(", ")", "_X.", "_[1-", "!",
-    "Goto", "GotoIf", "Set", "Gosub", "Return", "Dial", "${", "}", "$[", "]", ":", "?", "-1", ";",
-    "\\;", "#include", "include", "h", "i", "s", "\n", " ", "EXTEN", "LEN(", "IF(", "&", "|",
+    "[",
+    "]",
+    "default",
+    "exten",
+    "same",
+    "=>",
+    "=",
+    ",",
+    "n",
+    "1",
+    "(",
+    ")",
+    "_X.",
+    "_[1-",
+    "!",
+    "Goto",
+    "GotoIf",
+    "Set",
+    "Gosub",
+    "Return",
+    "Dial",
+    "${",
+    "}",
+    "$[",
+    "]",
+    ":",
+    "?",
+    "-1",
+    ";",
+    "\\;",
+    "#include",
+    "include",
+    "h",
+    "i",
+    "s",
+    "\n",
+    " ",
+    "EXTEN",
+    "LEN(",
+    "IF(",
+    "DB(",
+    "While(",
+    "EndWhile",
+    "Macro(",
+    "ExecIf(",
+    "${DB(a/b)}",
+    "&",
+    "|",
 ];
 
 fn run_all(text: &str) {
@@ -34,6 +79,10 @@ fn run_all(text: &str) {
                             ..Default::default()
                         }),
                         Next::Finished(_) => break,
+                        Next::Db(asterism_router::engine::db::DbRequest::Get(keys)) => {
+                            call.db_values(keys.into_iter().map(|k| (k, None)))
+                        }
+                        Next::Db(_) => {}
                     }
                 }
             }

@@ -37,6 +37,8 @@ const INTERNAL: &[&str] = &[
     "ResetCDR",
     "System",
     "TrySystem",
+    "DBdel",
+    "DBdeltree",
 ];
 const EXTERNAL: &[&str] = &[
     "Answer",

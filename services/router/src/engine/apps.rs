@@ -48,6 +48,14 @@ pub fn run_internal(call: &mut Call, app: &Application) {
             }
         }
         "NoCDR" | "ResetCDR" => call.priority += 1, // Asterism keeps no CDRs.
+        "DBdel" => {
+            call.db.delete(args.trim());
+            call.priority += 1;
+        }
+        "DBdeltree" => {
+            call.db.delete_tree(args.trim());
+            call.priority += 1;
+        }
         "System" | "TrySystem" => {
             tracing::warn!(command = %args, "System() is not allowed in Asterism: refused");
             call.vars.insert("SYSTEMSTATUS".into(), "FAILURE".into());

@@ -1,7 +1,7 @@
 //! Loops, macros, conditional execution, time conditions and local
 //! variables, run through the engine as real dialplans use them.
 
-use super::tests::{ok, plan, run, start};
+use super::tests::{ok, plan, run, run_with_db, start};
 use super::*;
 
 #[test]
@@ -84,6 +84,7 @@ fn goto_if_time_follows_the_clock() {
         match call.advance() {
             Next::Step(s) => format!("{:?}", s.app.unwrap()),
             Next::Finished(f) => format!("finished {}", f.sip_code),
+            Next::Db(r) => panic!("no database here: {r:?}"),
         }
     };
     assert!(at("2026-12-07T10:00:00Z").contains("\"open\""));
@@ -152,4 +153,34 @@ fn runaway_gosub_recursion_ends_the_call() {
     let p = plan("[d]\nexten => 1,1,Gosub(d,1,1)\n");
     let (_, code) = run(&p, start("d", "1"), ok);
     assert_eq!(code, 500);
+}
+
+#[test]
+fn the_astdb_is_read_written_and_deleted_through_the_call() {
+    let p = plan(concat!(
+        "[d]\nexten => 1,1,Set(DB(dnd/${CALLERID(num)})=YES)\n",
+        " same => n,Set(DB(cidname/5551234)=Alice)\n",
+        " same => n,SayDigits(${DB(dnd/62)}-${DB_EXISTS(dnd/61)}-${DB_EXISTS(cidname/5551234)}${DB_RESULT})\n",
+        " same => n,Set(K=cidname)\n",
+        " same => n,SayDigits(${DB(${K}/${DB(ptr/x)})})\n",
+        " same => n,SayDigits(${DB_DELETE(dnd/62)}/${DB(dnd/62)})\n",
+        " same => n,DBdeltree(cidname)\n",
+        " same => n,ExecIf(${DB_EXISTS(cidname/5551234)}?SayDigits(still):SayDigits(gone))\n",
+    ));
+    let mut db = std::collections::BTreeMap::new();
+    db.insert("/ptr/x".to_owned(), "5551234".to_owned());
+    let (steps, _) = run_with_db(&p, start("d", "1"), &mut db, ok);
+    assert_eq!(
+        steps,
+        [
+            "SayDigits(YES-0-1Alice)",
+            "SayDigits(Alice)",
+            "SayDigits(YES/)",
+            "SayDigits(gone)"
+        ]
+    );
+    assert_eq!(
+        db.into_iter().collect::<Vec<_>>(),
+        [("/ptr/x".to_owned(), "5551234".to_owned())]
+    );
 }

@@ -2,7 +2,9 @@
 //! (`Set(CALLERID(name)=Alice)`), with Asterisk's semantics: `CALLERID`,
 //! `CHANNEL`, `CUT`, `ISNULL`, `EXISTS`, `LOCAL`, `FILTER`, `REGEX`,
 //! `STRFTIME`, `IFTIME`, `HASH`/`HASHKEYS`, `GLOBAL`, `SHARED`, `MATH`,
-//! `TOUPPER`/`TOLOWER`, `QUOTE`, `RAND`, `SPRINTF`, `TIMEOUT`, `CDR`.
+//! `TOUPPER`/`TOLOWER`, `QUOTE`, `RAND`, `SPRINTF`, `TIMEOUT`, `CDR`, and
+//! the AstDB's `DB`, `DB_EXISTS`, `DB_DELETE` (through the call's cache,
+//! see `engine::db`).
 //! (`LEN` and `IF` are expanded in `subst`.) A name not listed is unknown:
 //! warned about at load, empty at run time, as Asterisk logs "Function
 //! not registered".
@@ -18,9 +20,33 @@ use jiff::Timestamp;
 
 /// Every function the router knows, for the load-time check.
 pub const KNOWN: &[&str] = &[
-    "LEN", "IF", "CALLERID", "CHANNEL", "CUT", "ISNULL", "EXISTS", "LOCAL", "FILTER", "REGEX",
-    "STRFTIME", "IFTIME", "HASH", "HASHKEYS", "GLOBAL", "SHARED", "MATH", "TOUPPER", "TOLOWER",
-    "QUOTE", "RAND", "SPRINTF", "TIMEOUT", "CDR",
+    "LEN",
+    "IF",
+    "CALLERID",
+    "CHANNEL",
+    "CUT",
+    "ISNULL",
+    "EXISTS",
+    "LOCAL",
+    "FILTER",
+    "REGEX",
+    "STRFTIME",
+    "IFTIME",
+    "HASH",
+    "HASHKEYS",
+    "GLOBAL",
+    "SHARED",
+    "MATH",
+    "TOUPPER",
+    "TOLOWER",
+    "QUOTE",
+    "RAND",
+    "SPRINTF",
+    "TIMEOUT",
+    "CDR",
+    "DB",
+    "DB_EXISTS",
+    "DB_DELETE",
 ];
 
 pub fn known(name: &str) -> bool {
@@ -57,6 +83,14 @@ pub fn read(call: &Call, name: &str, args: &str) -> Option<String> {
             .get(&format!("CDR({})", arg(0)))
             .cloned()
             .unwrap_or_default(),
+        "DB" => call.db.read(args).unwrap_or_default(),
+        "DB_EXISTS" => {
+            let value = call.db.read(args);
+            let found = value.is_some();
+            *call.db.result.borrow_mut() = Some(value.unwrap_or_default());
+            bool01(found)
+        }
+        "DB_DELETE" => call.db.delete(args).unwrap_or_default(),
         _ => return None,
     })
 }
@@ -118,6 +152,7 @@ pub fn write(call: &mut Call, name: &str, args: &str, value: &str) -> bool {
             call.vars
                 .insert(format!("CDR({})", arg(0)), value.to_owned());
         }
+        "DB" => call.db.put(args, value),
         _ => return false,
     }
     true

@@ -6,6 +6,7 @@
 //! hung up (autofallthrough); after hang-up the `h` extension runs.
 
 pub mod apps;
+pub mod db;
 pub mod expr;
 mod flow;
 pub mod functions;
@@ -47,6 +48,9 @@ enum Phase {
 pub enum Next {
     Step(Step),
     Finished(Finished),
+    /// The AstDB is needed: fetch (then [`Call::db_values`]) or write, then
+    /// `advance` again.
+    Db(db::DbRequest),
 }
 
 pub struct Call {
@@ -73,6 +77,8 @@ pub struct Call {
     pub(crate) ending: Option<(u32, &'static str)>,
     /// A fixed "now" (tests); the real time when `None`.
     pub(crate) clock: Option<Timestamp>,
+    /// The AstDB as this call has read and written it.
+    pub(crate) db: db::DbCache,
 }
 
 impl Call {
@@ -102,6 +108,7 @@ impl Call {
             final_reason: String::new(),
             ending: None,
             clock: None,
+            db: db::DbCache::default(),
         };
         // As chan_sip: a number that is no extension is refused before the
         // dialplan runs (the `i` extension is not used), 484 when more
@@ -158,6 +165,14 @@ impl Call {
     /// Run until the next step for the edge, or the end.
     pub fn advance(&mut self) -> Next {
         for _ in 0..MAX_INTERNAL_STEPS {
+            // Writes go out before anything else the call does (or its end).
+            let ops = self.db.take_ops();
+            if !ops.is_empty() {
+                return Next::Db(db::DbRequest::Write(ops));
+            }
+            if let Some(v) = self.db.result.take() {
+                self.vars.insert("DB_RESULT".into(), v);
+            }
             if self.phase == Phase::Done {
                 return Next::Finished(Finished {
                     sip_code: self.final_code,
@@ -171,6 +186,9 @@ impl Call {
                 self.end_of_priorities();
                 continue;
             };
+            if let Some(keys) = self.db_keys_needed(&p.app) {
+                return Next::Db(db::DbRequest::Get(keys));
+            }
             let Some(app) = flow::resolve(self, &p.app) else {
                 self.priority += 1;
                 continue;
@@ -201,6 +219,33 @@ impl Call {
             sip_code: 500,
             reason: "dialplan loop".into(),
         })
+    }
+
+    /// The keys a priority reads that the call has not fetched yet (at
+    /// most [`db::MAX_FETCH_ROUNDS`] rounds per priority).
+    fn db_keys_needed(&mut self, app: &crate::dialplan::Application) -> Option<Vec<String>> {
+        if !db::mentions_db(&app.args) && !db::mentions_db(&app.name) {
+            return None;
+        }
+        let rounds = self.db.rounds.get();
+        if rounds < db::MAX_FETCH_ROUNDS {
+            self.db.dry.set(true);
+            let _ = subst::expand(&app.args, self);
+            self.db.dry.set(false);
+            let _ = self.db.result.take();
+            let keys = self.db.take_misses();
+            if !keys.is_empty() {
+                self.db.rounds.set(rounds + 1);
+                return Some(keys);
+            }
+        }
+        self.db.rounds.set(0);
+        None
+    }
+
+    /// Values fetched for a [`db::DbRequest::Get`] (None: absent).
+    pub fn db_values(&mut self, values: impl IntoIterator<Item = (String, Option<String>)>) {
+        self.db.loaded(values);
     }
 
     fn end_of_priorities(&mut self) {
@@ -283,6 +328,8 @@ impl Call {
             "EPOCH" => Some(self.now().as_second().to_string()),
             "UNIQUEID" => Some(self.call_id.clone()),
             "CALLERID(num)" => Some(self.callerid_num.clone()),
+            // DB_EXISTS sets it at once, for the rest of the same line.
+            "DB_RESULT" if self.db.result.borrow().is_some() => self.db.result.borrow().clone(),
             _ => self
                 .vars
                 .get(name)

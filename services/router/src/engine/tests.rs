@@ -45,12 +45,44 @@ fn describe(app: &App) -> String {
 pub(super) fn run(
     plan: &Arc<Dialplan>,
     s: CallStart,
+    answer: impl FnMut(&App) -> StepResult,
+) -> (Vec<String>, u32) {
+    run_with_db(plan, s, &mut Default::default(), answer)
+}
+
+/// [`run`] with an AstDB (a map) the call reads and writes.
+pub(super) fn run_with_db(
+    plan: &Arc<Dialplan>,
+    s: CallStart,
+    db: &mut std::collections::BTreeMap<String, String>,
     mut answer: impl FnMut(&App) -> StepResult,
 ) -> (Vec<String>, u32) {
     let mut call = Call::new(plan.clone(), &s);
     let mut steps = Vec::new();
     loop {
         match call.advance() {
+            Next::Db(super::db::DbRequest::Get(keys)) => {
+                let values: Vec<_> = keys
+                    .iter()
+                    .map(|k| (k.clone(), db.get(k).cloned()))
+                    .collect();
+                call.db_values(values);
+            }
+            Next::Db(super::db::DbRequest::Write(ops)) => {
+                for op in ops {
+                    match op {
+                        super::db::DbOp::Put(k, v) => {
+                            db.insert(k, v);
+                        }
+                        super::db::DbOp::Del(k) => {
+                            db.remove(&k);
+                        }
+                        super::db::DbOp::DelTree(t) => {
+                            db.retain(|k, _| !crate::astdb::under(&t, k));
+                        }
+                    }
+                }
+            }
             Next::Step(step) => {
                 let app = step.app.unwrap();
                 steps.push(describe(&app));
@@ -156,6 +188,7 @@ fn pattern_precedence_like_asterisk() {
                 other => describe(&other),
             },
             Next::Finished(f) => format!("finished {}", f.sip_code),
+            Next::Db(r) => panic!("no database here: {r:?}"),
         };
         let want = if number == "0" {
             "finished 484".to_owned()
@@ -227,6 +260,7 @@ fn gosub_return_and_variables() {
                 });
             }
             Next::Finished(f) => panic!("finished early: {f:?}"),
+            Next::Db(r) => panic!("no database here: {r:?}"),
         }
     }
     assert_eq!(
