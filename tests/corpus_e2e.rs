@@ -336,6 +336,10 @@ fn substitute(s: &str, globals: &HashMap<String, String>) -> String {
 const EXPECTED: &[&str] = &[
     "unknown application '",
     "unknown function '",
+    "Dial technology '",
+    "Dial option '",
+    "unknown Dial option",
+    "names no technology",
     "is not supported by Asterism",
     "tries to include nonexistent context",
     "already defined at",

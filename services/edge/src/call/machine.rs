@@ -87,6 +87,8 @@ pub struct Machine {
     pub(super) slots: Vec<Slot>,
     /// Slots taken for the targets of the Dial under way.
     pub(super) dial_slots: Vec<(String, Slot)>,
+    /// The number each Dial target asks its peer for (`SIP/peer/number`).
+    pub(super) dial_numbers: Vec<(String, String)>,
     /// A place among the requests waiting on the registrar, until admitted.
     pub(super) admission: Option<tokio::sync::OwnedSemaphorePermit>,
     /// The router's id of the step under way.
@@ -113,6 +115,7 @@ impl Machine {
             media: None,
             slots: Vec::new(),
             dial_slots: Vec::new(),
+            dial_numbers: Vec::new(),
             admission: None,
             step_id: 0,
             op: 0,

@@ -4,7 +4,7 @@
 //! here from the INVITE.
 
 use super::a_leg::{ALeg, AState};
-use super::backends::{AuthAsk, BackendError, EchoEnd, MediaSession, Resolved};
+use super::backends::{AuthAsk, BackendError, Contact, EchoEnd, MediaSession, Resolved};
 use super::events::{Action, Ask};
 use super::forks::{Caller, Fork};
 use super::machine::{CallState, Machine, Then};
@@ -83,7 +83,7 @@ impl Machine {
         tracing::debug!(app = app_name(&app), "step");
         match app {
             step::App::Dial(d) => {
-                let targets: Vec<String> = d
+                let known: Vec<_> = d
                     .targets
                     .into_iter()
                     .filter(|t| {
@@ -95,10 +95,19 @@ impl Machine {
                         }
                         known
                     })
-                    .map(|t| t.resource)
                     .collect();
+                self.dial_numbers = known
+                    .iter()
+                    .filter(|t| !t.number.is_empty())
+                    .map(|t| (t.resource.clone(), t.number.clone()))
+                    .collect();
+                let targets: Vec<String> = known.into_iter().map(|t| t.resource).collect();
                 if targets.is_empty() {
                     return self.result(with_status(StepStatus::Ok, "CHANUNAVAIL"));
+                }
+                // Dial's `r`: ringing for the caller at once, whatever the callee says.
+                if dial_option(&d.options, 'r') {
+                    self.a.provisional(&mut self.out, 180, None);
                 }
                 let call_id = self.a.checked.call_id.clone();
                 self.ask(Ask::Resolve { targets, call_id });
@@ -259,7 +268,13 @@ impl Machine {
             if let Some(slot) = r.slot {
                 self.dial_slots.push((r.target.clone(), slot));
             }
+            let number = self
+                .dial_numbers
+                .iter()
+                .find(|(peer, _)| *peer == r.target)
+                .map(|(_, n)| n.clone());
             for contact in &r.contacts {
+                let contact = &with_number(contact, number.as_deref());
                 let Some((fork, invite)) = Fork::start(&r.target, contact, &caller) else {
                     continue;
                 };
@@ -298,4 +313,41 @@ fn app_name(app: &step::App) -> &'static str {
         step::App::Wait(_) => "Wait",
         _ => "other",
     }
+}
+
+/// Whether a Dial option string holds letter `c` (arguments skipped).
+fn dial_option(options: &str, c: char) -> bool {
+    let mut depth = 0;
+    options.chars().any(|x| {
+        match x {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            _ => {}
+        }
+        depth == 0 && x == c
+    })
+}
+
+/// The contact, asked for `number` (`SIP/peer/number`): its Request-URI's
+/// user replaced, as chan_sip dials a peer's extension.
+fn with_number(contact: &Contact, number: Option<&str>) -> Contact {
+    let mut c = contact.clone();
+    let (Some(n), Ok(uri)) = (number, asterism_sip::Uri::parse(&c.uri)) else {
+        return c;
+    };
+    // The user escaped as we escape the users we put in URIs.
+    let Some(user) = asterism_sip::Uri::sip(n, "h")
+        .and_then(|u| Some(u.raw.strip_prefix("sip:")?.strip_suffix("@h")?.to_owned()))
+    else {
+        return c;
+    };
+    let Some((scheme, rest)) = c.uri.split_once(':') else {
+        return c;
+    };
+    let host_part = match uri.user {
+        Some(_) => rest.split_once('@').map(|(_, h)| h).unwrap_or(rest),
+        None => rest,
+    };
+    c.uri = format!("{scheme}:{user}@{host_part}");
+    c
 }

@@ -9,6 +9,7 @@
 //! for winning (so priorities of `100` and `_1XX` combine, as in Asterisk).
 
 pub mod app;
+pub mod dial;
 mod lookup;
 pub mod parse;
 pub mod pattern;

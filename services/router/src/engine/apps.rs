@@ -272,10 +272,11 @@ pub fn external_step(call: &mut Call, app: &Application) -> step::App {
                 .split('&')
                 .filter(|t| !t.is_empty())
                 .map(|t| {
-                    let (tech, res) = t.split_once('/').unwrap_or(("", t));
+                    let t = crate::dialplan::dial::target(t);
                     pb::DialTarget {
-                        technology: tech.to_owned(),
-                        resource: res.to_owned(),
+                        technology: t.technology,
+                        resource: t.resource,
+                        number: t.number,
                     }
                 })
                 .collect(),

@@ -344,3 +344,25 @@ async fn a_route_through_another_edge_is_preloaded() {
     let to = NameAddr::parse(ack.headers.get(&HeaderName::To).unwrap(), "To").unwrap();
     assert_eq!(to.tag(), Some("alicetag"));
 }
+
+#[tokio::test(start_paused = true)]
+async fn dial_r_rings_the_caller_at_once_and_a_number_goes_in_the_request_uri() {
+    let app = step::App::Dial(Dial {
+        targets: vec![DialTarget {
+            technology: "SIP".into(),
+            resource: "alice".into(),
+            number: "1234".into(),
+        }],
+        timeout_secs: 20,
+        options: "L(60000:30000)r".into(),
+    });
+    let mut h = H::start(Fake::new(vec![app])).await;
+    let cmds = h.drain().await;
+    assert_eq!(
+        codes(&cmds, &h.a_key),
+        vec![100, 180],
+        "Dial(…,r): 180 before the callee says anything"
+    );
+    let inv = requests(&cmds, Method::INVITE).remove(0);
+    assert_eq!(inv.request.uri, "sip:1234@127.0.0.1:5070", "SIP/alice/1234");
+}

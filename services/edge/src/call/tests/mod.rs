@@ -437,6 +437,7 @@ pub fn dial(targets: &[&str], timeout_secs: u32) -> step::App {
             .map(|t| DialTarget {
                 technology: "SIP".into(),
                 resource: (*t).into(),
+                number: String::new(),
             })
             .collect(),
         timeout_secs,

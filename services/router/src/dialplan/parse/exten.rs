@@ -154,6 +154,13 @@ pub fn line(
     for name in unknown_functions(&app) {
         diags.warn(e.error_at(app_at, format!("unknown function '{name}'")));
     }
+    if app.name == "Dial" {
+        let args = split_args(&app.args, ',');
+        let arg = |i: usize| args.get(i).map(String::as_str).unwrap_or("");
+        for w in crate::dialplan::dial::check(arg(0), arg(2)) {
+            diags.warn(e.error_at(app_at, w));
+        }
+    }
     if let Some(old) = ext.priorities.get(&number) {
         // Asterisk keeps the first ("Unable to register extension").
         diags.warn(e.error_at(
