@@ -97,7 +97,7 @@ async fn main() -> ExitCode {
             for w in diags.warnings() {
                 tracing::warn!("{w}");
             }
-            Arc::new(r.with_db(db))
+            Arc::new(r.with_db(db).with_system(router_cfg.allow_system))
         }
         Err(diags) => return fail(diags.to_string().trim_end()),
     };

@@ -21,6 +21,12 @@ exten => loop,1,Set(i=0)
  same => n,Set(i=$[${i} + 1])
  same => n,EndWhile
  same => n,SayDigits(${DB(count/x)})
+exten => sys,1,System(echo ${CALLERID(num)} > ${MARK})
+ same => n,SayDigits(${SYSTEMSTATUS})
+exten => time,1,GotoIfTime(*,*,*,*?open)
+ same => n,SayDigits(closed)
+ same => n(open),GotoIfTime(00:00-23:59,funday,*,*?closed)
+ same => n,SayDigits(open)
 ";
 
 /// The digits of each SayDigits the call sends, for caller `caller`.
@@ -62,11 +68,12 @@ async fn said(addr: &str, exten: &str, caller: &str) -> Vec<String> {
     panic!("no Finished");
 }
 
-fn router(dir: &TempDir, redis: &RedisServer) -> (Service, String) {
+fn router(dir: &TempDir, redis: &RedisServer, system: &str) -> (Service, String) {
     let port = free_port();
     let s = Service::start(
         "asterism-router",
         &[
+            ("ASTERISM_ROUTER_SYSTEM", system.into()),
             ("ASTERISM_CONFIG_DIR", dir.0.display().to_string()),
             ("ASTERISM_ROUTER_LISTEN", format!("127.0.0.1:{port}")),
             ("ASTERISM_REDIS_URL", redis.url()),
@@ -96,10 +103,12 @@ fn cli(router: &str, args: &[&str]) -> (Option<i32>, String) {
 #[tokio::test]
 async fn two_routers_share_the_astdb_in_redis() {
     let dir = TempDir::new("astdb");
-    std::fs::write(dir.0.join("extensions.conf"), DIALPLAN).unwrap();
+    let mark = dir.0.join("system-ran");
+    let dialplan = format!("[globals]\nMARK={}\n{DIALPLAN}", mark.display());
+    std::fs::write(dir.0.join("extensions.conf"), dialplan).unwrap();
     let redis = RedisServer::start();
-    let (_a, a) = router(&dir, &redis);
-    let (_b, b) = router(&dir, &redis);
+    let (_a, a) = router(&dir, &redis, "yes");
+    let (_b, b) = router(&dir, &redis, "no");
 
     assert_eq!(said(&a, "set", "62").await, ["1"]);
     assert_eq!(
@@ -151,4 +160,24 @@ async fn two_routers_share_the_astdb_in_redis() {
     assert_eq!(said(&a, "get", "").await, ["|0"]);
     let (code, _) = cli(&a, &["frobnicate"]);
     assert_eq!(code, Some(64));
+}
+
+#[tokio::test]
+async fn system_where_enabled_and_time_conditions_through_router_processes() {
+    let dir = TempDir::new("system");
+    let mark = dir.0.join("system-ran");
+    let dialplan = format!("[globals]\nMARK={}\n{DIALPLAN}", mark.display());
+    std::fs::write(dir.0.join("extensions.conf"), dialplan).unwrap();
+    let redis = RedisServer::start();
+    let (_a, a) = router(&dir, &redis, "yes");
+    let (_b, b) = router(&dir, &redis, "no");
+    assert_eq!(
+        said(&b, "sys", "62").await,
+        Vec::<String>::new(),
+        "refused: System hangs up"
+    );
+    assert!(!mark.exists());
+    assert_eq!(said(&a, "sys", "62").await, ["SUCCESS"]);
+    assert_eq!(std::fs::read_to_string(&mark).unwrap(), "62\n");
+    assert_eq!(said(&a, "time", "").await, ["open"]);
 }

@@ -12,6 +12,7 @@ pub const ENV_ROUTER_LISTEN: &str = "ASTERISM_ROUTER_LISTEN";
 pub const ENV_DIALPLAN_POLL: &str = "ASTERISM_DIALPLAN_POLL_SECS";
 pub const ENV_REDIS_URL: &str = "ASTERISM_REDIS_URL";
 pub const ENV_REDIS_PREFIX: &str = "ASTERISM_REDIS_PREFIX";
+pub const ENV_SYSTEM: &str = "ASTERISM_ROUTER_SYSTEM";
 
 pub const SETTINGS: &[Setting] = &[
     Setting { env: ENV_CONFIG_DIR, flag: "config-dir", default: "examples (else built-in)", help: "directory holding extensions.conf" },
@@ -19,6 +20,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting { env: ENV_DIALPLAN_POLL, flag: "dialplan-poll-secs", default: "2", help: "how often extensions.conf is checked for changes (0: never; SIGHUP and Reload still work)" },
     Setting { env: ENV_REDIS_URL, flag: "redis-url", default: "", help: "Redis holding the AstDB (DB() in the dialplan), shared by every router replica (same URL forms as the registrar's); unset: in this process's memory" },
     Setting { env: ENV_REDIS_PREFIX, flag: "redis-prefix", default: "asterism:", help: "prefix of every Redis key" },
+    Setting { env: ENV_SYSTEM, flag: "router-system", default: "no", help: "yes: the dialplan's System()/TrySystem() run shell commands (as the router's user, 60 s at most); no: refused with SYSTEMSTATUS=FAILURE" },
 ];
 
 /// The example dialplan, built in so the all-in-one runs anywhere.
@@ -32,6 +34,7 @@ pub struct RouterConfig {
     pub poll: Duration,
     pub redis_url: Option<String>,
     pub redis_prefix: String,
+    pub allow_system: bool,
 }
 
 impl RouterConfig {
@@ -52,6 +55,7 @@ impl RouterConfig {
             redis_prefix: r
                 .string(ENV_REDIS_PREFIX)
                 .unwrap_or_else(|| "asterism:".to_owned()),
+            allow_system: r.parse::<YesNo>(ENV_SYSTEM, YesNo(false)).0,
         };
         r.finish().map(|()| cfg)
     }
@@ -67,5 +71,21 @@ impl RouterConfig {
             }
             None => std::sync::Arc::new(crate::astdb::Memory::default()),
         })
+    }
+}
+
+/// yes/no as Asterisk spells it (`ast_true`).
+#[derive(Debug, Clone, Copy)]
+struct YesNo(bool);
+
+impl std::str::FromStr for YesNo {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<YesNo, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "yes" | "true" | "y" | "t" | "1" | "on" => Ok(YesNo(true)),
+            "no" | "false" | "n" | "f" | "0" | "off" | "" => Ok(YesNo(false)),
+            other => Err(format!("{other}: expected yes or no")),
+        }
     }
 }

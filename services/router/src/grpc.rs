@@ -52,8 +52,9 @@ impl RouterRpc for RouterService {
         asterism_telemetry::propagation::continue_trace(&span, &metadata);
         let steps = self.1.clone();
         let db = self.0.db();
+        let call = Call::new(plan, &start).allow_system(self.0.allow_system());
         tokio::spawn(tracing::Instrument::instrument(
-            drive(Call::new(plan, &start), events, tx, steps, db),
+            drive(call, events, tx, steps, db),
             span,
         ));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
@@ -149,6 +150,11 @@ async fn drive(
     loop {
         match call.advance() {
             Next::Db(request) => database(&mut call, &*db, request).await,
+            Next::System(command) => {
+                let must = call.pending_system.as_ref().is_some_and(|(_, m)| *m);
+                let exit = run_system(&command).await;
+                call.system_done(exit, must);
+            }
             Next::Step(step) => {
                 let span = step_span(&step);
                 if let Some(app) = &step.app {
@@ -194,6 +200,31 @@ async fn drive(
                 let _ = tx.send(Ok(step)).await;
                 return;
             }
+        }
+    }
+}
+
+/// How long a `System()` command may run before it is killed.
+const SYSTEM_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// `sh -c command`, waited for (without blocking the runtime); its exit
+/// code, None when it could not run or ran past [`SYSTEM_LIMIT`].
+async fn run_system(command: &str) -> Option<i32> {
+    let child = tokio::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(command)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .status();
+    match tokio::time::timeout(SYSTEM_LIMIT, child).await {
+        Ok(Ok(status)) => status.code(),
+        Ok(Err(e)) => {
+            tracing::warn!(command, "System(): {e}");
+            None
+        }
+        Err(_) => {
+            tracing::warn!(command, "System(): still running after 60 s: killed");
+            None
         }
     }
 }

@@ -36,7 +36,7 @@ async fn main() -> ExitCode {
             for w in diags.warnings() {
                 tracing::warn!("{w}");
             }
-            Arc::new(r.with_db(db))
+            Arc::new(r.with_db(db).with_system(cfg.allow_system))
         }
         Err(diags) => return cli::fail(ME, diags.to_string().trim_end()),
     };

@@ -13,6 +13,8 @@ pub struct Router {
     plan: RwLock<Arc<Dialplan>>,
     /// The AstDB calls use (in memory unless Redis is configured).
     db: Arc<dyn AstDb>,
+    /// `System()` may run commands (`ASTERISM_ROUTER_SYSTEM=yes`).
+    system: bool,
     path: Option<PathBuf>,
     loaded_mtime: RwLock<Option<SystemTime>>,
 }
@@ -33,6 +35,7 @@ impl Router {
         };
         let router = Router {
             db: Arc::new(Memory::default()),
+            system: false,
             plan: RwLock::new(Arc::new(plan)),
             path: path.map(Path::to_path_buf),
             loaded_mtime: RwLock::new(path.and_then(mtime)),
@@ -43,6 +46,7 @@ impl Router {
     pub fn from_plan(plan: Dialplan) -> Router {
         Router {
             db: Arc::new(Memory::default()),
+            system: false,
             plan: RwLock::new(Arc::new(plan)),
             path: None,
             loaded_mtime: RwLock::new(None),
@@ -53,6 +57,16 @@ impl Router {
     pub fn with_db(mut self, db: Arc<dyn AstDb>) -> Router {
         self.db = db;
         self
+    }
+
+    /// Let the dialplan's `System()` run commands.
+    pub fn with_system(mut self, yes: bool) -> Router {
+        self.system = yes;
+        self
+    }
+
+    pub fn allow_system(&self) -> bool {
+        self.system
     }
 
     pub fn db(&self) -> Arc<dyn AstDb> {

@@ -83,6 +83,7 @@ fn run_all(text: &str) {
                             call.db_values(keys.into_iter().map(|k| (k, None)))
                         }
                         Next::Db(_) => {}
+                        Next::System(_) => call.system_done(None, false),
                     }
                 }
             }

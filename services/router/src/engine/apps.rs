@@ -57,12 +57,13 @@ pub fn run_internal(call: &mut Call, app: &Application) {
             call.priority += 1;
         }
         "System" | "TrySystem" => {
-            tracing::warn!(command = %args, "System() is not allowed in Asterism: refused");
-            call.vars.insert("SYSTEMSTATUS".into(), "FAILURE".into());
-            if app.name == "System" {
-                call.finish(500, "System() refused");
+            let must = app.name == "System";
+            if call.allow_system {
+                // The service runs it and reports with `system_done`.
+                call.pending_system = Some((args, must));
             } else {
-                call.priority += 1;
+                tracing::warn!(command = %args, "System() is not enabled (ASTERISM_ROUTER_SYSTEM): refused");
+                call.system_done(None, must);
             }
         }
         "Goto" => {

@@ -1,7 +1,7 @@
 //! Loops, macros, conditional execution, time conditions and local
 //! variables, run through the engine as real dialplans use them.
 
-use super::tests::{ok, plan, run, run_with_db, start};
+use super::tests::{drive, ok, plan, run, run_with_db, start};
 use super::*;
 
 #[test]
@@ -85,6 +85,7 @@ fn goto_if_time_follows_the_clock() {
             Next::Step(s) => format!("{:?}", s.app.unwrap()),
             Next::Finished(f) => format!("finished {}", f.sip_code),
             Next::Db(r) => panic!("no database here: {r:?}"),
+            Next::System(c) => panic!("no System here: {c}"),
         }
     };
     assert!(at("2026-12-07T10:00:00Z").contains("\"open\""));
@@ -183,4 +184,22 @@ fn the_astdb_is_read_written_and_deleted_through_the_call() {
         db.into_iter().collect::<Vec<_>>(),
         [("/ptr/x".to_owned(), "5551234".to_owned())]
     );
+}
+
+#[test]
+fn system_runs_commands_only_when_enabled_with_app_system_statuses() {
+    let p = plan(concat!(
+        "[d]\nexten => 1,1,TrySystem(exit 3)\n",
+        " same => n,SayDigits(${SYSTEMSTATUS})\n",
+        " same => n,System(true)\n",
+        " same => n,SayDigits(${SYSTEMSTATUS})\n",
+        " same => n,System(/nonexistent/command)\n",
+        " same => n,SayDigits(never)\n",
+    ));
+    let enabled = Call::new(p.clone(), &start("d", "1")).allow_system(true);
+    let (steps, code) = drive(enabled, &mut Default::default(), ok);
+    assert_eq!(steps, ["SayDigits(APPERROR)", "SayDigits(SUCCESS)"]);
+    assert_eq!(code, 500, "a command that cannot run hangs System up");
+    let (steps, _) = run(&p, start("d", "1"), ok);
+    assert_eq!(steps, ["SayDigits(FAILURE)"], "refused unless enabled");
 }

@@ -51,6 +51,9 @@ pub enum Next {
     /// The AstDB is needed: fetch (then [`Call::db_values`]) or write, then
     /// `advance` again.
     Db(db::DbRequest),
+    /// `System(command)`, enabled: run it with `sh -c`, then
+    /// [`Call::system_done`] and `advance` again.
+    System(String),
 }
 
 pub struct Call {
@@ -79,6 +82,10 @@ pub struct Call {
     pub(crate) clock: Option<Timestamp>,
     /// The AstDB as this call has read and written it.
     pub(crate) db: db::DbCache,
+    /// Whether `System()` may run commands (else it is refused).
+    pub(crate) allow_system: bool,
+    /// A command `System()` waits for, and whether it must succeed.
+    pub(crate) pending_system: Option<(String, bool)>,
 }
 
 impl Call {
@@ -109,6 +116,8 @@ impl Call {
             ending: None,
             clock: None,
             db: db::DbCache::default(),
+            allow_system: false,
+            pending_system: None,
         };
         // As chan_sip: a number that is no extension is refused before the
         // dialplan runs (the `i` extension is not used), 484 when more
@@ -172,6 +181,9 @@ impl Call {
             }
             if let Some(v) = self.db.result.take() {
                 self.vars.insert("DB_RESULT".into(), v);
+            }
+            if let Some((command, _)) = &self.pending_system {
+                return Next::System(command.clone());
             }
             if self.phase == Phase::Done {
                 return Next::Finished(Finished {
@@ -241,6 +253,31 @@ impl Call {
         }
         self.db.rounds.set(0);
         None
+    }
+
+    /// Let `System()` run commands (`ASTERISM_ROUTER_SYSTEM=yes`).
+    pub fn allow_system(mut self, yes: bool) -> Call {
+        self.allow_system = yes;
+        self
+    }
+
+    /// How the `System()` command ended: its exit code, or None when it
+    /// could not run (or was refused). As app_system.c: 127 or not run is
+    /// FAILURE (System hangs up, TrySystem goes on), another non-zero code
+    /// APPERROR, 0 SUCCESS.
+    pub fn system_done(&mut self, exit: Option<i32>, must: bool) {
+        self.pending_system = None;
+        let status = match exit {
+            None | Some(127) => "FAILURE",
+            Some(0) => "SUCCESS",
+            Some(_) => "APPERROR",
+        };
+        self.vars.insert("SYSTEMSTATUS".into(), status.into());
+        if status == "FAILURE" && must {
+            self.hang_up(500, "System() failed");
+        } else {
+            self.priority += 1;
+        }
     }
 
     /// Values fetched for a [`db::DbRequest::Get`] (None: absent).

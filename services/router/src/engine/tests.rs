@@ -55,12 +55,30 @@ pub(super) fn run_with_db(
     plan: &Arc<Dialplan>,
     s: CallStart,
     db: &mut std::collections::BTreeMap<String, String>,
+    answer: impl FnMut(&App) -> StepResult,
+) -> (Vec<String>, u32) {
+    drive(Call::new(plan.clone(), &s), db, answer)
+}
+
+/// Run `call` to its end, as the router's service does.
+pub(super) fn drive(
+    mut call: Call,
+    db: &mut std::collections::BTreeMap<String, String>,
     mut answer: impl FnMut(&App) -> StepResult,
 ) -> (Vec<String>, u32) {
-    let mut call = Call::new(plan.clone(), &s);
     let mut steps = Vec::new();
     loop {
         match call.advance() {
+            Next::System(command) => {
+                let must = call.pending_system.as_ref().is_some_and(|(_, m)| *m);
+                let status = std::process::Command::new("/bin/sh")
+                    .arg("-c")
+                    .arg(&command)
+                    .status()
+                    .ok()
+                    .and_then(|s| s.code());
+                call.system_done(status, must);
+            }
             Next::Db(super::db::DbRequest::Get(keys)) => {
                 let values: Vec<_> = keys
                     .iter()
@@ -189,6 +207,7 @@ fn pattern_precedence_like_asterisk() {
             },
             Next::Finished(f) => format!("finished {}", f.sip_code),
             Next::Db(r) => panic!("no database here: {r:?}"),
+            Next::System(c) => panic!("no System here: {c}"),
         };
         let want = if number == "0" {
             "finished 484".to_owned()
@@ -261,6 +280,7 @@ fn gosub_return_and_variables() {
             }
             Next::Finished(f) => panic!("finished early: {f:?}"),
             Next::Db(r) => panic!("no database here: {r:?}"),
+            Next::System(c) => panic!("no System here: {c}"),
         }
     }
     assert_eq!(
