@@ -19,6 +19,7 @@ exten => 61,1,Dial(SIP/alice,10)
 exten => 62,1,Dial(SIP/bob,10)
 exten => 63,1,Dial(SIP/carol,2)
 exten => 64,1,Dial(SIP/dave)
+exten => 65,1,Dial(Local/61@default)
 ";
 
 fn callee(t: &Topology, user: &str, password: &str, sf: &str, hold_ms: u32) -> JoinHandle<SippRun> {
@@ -56,6 +57,13 @@ fn caller_cancels_while_ringing() {
     let t = lab();
     let b = callee(&t, "alice", "alice61", "callee_rings.xml", 0);
     both(call(&t, &scenario("caller_cancels.xml"), "61", 300), b);
+}
+
+#[test]
+fn a_local_channel_rings_the_phone_its_extension_dials() {
+    let t = lab();
+    let b = callee(&t, "alice", "alice61", "callee_answer.xml", 0);
+    both(call(&t, &scenario("caller_hangs_up.xml"), "65", 300), b);
 }
 
 #[test]

@@ -2,8 +2,9 @@
 //! `&`, each `TECH/resource` — `SIP/peer`, `SIP/peer/number`,
 //! `SIP/number@peer`, the same for `PJSIP`, `Local/exten@context[/n]` — and
 //! the options (letters, some with `(arguments)`). What Asterism cannot
-//! carry out is said at load with file:line: technologies other than SIP
-//! and PJSIP, and options other than those the edge implements.
+//! carry out is said at load with file:line: technologies other than SIP,
+//! PJSIP and Local (run by the router, see `engine::local`), and options
+//! other than those the edge implements.
 
 /// Options the edge carries out.
 pub const SUPPORTED_OPTIONS: &[char] = &['r'];
@@ -90,7 +91,10 @@ pub fn check(targets: &str, options: &str) -> Vec<String> {
         .filter(|t| !t.is_empty() && !t.contains('$'))
     {
         let tech = t.split_once('/').map(|(tech, _)| tech).unwrap_or("");
-        if tech.eq_ignore_ascii_case("SIP") || tech.eq_ignore_ascii_case("PJSIP") {
+        if ["SIP", "PJSIP", "Local"]
+            .iter()
+            .any(|k| tech.eq_ignore_ascii_case(k))
+        {
             continue;
         }
         let known = OTHER_TECHNOLOGIES
@@ -145,13 +149,13 @@ mod tests {
             "SIP/a&IAX2/box/100&DAHDI/g1/5551234&Local/1@x&Foo/1&plain",
             "tTL(60000:30000)q",
         );
-        assert_eq!(w.len(), 9, "{w:?}");
+        assert_eq!(w.len(), 8, "{w:?}: Local is run by the router");
         assert!(w[0].contains("'IAX2' is not supported by Asterism"));
-        assert!(w[3].contains("'Foo' is unknown"));
-        assert!(w[4].contains("names no technology"));
-        assert!(w[5].contains("option 't' is not supported"));
-        assert!(w[7].contains("option 'L' is not supported"));
-        assert!(w[8].contains("unknown Dial option 'q'"));
+        assert!(w[2].contains("'Foo' is unknown"));
+        assert!(w[3].contains("names no technology"));
+        assert!(w[4].contains("option 't' is not supported"));
+        assert!(w[6].contains("option 'L' is not supported"));
+        assert!(w[7].contains("unknown Dial option 'q'"));
         assert!(
             check("${TRUNK}/1", "${OPTS}").is_empty(),
             "variables are checked when the call runs"

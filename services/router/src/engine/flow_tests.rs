@@ -203,3 +203,39 @@ fn system_runs_commands_only_when_enabled_with_app_system_statuses() {
     let (steps, _) = run(&p, start("d", "1"), ok);
     assert_eq!(steps, ["SayDigits(FAILURE)"], "refused unless enabled");
 }
+
+#[test]
+fn local_channels_run_their_extension_and_join_its_phones_to_the_dial() {
+    let p = plan(concat!(
+        "[in]\nexten => 70,1,Dial(Local/61@internal&SIP/bob&Local/group@internal/n,30,r)\n",
+        "exten => 71,1,Dial(Local/dnd@internal)\n same => n,SayDigits(${DIALSTATUS})\n",
+        "exten => 72,1,Dial(Local/loop@internal)\n",
+        "[internal]\nexten => 61,1,Ringing()\n same => n,GotoIf(${DB_EXISTS(DND/61)}?dnd)\n",
+        " same => n,Dial(SIP/alice/${EXTEN},20)\n same => n(dnd),Hangup(17)\n",
+        "exten => group,1,Set(X=1)\n same => n,Dial(SIP/carol&Local/62@internal)\n",
+        "exten => 62,1,Dial(SIP/dave)\n",
+        "exten => dnd,1,Playback(do-not-disturb)\n",
+        "exten => loop,1,Dial(Local/loop@internal)\n",
+    ));
+    let mut db = std::collections::BTreeMap::new();
+    let (steps, _) = run_with_db(&p, start("in", "70"), &mut db, ok);
+    assert_eq!(
+        steps,
+        ["Dial(SIP/bob&SIP/alice&SIP/carol&SIP/dave,30)"],
+        "Local targets replaced by the phones their extensions dial"
+    );
+    db.insert("/DND/61".into(), "YES".into());
+    let (steps, _) = run_with_db(&p, start("in", "70"), &mut db, ok);
+    assert_eq!(
+        steps,
+        ["Dial(SIP/bob&SIP/carol&SIP/dave,30)"],
+        "DND read from the AstDB"
+    );
+    // An extension that plays something itself does not ring; Dial gets
+    // no target and the edge answers CHANUNAVAIL.
+    let (steps, _) = run(&p, start("in", "71"), ok);
+    assert_eq!(steps[0], "Dial(,0)");
+    // A Local channel dialling itself ends at the depth limit.
+    let (steps, _) = run(&p, start("in", "72"), ok);
+    assert_eq!(steps, ["Dial(,0)"]);
+}

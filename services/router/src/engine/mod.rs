@@ -10,6 +10,7 @@ pub mod db;
 pub mod expr;
 mod flow;
 pub mod functions;
+pub mod local;
 pub mod subst;
 
 use crate::dialplan::{AppKind, Dialplan, Query};
@@ -86,6 +87,10 @@ pub struct Call {
     pub(crate) allow_system: bool,
     /// A command `System()` waits for, and whether it must succeed.
     pub(crate) pending_system: Option<(String, bool)>,
+    /// How many Local channels deep this call runs (0: a real caller).
+    pub(crate) depth: u8,
+    /// A Dial whose Local targets are being run down to phones.
+    local: Option<Box<local::Expansion>>,
 }
 
 impl Call {
@@ -118,6 +123,8 @@ impl Call {
             db: db::DbCache::default(),
             allow_system: false,
             pending_system: None,
+            depth: 0,
+            local: None,
         };
         // As chan_sip: a number that is no extension is refused before the
         // dialplan runs (the `i` extension is not used), 484 when more
@@ -185,6 +192,15 @@ impl Call {
             if let Some((command, _)) = &self.pending_system {
                 return Next::System(command.clone());
             }
+            if let Some(exp) = self.local.as_mut() {
+                match exp.advance() {
+                    local::Progress::Db(r) => return Next::Db(r),
+                    local::Progress::Ready(step) => {
+                        self.local = None;
+                        return Next::Step(step);
+                    }
+                }
+            }
             if self.phase == Phase::Done {
                 return Next::Finished(Finished {
                     sip_code: self.final_code,
@@ -218,11 +234,15 @@ impl Call {
                     self.priority += 1;
                     self.step_id += 1;
                     tracing::debug!(context = %location.context, exten = %location.extension, priority = location.priority, app = %p.app.name, "dialplan step");
-                    return Next::Step(Step {
+                    let step = Step {
                         step_id: self.step_id,
                         location: Some(location),
                         app: Some(app),
-                    });
+                    };
+                    match local::Expansion::start(self, step) {
+                        Err(step) => return Next::Step(step),
+                        Ok(exp) => self.local = Some(Box::new(exp)),
+                    }
                 }
             }
         }
@@ -282,7 +302,10 @@ impl Call {
 
     /// Values fetched for a [`db::DbRequest::Get`] (None: absent).
     pub fn db_values(&mut self, values: impl IntoIterator<Item = (String, Option<String>)>) {
-        self.db.loaded(values);
+        match self.local.as_mut() {
+            Some(exp) => exp.db_values(values.into_iter().collect()),
+            None => self.db.loaded(values),
+        }
     }
 
     fn end_of_priorities(&mut self) {
