@@ -2,7 +2,9 @@
 //! (`Set(CALLERID(name)=Alice)`), with Asterisk's semantics: `CALLERID`,
 //! `CHANNEL`, `CUT`, `ISNULL`, `EXISTS`, `LOCAL`, `FILTER`, `REGEX`,
 //! `STRFTIME`, `IFTIME`, `HASH`/`HASHKEYS`, `GLOBAL`, `SHARED`, `MATH`,
-//! `TOUPPER`/`TOLOWER`, `QUOTE`, `RAND`, `SPRINTF`, `TIMEOUT`, `CDR`, and
+//! `TOUPPER`/`TOLOWER`, `QUOTE`, `RAND`, `SPRINTF`, `TIMEOUT`, `CDR`,
+//! `FIELDQTY`, `FIELDNUM`, `LISTFILTER`, `STRREPLACE`, `DIALPLAN_EXISTS`,
+//! `VALID_EXTEN`, and
 //! the AstDB's `DB`, `DB_EXISTS`, `DB_DELETE` (through the call's cache,
 //! see `engine::db`).
 //! (`LEN` and `IF` are expanded in `subst`.) A name not listed is unknown:
@@ -91,6 +93,51 @@ pub fn read(call: &Call, name: &str, args: &str) -> Option<String> {
             bool01(found)
         }
         "DB_DELETE" => call.db.delete(args).unwrap_or_default(),
+        "DIALPLAN_EXISTS" => dialplan_exists(call, arg(0), arg(1), arg(2)),
+        "VALID_EXTEN" => {
+            let ctx = if arg(0).is_empty() {
+                call.context.as_str()
+            } else {
+                arg(0)
+            };
+            dialplan_exists(
+                call,
+                ctx,
+                arg(1),
+                if arg(2).is_empty() { "1" } else { arg(2) },
+            )
+        }
+        "FIELDQTY" => {
+            let v = call.lookup(arg(0)).unwrap_or_default();
+            let d = delimiter(arg(1));
+            if v.is_empty() {
+                "0".into()
+            } else {
+                v.split(d.as_str()).count().to_string()
+            }
+        }
+        "FIELDNUM" => {
+            let v = call.lookup(arg(0)).unwrap_or_default();
+            let d = delimiter(arg(1));
+            let pos = v.split(d.as_str()).position(|f| f == arg(2));
+            pos.map(|p| (p + 1).to_string())
+                .unwrap_or_else(|| "0".into())
+        }
+        "STRREPLACE" => {
+            let v = call.lookup(arg(0)).unwrap_or_default();
+            let max = arg(3).parse::<usize>().ok().filter(|&m| m > 0);
+            match (arg(1), max) {
+                ("", _) => v,
+                (find, Some(m)) => v.replacen(find, arg(2), m),
+                (find, None) => v.replace(find, arg(2)),
+            }
+        }
+        "LISTFILTER" => {
+            let v = call.lookup(arg(0)).unwrap_or_default();
+            let d = delimiter(arg(1));
+            let kept: Vec<&str> = v.split(d.as_str()).filter(|f| *f != arg(2)).collect();
+            kept.join(&d)
+        }
         _ => return None,
     })
 }
@@ -156,6 +203,31 @@ pub fn write(call: &mut Call, name: &str, args: &str, value: &str) -> bool {
         _ => return false,
     }
     true
+}
+
+/// DIALPLAN_EXISTS(context[,extension[,priority]]): whether it is there
+/// (an extension: with that priority, 1 by default; a context alone: it
+/// exists).
+fn dialplan_exists(call: &Call, context: &str, exten: &str, priority: &str) -> String {
+    let plan = call.plan();
+    if exten.is_empty() {
+        return bool01(plan.contexts.contains_key(context));
+    }
+    let q = call.query();
+    let found = match priority.trim().parse::<i32>() {
+        Ok(n) => plan.priority_for(context, exten, n, &q).is_some(),
+        Err(_) if priority.trim().is_empty() => plan.exists(context, exten, &q),
+        Err(_) => plan.target_for(context, exten, priority, &q).is_some(),
+    };
+    bool01(found)
+}
+
+/// A field delimiter argument (`,` written `\,`; `-` when empty, as CUT).
+fn delimiter(d: &str) -> String {
+    match d {
+        "" => ",".to_owned(),
+        d => d.replace("\\,", ","),
+    }
 }
 
 fn bool01(b: bool) -> String {

@@ -124,3 +124,22 @@ fn unknown_functions_are_empty() {
     assert_eq!(x(&c, "[${NOSUCHFUNC(1)}]"), "[]");
     assert!(known("cut") && !known("NOSUCHFUNC"));
 }
+
+#[test]
+fn fields_lists_and_the_dialplan_itself() {
+    let mut c = call();
+    c.vars.insert("L".into(), "a,b,c,b".into());
+    assert_eq!(x(&c, "${FIELDQTY(L,\\,)}|${FIELDQTY(NUMS,-)}"), "4|4");
+    assert_eq!(x(&c, "${FIELDNUM(L,\\,,c)}|${FIELDNUM(L,\\,,z)}"), "3|0");
+    assert_eq!(x(&c, "${LISTFILTER(L,\\,,b)}"), "a,c");
+    assert_eq!(
+        x(&c, "${STRREPLACE(L,b,X)}|${STRREPLACE(L,b,X,1)}"),
+        "a,X,c,X|a,X,c,b"
+    );
+    assert_eq!(x(&c, "${DIALPLAN_EXISTS(d)}${DIALPLAN_EXISTS(nope)}"), "10");
+    assert_eq!(
+        x(&c, "${DIALPLAN_EXISTS(d,100)}${DIALPLAN_EXISTS(d,100,2)}"),
+        "10"
+    );
+    assert_eq!(x(&c, "${VALID_EXTEN(,100)}${VALID_EXTEN(d,101)}"), "10");
+}
