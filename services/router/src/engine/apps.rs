@@ -166,10 +166,17 @@ fn set(call: &mut Call, assignment: &str) {
         }
         return;
     }
-    let name = name
-        .strip_prefix("__")
-        .or_else(|| name.strip_prefix('_'))
-        .unwrap_or(name);
+    // `_X` is inherited by the channels this one creates (one level),
+    // `__X` by theirs too; a plain `X` is not.
+    let (name, inherit) = match (name.strip_prefix("__"), name.strip_prefix('_')) {
+        (Some(n), _) => (n, Some(true)),
+        (None, Some(n)) => (n, Some(false)),
+        (None, None) => (name, None),
+    };
+    match inherit {
+        Some(forever) => call.inherited.insert(name.to_owned(), forever),
+        None => call.inherited.remove(name),
+    };
     call.vars.insert(name.to_owned(), value.to_owned());
 }
 

@@ -239,3 +239,16 @@ fn local_channels_run_their_extension_and_join_its_phones_to_the_dial() {
     let (steps, _) = run(&p, start("in", "72"), ok);
     assert_eq!(steps, ["Dial(,0)"]);
 }
+
+#[test]
+fn local_channels_inherit_underscore_variables_as_asterisk() {
+    let p = plan(concat!(
+        "[in]\nexten => 1,1,Set(__FROM=abc)\n same => n,Set(_ONE=1)\n same => n,Set(PLAIN=2)\n",
+        " same => n,Set(_GONE=x)\n same => n,Set(GONE=y)\n",
+        " same => n,Dial(Local/a@l)\n",
+        "[l]\nexten => a,1,Dial(SIP/a-${FROM}-${ONE}-${PLAIN}-${GONE}&Local/b@l)\n",
+        "exten => b,1,Dial(SIP/b-${FROM}-${ONE})\n",
+    ));
+    let (steps, _) = run(&p, start("in", "1"), ok);
+    assert_eq!(steps, ["Dial(SIP/a-abc-1--&SIP/b-abc-,0)"]);
+}

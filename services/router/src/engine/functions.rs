@@ -4,7 +4,7 @@
 //! `STRFTIME`, `IFTIME`, `HASH`/`HASHKEYS`, `GLOBAL`, `SHARED`, `MATH`,
 //! `TOUPPER`/`TOLOWER`, `QUOTE`, `RAND`, `SPRINTF`, `TIMEOUT`, `CDR`,
 //! `FIELDQTY`, `FIELDNUM`, `LISTFILTER`, `STRREPLACE`, `DIALPLAN_EXISTS`,
-//! `VALID_EXTEN`, and
+//! `VALID_EXTEN`, `ARRAY` (written), and
 //! the AstDB's `DB`, `DB_EXISTS`, `DB_DELETE` (through the call's cache,
 //! see `engine::db`).
 //! (`LEN` and `IF` are expanded in `subst`.) A name not listed is unknown:
@@ -200,6 +200,14 @@ pub fn write(call: &mut Call, name: &str, args: &str, value: &str) -> bool {
                 .insert(format!("CDR({})", arg(0)), value.to_owned());
         }
         "DB" => call.db.put(args, value),
+        // Set(ARRAY(a,b)=1,2): each variable its value, in order.
+        "ARRAY" => {
+            let values = split_args(value, ',');
+            for (i, var) in a.iter().map(|v| v.trim()).enumerate() {
+                let v = values.get(i).map(|v| v.trim()).unwrap_or("");
+                call.vars.insert(var.to_owned(), v.to_owned());
+            }
+        }
         _ => return false,
     }
     true

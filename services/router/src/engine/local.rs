@@ -6,7 +6,9 @@
 //! channel (optimised away). Ringing/Progress on the way are fine; an
 //! extension that would answer or play something itself before dialling
 //! (media on the Local channel) does not ring, with a warning. Local
-//! channels dialling Local channels are followed [`MAX_DEPTH`] deep.
+//! channels dialling Local channels are followed [`MAX_DEPTH`] deep. The
+//! caller's `_X` variables reach the Local channel, `__X` ones every
+//! channel after it, as Asterisk's variable inheritance.
 
 use super::db::DbRequest;
 use super::{Call, Next};
@@ -62,15 +64,27 @@ impl Expansion {
                 tracing::warn!(target = %t.resource, "Local channels nested too deep: it does not ring");
                 continue;
             }
+            // `_X` and `__X` variables go with it, as to any new channel.
+            let variables = parent
+                .inherited
+                .keys()
+                .filter_map(|k| Some((k.clone(), parent.vars.get(k)?.clone())))
+                .collect();
             let start = CallStart {
                 call_id: format!("{};{}", parent.call_id, i + 1),
                 context: context.to_owned(),
                 extension: exten.to_owned(),
                 callerid_num: parent.callerid_num.clone(),
                 callerid_name: parent.callerid_name.clone(),
-                variables: Default::default(),
+                variables,
             };
             let mut sub = Call::new(parent.plan().clone(), &start);
+            sub.inherited = parent
+                .inherited
+                .iter()
+                .filter(|(_, forever)| **forever)
+                .map(|(k, f)| (k.clone(), *f))
+                .collect();
             sub.depth = parent.depth + 1;
             sub.clock = parent.clock;
             queue.push_back(sub);

@@ -89,6 +89,9 @@ pub struct Call {
     pub(crate) pending_system: Option<(String, bool)>,
     /// How many Local channels deep this call runs (0: a real caller).
     pub(crate) depth: u8,
+    /// Variables set as `_X` (false: one level) or `__X` (true: every
+    /// level), which the channels this call creates inherit.
+    pub(crate) inherited: HashMap<String, bool>,
     /// A Dial whose Local targets are being run down to phones.
     local: Option<Box<local::Expansion>>,
 }
@@ -124,6 +127,7 @@ impl Call {
             allow_system: false,
             pending_system: None,
             depth: 0,
+            inherited: HashMap::new(),
             local: None,
         };
         // As chan_sip: a number that is no extension is refused before the

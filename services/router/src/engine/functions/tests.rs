@@ -142,4 +142,6 @@ fn fields_lists_and_the_dialplan_itself() {
         "10"
     );
     assert_eq!(x(&c, "${VALID_EXTEN(,100)}${VALID_EXTEN(d,101)}"), "10");
+    assert!(write(&mut c, "ARRAY", "A1,A2,A3", "x,y"));
+    assert_eq!(x(&c, "${A1}${A2}[${A3}]"), "xy[]");
 }
