@@ -78,12 +78,13 @@ generated password (ASTERISM_REDIS_PASSWORD, from the keys Secret). */}}
 {{- end -}}
 
 {{/* Environment every Asterism container gets: its address, logs, admin
-port, OTLP. Call with (list $ hostNetwork): with the node's network, the
-admin port binds to the pod's address (the node's internal one), never to
-every address of the node. */}}
+port, OTLP, then the component's extraEnv. Call with (list $ hostNetwork
+"edge"): with the node's network, the admin port binds to the pod's address
+(the node's internal one), never to every address of the node. */}}
 {{- define "asterism.commonEnv" -}}
 {{- $top := index . 0 -}}
 {{- $hostNet := index . 1 -}}
+{{- $c := index $top.Values (index . 2) -}}
 - name: ASTERISM_POD_IP
   valueFrom:
     fieldRef:
@@ -93,7 +94,7 @@ every address of the node. */}}
 - name: ASTERISM_LOG
   value: {{ $top.Values.logging.level | quote }}
 - name: ASTERISM_ADMIN_LISTEN
-  value: "{{ if $hostNet }}$(ASTERISM_POD_IP){{ else }}0.0.0.0{{ end }}:{{ $top.Values.adminPort }}"
+  value: "{{ if $hostNet }}$(ASTERISM_POD_IP){{ else }}0.0.0.0{{ end }}:{{ $c.adminPort }}"
 {{- if $top.Values.otel.endpoint }}
 - name: OTEL_EXPORTER_OTLP_ENDPOINT
   value: {{ $top.Values.otel.endpoint | quote }}
@@ -102,6 +103,82 @@ every address of the node. */}}
 - name: OTEL_RESOURCE_ATTRIBUTES
   value: {{ $top.Values.otel.resourceAttributes | quote }}
 {{- end }}
+{{- with $c.extraEnv }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* Pod-level scheduling every chart offers: image pull secrets, node
+selector, tolerations, affinity, spread constraints, priority class. Call
+with (list $ "edge"). */}}
+{{- define "asterism.podScheduling" -}}
+{{- $top := index . 0 -}}
+{{- $c := index $top.Values (index . 1) -}}
+{{- with $top.Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $c.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $c.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $c.affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $c.topologySpreadConstraints }}
+topologySpreadConstraints:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $c.priorityClassName }}
+priorityClassName: {{ . }}
+{{- end }}
+{{- end -}}
+
+{{/* The component's podAnnotations, as a metadata block. Call with (list $ "edge"). */}}
+{{- define "asterism.podAnnotations" -}}
+{{- $top := index . 0 -}}
+{{- with (index $top.Values (index . 1)).podAnnotations }}
+annotations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{/* Values that cannot work, refused at install with what is wrong (the
+schema cannot compare two values). */}}
+{{- define "asterism.validate" -}}
+{{- $v := .Values -}}
+{{- if ge (int $v.media.rtp.firstPort) (int $v.media.rtp.lastPort) -}}
+{{- fail (printf "media.rtp.firstPort (%v) must be below media.rtp.lastPort (%v)" $v.media.rtp.firstPort $v.media.rtp.lastPort) -}}
+{{- end -}}
+{{- $pairs := div (add 1 (sub (int $v.media.rtp.lastPort) (int $v.media.rtp.firstPort))) 2 -}}
+{{- if gt (int $v.media.capacity) (int $pairs) -}}
+{{- fail (printf "media.capacity (%v sessions) needs %v RTP/RTCP port pairs; media.rtp.firstPort..lastPort holds %v" $v.media.capacity $v.media.capacity $pairs) -}}
+{{- end -}}
+{{- if not (and (le (int $v.registrar.minExpires) (int $v.registrar.defaultExpires)) (le (int $v.registrar.defaultExpires) (int $v.registrar.maxExpires))) -}}
+{{- fail (printf "registrar expires must be minExpires (%v) <= defaultExpires (%v) <= maxExpires (%v)" $v.registrar.minExpires $v.registrar.defaultExpires $v.registrar.maxExpires) -}}
+{{- end -}}
+{{- if and $v.redis.bundled.enabled $v.redis.url -}}
+{{- fail "redis.url is set while the bundled Redis is on (redis.bundled.enabled): it would be ignored; disable the bundled Redis to use your own" -}}
+{{- end -}}
+{{- if and (not $v.redis.bundled.enabled) (not $v.redis.url) -}}
+{{- fail "redis.url is required when the bundled Redis is off" -}}
+{{- end -}}
+{{- range $c := list "edge" "registrar" "router" "media" "sip-conf" "dialplan" "keys" "redis" -}}
+{{- $n := printf "%s-%s" (include "asterism.fullname" $) $c -}}
+{{- if gt (len $n) 63 -}}
+{{- fail (printf "resource name %s is longer than 63 characters: shorten the release name or fullnameOverride" $n) -}}
+{{- end -}}
+{{- end -}}
+{{- if $v.media.advertise -}}
+{{- if not (regexMatch "^([0-9]{1,3}\\.){3}[0-9]{1,3}$|^[0-9a-fA-F:]+$" $v.media.advertise) -}}
+{{- fail (printf "media.advertise (%s) must be an IP address (SDP carries addresses)" $v.media.advertise) -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 
 {{/* Whether the edge runs on the node's network. */}}
