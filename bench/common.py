@@ -53,6 +53,28 @@ def http_ready(port, timeout=15):
     sys.exit(f"nothing ready on {port}")
 
 
+def backends_up(port, timeout=15):
+    """Wait until an edge's /metrics says a registrar and a router replica
+    answer (its /ready only says it answers SIP)."""
+    end = time.time() + timeout
+    want = [b'asterism_edge_backend_up{service="registrar"} 1',
+            b'asterism_edge_backend_up{service="router"} 1']
+    while time.time() < end:
+        try:
+            s = socket.create_connection(("127.0.0.1", port), timeout=0.5)
+            s.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
+            body = b""
+            while chunk := s.recv(65536):
+                body += chunk
+            s.close()
+            if all(w in body for w in want):
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    sys.exit(f"edge on {port}: backends never up")
+
+
 def start_stack(work, procs, replicas=1, edges=1):
     """Redis, `replicas` registrars and routers and `edges` edges balancing
     over them, release builds on loopback, config from `work`. Fills `procs` by
@@ -88,6 +110,7 @@ def start_stack(work, procs, replicas=1, edges=1):
         procs[f"edge{i}"] = subprocess.Popen([os.path.join(rel, "asterism-edge")], env=env)
         wait_port(sport)
         http_ready(admin)
+        backends_up(admin)
         sports.append(sport)
     return sports
 

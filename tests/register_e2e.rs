@@ -155,7 +155,17 @@ fn metrics_count_registers_and_the_edge_is_live_and_ready() {
         metrics.contains("asterism_edge_calls_active 0"),
         "{metrics}"
     );
-    // Without its registrar the edge is not ready.
+    // Without its registrar the edge stays ready (it still answers SIP),
+    // says the registrar is down, and answers REGISTER 503 + Retry-After.
     t.registrar.kill();
-    assert!(ready_is(503), "not ready without its registrar");
+    let down = common::wait_until(Duration::from_secs(10), || {
+        common::http_get(t.edge_http, "/metrics")
+            .is_some_and(|(_, m)| m.contains("asterism_edge_backend_up{service=\"registrar\"} 0"))
+    });
+    assert!(down, "the registrar is reported down");
+    assert!(ready_is(200), "still ready without its registrar");
+    let register = "REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5998;branch=z9hG4bK-down1;rport\r\nFrom: <sip:alice@127.0.0.1>;tag=a\r\nTo: <sip:alice@127.0.0.1>\r\nCall-ID: registrar-down@test\r\nCSeq: 1 REGISTER\r\nContact: <sip:alice@127.0.0.1:5998>\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n";
+    let answer = udp_exchange(t.sip_addr(), register.as_bytes(), Duration::from_secs(10)).unwrap();
+    assert_eq!(status_code(&answer), Some(503), "{answer}");
+    assert!(header(&answer, "Retry-After").is_some(), "{answer}");
 }

@@ -175,11 +175,12 @@ impl Topology {
             self.all_running();
             assert!(Instant::now() < deadline, "edge did not answer OPTIONS");
         }
-        // Ready as Kubernetes sees it: registrar and router replicas passed a
-        // health check, so calls are balanced onto them (before that, the
-        // first call could find no replica and fail).
+        // Ready as Kubernetes sees it, and the registrar and router replicas
+        // passed a health check, so calls are balanced onto them (before
+        // that, the first call could find no replica and fail).
         let ready = wait_until(deadline - Instant::now(), || {
             matches!(http_get(self.edge_http, "/ready"), Some((200, _)))
+                && backends_up(self.edge_http)
         });
         assert!(
             ready,
@@ -198,7 +199,7 @@ impl Topology {
         let edge = start_edge(sip_port, self.grpc_port, http, &extra);
         let addr = SocketAddr::from(([127, 0, 0, 1], sip_port));
         let ready = wait_until(Duration::from_secs(10), || {
-            matches!(http_get(http, "/ready"), Some((200, _)))
+            matches!(http_get(http, "/ready"), Some((200, _))) && backends_up(http)
         });
         assert!(ready, "edge {edge_id} never became ready");
         (edge, addr, http)
@@ -437,4 +438,12 @@ pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
         code,
         out.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned(),
     ))
+}
+
+/// Whether an edge's /metrics says a registrar and a router replica answer
+/// (its /ready only says it answers SIP).
+pub fn backends_up(http: u16) -> bool {
+    matches!(http_get(http, "/metrics"), Some((200, m))
+        if m.contains("asterism_edge_backend_up{service=\"registrar\"} 1")
+            && m.contains("asterism_edge_backend_up{service=\"router\"} 1"))
 }

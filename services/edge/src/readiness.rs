@@ -1,6 +1,10 @@
-//! Backend health through `grpc.health.v1`: the edge is ready while at least
-//! one replica of the registrar and of the router answers (checked every
-//! 2 s), and balanced channels only use the replicas that answer ([`balance`]).
+//! Backend health through `grpc.health.v1`: whether at least one replica of
+//! the registrar and of the router answers (checked every 2 s) is the
+//! `asterism_edge_backend_up{service}` gauge, and balanced channels only use
+//! the replicas that answer ([`balance`]). The edge's own readiness does not
+//! follow them: an edge that can answer SIP stays in the load balancer while
+//! a backend is down (it answers 503 with Retry-After, in-dialog requests
+//! of calls under way go on), and only draining makes it not ready.
 //! Replicas are checked side by side, so one that hangs (a dead host answers
 //! nothing until the check's time-out) does not delay news of the others.
 
@@ -15,9 +19,25 @@ type Client = HealthClient<tonic::transport::Channel>;
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// Keep `admin`'s readiness in step with the backends (each a list of
-/// replicas and its gRPC service name), until the process ends.
+/// Whether each backend (`registrar`, `router`) has a replica answering.
+pub type BackendUp = prometheus_client::metrics::family::Family<
+    Vec<(&'static str, &'static str)>,
+    prometheus_client::metrics::gauge::Gauge,
+>;
+
+/// Mark the edge ready (it answers SIP) and keep the backends' gauges in
+/// step with their health (each a list of replicas and its gRPC service
+/// name), until the process ends.
 pub async fn watch_backends(admin: Admin, backends: Vec<(Vec<String>, &'static str)>) {
+    let up = BackendUp::default();
+    admin.with_registry(|r| {
+        r.register(
+            "backend_up",
+            "whether a replica of the backend answers its health check (1) or none does (0)",
+            up.clone(),
+        )
+    });
+    admin.set_ready(true);
     let mut groups: Vec<(&'static str, Vec<(String, Client)>)> = Vec::new();
     for (addrs, service) in backends {
         let mut clients = Vec::new();
@@ -41,13 +61,20 @@ pub async fn watch_backends(admin: Admin, backends: Vec<(Vec<String>, &'static s
                     tracing::debug!(%addr, service = *service, "replica not serving");
                 }
             }
-            all &= answers.contains(&true);
+            let any = answers.contains(&true);
+            up.get_or_create(&vec![("service", short_name(service))])
+                .set(i64::from(any));
+            all &= any;
         }
-        admin.set_ready(all);
         // Not ready yet (start-up): look again soon.
         let pause = if all { 2000 } else { 200 };
         tokio::time::sleep(Duration::from_millis(pause)).await;
     }
+}
+
+/// `asterism.registrar.v1.Registrar` → `registrar`.
+fn short_name(service: &'static str) -> &'static str {
+    service.split('.').nth(1).unwrap_or(service)
 }
 
 /// Every replica's health at once, in the order given.
