@@ -88,3 +88,58 @@ fn registrations_go_on_when_one_registrar_replica_dies() {
         "binding in Redis: {keys}"
     );
 }
+
+/// Registrars found by name, as the chart points edges at a headless
+/// Service: `dns+http://localhost:PORT` is resolved again and again (here
+/// to 127.0.0.1, where a registrar answers, and ::1, where none does and
+/// which the health check keeps out); a replica that goes and comes back on
+/// that name is used again.
+#[test]
+fn registrars_found_by_name_are_balanced_and_come_back() {
+    let dir = TempDir::new("replicas-dns");
+    let csv = write_config(&dir.0, USERS);
+    let redis = RedisServer::start();
+    let (g, sip, http) = (free_port(), free_port(), free_port());
+    let mut r = registrar(&dir.0, &redis, g);
+    wait_tcp(g);
+    let _edge = Service::start(
+        "asterism-edge",
+        &[
+            ("ASTERISM_SIP_BIND", format!("127.0.0.1:{sip}")),
+            (
+                "ASTERISM_REGISTRAR_ADDR",
+                format!("dns+http://localhost:{g}"),
+            ),
+            ("ASTERISM_ADMIN_LISTEN", format!("127.0.0.1:{http}")),
+            (
+                "ASTERISM_EDGE_ADMIN_LISTEN",
+                format!("127.0.0.1:{}", free_port()),
+            ),
+        ],
+    );
+    let registrar_up = |want: &str| {
+        common::wait_until(Duration::from_secs(15), || {
+            common::http_get(http, "/metrics").is_some_and(|(_, m)| {
+                m.contains(&format!(
+                    "asterism_edge_backend_up{{service=\"registrar\"}} {want}"
+                ))
+            })
+        })
+    };
+    assert!(
+        registrar_up("1"),
+        "the name resolves to a serving registrar"
+    );
+    let target = SocketAddr::from(([127, 0, 0, 1], sip));
+    let run = run_sipp(target, "register_auth.xml", "udp", &csv, USERS, 60);
+    assert!(run.success, "through the name:\n{}", run.output);
+    r.kill();
+    assert!(registrar_up("0"), "gone");
+    let _r = registrar(&dir.0, &redis, g);
+    wait_tcp(g);
+    assert!(registrar_up("1"), "back on the same name");
+    let ok = common::wait_until(Duration::from_secs(10), || {
+        run_sipp(target, "register_auth.xml", "udp", &csv, 10, 60).success
+    });
+    assert!(ok, "registrations go on once it is back");
+}

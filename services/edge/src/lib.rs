@@ -162,7 +162,16 @@ fn channel(
     timeout: std::time::Duration,
     service: &'static str,
 ) -> Result<Channel, EdgeError> {
-    let endpoints = replicas(addrs)
+    let sources = replicas(addrs);
+    if sources.iter().any(|s| s.starts_with(placement::DNS_SCHEME)) {
+        // Replicas found by name (a headless Service): resolved again and again.
+        let (channel, changes) = Channel::balance_channel(16);
+        tokio::spawn(readiness::balance_resolving(
+            sources, timeout, changes, service,
+        ));
+        return Ok(channel);
+    }
+    let endpoints = sources
         .into_iter()
         .map(|a| {
             Endpoint::from_shared(a.clone())

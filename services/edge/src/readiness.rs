@@ -17,6 +17,10 @@ use tonic_health::pb::HealthCheckRequest;
 
 type Client = HealthClient<tonic::transport::Channel>;
 
+/// A backend's service name, its sources (addresses or `dns+` names) and
+/// a health client per address they stand for now.
+type Group = (&'static str, Vec<String>, Vec<(String, Client)>);
+
 const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Whether each backend (`registrar`, `router`) has a replica answering.
@@ -38,23 +42,35 @@ pub async fn watch_backends(admin: Admin, backends: Vec<(Vec<String>, &'static s
         )
     });
     admin.set_ready(true);
-    let mut groups: Vec<(&'static str, Vec<(String, Client)>)> = Vec::new();
-    for (addrs, service) in backends {
-        let mut clients = Vec::new();
-        for addr in addrs {
-            match Endpoint::from_shared(addr.clone()) {
-                Ok(e) => {
-                    let channel = e.connect_timeout(Duration::from_secs(1)).connect_lazy();
-                    clients.push((addr, HealthClient::new(channel)));
+    // Per backend: its sources (addresses or `dns+` names) and a health
+    // client per address they stand for now.
+    let mut groups: Vec<Group> = backends
+        .into_iter()
+        .map(|(sources, service)| (service, sources, Vec::new()))
+        .collect();
+    let mut resolved_at: Option<tokio::time::Instant> = None;
+    loop {
+        if resolved_at.is_none_or(|t| t.elapsed() >= RESOLVE_EVERY) {
+            resolved_at = Some(tokio::time::Instant::now());
+            for (_, sources, clients) in &mut groups {
+                let now = crate::placement::resolve_all(sources).await;
+                clients.retain(|(a, _)| now.contains(a));
+                for addr in now {
+                    if clients.iter().any(|(a, _)| *a == addr) {
+                        continue;
+                    }
+                    match Endpoint::from_shared(addr.clone()) {
+                        Ok(e) => {
+                            let channel = e.connect_timeout(Duration::from_secs(1)).connect_lazy();
+                            clients.push((addr, HealthClient::new(channel)));
+                        }
+                        Err(e) => tracing::warn!(%addr, "bad backend address: {e}"),
+                    }
                 }
-                Err(e) => tracing::warn!(%addr, "bad backend address: {e}"),
             }
         }
-        groups.push((service, clients));
-    }
-    loop {
         let mut all = true;
-        for (service, clients) in &groups {
+        for (service, _, clients) in &groups {
             let answers = check_all(clients.iter().map(|(_, c)| c), service).await;
             for ((addr, _), ok) in clients.iter().zip(&answers) {
                 if !ok {
@@ -66,7 +82,7 @@ pub async fn watch_backends(admin: Admin, backends: Vec<(Vec<String>, &'static s
                 .set(i64::from(any));
             all &= any;
         }
-        // Not ready yet (start-up): look again soon.
+        // Not all up (start-up, an outage): look again soon.
         let pause = if all { 2000 } else { 200 };
         tokio::time::sleep(Duration::from_millis(pause)).await;
     }
@@ -138,6 +154,90 @@ pub async fn balance(
         // While no replica serves (start-up, or all of them restarting),
         // look often: requests wait on an empty set until one joins.
         let pause = if up.contains(&true) { 1000 } else { 100 };
+        tokio::time::sleep(Duration::from_millis(pause)).await;
+    }
+}
+
+/// How often `dns+` backend names are resolved again (replicas come and go).
+const RESOLVE_EVERY: Duration = Duration::from_secs(5);
+
+/// Like [`balance`], over replicas found by name too: `dns+http://name:port`
+/// sources are resolved every few seconds (a headless Service lists every
+/// ready pod), new addresses join once their health check passes, and
+/// addresses no longer listed leave.
+pub async fn balance_resolving(
+    sources: Vec<String>,
+    connect_timeout: Duration,
+    changes: tokio::sync::mpsc::Sender<tonic::transport::channel::Change<String, Endpoint>>,
+    service: &'static str,
+) {
+    use tonic::transport::channel::Change;
+    struct Replica {
+        endpoint: Endpoint,
+        health: Client,
+        up: bool,
+    }
+    let mut known: std::collections::BTreeMap<String, Replica> = Default::default();
+    let mut resolved_at: Option<tokio::time::Instant> = None;
+    loop {
+        if resolved_at.is_none_or(|t| t.elapsed() >= RESOLVE_EVERY) {
+            resolved_at = Some(tokio::time::Instant::now());
+            let now = crate::placement::resolve_all(&sources).await;
+            let gone: Vec<String> = known.keys().filter(|a| !now.contains(a)).cloned().collect();
+            for addr in gone {
+                if known.remove(&addr).is_some_and(|r| r.up) {
+                    tracing::info!(replica = %addr, service, "backend replica no longer listed");
+                    if changes.send(Change::Remove(addr)).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            for addr in now {
+                if known.contains_key(&addr) {
+                    continue;
+                }
+                let Ok(endpoint) = Endpoint::from_shared(addr.clone()) else {
+                    tracing::warn!(replica = %addr, "bad backend address");
+                    continue;
+                };
+                let endpoint = endpoint.connect_timeout(connect_timeout).tcp_nodelay(true);
+                let health = HealthClient::new(
+                    endpoint
+                        .clone()
+                        .connect_timeout(Duration::from_millis(500))
+                        .connect_lazy(),
+                );
+                known.insert(
+                    addr,
+                    Replica {
+                        endpoint,
+                        health,
+                        up: false,
+                    },
+                );
+            }
+        }
+        let answers = check_all(known.values().map(|r| &r.health), service).await;
+        for ((addr, r), ok) in known.iter_mut().zip(answers) {
+            if ok == r.up {
+                continue;
+            }
+            r.up = ok;
+            tracing::info!(replica = %addr, service, serving = ok, "backend replica set changed");
+            let change = if ok {
+                Change::Insert(addr.clone(), r.endpoint.clone())
+            } else {
+                Change::Remove(addr.clone())
+            };
+            if changes.send(change).await.is_err() {
+                return;
+            }
+        }
+        let pause = if known.values().any(|r| r.up) {
+            1000
+        } else {
+            100
+        };
         tokio::time::sleep(Duration::from_millis(pause)).await;
     }
 }
