@@ -17,8 +17,8 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// (trace id, service name, span name) of every span received.
-type Spans = Arc<Mutex<Vec<(String, String, String)>>>;
+/// (trace id, service name, span name, span kind, rpc.system) of every span received.
+type Spans = Arc<Mutex<Vec<(String, String, String, i32, String)>>>;
 
 struct Collector(Spans);
 
@@ -43,7 +43,16 @@ impl TraceService for Collector {
             for ss in rs.scope_spans {
                 for span in ss.spans {
                     let id: String = span.trace_id.iter().map(|b| format!("{b:02x}")).collect();
-                    out.push((id, service.clone(), span.name));
+                    let rpc_system = span
+                        .attributes
+                        .iter()
+                        .find(|a| a.key == "rpc.system")
+                        .and_then(|a| match a.value.as_ref()?.value.as_ref()? {
+                            Value::StringValue(s) => Some(s.clone()),
+                            _ => None,
+                        })
+                        .unwrap_or_default();
+                    out.push((id, service.clone(), span.name, span.kind, rpc_system));
                 }
             }
         }
@@ -110,32 +119,64 @@ fn one_echo_call_is_one_trace_across_all_four_services() {
     let mut last = HashMap::new();
     while Instant::now() < deadline {
         let mut by_trace: HashMap<String, BTreeSet<String>> = HashMap::new();
-        for (id, service, _) in spans.lock().unwrap().iter() {
+        for (id, service, ..) in spans.lock().unwrap().iter() {
             by_trace
                 .entry(id.clone())
                 .or_default()
                 .insert(service.clone());
         }
-        if by_trace
+        let one_trace = by_trace
             .values()
-            .any(|services| wanted.iter().all(|w| services.contains(*w)))
-        {
-            let names: BTreeSet<String> =
-                spans.lock().unwrap().iter().map(|s| s.2.clone()).collect();
-            for n in [
-                "edge.call",
-                "sip.server_transaction",
-                "registrar.authenticate",
-                "router.call",
-                "router.step",
-                "media.open",
-                "media.session",
-            ] {
-                assert!(names.contains(n), "span {n} missing from {names:?}");
+            .any(|services| wanted.iter().all(|w| services.contains(*w)));
+        let all = spans.lock().unwrap().clone();
+        let names: BTreeSet<String> = all.iter().map(|s| s.2.clone()).collect();
+        let missing_names: Vec<&str> = [
+            "edge.call",
+            "sip.server_transaction",
+            "registrar.authenticate",
+            "router.call",
+            "router.step",
+            "media.open",
+            "media.session",
+        ]
+        .into_iter()
+        .filter(|n| !names.contains(*n))
+        .collect();
+        // OpenTelemetry's gRPC conventions: the edge's calls are CLIENT
+        // spans, each backend's answer a SERVER span, both named
+        // package.Service/Method with rpc.system=grpc (what draws the
+        // service graph edge -> registrar/router/media).
+        const SERVER: i32 = 2;
+        const CLIENT: i32 = 3;
+        let has = |service: &str, name: &str, kind: i32| {
+            all.iter()
+                .any(|(_, s, n, k, rpc)| s == service && n == name && *k == kind && rpc == "grpc")
+        };
+        let mut missing_rpc = Vec::new();
+        for (server, method) in [
+            (
+                "asterism-registrar",
+                "asterism.registrar.v1.Registrar/Authenticate",
+            ),
+            ("asterism-router", "asterism.router.v1.Router/Execute"),
+            ("asterism-media", "asterism.media.v1.Media/Open"),
+        ] {
+            if !has("asterism-edge", method, CLIENT) {
+                missing_rpc.push(format!("edge CLIENT {method}"));
             }
+            if !has(server, method, SERVER) {
+                missing_rpc.push(format!("{server} SERVER {method}"));
+            }
+        }
+        if one_trace && missing_names.is_empty() && missing_rpc.is_empty() {
             return;
         }
         last = by_trace;
+        if Instant::now() + Duration::from_millis(200) >= deadline {
+            panic!(
+                "after 15 s: one trace over the four services: {one_trace}; spans missing: {missing_names:?}; rpc spans missing: {missing_rpc:?}; traces: {last:?}"
+            );
+        }
         std::thread::sleep(Duration::from_millis(200));
     }
     panic!("no trace holds spans from all four services: {last:?}");

@@ -10,6 +10,7 @@
 
 pub mod admin;
 pub mod propagation;
+pub mod rpc;
 pub mod serve;
 
 use opentelemetry::trace::TracerProvider as _;

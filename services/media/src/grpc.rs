@@ -136,8 +136,10 @@ impl Media for MediaService {
         if self.draining.load(Ordering::Relaxed) {
             return Err(Status::unavailable("draining: no new sessions"));
         }
-        let span = tracing::info_span!("media.open", call_id = %req.get_ref().call_id);
-        asterism_telemetry::propagation::continue_trace(&span, req.metadata());
+        let server = asterism_telemetry::rpc::server_span("asterism.media.v1.Media", "Open");
+        asterism_telemetry::propagation::continue_trace(&server, req.metadata());
+        let span =
+            server.in_scope(|| tracing::info_span!("media.open", call_id = %req.get_ref().call_id));
         tracing::Instrument::instrument(self.open_session(req), span).await
     }
 

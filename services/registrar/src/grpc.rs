@@ -28,8 +28,9 @@ impl RegistrarRpc for RegistrarService {
         req: Request<RegisterRequest>,
     ) -> Result<Response<RegisterResponse>, Status> {
         let span = traced(
-            tracing::info_span!("registrar.register", aor = %req.get_ref().aor),
+            "Register",
             &req,
+            || tracing::info_span!("registrar.register", aor = %req.get_ref().aor),
         );
         Ok(Response::new(
             self.0.register(req.get_ref()).instrument(span).await?,
@@ -41,8 +42,9 @@ impl RegistrarRpc for RegistrarService {
         req: Request<AuthenticateRequest>,
     ) -> Result<Response<AuthenticateResponse>, Status> {
         let span = traced(
-            tracing::info_span!("registrar.authenticate", user = %req.get_ref().from_user),
+            "Authenticate",
             &req,
+            || tracing::info_span!("registrar.authenticate", user = %req.get_ref().from_user),
         );
         Ok(Response::new(
             self.0.authenticate(req.get_ref()).instrument(span).await?,
@@ -54,8 +56,9 @@ impl RegistrarRpc for RegistrarService {
         req: Request<LookupRequest>,
     ) -> Result<Response<LookupResponse>, Status> {
         let span = traced(
-            tracing::info_span!("registrar.lookup", aor = %req.get_ref().aor),
+            "Lookup",
             &req,
+            || tracing::info_span!("registrar.lookup", aor = %req.get_ref().aor),
         );
         Ok(Response::new(
             self.0.lookup(&req.get_ref().aor).instrument(span).await?,
@@ -135,7 +138,14 @@ impl RegistrarRpc for RegistrarService {
 }
 
 /// `span`, continuing the caller's trace (set before the span is entered).
-fn traced<T>(span: tracing::Span, req: &Request<T>) -> tracing::Span {
-    continue_trace(&span, req.metadata());
-    span
+/// The SERVER span of `method` (continuing the caller's trace) and, inside
+/// it, the registrar's own span `make` builds.
+fn traced<T>(
+    method: &str,
+    req: &Request<T>,
+    make: impl FnOnce() -> tracing::Span,
+) -> tracing::Span {
+    let server = asterism_telemetry::rpc::server_span("asterism.registrar.v1.Registrar", method);
+    continue_trace(&server, req.metadata());
+    server.in_scope(make)
 }

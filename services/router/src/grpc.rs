@@ -48,8 +48,9 @@ impl RouterRpc for RouterService {
         };
         let plan = self.0.current();
         let (tx, rx) = mpsc::channel(4);
-        let span = tracing::info_span!("router.call", call_id = %start.call_id, context = %start.context, extension = %start.extension);
-        asterism_telemetry::propagation::continue_trace(&span, &metadata);
+        let server = asterism_telemetry::rpc::server_span("asterism.router.v1.Router", "Execute");
+        asterism_telemetry::propagation::continue_trace(&server, &metadata);
+        let span = server.in_scope(|| tracing::info_span!("router.call", call_id = %start.call_id, context = %start.context, extension = %start.extension));
         let steps = self.1.clone();
         let db = self.0.db();
         let call = Call::new(plan, &start).allow_system(self.0.allow_system());

@@ -33,10 +33,26 @@ macro_rules! rpc {
             r.set_timeout(ctx.cfg.rpc_timeout);
             async move { client.$method(r).await }
         };
-        crate::retry::until_answered(ctx.cfg.rpc_timeout, attempt)
-            .await
-            .map(tonic::Response::into_inner)
+        let span = asterism_telemetry::rpc::client_span(
+            rpc_service(stringify!($client)),
+            &asterism_telemetry::rpc::method_name(stringify!($method)),
+        );
+        tracing::Instrument::instrument(
+            crate::retry::until_answered(ctx.cfg.rpc_timeout, attempt),
+            span,
+        )
+        .await
+        .map(tonic::Response::into_inner)
     }};
+}
+
+/// The gRPC service a backend client calls.
+fn rpc_service(client: &str) -> &'static str {
+    match client {
+        "registrar" => "asterism.registrar.v1.Registrar",
+        "router" => "asterism.router.v1.Router",
+        _ => "asterism.media.v1.Media",
+    }
 }
 
 impl Backends for GrpcBackends {
@@ -170,7 +186,12 @@ impl Backends for GrpcBackends {
                     Ok((steps.into_inner(), tx))
                 }
             };
-            match crate::retry::until_answered(ctx.cfg.rpc_timeout, attempt).await {
+            let span = asterism_telemetry::rpc::client_span("asterism.router.v1.Router", "Execute");
+            let opened = tracing::Instrument::instrument(
+                crate::retry::until_answered(ctx.cfg.rpc_timeout, attempt),
+                span,
+            );
+            match opened.await {
                 Ok((steps, results)) => Ok(Dialplan {
                     steps: Box::pin(steps),
                     results,
@@ -199,7 +220,9 @@ impl Backends for GrpcBackends {
                     reached_at: host.clone(),
                 });
                 req.set_timeout(ctx.cfg.rpc_timeout);
-                let opened = tokio::time::timeout(ctx.cfg.rpc_timeout, client.open(req))
+                let span = asterism_telemetry::rpc::client_span("asterism.media.v1.Media", "Open");
+                let call = tracing::Instrument::instrument(client.open(req), span);
+                let opened = tokio::time::timeout(ctx.cfg.rpc_timeout, call)
                     .await
                     .unwrap_or_else(|_| Err(tonic::Status::deadline_exceeded("no answer")));
                 match opened {
