@@ -49,6 +49,13 @@ pub const KNOWN: &[&str] = &[
     "DB",
     "DB_EXISTS",
     "DB_DELETE",
+    "DIALPLAN_EXISTS",
+    "VALID_EXTEN",
+    "FIELDQTY",
+    "FIELDNUM",
+    "STRREPLACE",
+    "LISTFILTER",
+    "ARRAY",
 ];
 
 pub fn known(name: &str) -> bool {

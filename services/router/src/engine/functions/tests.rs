@@ -123,6 +123,19 @@ fn unknown_functions_are_empty() {
     let c = call();
     assert_eq!(x(&c, "[${NOSUCHFUNC(1)}]"), "[]");
     assert!(known("cut") && !known("NOSUCHFUNC"));
+    // Every function `read` or `write` handles is known at load.
+    for f in [
+        "DIALPLAN_EXISTS",
+        "VALID_EXTEN",
+        "FIELDQTY",
+        "FIELDNUM",
+        "STRREPLACE",
+        "LISTFILTER",
+        "ARRAY",
+        "DB_DELETE",
+    ] {
+        assert!(known(f), "{f}");
+    }
 }
 
 #[test]
