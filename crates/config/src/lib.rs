@@ -3,6 +3,7 @@
 //! typed `ASTERISM_*` environment settings read through a [`Strings`] source
 //! so tests never touch the process environment.
 
+pub mod callerid;
 pub mod cli;
 pub mod conf;
 pub mod env;

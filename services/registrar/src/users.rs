@@ -229,7 +229,7 @@ impl Directory {
             }
         };
         let (callerid_name, callerid_num) = match s.get("callerid") {
-            Some(e) => parse_callerid(&e.value),
+            Some(e) => asterism_config::callerid::split(&e.value),
             None => (String::new(), s.name.clone()),
         };
         Ok(Some(User {
@@ -314,17 +314,6 @@ fn bad(e: &Entry, why: &str) -> ConfError {
         line: e.line,
         column: None,
         message: format!("{}={}: {why}", e.key, e.value),
-    }
-}
-
-/// `"Alice Smith" <61>` → ("Alice Smith", "61"); `61` → ("", "61").
-fn parse_callerid(v: &str) -> (String, String) {
-    match (v.find('<'), v.rfind('>')) {
-        (Some(l), Some(r)) if l < r => (
-            v[..l].trim().trim_matches('"').to_owned(),
-            v[l + 1..r].trim().to_owned(),
-        ),
-        _ => (String::new(), v.trim().to_owned()),
     }
 }
 

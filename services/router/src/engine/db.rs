@@ -29,6 +29,10 @@ pub enum DbRequest {
 /// Rounds of fetching one priority may take (a key naming another key).
 pub const MAX_FETCH_ROUNDS: u32 = 8;
 
+/// Values one call keeps cached; past it the cache starts afresh (what it
+/// wrote is handed out first), so a looping dialplan cannot grow it.
+pub const MAX_CACHED: usize = 4096;
+
 #[derive(Default)]
 pub struct DbCache {
     values: RefCell<HashMap<String, Option<String>>>,
@@ -97,7 +101,11 @@ impl DbCache {
     }
 
     pub fn take_ops(&mut self) -> Vec<DbOp> {
-        std::mem::take(self.ops.get_mut())
+        let ops = std::mem::take(self.ops.get_mut());
+        if self.values.get_mut().len() > MAX_CACHED {
+            self.values.get_mut().clear();
+        }
+        ops
     }
 }
 
@@ -107,4 +115,24 @@ pub fn mentions_db(text: &str) -> bool {
     text.as_bytes()
         .windows(2)
         .any(|w| w[0].eq_ignore_ascii_case(&b'd') && w[1].eq_ignore_ascii_case(&b'b'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cache_of_one_call_is_bounded() {
+        let mut c = DbCache::default();
+        c.loaded((0..MAX_CACHED + 1).map(|i| (format!("/f/{i}"), Some("v".to_owned()))));
+        c.put("f/new", "x");
+        assert_eq!(
+            c.take_ops(),
+            [DbOp::Put("/f/new".into(), "x".into())],
+            "writes first"
+        );
+        // Read again from the store from now on.
+        assert_eq!(c.read("f/1"), None);
+        assert_eq!(c.take_misses(), ["/f/1"]);
+    }
 }

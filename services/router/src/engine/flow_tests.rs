@@ -252,3 +252,37 @@ fn local_channels_inherit_underscore_variables_as_asterisk() {
     let (steps, _) = run(&p, start("in", "1"), ok);
     assert_eq!(steps, ["Dial(SIP/a-abc-1--&SIP/b-abc-,0)"]);
 }
+
+#[test]
+fn local_channel_fan_out_is_bounded() {
+    // Each level dials eight Local channels, four levels deep: 4,680
+    // channels unbounded; the call runs 64 at most and still dials.
+    let mut text = String::from("[in]\nexten => 1,1,Dial(Local/0@f)\n[f]\n");
+    let eight = |n: &str| {
+        (0..8)
+            .map(|i| format!("Local/{n}{i}@f"))
+            .collect::<Vec<_>>()
+            .join("&")
+    };
+    text.push_str(&format!(
+        "exten => _X,1,Dial({}&SIP/p${{EXTEN}})\n",
+        eight("${EXTEN}")
+    ));
+    text.push_str(&format!(
+        "exten => _XX,1,Dial({}&SIP/p${{EXTEN}})\n",
+        eight("${EXTEN}")
+    ));
+    text.push_str(&format!(
+        "exten => _XXX,1,Dial({}&SIP/p${{EXTEN}})\n",
+        eight("${EXTEN}")
+    ));
+    text.push_str("exten => _XXXX,1,Dial(SIP/p${EXTEN})\n");
+    let p = plan(&text);
+    let (steps, _) = run(&p, start("in", "1"), ok);
+    let targets = steps[0].matches("SIP/").count();
+    assert!(
+        (1..=64).contains(&targets),
+        "{targets} targets: {}",
+        steps[0]
+    );
+}

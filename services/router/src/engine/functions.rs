@@ -311,7 +311,7 @@ fn set_callerid(call: &mut Call, field: &str, value: &str) {
         "num" | "number" => call.callerid_num = value.to_owned(),
         "name" => call.callerid_name = value.to_owned(),
         "all" => {
-            let (name, num) = split_callerid(value);
+            let (name, num) = asterism_config::callerid::split(value);
             call.callerid_name = name;
             call.callerid_num = num;
         }
@@ -325,17 +325,6 @@ fn set_callerid(call: &mut Call, field: &str, value: &str) {
             call.vars
                 .insert(format!("CALLERID({other})"), value.to_owned());
         }
-    }
-}
-
-/// `"Name" <num>` → (Name, num); a bare value is the number.
-fn split_callerid(v: &str) -> (String, String) {
-    match (v.find('<'), v.rfind('>')) {
-        (Some(l), Some(r)) if l < r => (
-            v[..l].trim().trim_matches('"').to_owned(),
-            v[l + 1..r].trim().to_owned(),
-        ),
-        _ => (String::new(), v.trim().to_owned()),
     }
 }
 

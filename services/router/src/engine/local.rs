@@ -6,7 +6,8 @@
 //! channel (optimised away). Ringing/Progress on the way are fine; an
 //! extension that would answer or play something itself before dialling
 //! (media on the Local channel) does not ring, with a warning. Local
-//! channels dialling Local channels are followed [`MAX_DEPTH`] deep. The
+//! channels dialling Local channels are followed [`MAX_DEPTH`] deep, and
+//! [`MAX_LOCALS`] in all for one call. The
 //! caller's `_X` variables reach the Local channel, `__X` ones every
 //! channel after it, as Asterisk's variable inheritance.
 
@@ -14,9 +15,14 @@ use super::db::DbRequest;
 use super::{Call, Next};
 use asterism_proto::router::{step, CallStart, DialTarget, Step, StepResult, StepStatus};
 use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
 
 /// How deep Local channels may dial Local channels.
 pub const MAX_DEPTH: u8 = 4;
+
+/// How many Local channels one call may run in all (its Local channels'
+/// Local channels included), whatever their fan-out.
+pub const MAX_LOCALS: u32 = 64;
 
 /// A Dial waiting for its Local targets to be run down to phones.
 pub struct Expansion {
@@ -64,6 +70,15 @@ impl Expansion {
                 tracing::warn!(target = %t.resource, "Local channels nested too deep: it does not ring");
                 continue;
             }
+            let take = |n: u32| n.checked_sub(1);
+            let left = &parent.locals_left;
+            if left
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, take)
+                .is_err()
+            {
+                tracing::warn!(target = %t.resource, "more than {MAX_LOCALS} Local channels for one call: it does not ring");
+                continue;
+            }
             // `_X` and `__X` variables go with it, as to any new channel.
             let variables = parent
                 .inherited
@@ -86,6 +101,7 @@ impl Expansion {
                 .map(|(k, f)| (k.clone(), *f))
                 .collect();
             sub.depth = parent.depth + 1;
+            sub.locals_left = parent.locals_left.clone();
             sub.clock = parent.clock;
             queue.push_back(sub);
         }

@@ -89,6 +89,8 @@ pub struct Call {
     pub(crate) pending_system: Option<(String, bool)>,
     /// How many Local channels deep this call runs (0: a real caller).
     pub(crate) depth: u8,
+    /// Local channels this call and those it creates may still run (shared).
+    pub(crate) locals_left: std::sync::Arc<std::sync::atomic::AtomicU32>,
     /// Variables set as `_X` (false: one level) or `__X` (true: every
     /// level), which the channels this call creates inherit.
     pub(crate) inherited: HashMap<String, bool>,
@@ -127,6 +129,7 @@ impl Call {
             allow_system: false,
             pending_system: None,
             depth: 0,
+            locals_left: std::sync::Arc::new(local::MAX_LOCALS.into()),
             inherited: HashMap::new(),
             local: None,
         };
