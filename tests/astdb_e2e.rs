@@ -100,15 +100,40 @@ fn cli(router: &str, args: &[&str]) -> (Option<i32>, String) {
     )
 }
 
+/// Two router processes on one Redis, the first with System() enabled.
+struct Routers {
+    _dir: TempDir,
+    redis: RedisServer,
+    mark: std::path::PathBuf,
+    _services: (Service, Service),
+    a: String,
+    b: String,
+}
+
+impl Routers {
+    fn start(name: &str) -> Routers {
+        let dir = TempDir::new(name);
+        let mark = dir.0.join("system-ran");
+        let dialplan = format!("[globals]\nMARK={}\n{DIALPLAN}", mark.display());
+        std::fs::write(dir.0.join("extensions.conf"), dialplan).unwrap();
+        let redis = RedisServer::start();
+        let (sa, a) = router(&dir, &redis, "yes");
+        let (sb, b) = router(&dir, &redis, "no");
+        Routers {
+            _dir: dir,
+            redis,
+            mark,
+            _services: (sa, sb),
+            a,
+            b,
+        }
+    }
+}
+
 #[tokio::test]
 async fn two_routers_share_the_astdb_in_redis() {
-    let dir = TempDir::new("astdb");
-    let mark = dir.0.join("system-ran");
-    let dialplan = format!("[globals]\nMARK={}\n{DIALPLAN}", mark.display());
-    std::fs::write(dir.0.join("extensions.conf"), dialplan).unwrap();
-    let redis = RedisServer::start();
-    let (_a, a) = router(&dir, &redis, "yes");
-    let (_b, b) = router(&dir, &redis, "no");
+    let t = Routers::start("astdb");
+    let (redis, a, b) = (&t.redis, t.a.clone(), t.b.clone());
 
     assert_eq!(said(&a, "set", "62").await, ["1"]);
     assert_eq!(
@@ -164,13 +189,8 @@ async fn two_routers_share_the_astdb_in_redis() {
 
 #[tokio::test]
 async fn system_where_enabled_and_time_conditions_through_router_processes() {
-    let dir = TempDir::new("system");
-    let mark = dir.0.join("system-ran");
-    let dialplan = format!("[globals]\nMARK={}\n{DIALPLAN}", mark.display());
-    std::fs::write(dir.0.join("extensions.conf"), dialplan).unwrap();
-    let redis = RedisServer::start();
-    let (_a, a) = router(&dir, &redis, "yes");
-    let (_b, b) = router(&dir, &redis, "no");
+    let t = Routers::start("system");
+    let (mark, a, b) = (t.mark.clone(), t.a.clone(), t.b.clone());
     assert_eq!(
         said(&b, "sys", "62").await,
         Vec::<String>::new(),

@@ -49,6 +49,38 @@ impl ConnectionLike for Conn {
     }
 }
 
+impl Conn {
+    /// Every key matching `pattern`: SCAN on the one server, or on every
+    /// primary of the cluster.
+    pub async fn scan(&mut self, pattern: &str) -> Result<Vec<String>, redis::RedisError> {
+        let single = match self {
+            Conn::Cluster(c) => {
+                return scan(c, pattern).await.map_err(|e| {
+                    redis::RedisError::from((redis::ErrorKind::Io, "cluster scan", e.to_string()))
+                })
+            }
+            Conn::Single(c) => c,
+        };
+        let mut keys = Vec::new();
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(pattern)
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(single)
+                .await?;
+            keys.extend(batch);
+            if next == 0 {
+                return Ok(keys);
+            }
+            cursor = next;
+        }
+    }
+}
+
 /// `host:port` seed nodes of a `redis+cluster://` URL.
 pub fn parse(url: &str) -> Option<Result<Vec<String>, String>> {
     let rest = url.strip_prefix(SCHEME)?;

@@ -233,30 +233,10 @@ impl BindingStore for RedisStore {
     async fn list(&self, now_ms: u64) -> Result<Vec<(String, Vec<Binding>)>, StoreError> {
         let mut conn = self.conn().await?;
         let pattern = format!("{}{{*}}:idx", self.prefix);
-        let mut keys: Vec<String> = Vec::new();
-        if let Conn::Cluster(c) = &mut conn {
-            keys = cluster::scan(c, &pattern).await?;
-        }
-        let mut cursor: u64 = 0;
-        while matches!(conn, Conn::Single(_)) {
-            let (next, batch): (u64, Vec<String>) = match redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(1000)
-                .query_async(&mut conn)
-                .await
-            {
-                Ok(r) => r,
-                Err(e) => return Err(self.fail(e).await),
-            };
-            keys.extend(batch);
-            if next == 0 {
-                break;
-            }
-            cursor = next;
-        }
+        let keys = match conn.scan(&pattern).await {
+            Ok(k) => k,
+            Err(e) => return Err(self.fail(e).await),
+        };
         let mut out = Vec::new();
         for k in keys {
             let Some(aor) = k

@@ -89,32 +89,9 @@ impl RedisDb {
     async fn keys(&self, tree: &str) -> Result<Vec<String>, DbError> {
         let pattern = format!("{}{}*", glob_escape(&self.prefix), glob_escape(tree));
         let mut conn = self.conn().await?;
-        let found: Vec<String> = match &mut conn {
-            Conn::Cluster(c) => cluster::scan(c, &pattern).await.map_err(unavailable)?,
-            Conn::Single(c) => {
-                let mut keys = Vec::new();
-                let mut cursor: u64 = 0;
-                loop {
-                    let (next, batch): (u64, Vec<String>) = match redis::cmd("SCAN")
-                        .arg(cursor)
-                        .arg("MATCH")
-                        .arg(&pattern)
-                        .arg("COUNT")
-                        .arg(500)
-                        .query_async(c)
-                        .await
-                    {
-                        Ok(r) => r,
-                        Err(e) => return Err(self.fail(e).await),
-                    };
-                    keys.extend(batch);
-                    if next == 0 {
-                        break;
-                    }
-                    cursor = next;
-                }
-                keys
-            }
+        let found = match conn.scan(&pattern).await {
+            Ok(k) => k,
+            Err(e) => return Err(self.fail(e).await),
         };
         let mut keys: Vec<String> = found
             .into_iter()
