@@ -193,9 +193,19 @@ impl Topology {
     /// Another edge on the same registrar, router and media, with its own
     /// id: (process, SIP address, admin HTTP port), ready.
     pub fn another_edge(&self, edge_id: &str) -> (Service, SocketAddr, u16) {
+        self.another_edge_with(edge_id, &[])
+    }
+
+    /// [`Topology::another_edge`] with these variables set (or replaced).
+    pub fn another_edge_with(
+        &self,
+        edge_id: &str,
+        env: &[(&'static str, &str)],
+    ) -> (Service, SocketAddr, u16) {
         let (sip_port, http) = (free_port(), free_port());
         let mut extra = self.extra.clone();
         extra.push(("ASTERISM_EDGE_ID", edge_id.to_owned()));
+        extra.extend(env.iter().map(|(k, v)| (*k, v.to_string())));
         let edge = start_edge(sip_port, self.grpc_port, http, &extra);
         let addr = SocketAddr::from(([127, 0, 0, 1], sip_port));
         let ready = wait_until(Duration::from_secs(10), || {
@@ -315,7 +325,7 @@ fn start_router(
     env.extend(
         extra
             .iter()
-            .filter(|(k, _)| k.starts_with("OTEL_"))
+            .filter(|(k, _)| k.starts_with("OTEL_") || k.starts_with("K8S_"))
             .cloned(),
     );
     Service::start("asterism-router", &env)

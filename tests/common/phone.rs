@@ -47,6 +47,10 @@ impl Phone {
         }
     }
 
+    pub fn call_id(&self) -> &str {
+        &self.call_id
+    }
+
     pub fn rtp_port(&self) -> u16 {
         self.rtp.local_addr().unwrap().port()
     }

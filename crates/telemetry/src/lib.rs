@@ -7,15 +7,20 @@
 //!   nothing is exported and no collector is needed.
 //! * `ASTERISM_TRACE_LEVEL`: which spans are exported (default `info`),
 //!   independent of the log filter.
+//!
+//! TLS, headers, sampling and resource attributes: see [`export`]. In JSON
+//! mode each line carries the `trace_id`/`span_id` it was logged under.
 
 pub mod admin;
+pub mod export;
+pub mod join;
+pub mod json;
 pub mod propagation;
 pub mod rpc;
 pub mod serve;
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::SdkTracerProvider;
-use opentelemetry_sdk::Resource;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
@@ -68,6 +73,7 @@ pub fn init(service: &'static str) -> Result<Guard, TelemetryError> {
     let fmt_layer = if json {
         tracing_subscriber::fmt::layer()
             .json()
+            .event_format(json::JsonWithTrace::default())
             .with_writer(std::io::stderr)
             .boxed()
     } else {
@@ -76,7 +82,7 @@ pub fn init(service: &'static str) -> Result<Guard, TelemetryError> {
             .boxed()
     };
     let provider = match std::env::var(ENV_OTLP_ENDPOINT) {
-        Ok(endpoint) if !endpoint.is_empty() => Some(otlp_provider(service)?),
+        Ok(endpoint) if !endpoint.is_empty() => Some(export::provider(service)?),
         _ => None,
     };
     // Spans for traces are filtered on their own (ASTERISM_TRACE_LEVEL,
@@ -103,21 +109,13 @@ pub fn init(service: &'static str) -> Result<Guard, TelemetryError> {
     Ok(Guard { provider })
 }
 
-fn otlp_provider(service: &'static str) -> Result<SdkTracerProvider, TelemetryError> {
-    use opentelemetry_otlp::WithExportConfig as _;
-    let exporter = opentelemetry_otlp::SpanExporter::builder()
-        .with_tonic()
-        .with_protocol(opentelemetry_otlp::Protocol::Grpc)
-        .build()
-        .map_err(|e| TelemetryError::Exporter(e.to_string()))?;
-    let mut resource = Resource::builder();
-    if std::env::var(ENV_SERVICE_NAME).is_err() {
-        resource = resource.with_service_name(service);
+/// The process environment, as [`export`] reads it.
+pub struct EnvVars;
+
+impl export::Vars for EnvVars {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
     }
-    Ok(SdkTracerProvider::builder()
-        .with_batch_exporter(exporter)
-        .with_resource(resource.build())
-        .build())
 }
 
 /// Start a service binary: parse its flags over the environment, install

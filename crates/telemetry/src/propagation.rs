@@ -1,6 +1,8 @@
 //! W3C trace context across gRPC: clients inject the current span's context
 //! into the request metadata ([`Inject`]), servers continue it
 //! ([`continue_trace`]), so one call is one trace across every service.
+//! Between edges, where the hop is SIP, the same `traceparent` value rides
+//! in a header ([`traceparent`], [`continue_from`]).
 
 use opentelemetry::propagation::{Extractor, Injector};
 use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
@@ -56,6 +58,24 @@ pub fn continue_trace(span: &tracing::Span, metadata: &MetadataMap) {
     let cx =
         opentelemetry::global::get_text_map_propagator(|p| p.extract(&MetaExtractor(metadata)));
     let _ = span.set_parent(cx);
+}
+
+/// The W3C `traceparent` of `span`, when it is being traced.
+pub fn traceparent(span: &tracing::Span) -> Option<String> {
+    let cx = span.context();
+    let mut out = std::collections::HashMap::new();
+    opentelemetry::global::get_text_map_propagator(|p| p.inject_context(&cx, &mut out));
+    out.remove("traceparent")
+}
+
+/// Make `span` a child of the span a `traceparent` value names; a value
+/// that does not parse changes nothing.
+pub fn continue_from(span: &tracing::Span, traceparent: &str) -> bool {
+    use opentelemetry::trace::TraceContextExt;
+    let mut carrier = std::collections::HashMap::new();
+    carrier.insert("traceparent".to_owned(), traceparent.to_owned());
+    let cx = opentelemetry::global::get_text_map_propagator(|p| p.extract(&carrier));
+    cx.span().span_context().is_valid() && span.set_parent(cx).is_ok()
 }
 
 #[cfg(test)]

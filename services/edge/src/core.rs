@@ -215,9 +215,14 @@ impl Core {
                 self.routes.insert(call.call_id().to_owned(), tx.clone());
                 let core = self.handle.clone();
                 let ctx = self.ctx.clone();
-                tokio::spawn(
+                // The call's trace: joined to its challenged INVITE, if any.
+                let span =
+                    crate::trace::server_span("edge.call", &call.request, &call.checked, &flow);
+                ctx.joins.adopt(call.call_id(), &span);
+                tokio::spawn(tracing::Instrument::instrument(
                     async move { call.run(ctx, core, key, flow, (tx, rx), admission).await },
-                );
+                    span,
+                ));
             }
             Handled::Absorbed => {}
         }

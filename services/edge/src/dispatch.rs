@@ -4,7 +4,7 @@
 //! but do not take outside a dialog get 405 and unknown ones 501, with Allow.
 
 use crate::reply::{Replier, ACCEPT};
-use crate::{register, Ctx};
+use crate::{register, trace, Ctx};
 use asterism_sip::message::Response;
 use asterism_sip::transport::Flow;
 use asterism_sip::validate::Checked;
@@ -32,12 +32,18 @@ pub fn handle(
     match &req.method {
         m if *m == Method::REGISTER => {
             let ctx = ctx.clone();
-            // A REGISTER is a short trace of its own.
-            let span = tracing::info_span!("edge.register", aor = ?checked.to.uri.user, call_id = %checked.call_id, status = tracing::field::Empty);
+            // A REGISTER is a short trace of its own, shared with the
+            // challenged REGISTER it answers.
+            let span = trace::server_span("edge.register", &req, &checked, &flow);
+            ctx.joins.adopt(&checked.call_id, &span);
             Handled::Later(Box::pin(tracing::Instrument::instrument(
                 async move {
                     let r = register::handle(&ctx, flow, &req, &checked, &replier).await;
-                    tracing::Span::current().record("status", r.code);
+                    let span = tracing::Span::current();
+                    trace::record_status(&span, r.code);
+                    if trace::is_challenge(r.code) {
+                        ctx.joins.remember(&checked.call_id, &span);
+                    }
                     r
                 },
                 span,

@@ -21,6 +21,7 @@ pub mod reply;
 pub mod retry;
 pub mod seal;
 pub mod security;
+pub mod trace;
 
 use crate::config::EdgeConfig;
 use asterism_proto::media::media_client::MediaClient;
@@ -67,6 +68,8 @@ pub struct Ctx {
     pub security: security::SecurityLog,
     pub calls: calls::CallRegistry,
     pub metrics: metrics::EdgeMetrics,
+    /// Challenged transactions' spans, for their retries to join.
+    pub joins: asterism_telemetry::join::Joins,
 }
 
 /// Every branch we generate starts so: a request that comes back through
@@ -324,6 +327,7 @@ impl Edge {
             security,
             calls: calls::CallRegistry::default(),
             metrics,
+            joins: asterism_telemetry::join::Joins::new(trace::JOIN_CAPACITY, trace::JOIN_TTL),
         });
         let calls = ctx.calls.clone();
         tokio::spawn(ctx.media.clone().watch(ctx.cfg.media_addrs.clone()));

@@ -167,6 +167,9 @@ pub fn forward_request(
     if ctx.is_own_address(&out.remote) {
         return refuse_or_drop(req, 482);
     }
+    // The sending edge's trace continues here; the header goes no further.
+    let span = crate::trace::relay_span(&mut req, checked, &inbound, !from_phone);
+    let _in_trace = span.enter();
     let hops = checked.max_forwards.unwrap_or(70);
     if hops == 0 {
         return refuse_or_drop(req, 483);

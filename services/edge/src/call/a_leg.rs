@@ -49,6 +49,8 @@ pub struct ALeg {
     timers: TimerConfig,
     /// The INVITE server transaction, as a span until the final response.
     span: Option<tracing::Span>,
+    /// The final response's status, once sent.
+    pub final_status: Option<u16>,
     /// Our Contact: the dialled number at this edge.
     pub contact: NameAddr,
 }
@@ -60,7 +62,8 @@ pub fn core(out: &mut Vec<Action>, c: Command) {
 
 /// Send a request in `dialog`, in a new client transaction: its key.
 pub fn send_in(out: &mut Vec<Action>, dialog: &mut Dialog, method: Method) -> ClientKey {
-    let (key, request) = dialog.request(method);
+    let (key, mut request) = dialog.request(method);
+    crate::trace::inject_via_peer(&mut request, &dialog.route_set, &tracing::Span::current());
     let flow = dialog.flow;
     let command = Command::Request {
         key: key.clone(),
@@ -98,9 +101,10 @@ impl ALeg {
             timers,
             span: Some(tracing::info_span!(
                 "sip.server_transaction",
-                method = "INVITE",
-                status = tracing::field::Empty
+                sip.method = "INVITE",
+                sip.status_code = tracing::field::Empty
             )),
+            final_status: None,
         }
     }
 
@@ -264,8 +268,9 @@ impl ALeg {
     }
 
     fn finished(&mut self, status: u16) {
+        self.final_status.get_or_insert(status);
         if let Some(span) = self.span.take() {
-            span.record("status", status);
+            span.record("sip.status_code", status);
         }
     }
 

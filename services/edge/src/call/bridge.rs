@@ -79,7 +79,14 @@ impl Relays {
         }
         let (key, mut sent) = dialog.request(request.method.clone());
         sent.body = copy_payload(&request.headers, &request.body, &mut sent.headers);
-        let span = tracing::info_span!("sip.relay", method = %sent.method, to = ?to);
+        let span = tracing::info_span!(
+            "sip.relay",
+            otel.kind = "client",
+            sip.method = %sent.method,
+            sip.call_id = %dialog.call_id,
+            to = ?to
+        );
+        crate::trace::inject_via_peer(&mut sent, &dialog.route_set, &span);
         core(
             out,
             Command::Request {

@@ -74,10 +74,24 @@ impl Fork {
             cseq,
             caller.max_forwards,
         );
-        let h = &mut invite.headers;
+        let span = tracing::info_span!(
+            "sip.client_transaction",
+            otel.kind = "client",
+            sip.method = "INVITE",
+            sip.call_id = %call_id,
+            sip.to.user = target,
+            sip.target = %contact.uri,
+            network.transport = crate::trace::transport(&flow),
+            network.peer.address = %flow.remote.ip(),
+            network.peer.port = flow.remote.port(),
+            sip.status_code = tracing::field::Empty
+        );
         if let Some(r) = &contact.route {
-            h.push(HeaderName::Route, r.clone());
+            invite.headers.push(HeaderName::Route, r.clone());
+            // Through a peer edge: the call's trace goes along.
+            crate::trace::inject(&mut invite, &span);
         }
+        let h = &mut invite.headers;
         h.push(HeaderName::Contact, our_contact.to_string());
         h.push(HeaderName::UserAgent, asterism_sip::response::SERVER);
         h.push(HeaderName::Allow, crate::reply::ALLOW);
@@ -97,14 +111,6 @@ impl Fork {
             host: host.to_owned(),
             contact: our_contact,
         };
-        let span = tracing::info_span!(
-            "sip.client_transaction",
-            method = "INVITE",
-            call_id = %call_id,
-            target = %contact.uri,
-            remote = %flow.remote,
-            status = tracing::field::Empty
-        );
         let command = Command::Request {
             key: key.clone(),
             flow,
@@ -135,7 +141,7 @@ impl Fork {
             self.state = ForkState::Done(status);
         }
         if let Some(span) = self.span.take() {
-            span.record("status", status);
+            span.record("sip.status_code", status);
         }
     }
 

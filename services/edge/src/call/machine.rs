@@ -173,6 +173,11 @@ impl Machine {
     }
 
     /// How the call went, for the `calls` metric.
+    /// The status of the final response the caller got, once it got one.
+    pub fn final_status(&self) -> Option<u16> {
+        self.a.final_status
+    }
+
     pub fn outcome(&self) -> &'static str {
         match self.a.state {
             AState::Early => "unanswered",

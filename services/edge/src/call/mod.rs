@@ -18,7 +18,7 @@ pub mod grpc;
 pub mod machine;
 mod steps;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use crate::command::{CoreHandle, LegEvent};
 use crate::reply::Replier;
@@ -43,7 +43,7 @@ impl Incoming {
         &self.checked.call_id
     }
 
-    #[tracing::instrument(name = "edge.call", skip_all, fields(call_id = %self.checked.call_id, from = %self.checked.from.uri, to = %self.request.uri, status = tracing::field::Empty))]
+    /// Drive the call to its end, inside its `edge.call` span.
     pub async fn run(
         self,
         ctx: Arc<Ctx>,
@@ -84,6 +84,13 @@ impl Incoming {
         ctx.metrics.calls_active.dec();
         let outcome = task.machine.outcome();
         ctx.metrics.call_ended(outcome);
-        tracing::Span::current().record("status", outcome);
+        let span = tracing::Span::current();
+        span.record("asterism.call.outcome", outcome);
+        if let Some(code) = task.machine.final_status() {
+            crate::trace::record_status(&span, code);
+            if crate::trace::is_challenge(code) {
+                ctx.joins.remember(&call_id, &span);
+            }
+        }
     }
 }
