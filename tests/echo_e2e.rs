@@ -158,6 +158,15 @@ fn echo_test_plays_the_prompt_then_echoes_and_hash_ends_it() {
     p.send_rtp(0, 999, 0, true, &[0xFF; 160]);
     let after = expect_prompt(&p);
     expect_echo(&p, 0x5A, 20, after);
+    // Counted while the call lasts, not only when it ends.
+    let (_, live) = common::http_get(t.media_http, "/metrics").unwrap();
+    assert!(live.contains("asterism_media_sessions_active 1"), "{live}");
+    let received = metric(&live, "asterism_media_rtp_packets_total{direction=\"in\"}");
+    assert!(
+        received >= 20.0,
+        "{received} packets in while the call lasts:\n{live}"
+    );
+    assert!(metric(&live, "asterism_media_rtp_bytes_total{direction=\"out\"}") > 0.0);
     send_hash(&p);
     // '#' ends Echo; the dialplan runs out and the PBX hangs up.
     assert!(p.expect_bye(Duration::from_secs(5)), "BYE after #");
@@ -170,6 +179,16 @@ fn echo_test_plays_the_prompt_then_echoes_and_hash_ends_it() {
             )),
             "{router}"
         );
+    }
+    // INVITE to answer, and each backend request, timed in seconds.
+    let (_, edge) = common::http_get(t.edge_http, "/metrics").unwrap();
+    for sample in [
+        "asterism_edge_call_answer_seconds_count 1",
+        "asterism_edge_grpc_client_duration_seconds_count{rpc_method=\"Router/Execute\",code=\"Ok\"} 1",
+        "asterism_edge_grpc_client_duration_seconds_count{rpc_method=\"Media/Open\",code=\"Ok\"} 1",
+        "asterism_edge_grpc_client_duration_seconds_count{rpc_method=\"Registrar/Authenticate\",code=\"Ok\"} 2",
+    ] {
+        assert!(edge.contains(sample), "{sample}:\n{edge}");
     }
     let mut media = String::new();
     common::wait_until(Duration::from_millis(2500), || {
@@ -185,9 +204,21 @@ fn echo_test_plays_the_prompt_then_echoes_and_hash_ends_it() {
         "{media}"
     );
     assert!(
-        media.contains("asterism_media_jitter_ms_count 1"),
+        media.contains("asterism_media_jitter_seconds_count 1"),
         "{media}"
     );
+    // Loss is its own counter (this phone's sequence numbers jump).
+    assert!(
+        metric(&media, "asterism_media_rtp_packets_lost_total") > 0.0,
+        "{media}"
+    );
+}
+
+/// The value of the sample named exactly `name` (with its labels).
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or(-1.0)
 }
 
 #[test]

@@ -155,6 +155,14 @@ fn metrics_count_registers_and_the_edge_is_live_and_ready() {
         metrics.contains("asterism_edge_calls_active 0"),
         "{metrics}"
     );
+    // Latency in seconds: six REGISTERs, six registrar round trips.
+    for sample in [
+        "# UNIT asterism_edge_register_duration_seconds seconds",
+        "asterism_edge_register_duration_seconds_count 6",
+        "asterism_edge_grpc_client_duration_seconds_count{rpc_method=\"Registrar/Register\",code=\"Ok\"} 6",
+    ] {
+        assert!(metrics.contains(sample), "{sample}:\n{metrics}");
+    }
     // Without its registrar the edge stays ready (it still answers SIP),
     // says the registrar is down, and answers REGISTER 503 + Retry-After.
     t.registrar.kill();

@@ -10,18 +10,45 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 fn registrar(dir: &std::path::Path, redis: &RedisServer, port: u16) -> Service {
+    registrar_with_admin(dir, redis, port, free_port())
+}
+
+/// A registrar whose /metrics is on `admin`, counting bindings every second.
+fn registrar_with_admin(
+    dir: &std::path::Path,
+    redis: &RedisServer,
+    port: u16,
+    admin: u16,
+) -> Service {
     Service::start(
         "asterism-registrar",
         &[
             ("ASTERISM_CONFIG_DIR", dir.display().to_string()),
             ("ASTERISM_REDIS_URL", redis.url()),
             ("ASTERISM_REGISTRAR_LISTEN", format!("127.0.0.1:{port}")),
-            (
-                "ASTERISM_ADMIN_LISTEN",
-                format!("127.0.0.1:{}", free_port()),
-            ),
+            ("ASTERISM_ADMIN_LISTEN", format!("127.0.0.1:{admin}")),
+            ("ASTERISM_BINDINGS_COUNT_SECS", "1".to_owned()),
         ],
     )
+}
+
+/// `asterism_registrar_bindings_active` of each replica's /metrics.
+fn bindings_reported(admins: &[u16]) -> Vec<i64> {
+    admins
+        .iter()
+        .map(|port| {
+            common::http_get(*port, "/metrics")
+                .and_then(|(_, m)| {
+                    m.lines().find_map(|l| {
+                        l.strip_prefix("asterism_registrar_bindings_active ")?
+                            .trim()
+                            .parse()
+                            .ok()
+                    })
+                })
+                .unwrap_or(-1)
+        })
+        .collect()
 }
 
 #[test]
@@ -30,8 +57,11 @@ fn registrations_go_on_when_one_registrar_replica_dies() {
     let csv = write_config(&dir.0, USERS);
     let redis = RedisServer::start();
     let (g1, g2, sip) = (free_port(), free_port(), free_port());
-    let mut r1 = registrar(&dir.0, &redis, g1);
-    let _r2 = registrar(&dir.0, &redis, g2);
+    let admins = [free_port(), free_port()];
+    let mut replicas = [
+        registrar_with_admin(&dir.0, &redis, g1, admins[0]),
+        registrar_with_admin(&dir.0, &redis, g2, admins[1]),
+    ];
     wait_tcp(g1);
     wait_tcp(g2);
     let _edge = Service::start(
@@ -65,6 +95,16 @@ fn registrations_go_on_when_one_registrar_replica_dies() {
     // of one registration may land on different replicas).
     let run = run_sipp(target, "register_auth.xml", "udp", &csv, USERS, 60);
     assert!(run.success, "with two replicas:\n{}", run.output);
+    // The bindings gauge: counted by one replica, so the sum is right.
+    let mut seen = Vec::new();
+    let counted_once = common::wait_until(Duration::from_secs(5), || {
+        seen = bindings_reported(&admins);
+        seen.iter().sum::<i64>() == USERS as i64 && seen.contains(&0)
+    });
+    assert!(
+        counted_once,
+        "bindings_active of the two replicas: {seen:?}"
+    );
     // Killed mid-run: requests balanced onto the dead replica before the
     // health check drops it are sent again to the survivor, so no phone
     // sees an error.
@@ -75,11 +115,23 @@ fn registrations_go_on_when_one_registrar_replica_dies() {
         })
     };
     std::thread::sleep(Duration::from_millis(500));
-    r1.kill();
+    // The one that counts the bindings dies.
+    let holder = usize::from(seen[0] == 0);
+    replicas[holder].kill();
     let run = during.join().unwrap();
     assert!(run.success, "while a replica dies:\n{}", run.output);
     let run = run_sipp(target, "register_auth.xml", "udp", &csv, USERS, 60);
     assert!(run.success, "through the survivor:\n{}", run.output);
+    // The survivor takes the count over once the dead one's lease lapses.
+    let survivor = [admins[1 - holder]];
+    let taken_over = common::wait_until(Duration::from_secs(8), || {
+        bindings_reported(&survivor)[0] >= USERS as i64
+    });
+    assert!(
+        taken_over,
+        "survivor reports {:?}",
+        bindings_reported(&survivor)
+    );
     let keys = redis
         .command(&["KEYS", "asterism:{user0042}:b:*"])
         .unwrap_or_default();

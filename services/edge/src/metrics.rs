@@ -1,10 +1,13 @@
 //! The edge's Prometheus metrics: REGISTERs by status, calls active and
-//! by outcome, registered on the service's admin registry.
+//! by outcome, and latency histograms in seconds (REGISTER answered, INVITE
+//! to answer, each gRPC method as the edge waits for it), registered on the
+//! service's admin registry.
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::registry::Registry;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::{Registry, Unit};
 
 pub type Labels = Vec<(&'static str, String)>;
 
@@ -25,6 +28,48 @@ pub struct EdgeMetrics {
     pub banned_drops: Counter,
     /// Requests shed (503) because too many wait on a backend.
     pub shed: Counter,
+    pub latency: Latency,
+}
+
+type Buckets = fn() -> Histogram;
+
+/// How long things take, in seconds.
+#[derive(Clone)]
+pub struct Latency {
+    /// A REGISTER's arrival to its final response (the challenge included).
+    pub register: Histogram,
+    /// An INVITE's arrival to the 200 the caller gets.
+    pub answer: Histogram,
+    /// A gRPC request to its answer, by `rpc_method` and gRPC `code`.
+    pub rpc: Family<Labels, Histogram, Buckets>,
+}
+
+const FAST: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+const HUMAN: [f64; 11] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0];
+
+impl Default for Latency {
+    fn default() -> Self {
+        Latency {
+            register: Histogram::new(FAST),
+            answer: Histogram::new(HUMAN),
+            rpc: Family::new_with_constructor(|| Histogram::new(FAST)),
+        }
+    }
+}
+
+impl Latency {
+    /// A gRPC request's time, by method (`Registrar/Register`) and code.
+    pub fn rpc_done(&self, method: &str, code: tonic::Code, started: std::time::Instant) {
+        let labels = vec![
+            ("rpc_method", method.to_owned()),
+            ("code", format!("{code:?}")),
+        ];
+        self.rpc
+            .get_or_create(&labels)
+            .observe(started.elapsed().as_secs_f64());
+    }
 }
 
 impl EdgeMetrics {
@@ -64,6 +109,24 @@ impl EdgeMetrics {
             "banned_drops",
             "requests dropped because their source is banned",
             self.banned_drops.clone(),
+        );
+        r.register_with_unit(
+            "register_duration",
+            "REGISTER arrival to final response",
+            Unit::Seconds,
+            self.latency.register.clone(),
+        );
+        r.register_with_unit(
+            "call_answer",
+            "INVITE arrival to the caller's 200 (answered calls)",
+            Unit::Seconds,
+            self.latency.answer.clone(),
+        );
+        r.register_with_unit(
+            "grpc_client_duration",
+            "gRPC requests to the registrar, router and media, by rpc_method and code",
+            Unit::Seconds,
+            self.latency.rpc.clone(),
         );
         r.register(
             "tcp_connections",

@@ -25,8 +25,11 @@ pub async fn handle(
     c: &Checked,
     replier: &Replier,
 ) -> Response {
+    let started = std::time::Instant::now();
     let r = answer(ctx, flow, req, c, replier).await;
     ctx.metrics.register_answered(r.code);
+    let took = started.elapsed().as_secs_f64();
+    ctx.metrics.latency.register.observe(took);
     r
 }
 

@@ -32,12 +32,14 @@ pub struct MediaService {
 
 impl MediaService {
     pub fn new(ports: Ports, settings: Settings, advertise: Option<IpAddr>, capacity: u32) -> Self {
+        let metrics = crate::metrics::MediaMetrics::default();
+        let live = metrics.live();
         MediaService {
             sessions: Arc::default(),
             ports,
-            settings: Arc::new(settings),
+            settings: Arc::new(Settings { live, ..settings }),
             advertise,
-            metrics: Default::default(),
+            metrics,
             capacity,
             draining: Arc::default(),
         }

@@ -22,6 +22,7 @@ pub fn build(cfg: &MediaConfig) -> grpc::MediaService {
         session::Settings {
             sounds: cfg.sounds.clone(),
             rtp_timeout: cfg.rtp_timeout,
+            live: Default::default(),
         },
         cfg.advertise,
         cfg.capacity,

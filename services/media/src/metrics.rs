@@ -1,17 +1,33 @@
-//! The media service's Prometheus metrics: sessions active, RTP packets in,
-//! out and lost, and the jitter of finished sessions.
+//! The media service's Prometheus metrics: sessions active, RTP packets and
+//! bytes each way and packets lost — counted as they flow, so a dashboard
+//! sees a long call's traffic while it lasts — and the jitter of finished
+//! sessions, in seconds.
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
-use prometheus_client::registry::Registry;
+use prometheus_client::registry::{Registry, Unit};
+
+type Direction = Vec<(&'static str, &'static str)>;
 
 #[derive(Clone)]
 pub struct MediaMetrics {
     pub sessions_active: Gauge,
-    pub packets: Family<Vec<(&'static str, &'static str)>, Counter>,
-    pub jitter_ms: Histogram,
+    pub packets: Family<Direction, Counter>,
+    pub bytes: Family<Direction, Counter>,
+    pub lost: Counter,
+    pub jitter: Histogram,
+}
+
+/// The counters a session bumps per packet (shared atomics, no lookups).
+#[derive(Clone, Debug, Default)]
+pub struct Live {
+    pub packets_in: Counter,
+    pub packets_out: Counter,
+    pub bytes_in: Counter,
+    pub bytes_out: Counter,
+    pub lost: Counter,
 }
 
 impl Default for MediaMetrics {
@@ -19,7 +35,9 @@ impl Default for MediaMetrics {
         MediaMetrics {
             sessions_active: Gauge::default(),
             packets: Family::default(),
-            jitter_ms: Histogram::new([0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0]),
+            bytes: Family::default(),
+            lost: Counter::default(),
+            jitter: Histogram::new([0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1]),
         }
     }
 }
@@ -33,27 +51,44 @@ impl MediaMetrics {
         );
         r.register(
             "rtp_packets",
-            "RTP packets of finished sessions, by direction (in, out, lost)",
+            "RTP packets received (in) and sent (out), counted as they flow",
             self.packets.clone(),
         );
-        r.register(
-            "jitter_ms",
-            "RFC 3550 interarrival jitter of finished sessions (ms)",
-            self.jitter_ms.clone(),
+        r.register_with_unit(
+            "rtp",
+            "RTP bytes received (in) and sent (out), counted as they flow",
+            Unit::Bytes,
+            self.bytes.clone(),
         );
+        r.register(
+            "rtp_packets_lost",
+            "RTP packets missing from received sequence numbers",
+            self.lost.clone(),
+        );
+        r.register_with_unit(
+            "jitter",
+            "RFC 3550 interarrival jitter of finished sessions",
+            Unit::Seconds,
+            self.jitter.clone(),
+        );
+    }
+
+    /// Handles on the live counters, for sessions to bump.
+    pub fn live(&self) -> Live {
+        let get = |f: &Family<Direction, Counter>, dir| {
+            f.get_or_create(&vec![("direction", dir)]).clone()
+        };
+        Live {
+            packets_in: get(&self.packets, "in"),
+            packets_out: get(&self.packets, "out"),
+            bytes_in: get(&self.bytes, "in"),
+            bytes_out: get(&self.bytes, "out"),
+            lost: self.lost.clone(),
+        }
     }
 
     pub fn session_ended(&self, st: &crate::session::stats::Stats) {
         self.sessions_active.dec();
-        for (dir, n) in [
-            ("in", st.packets_in),
-            ("out", st.packets_out),
-            ("lost", st.lost),
-        ] {
-            self.packets
-                .get_or_create(&vec![("direction", dir)])
-                .inc_by(n);
-        }
-        self.jitter_ms.observe(st.jitter_ms());
+        self.jitter.observe(st.jitter_ms() / 1000.0);
     }
 }

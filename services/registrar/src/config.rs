@@ -23,6 +23,7 @@ pub const ENV_BAN_THRESHOLD: &str = "ASTERISM_BAN_THRESHOLD";
 pub const ENV_BAN_USER_THRESHOLD: &str = "ASTERISM_BAN_USER_THRESHOLD";
 pub const ENV_BAN_WINDOW: &str = "ASTERISM_BAN_WINDOW";
 pub const ENV_BAN_SECS: &str = "ASTERISM_BAN_SECS";
+pub const ENV_BINDINGS_COUNT_SECS: &str = "ASTERISM_BINDINGS_COUNT_SECS";
 
 pub const SETTINGS: &[Setting] = &[
     Setting {
@@ -115,6 +116,12 @@ pub const SETTINGS: &[Setting] = &[
         default: "600",
         help: "seconds a banned IP address is refused",
     },
+    Setting {
+        env: ENV_BINDINGS_COUNT_SECS,
+        flag: "bindings-count-secs",
+        default: "15",
+        help: "how often the bindings_active gauge is counted (by one replica of all)",
+    },
 ];
 
 #[derive(Debug, Clone)]
@@ -131,6 +138,8 @@ pub struct RegistrarConfig {
     pub nonce_lifetime: Duration,
     pub max_contacts: u32,
     pub bans: crate::store::bans::BanPolicy,
+    /// How often one replica counts the bindings for the gauge.
+    pub bindings_count: Duration,
 }
 
 /// The example configuration, built in so the all-in-one runs anywhere.
@@ -184,6 +193,7 @@ impl RegistrarConfig {
                 window_secs: r.parse(ENV_BAN_WINDOW, 60),
                 ban_secs: r.parse(ENV_BAN_SECS, 600),
             },
+            bindings_count: Duration::from_secs(r.parse::<u64>(ENV_BINDINGS_COUNT_SECS, 15).max(1)),
         };
         if cfg.bans.window_secs == 0 || cfg.bans.ban_secs == 0 {
             r.invalid(

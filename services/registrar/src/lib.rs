@@ -8,6 +8,7 @@ pub mod authenticate;
 pub mod clock;
 pub mod config;
 pub mod expiry;
+pub mod gauges;
 pub mod grpc;
 pub mod nonce;
 pub mod register;

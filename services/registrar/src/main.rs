@@ -26,24 +26,21 @@ async fn main() -> ExitCode {
         Ok(r) => r,
         Err(e) => return cli::fail(ME, e),
     };
-    // Bindings alive now, counted every 15 s.
+    // Bindings alive now, counted by one replica of all (sum() is right).
     let bindings = prometheus_client::metrics::gauge::Gauge::<i64>::default();
     admin.with_registry(|r| {
         r.register(
             "bindings_active",
-            "location bindings alive",
+            "location bindings alive in the store, reported by one registrar replica (the others report 0)",
             bindings.clone(),
         )
     });
-    let store = registrar.store.clone();
-    tokio::spawn(async move {
-        loop {
-            if let Ok(all) = store.list(asterism_registrar::clock::now_ms()).await {
-                bindings.set(all.iter().map(|(_, b)| b.len() as i64).sum());
-            }
-            tokio::time::sleep(std::time::Duration::from_secs(15)).await;
-        }
-    });
+    let count = asterism_registrar::gauges::count_bindings(
+        registrar.store.clone(),
+        bindings,
+        cfg.bindings_count,
+    );
+    tokio::spawn(count);
     // Ready while the binding store answers (Redis up), checked every 2 s.
     let (store, ready) = (registrar.store.clone(), admin.clone());
     tokio::spawn(async move {

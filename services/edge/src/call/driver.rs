@@ -40,6 +40,8 @@ pub struct Task {
     /// Our own sender, given to the core for each Call-ID we route.
     tx: mpsc::Sender<LegEvent>,
     routed: Vec<String>,
+    /// Told the status of the caller's final response, once it is sent.
+    on_final: Option<Box<dyn FnOnce(u16) + Send>>,
 }
 
 impl Task {
@@ -54,7 +56,13 @@ impl Task {
             core,
             tx,
             routed: vec![call_id.to_owned()],
+            on_final: None,
         }
+    }
+
+    /// Call `f` with the caller's final status as soon as it is sent.
+    pub fn on_final(&mut self, f: impl FnOnce(u16) + Send + 'static) {
+        self.on_final = Some(Box::new(f));
     }
 
     /// Run the call to its end.
@@ -64,6 +72,11 @@ impl Task {
         let mut plan: Option<Dialplan> = None;
         let mut actions = self.machine.handle(Event::Start, Instant::now());
         loop {
+            if let Some(code) = self.machine.final_status() {
+                if let Some(f) = self.on_final.take() {
+                    f(code);
+                }
+            }
             let mut done = false;
             let mut follow = Vec::new();
             for action in actions {

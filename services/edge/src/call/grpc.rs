@@ -33,17 +33,35 @@ macro_rules! rpc {
             r.set_timeout(ctx.cfg.rpc_timeout);
             async move { client.$method(r).await }
         };
-        let span = asterism_telemetry::rpc::client_span(
+        let (service, method) = (
             rpc_service(stringify!($client)),
-            &asterism_telemetry::rpc::method_name(stringify!($method)),
+            asterism_telemetry::rpc::method_name(stringify!($method)),
         );
-        tracing::Instrument::instrument(
+        let span = asterism_telemetry::rpc::client_span(service, &method);
+        let started = std::time::Instant::now();
+        let answer = tracing::Instrument::instrument(
             crate::retry::until_answered(ctx.cfg.rpc_timeout, attempt),
             span,
         )
-        .await
-        .map(tonic::Response::into_inner)
+        .await;
+        timed(&ctx, service, &method, started, answer.as_ref().err());
+        answer.map(tonic::Response::into_inner)
     }};
+}
+
+/// Count a gRPC request's time in `asterism_edge_grpc_client_duration_seconds`.
+fn timed(
+    ctx: &Ctx,
+    service: &str,
+    method: &str,
+    started: std::time::Instant,
+    failed: Option<&tonic::Status>,
+) {
+    let short = service.rsplit('.').next().unwrap_or(service);
+    let code = failed.map_or(tonic::Code::Ok, tonic::Status::code);
+    ctx.metrics
+        .latency
+        .rpc_done(&format!("{short}/{method}"), code, started);
 }
 
 /// The gRPC service a backend client calls.
@@ -187,11 +205,15 @@ impl Backends for GrpcBackends {
                 }
             };
             let span = asterism_telemetry::rpc::client_span("asterism.router.v1.Router", "Execute");
+            let started = std::time::Instant::now();
             let opened = tracing::Instrument::instrument(
                 crate::retry::until_answered(ctx.cfg.rpc_timeout, attempt),
                 span,
-            );
-            match opened.await {
+            )
+            .await;
+            let router = "asterism.router.v1.Router";
+            timed(&ctx, router, "Execute", started, opened.as_ref().err());
+            match opened {
                 Ok((steps, results)) => Ok(Dialplan {
                     steps: Box::pin(steps),
                     results,
@@ -222,9 +244,12 @@ impl Backends for GrpcBackends {
                 req.set_timeout(ctx.cfg.rpc_timeout);
                 let span = asterism_telemetry::rpc::client_span("asterism.media.v1.Media", "Open");
                 let call = tracing::Instrument::instrument(client.open(req), span);
+                let started = std::time::Instant::now();
                 let opened = tokio::time::timeout(ctx.cfg.rpc_timeout, call)
                     .await
                     .unwrap_or_else(|_| Err(tonic::Status::deadline_exceeded("no answer")));
+                let media = "asterism.media.v1.Media";
+                timed(&ctx, media, "Open", started, opened.as_ref().err());
                 match opened {
                     Ok(r) => {
                         let r = r.into_inner();

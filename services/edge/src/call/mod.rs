@@ -78,6 +78,15 @@ impl Incoming {
         let mut machine = machine::Machine::new(a, entry, ctx.cfg.retry_after);
         machine.hold(admission);
         let mut task = driver::Task::new(machine, core, tx, &call_id);
+        let (answers, arrived) = (
+            ctx.metrics.latency.answer.clone(),
+            std::time::Instant::now(),
+        );
+        task.on_final(move |code| {
+            if code == 200 {
+                answers.observe(arrived.elapsed().as_secs_f64());
+            }
+        });
         ctx.metrics.calls_active.inc();
         let backends: Arc<dyn backends::Backends> = Arc::new(grpc::GrpcBackends(ctx.clone()));
         task.drive(backends, rx).await;

@@ -61,6 +61,8 @@ pub enum Command {
 pub struct Settings {
     pub sounds: PathBuf,
     pub rtp_timeout: Duration,
+    /// The service's live RTP counters.
+    pub live: crate::metrics::Live,
 }
 
 /// What the service keeps of a session.
@@ -119,7 +121,7 @@ pub fn start(
 ) -> Handle {
     let (tx, rx) = mpsc::channel(8);
     let (events, _) = broadcast::channel(16);
-    let stats = Arc::new(Mutex::new(Stats::default()));
+    let stats = Arc::new(Mutex::new(Stats::counting_into(settings.live.clone())));
     let now = Instant::now();
     let s = Session {
         rtp,

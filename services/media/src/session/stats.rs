@@ -5,6 +5,8 @@ use tokio::time::Instant;
 
 #[derive(Debug, Clone, Default)]
 pub struct Stats {
+    /// The service's counters, bumped as packets flow.
+    pub live: crate::metrics::Live,
     pub packets_in: u64,
     pub packets_out: u64,
     pub bytes_in: u64,
@@ -17,6 +19,14 @@ pub struct Stats {
 }
 
 impl Stats {
+    /// Fresh counters that also bump the service's `live` ones.
+    pub fn counting_into(live: crate::metrics::Live) -> Stats {
+        Stats {
+            live,
+            ..Stats::default()
+        }
+    }
+
     pub fn on_receive(
         &mut self,
         seq: u16,
@@ -27,10 +37,13 @@ impl Stats {
     ) {
         self.packets_in += 1;
         self.bytes_in += bytes as u64;
+        self.live.packets_in.inc();
+        self.live.bytes_in.inc_by(bytes as u64);
         if let Some(last) = self.last_seq {
             let gap = seq.wrapping_sub(last);
             if gap > 1 && gap < 0x8000 {
                 self.lost += u64::from(gap - 1);
+                self.live.lost.inc_by(u64::from(gap - 1));
             }
         }
         self.last_seq = Some(seq);
@@ -46,6 +59,8 @@ impl Stats {
     pub fn on_send(&mut self, bytes: usize) {
         self.packets_out += 1;
         self.bytes_out += bytes as u64;
+        self.live.packets_out.inc();
+        self.live.bytes_out.inc_by(bytes as u64);
     }
 
     pub fn jitter_ms(&self) -> f64 {

@@ -173,6 +173,12 @@ pub trait BindingStore: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     /// Which of `edge_ids` reported alive within their TTL.
     async fn edges_alive(&self, edge_ids: &[String]) -> Result<Vec<bool>, StoreError>;
+    /// Hold lease `name` for `holder` for `ttl_secs` (taken when free,
+    /// renewed when `holder` has it): whether `holder` has it now. One
+    /// process's store is always its own holder.
+    async fn lease(&self, _name: &str, _holder: &str, _ttl_secs: u64) -> Result<bool, StoreError> {
+        Ok(true)
+    }
 }
 
 /// Seconds left of a binding that expires at `expires_at` (Unix seconds).

@@ -35,7 +35,21 @@ pub struct RedisStore {
     register: Script,
     lookup: Script,
     pub(super) use_nonce: Script,
+    lease: Script,
 }
+
+/// KEYS[1] the lease, ARGV[1] the holder, ARGV[2] seconds: 1 when the
+/// holder has it (renewed, or taken because it was free), else 0.
+const LEASE_LUA: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('EXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then
+  return 1
+end
+return 0
+";
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(e.to_string())
@@ -54,6 +68,7 @@ impl RedisStore {
             register: Script::new(include_str!("register.lua")),
             lookup: Script::new(include_str!("lookup.lua")),
             use_nonce: Script::new(super::nonce_use::USE_NONCE_LUA),
+            lease: Script::new(LEASE_LUA),
         })
     }
 
@@ -321,6 +336,21 @@ impl BindingStore for RedisStore {
             .await;
         match set {
             Ok(()) => Ok(()),
+            Err(e) => Err(self.fail(e).await),
+        }
+    }
+
+    async fn lease(&self, name: &str, holder: &str, ttl_secs: u64) -> Result<bool, StoreError> {
+        let mut conn = self.conn().await?;
+        let held = self
+            .lease
+            .key(format!("{}lease:{name}", self.prefix))
+            .arg(holder)
+            .arg(ttl_secs.max(1))
+            .invoke_async::<i64>(&mut conn)
+            .await;
+        match held {
+            Ok(n) => Ok(n == 1),
             Err(e) => Err(self.fail(e).await),
         }
     }
