@@ -134,3 +134,29 @@ fn new_calls_go_to_the_least_loaded_media_instance() {
     assert!(echoed, "a call on the draining instance still echoes");
     assert!(media2.try_exit().is_none(), "draining waits for its calls");
 }
+
+/// The preStop hook (`asterism-media drain`): the pod stops taking calls
+/// at once, and the hook returns only when its last call has ended.
+#[test]
+fn the_prestop_drain_returns_when_the_last_call_ends() {
+    let t = common::Topology::start_with(&[], Some(ECHO));
+    let mut p = Phone::new(t.sip_addr(), "bob", "bob62");
+    assert_eq!(p.call("3666", &pcmu_offer(p.rtp_port())).0, 200);
+    assert_eq!(sessions(t.media_http), Some(1));
+    let admin = format!("127.0.0.1:{}", t.media_http);
+    let hook = std::thread::spawn(move || {
+        std::process::Command::new(asterism_testkit::bin_path("asterism-media"))
+            .arg("drain")
+            .env("ASTERISM_ADMIN_LISTEN", admin)
+            .output()
+            .unwrap()
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(!hook.is_finished(), "the hook waits while a call lasts");
+    assert_eq!(http_get(t.media_http, "/ready").map(|r| r.0), Some(503));
+    assert_eq!(p.hang_up(), Some(200));
+    let out = hook.join().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && said.contains("drained"), "{said}");
+    assert_eq!(sessions(t.media_http), Some(0));
+}

@@ -141,6 +141,29 @@ impl Phone {
         }
     }
 
+    /// Hang up the answered call (BYE); the status of the answer.
+    pub fn hang_up(&self) -> Option<u16> {
+        let m = format!(
+            "BYE sip:x@{} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{p};branch=z9hG4bK-bye{};rport\r\nMax-Forwards: 70\r\nFrom: <sip:{u}@127.0.0.1>;tag=ph{p}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: 9 BYE\r\nContent-Length: 0\r\n\r\n",
+            self.target,
+            rand_u32(),
+            self.to_tag,
+            self.call_id,
+            p = self.sip_port(),
+            u = self.user
+        );
+        self.send_sip(&m);
+        self.sip
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        while let Some(r) = self.recv_sip() {
+            if r.contains("CSeq: 9 BYE") && !r.starts_with("SIP/2.0 1") {
+                return status_code(&r);
+            }
+        }
+        None
+    }
+
     /// Wait for the PBX's BYE and answer it.
     pub fn expect_bye(&self, within: Duration) -> bool {
         self.sip.set_read_timeout(Some(within)).unwrap();

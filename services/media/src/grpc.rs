@@ -50,6 +50,13 @@ impl MediaService {
         self.sessions.lock().map(|m| m.len()).unwrap_or(0)
     }
 
+    /// [`MediaService::session_count`] for whoever outlives a borrow (the
+    /// admin port's `/drain`).
+    pub fn session_counter(&self) -> impl Fn() -> usize + Send + Sync + 'static {
+        let sessions = self.sessions.clone();
+        move || sessions.lock().map(|m| m.len()).unwrap_or(0)
+    }
+
     async fn open_session(
         &self,
         req: Request<OpenRequest>,

@@ -1,4 +1,7 @@
 //! `asterism-media`: the media service alone, serving gRPC.
+//! `asterism-media drain` is the pod's preStop hook: it asks the running
+//! service (admin port on loopback) to take no new call and returns once
+//! its calls have ended or the grace period is over.
 
 use asterism_media::config::{MediaConfig, SETTINGS};
 use std::process::ExitCode;
@@ -10,6 +13,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> ExitCode {
     const ME: &str = "asterism-media";
+    if std::env::args().nth(1).as_deref() == Some("drain") {
+        return drain();
+    }
     let (_telemetry, cfg, admin) = match asterism_telemetry::boot(
         ME,
         "Asterism media: RTP sessions, Playback and Echo over gRPC",
@@ -22,6 +28,11 @@ async fn main() -> ExitCode {
     };
     tracing::info!(listen = %cfg.listen, rtp = %format!("{}-{}", cfg.rtp_first, cfg.rtp_last), sounds = %cfg.sounds.display(), "media serving");
     let media = asterism_media::build(&cfg);
+    let (start, sessions) = (media.draining.clone(), media.session_counter());
+    admin.on_drain(
+        move || start.store(true, std::sync::atomic::Ordering::Relaxed),
+        move || sessions() == 0,
+    );
     let draining = media.draining.clone();
     tokio::spawn(async move {
         asterism_config::shutdown::signal().await;
@@ -31,4 +42,27 @@ async fn main() -> ExitCode {
     admin.set_ready(true);
     asterism_telemetry::serve::serve_grpc(cfg.listen, admin, asterism_media::grpc::service(media))
         .await
+}
+
+/// The preStop hook: drain the service running in this container.
+fn drain() -> ExitCode {
+    let listen = std::env::var(asterism_telemetry::ENV_ADMIN_LISTEN)
+        .unwrap_or_else(|_| "0.0.0.0:9094".to_owned());
+    let Some(port) = listen.rsplit(':').next().and_then(|p| p.parse().ok()) else {
+        eprintln!(
+            "asterism-media drain: bad {}={listen:?}",
+            asterism_telemetry::ENV_ADMIN_LISTEN
+        );
+        return ExitCode::FAILURE;
+    };
+    match asterism_telemetry::admin::request_drain(port) {
+        Ok(how) => {
+            eprintln!("asterism-media drain: {how}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("asterism-media drain: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
