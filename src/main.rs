@@ -3,10 +3,13 @@
 //! loopback; without
 //! `ASTERISM_REDIS_URL` bindings stay in memory, and without
 //! `ASTERISM_CONFIG_DIR` the example configuration is used.
-//! `asterism dialplan check|show …` are the offline dialplan tools.
+//! `asterism dialplan check|show …` are the offline dialplan tools,
+//! `asterism database …` the AstDB CLI and `asterism probe …` a health check
+//! of a deployment (the chart's `helm test`).
 
 mod database_cli;
 mod dialplan_cli;
+mod probe_cli;
 
 use asterism_config::cli::{self, Setting};
 use asterism_config::{ProcessEnv, Strings};
@@ -52,6 +55,9 @@ async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("dialplan") {
         return dialplan_cli::run(&args[1..]);
+    }
+    if args.first().map(String::as_str) == Some("probe") {
+        return probe_cli::run(&args[1..]).await;
     }
     if args.first().map(String::as_str) == Some("database") {
         return database_cli::run(&args[1..]).await;

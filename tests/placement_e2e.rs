@@ -108,6 +108,10 @@ fn new_calls_go_to_the_least_loaded_media_instance() {
         phones.push(p);
     }
     assert_eq!(sessions(m1_http), Some(3));
+    // What the autoscaler sees: sessions ÷ capacity (10).
+    let (_, m) = http_get(m1_http, "/metrics").unwrap();
+    assert!(m.contains("asterism_media_load_ratio 0.3\n"), "{m}");
+    assert!(m.contains("asterism_media_capacity 10\n"), "{m}");
     // Media 2 comes up empty: it is the least loaded, the next calls go there.
     let mut media2 = media(&dir.0, m2, m2_http, base + 200);
     wait_tcp(m2);

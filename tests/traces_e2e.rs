@@ -140,35 +140,6 @@ fn start_collector(identity: Option<(Vec<u8>, Vec<u8>)>) -> (u16, Received) {
     (port, got)
 }
 
-/// A test CA and a server certificate it signed for 127.0.0.1, made with
-/// openssl: (the CA's path, the server's certificate and key).
-#[rustfmt::skip]
-fn test_pki(dir: &std::path::Path) -> (String, Vec<u8>, Vec<u8>) {
-    let p = |name: &str| dir.join(name).display().to_string();
-    let openssl = |args: &[&str]| {
-        let ok = std::process::Command::new("openssl")
-            .args(args)
-            .stderr(std::process::Stdio::null())
-            .status()
-            .expect("openssl runs");
-        assert!(ok.success(), "openssl {args:?}");
-    };
-    const EC: &str = "ec_paramgen_curve:prime256v1";
-    let (ca_key, ca, key, csr) = (p("ca.key"), p("ca.pem"), p("otlp.key"), p("otlp.csr"));
-    openssl(&["req", "-x509", "-newkey", "ec", "-pkeyopt", EC, "-nodes", "-days", "1",
-        "-subj", "/CN=test-ca", "-keyout", &ca_key, "-out", &ca]);
-    openssl(&["req", "-newkey", "ec", "-pkeyopt", EC, "-nodes",
-        "-subj", "/CN=otlp", "-keyout", &key, "-out", &csr]);
-    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
-    openssl(&["x509", "-req", "-in", &csr, "-CA", &ca, "-CAkey", &ca_key, "-CAcreateserial",
-        "-days", "1", "-extfile", &p("san.ext"), "-out", &p("otlp.pem")]);
-    (
-        p("ca.pem"),
-        std::fs::read(dir.join("otlp.pem")).unwrap(),
-        std::fs::read(dir.join("otlp.key")).unwrap(),
-    )
-}
-
 /// Wait (15 s at most) until `check` finds what it wants in the spans.
 fn wait_for(got: &Received, mut check: impl FnMut(&[Got]) -> Result<(), String>) {
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -212,7 +183,7 @@ const ECHO: &str = "[default]\nexten => 3666,1,Answer\nexten => 3666,2,Goto(echo
 #[test]
 fn a_call_and_a_registration_are_each_one_trace_from_challenge_to_end() {
     let dir = common::TempDir::new("otlp-tls");
-    let (ca, cert, key) = test_pki(&dir.0);
+    let (ca, cert, key) = common::pki::test_pki(&dir.0);
     let (port, got) = start_collector(Some((cert, key)));
     let endpoint = format!("https://127.0.0.1:{port}");
     let t = Topology::start_with(

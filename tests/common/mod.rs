@@ -5,6 +5,7 @@
 
 pub mod calls;
 pub mod phone;
+pub mod pki;
 pub mod raw_call;
 pub mod sip;
 
@@ -82,6 +83,7 @@ pub struct Topology {
     pub edge_http: u16,
     pub router_http: u16,
     pub media_http: u16,
+    pub registrar_http: u16,
     extra: Vec<(&'static str, String)>,
 }
 
@@ -134,7 +136,8 @@ impl Topology {
             "ASTERISM_MEDIA_ADDRS",
             format!("http://127.0.0.1:{media_port}"),
         ));
-        let registrar = start_registrar(&dir.0, &redis, grpc_port, &extra);
+        let registrar_http = free_port();
+        let registrar = start_registrar(&dir.0, &redis, (grpc_port, registrar_http), &extra);
         let (router_http, media_http) = (free_port(), free_port());
         let router = start_router(&dir.0, router_port, router_http, &extra);
         let media = start_media(&dir.0, media_port, media_http, &extra);
@@ -156,6 +159,7 @@ impl Topology {
             edge_http,
             router_http,
             media_http,
+            registrar_http,
             extra,
         };
         t.wait_ready();
@@ -233,7 +237,8 @@ impl Topology {
     pub fn restart_services(&mut self) {
         self.edge.kill();
         self.registrar.kill();
-        self.registrar = start_registrar(&self.dir.0, &self.redis, self.grpc_port, &self.extra);
+        let ports = (self.grpc_port, self.registrar_http);
+        self.registrar = start_registrar(&self.dir.0, &self.redis, ports, &self.extra);
         self.edge = start_edge(self.sip_port, self.grpc_port, self.edge_http, &self.extra);
         self.wait_ready();
     }
@@ -267,7 +272,7 @@ impl Topology {
 fn start_registrar(
     dir: &Path,
     redis: &RedisServer,
-    port: u16,
+    (port, admin_http): (u16, u16),
     extra: &[(&'static str, String)],
 ) -> Service {
     let mut env = vec![
@@ -278,10 +283,7 @@ fn start_registrar(
         // passwords: bans are off unless a test turns them on.
         ("ASTERISM_BAN_THRESHOLD", "0".to_string()),
     ];
-    env.push((
-        "ASTERISM_ADMIN_LISTEN",
-        format!("127.0.0.1:{}", free_port()),
-    ));
+    env.push(("ASTERISM_ADMIN_LISTEN", format!("127.0.0.1:{admin_http}")));
     env.extend(extra.iter().cloned());
     Service::start("asterism-registrar", &env)
 }

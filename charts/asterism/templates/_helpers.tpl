@@ -89,6 +89,19 @@ port, OTLP, then the component's extraEnv. Call with (list $ hostNetwork
   valueFrom:
     fieldRef:
       fieldPath: status.podIP
+# The pod's identity on every span (k8s.pod.name, k8s.namespace.name, k8s.node.name).
+- name: K8S_POD_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
+- name: K8S_NAMESPACE_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.namespace
+- name: K8S_NODE_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: spec.nodeName
 - name: ASTERISM_LOG_FORMAT
   value: {{ $top.Values.logging.format | quote }}
 - name: ASTERISM_LOG
@@ -102,6 +115,25 @@ port, OTLP, then the component's extraEnv. Call with (list $ hostNetwork
 {{- if $top.Values.otel.resourceAttributes }}
 - name: OTEL_RESOURCE_ATTRIBUTES
   value: {{ $top.Values.otel.resourceAttributes | quote }}
+{{- end }}
+{{- with $top.Values.otel.sampler }}
+- name: OTEL_TRACES_SAMPLER
+  value: {{ . | quote }}
+{{- end }}
+{{- with $top.Values.otel.samplerArg }}
+- name: OTEL_TRACES_SAMPLER_ARG
+  value: {{ . | quote }}
+{{- end }}
+{{- with $top.Values.otel.headersSecret.name }}
+- name: OTEL_EXPORTER_OTLP_HEADERS
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: {{ $top.Values.otel.headersSecret.key }}
+{{- end }}
+{{- if $top.Values.otel.caSecret.name }}
+- name: OTEL_EXPORTER_OTLP_CERTIFICATE
+  value: /etc/asterism-otel/{{ $top.Values.otel.caSecret.key }}
 {{- end }}
 {{- with $c.extraEnv }}
 {{ toYaml . }}
@@ -174,6 +206,12 @@ schema cannot compare two values). */}}
 {{- fail (printf "resource name %s is longer than 63 characters: shorten the release name or fullnameOverride" $n) -}}
 {{- end -}}
 {{- end -}}
+{{- if and $v.networkPolicy.enabled (include "asterism.edgeHostNetwork" $) (not $v.networkPolicy.nodeCIDRs) -}}
+{{- fail "an edge on the node's network calls the registrar, router and media from the nodes' addresses, which NetworkPolicy pod selectors do not match: set networkPolicy.nodeCIDRs (or disable networkPolicy)" -}}
+{{- end -}}
+{{- if and (eq $v.media.advertiseFrom "node") (not (or $v.media.hostNetwork $v.media.rtp.hostPorts)) -}}
+{{- fail "media.advertiseFrom=node needs media.hostNetwork or media.rtp.hostPorts: a pod on the pod network is not reached at its node's address" -}}
+{{- end -}}
 {{- if $v.media.advertise -}}
 {{- if not (regexMatch "^([0-9]{1,3}\\.){3}[0-9]{1,3}$|^[0-9a-fA-F:]+$" $v.media.advertise) -}}
 {{- fail (printf "media.advertise (%s) must be an IP address (SDP carries addresses)" $v.media.advertise) -}}
@@ -222,4 +260,25 @@ readinessProbe:
 {{/* Name of the Secret holding the generated keys. */}}
 {{- define "asterism.keysSecret" -}}
 {{- default (include "asterism.component.fullname" (list . "keys")) .Values.keys.existingSecret -}}
+{{- end -}}
+
+{{/* The collector's CA, mounted when otel.caSecret names one: the
+container's volumeMounts entry and the pod's volumes entry. */}}
+{{- define "asterism.otelMount" -}}
+{{- if .Values.otel.caSecret.name }}
+- name: otel-ca
+  mountPath: /etc/asterism-otel
+  readOnly: true
+{{- end }}
+{{- end -}}
+
+{{- define "asterism.otelVolume" -}}
+{{- if .Values.otel.caSecret.name }}
+- name: otel-ca
+  secret:
+    secretName: {{ .Values.otel.caSecret.name }}
+    items:
+      - key: {{ .Values.otel.caSecret.key }}
+        path: {{ .Values.otel.caSecret.key }}
+{{- end }}
 {{- end -}}

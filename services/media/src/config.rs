@@ -38,7 +38,7 @@ pub const SETTINGS: &[Setting] = &[
         env: ENV_MEDIA_ADVERTISE,
         flag: "media-advertise",
         default: "the address the phone reached the edge at",
-        help: "address written in SDP answers (the pod IP or a public address)",
+        help: "address written in SDP answers (the pod IP or a public address), or k8s-node: the node's public address from the Kubernetes API (see node)",
     },
     Setting {
         env: ENV_SOUNDS_DIR,
@@ -67,6 +67,8 @@ pub struct MediaConfig {
     pub rtp_last: u16,
     pub rtp_bind: IpAddr,
     pub advertise: Option<IpAddr>,
+    /// `k8s-node`: look the address up at start ([`crate::node`]).
+    pub advertise_from_node: bool,
     pub sounds: PathBuf,
     pub rtp_timeout: Duration,
     pub capacity: u32,
@@ -92,12 +94,18 @@ impl MediaConfig {
                 (10000, 20000)
             }
         };
+        let from_node = r.string(ENV_MEDIA_ADVERTISE).as_deref() == Some(crate::node::FROM_NODE);
         let advertise = match r.string(ENV_MEDIA_ADVERTISE) {
             None => None,
+            Some(_) if from_node => None,
             Some(v) => match v.parse() {
                 Ok(ip) => Some(ip),
                 Err(_) => {
-                    r.invalid(ENV_MEDIA_ADVERTISE, &v, "expected an IP address");
+                    r.invalid(
+                        ENV_MEDIA_ADVERTISE,
+                        &v,
+                        "expected an IP address or k8s-node",
+                    );
                     None
                 }
             },
@@ -108,6 +116,7 @@ impl MediaConfig {
             rtp_last: last,
             rtp_bind: r.parse(ENV_RTP_BIND, IpAddr::from([0, 0, 0, 0])),
             advertise,
+            advertise_from_node: from_node,
             sounds: PathBuf::from(
                 r.string(ENV_SOUNDS_DIR)
                     .unwrap_or_else(|| "/usr/share/asterisk/sounds".into()),

@@ -33,6 +33,7 @@ pub struct MediaService {
 impl MediaService {
     pub fn new(ports: Ports, settings: Settings, advertise: Option<IpAddr>, capacity: u32) -> Self {
         let metrics = crate::metrics::MediaMetrics::default();
+        metrics.capacity.set(i64::from(capacity));
         let live = metrics.live();
         MediaService {
             sessions: Arc::default(),
@@ -101,7 +102,7 @@ impl MediaService {
         let sessions = self.sessions.clone();
         let gone = id.clone();
         let metrics = self.metrics.clone();
-        self.metrics.sessions_active.inc();
+        self.metrics.session_opened();
         session_span.record("codec", codec.as_str());
         let handle = session::start(
             rtp,

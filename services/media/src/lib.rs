@@ -7,6 +7,7 @@ pub mod config;
 pub mod g711;
 pub mod grpc;
 pub mod metrics;
+pub mod node;
 pub mod ports;
 pub mod rtp;
 pub mod sdp;

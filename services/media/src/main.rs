@@ -26,6 +26,20 @@ async fn main() -> ExitCode {
         Ok(x) => x,
         Err(code) => return code,
     };
+    let mut cfg = cfg;
+    if cfg.advertise_from_node {
+        match asterism_media::node::public_address().await {
+            Ok(ip) => {
+                tracing::info!(%ip, "advertising the node's public address");
+                cfg.advertise = Some(ip);
+            }
+            Err(e) => {
+                tracing::error!("ASTERISM_MEDIA_ADVERTISE=k8s-node: {e}");
+                eprintln!("{ME}: ASTERISM_MEDIA_ADVERTISE=k8s-node: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     tracing::info!(listen = %cfg.listen, rtp = %format!("{}-{}", cfg.rtp_first, cfg.rtp_last), sounds = %cfg.sounds.display(), "media serving");
     let media = asterism_media::build(&cfg);
     let (start, sessions) = (media.draining.clone(), media.session_counter());

@@ -8,12 +8,17 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
+use std::sync::atomic::AtomicU64;
 
 type Direction = Vec<(&'static str, &'static str)>;
 
 #[derive(Clone)]
 pub struct MediaMetrics {
     pub sessions_active: Gauge,
+    /// Sessions this pod is sized for (`ASTERISM_MEDIA_CAPACITY`).
+    pub capacity: Gauge,
+    /// sessions_active ÷ capacity: what the autoscaler keeps on target.
+    pub load_ratio: Gauge<f64, AtomicU64>,
     pub packets: Family<Direction, Counter>,
     pub bytes: Family<Direction, Counter>,
     pub lost: Counter,
@@ -34,6 +39,8 @@ impl Default for MediaMetrics {
     fn default() -> Self {
         MediaMetrics {
             sessions_active: Gauge::default(),
+            capacity: Gauge::default(),
+            load_ratio: Gauge::default(),
             packets: Family::default(),
             bytes: Family::default(),
             lost: Counter::default(),
@@ -48,6 +55,16 @@ impl MediaMetrics {
             "sessions_active",
             "RTP sessions open",
             self.sessions_active.clone(),
+        );
+        r.register(
+            "capacity",
+            "sessions this pod is sized for",
+            self.capacity.clone(),
+        );
+        r.register(
+            "load_ratio",
+            "sessions_active / capacity (the HorizontalPodAutoscaler's pods metric)",
+            self.load_ratio.clone(),
         );
         r.register(
             "rtp_packets",
@@ -87,8 +104,21 @@ impl MediaMetrics {
         }
     }
 
+    /// A session opened.
+    pub fn session_opened(&self) {
+        self.sessions_active.inc();
+        self.update_load();
+    }
+
+    fn update_load(&self) {
+        let capacity = self.capacity.get().max(1) as f64;
+        self.load_ratio
+            .set(self.sessions_active.get() as f64 / capacity);
+    }
+
     pub fn session_ended(&self, st: &crate::session::stats::Stats) {
         self.sessions_active.dec();
+        self.update_load();
         self.jitter.observe(st.jitter_ms() / 1000.0);
     }
 }

@@ -16,6 +16,7 @@ async fn serve(sounds: &std::path::Path) -> MediaClient<Channel> {
         rtp_last: 30999,
         rtp_bind: "127.0.0.1".parse().unwrap(),
         advertise: Some("127.0.0.1".parse().unwrap()),
+        advertise_from_node: false,
         sounds: sounds.to_path_buf(),
         rtp_timeout: Duration::from_secs(30),
         capacity: 100,
