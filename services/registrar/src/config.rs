@@ -142,8 +142,12 @@ pub struct RegistrarConfig {
     pub bindings_count: Duration,
 }
 
-/// The example configuration, built in so the all-in-one runs anywhere.
-pub const BUILTIN_SIP_CONF: &str = include_str!("../../../examples/sip.conf");
+/// The example configuration, built in so the all-in-one runs anywhere
+/// (feature `example-users`; images leave it out: no known passwords).
+#[cfg(feature = "example-users")]
+pub const BUILTIN_SIP_CONF: Option<&str> = Some(include_str!("../../../examples/sip.conf"));
+#[cfg(not(feature = "example-users"))]
+pub const BUILTIN_SIP_CONF: Option<&str> = None;
 
 pub fn config_dir(env: &dyn Strings) -> Option<PathBuf> {
     match env.get(ENV_CONFIG_DIR) {

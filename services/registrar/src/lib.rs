@@ -44,14 +44,30 @@ pub fn build(cfg: &RegistrarConfig) -> Result<Arc<Registrar>, StartError> {
                 file: path.clone(),
                 line: 0,
                 column: None,
-                message: format!("cannot read: {e}"),
+                message: match e.kind() {
+                    std::io::ErrorKind::NotFound => {
+                        "missing: put your sip.conf there (mount it from a Secret)".to_owned()
+                    }
+                    _ => format!("cannot read: {e}"),
+                },
             })?;
             (Directory::parse(&path, &text)?, text)
         }
-        None => (
-            Directory::parse(Path::new("<built-in>/sip.conf"), config::BUILTIN_SIP_CONF)?,
-            config::BUILTIN_SIP_CONF.to_owned(),
-        ),
+        None => {
+            let text = config::BUILTIN_SIP_CONF.ok_or_else(|| ConfError {
+                file: "sip.conf".into(),
+                line: 0,
+                column: None,
+                message: format!(
+                    "this build has no example users: set {} to the directory holding your sip.conf",
+                    config::ENV_CONFIG_DIR
+                ),
+            })?;
+            (
+                Directory::parse(Path::new("<built-in>/sip.conf"), text)?,
+                text.to_owned(),
+            )
+        }
     };
     for w in &directory.warnings {
         tracing::warn!("{w}");
@@ -89,4 +105,42 @@ pub fn service(
     r: Arc<Registrar>,
 ) -> asterism_proto::registrar::registrar_server::RegistrarServer<grpc::RegistrarService> {
     asterism_proto::registrar::registrar_server::RegistrarServer::new(grpc::RegistrarService(r))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_config_dir() -> RegistrarConfig {
+        // Run from services/registrar: no ./examples, no ASTERISM_CONFIG_DIR.
+        let env: std::collections::HashMap<&str, &str> = Default::default();
+        RegistrarConfig::from_env(&env).unwrap()
+    }
+
+    #[cfg(feature = "example-users")]
+    #[test]
+    fn the_example_users_are_built_in() {
+        assert!(build(&no_config_dir()).is_ok());
+    }
+
+    /// Images are built without example users: nothing to log in with
+    /// unless the operator brings a sip.conf.
+    #[cfg(not(feature = "example-users"))]
+    #[test]
+    fn without_example_users_a_sip_conf_is_required() {
+        let err = build(&no_config_dir()).err().unwrap().to_string();
+        assert!(err.contains("no example users"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_sip_conf_says_where_to_put_it() {
+        let mut cfg = no_config_dir();
+        cfg.config_dir = Some(std::env::temp_dir().join("asterism-no-such-dir"));
+        let err = build(&cfg).err().unwrap().to_string();
+        assert!(
+            err.contains("asterism-no-such-dir/sip.conf")
+                && err.contains("put your sip.conf there"),
+            "{err}"
+        );
+    }
 }
