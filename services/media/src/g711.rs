@@ -62,6 +62,29 @@ pub fn alaw_to_linear(a: u8) -> i16 {
     (if a & 0x80 != 0 { t } else { -t }) as i16
 }
 
+/// μ-law → A-law and back, one byte for one (a relay transcodes in
+/// place): decode and re-encode, tabulated once.
+static TABLES: std::sync::LazyLock<([u8; 256], [u8; 256])> = std::sync::LazyLock::new(|| {
+    let (mut u2a, mut a2u) = ([0u8; 256], [0u8; 256]);
+    for b in 0..=255u8 {
+        u2a[usize::from(b)] = linear_to_alaw(ulaw_to_linear(b));
+        a2u[usize::from(b)] = linear_to_ulaw(alaw_to_linear(b));
+    }
+    (u2a, a2u)
+});
+
+/// Rewrite a PCMU payload as PCMA, in place.
+pub fn ulaw_to_alaw_in_place(payload: &mut [u8]) {
+    let t = &TABLES.0;
+    payload.iter_mut().for_each(|b| *b = t[usize::from(*b)]);
+}
+
+/// Rewrite a PCMA payload as PCMU, in place.
+pub fn alaw_to_ulaw_in_place(payload: &mut [u8]) {
+    let t = &TABLES.1;
+    payload.iter_mut().for_each(|b| *b = t[usize::from(*b)]);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,5 +111,27 @@ mod tests {
     fn silence_codes() {
         assert_eq!(linear_to_ulaw(0), 0xFF);
         assert_eq!(linear_to_alaw(0), 0xD5);
+    }
+
+    #[test]
+    fn transcoding_keeps_the_signal() {
+        for s in (-30000i32..30000).step_by(331) {
+            let s = s as i16;
+            let mut b = [linear_to_ulaw(s)];
+            ulaw_to_alaw_in_place(&mut b);
+            let back = alaw_to_linear(b[0]);
+            let tol = (i32::from(s).abs() / 8).max(32);
+            assert!(
+                (i32::from(back) - i32::from(s)).abs() <= tol,
+                "{s} -> {back}"
+            );
+            let mut b = [linear_to_alaw(s)];
+            alaw_to_ulaw_in_place(&mut b);
+            let back = ulaw_to_linear(b[0]);
+            assert!(
+                (i32::from(back) - i32::from(s)).abs() <= tol,
+                "{s} -> {back}"
+            );
+        }
     }
 }

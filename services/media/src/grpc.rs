@@ -3,6 +3,7 @@
 //! FAILED_PRECONDITION, which the edge turns into 488).
 
 use crate::ports::Ports;
+use crate::relay;
 use crate::sdp::{self, SdpError};
 use crate::session::{self, Command, EchoEnd, Event, Handle, Progress, Settings};
 use asterism_proto::media::media_server::{Media, MediaServer};
@@ -73,31 +74,11 @@ impl MediaService {
         );
         asterism_telemetry::propagation::continue_trace(&session_span, req.metadata());
         let r = req.into_inner();
-        let offer = sdp::parse_offer(&r.sdp_offer).map_err(|e| match e {
-            SdpError::NoCommonCodec => Status::failed_precondition(e.to_string()),
-            other => Status::invalid_argument(other.to_string()),
-        })?;
-        let (rtp, rtcp) = self
-            .ports
-            .bind()
-            .await
-            .map_err(|e| Status::resource_exhausted(e.to_string()))?;
-        let port = rtp
-            .local_addr()
-            .map_err(|e| Status::internal(e.to_string()))?
-            .port();
-        let hint = r.reached_at.parse::<IpAddr>().ok().or_else(|| {
-            r.reached_at
-                .rsplit_once(':')
-                .and_then(|(h, _)| h.trim_matches(['[', ']']).parse().ok())
-        });
-        let addr = self
-            .advertise
-            .or(hint)
-            .unwrap_or(IpAddr::from([127, 0, 0, 1]));
-        // Unguessable: a session id is all a Play, Echo or Close names.
-        let id = format!("m{:032x}", rand::random::<u128>());
-        let answer = sdp::answer(rand::random::<u32>().into(), addr, port, &offer);
+        let offer = sdp::parse_offer(&r.sdp_offer).map_err(sdp_status)?;
+        let io = self.bind().await?;
+        let addr = self.our_addr(&r.reached_at);
+        let id = new_id();
+        let answer = sdp::answer(rand::random::<u32>().into(), addr, io.port, &offer);
         let codec = offer.codec.name().to_owned();
         let sessions = self.sessions.clone();
         let gone = id.clone();
@@ -105,8 +86,8 @@ impl MediaService {
         self.metrics.session_opened();
         session_span.record("codec", codec.as_str());
         let handle = session::start(
-            rtp,
-            rtcp,
+            io.rtp,
+            io.rtcp,
             offer,
             self.settings.clone(),
             session_span,
@@ -117,10 +98,8 @@ impl MediaService {
                 }
             },
         );
-        if let Ok(mut m) = self.sessions.lock() {
-            m.insert(id.clone(), handle);
-        }
-        tracing::debug!(session = %id, %codec, port, "media session opened");
+        self.keep(&id, handle);
+        tracing::debug!(session = %id, %codec, port = io.port, "media session opened");
         Ok(Response::new(OpenResponse {
             session_id: id,
             sdp_answer: answer,
@@ -128,13 +107,76 @@ impl MediaService {
         }))
     }
 
-    fn command(&self, id: &str) -> Result<mpsc::Sender<Command>, Status> {
+    /// A port pair from the range.
+    pub(crate) async fn bind(&self) -> Result<relay::Sockets, Status> {
+        let (rtp, rtcp) = self
+            .ports
+            .bind()
+            .await
+            .map_err(|e| Status::resource_exhausted(e.to_string()))?;
+        let port = rtp
+            .local_addr()
+            .map_err(|e| Status::internal(e.to_string()))?
+            .port();
+        Ok(relay::Sockets { rtp, rtcp, port })
+    }
+
+    /// The address our SDP names: the advertised one, else where the
+    /// phone reached the edge.
+    pub(crate) fn our_addr(&self, reached_at: &str) -> IpAddr {
+        let hint = reached_at.parse::<IpAddr>().ok().or_else(|| {
+            reached_at
+                .rsplit_once(':')
+                .and_then(|(h, _)| h.trim_matches(['[', ']']).parse().ok())
+        });
+        self.advertise
+            .or(hint)
+            .unwrap_or(IpAddr::from([127, 0, 0, 1]))
+    }
+
+    pub(crate) fn settings(&self) -> Arc<Settings> {
+        self.settings.clone()
+    }
+
+    pub(crate) fn keep(&self, id: &str, handle: Handle) {
+        if let Ok(mut m) = self.sessions.lock() {
+            m.insert(id.to_owned(), handle);
+        }
+    }
+
+    /// What a session ending must do: metrics, and out of the table.
+    pub(crate) fn on_end(&self, id: &str) -> impl FnOnce(&session::stats::Stats) + Send + 'static {
+        let (sessions, gone, metrics) =
+            (self.sessions.clone(), id.to_owned(), self.metrics.clone());
+        move |st| {
+            metrics.session_ended(st);
+            if let Ok(mut m) = sessions.lock() {
+                m.remove(&gone);
+            }
+        }
+    }
+
+    pub(crate) fn command(&self, id: &str) -> Result<mpsc::Sender<Command>, Status> {
         self.sessions
             .lock()
             .map_err(|_| Status::internal("session table poisoned"))?
             .get(id)
             .map(|h| h.commands.clone())
             .ok_or_else(|| Status::not_found(format!("no media session {id}")))
+    }
+}
+
+/// An unguessable session id: a session id is all a Play, Echo or Close names.
+pub(crate) fn new_id() -> String {
+    format!("m{:032x}", rand::random::<u128>())
+}
+
+/// An SDP we cannot serve: no common codec → FAILED_PRECONDITION (488),
+/// anything else INVALID_ARGUMENT.
+pub(crate) fn sdp_status(e: SdpError) -> Status {
+    match e {
+        SdpError::NoCommonCodec => Status::failed_precondition(e.to_string()),
+        other => Status::invalid_argument(other.to_string()),
     }
 }
 
@@ -231,20 +273,45 @@ impl Media for MediaService {
         let h = m
             .get(&req.get_ref().session_id)
             .ok_or_else(|| Status::not_found("no such session"))?;
-        let s = h
-            .stats
-            .lock()
-            .map_err(|_| Status::internal("poisoned"))?
-            .clone();
-        Ok(Response::new(SessionStats {
-            packets_in: s.packets_in,
-            packets_out: s.packets_out,
-            bytes_in: s.bytes_in,
-            bytes_out: s.bytes_out,
-            lost: s.lost,
-            jitter_ms: s.jitter_ms(),
-            codec: h.codec.name().to_owned(),
-        }))
+        let of = |s: &Arc<Mutex<session::stats::Stats>>| {
+            let s = s.lock().map_err(|_| Status::internal("poisoned"))?.clone();
+            Ok::<_, Status>(SessionStats {
+                packets_in: s.packets_in,
+                packets_out: s.packets_out,
+                bytes_in: s.bytes_in,
+                bytes_out: s.bytes_out,
+                lost: s.lost,
+                jitter_ms: s.jitter_ms(),
+                codec: h.codec.name().to_owned(),
+                callee: None,
+            })
+        };
+        let mut stats = of(&h.stats)?;
+        if let Some(c) = &h.callee {
+            stats.callee = Some(Box::new(of(c)?));
+        }
+        Ok(Response::new(stats))
+    }
+
+    async fn open_relay(
+        &self,
+        req: Request<OpenRelayRequest>,
+    ) -> Result<Response<OpenRelayResponse>, Status> {
+        if self.draining.load(Ordering::Relaxed) {
+            return Err(Status::unavailable("draining: no new sessions"));
+        }
+        let server = asterism_telemetry::rpc::server_span("asterism.media.v1.Media", "OpenRelay");
+        asterism_telemetry::propagation::continue_trace(&server, req.metadata());
+        let span = server
+            .in_scope(|| tracing::info_span!("media.open_relay", call_id = %req.get_ref().call_id));
+        tracing::Instrument::instrument(self.open_relay_session(req), span).await
+    }
+
+    async fn update_relay(
+        &self,
+        req: Request<UpdateRelayRequest>,
+    ) -> Result<Response<UpdateRelayResponse>, Status> {
+        self.update_relay_leg(req.into_inner()).await
     }
 
     type EventsStream = BoxStream<MediaEvent>;

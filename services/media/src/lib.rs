@@ -1,7 +1,8 @@
 //! The media service: the only part of Asterism that speaks RTP. Each call
 //! that the dialplan answers gets a session (SDP offer/answer, PCMU/PCMA,
-//! RFC 4733 DTMF) that plays prompts and echoes; it scales apart from the
-//! signalling services.
+//! RFC 4733 DTMF) that plays prompts and echoes, and each call between two
+//! phones whose media is anchored gets a relay ([`relay`]); it scales apart
+//! from the signalling services.
 
 pub mod config;
 pub mod g711;
@@ -9,6 +10,7 @@ pub mod grpc;
 pub mod metrics;
 pub mod node;
 pub mod ports;
+pub mod relay;
 pub mod rtp;
 pub mod sdp;
 pub mod session;

@@ -1,6 +1,7 @@
-//! SDP offer/answer for audio (RFC 3264, RFC 4566): read the caller's offer
-//! (address, port, payload types, telephone-event), pick PCMU or PCMA in the
-//! caller's order of preference, and write the answer with ptime 20.
+//! SDP offer/answer for audio (RFC 3264, RFC 4566): read a side's first
+//! audio stream (address, port, G.711 payload types, telephone-event,
+//! comfort noise, direction), pick PCMU or PCMA in the writer's order of
+//! preference, and write offers and answers with ptime 20.
 
 use std::net::IpAddr;
 
@@ -48,13 +49,63 @@ pub enum SdpError {
     Malformed(&'static str),
 }
 
-pub fn parse_offer(text: &str) -> Result<Offer, SdpError> {
+/// Which way media flows, as one side's SDP says (RFC 3264 §6.1);
+/// `c=0.0.0.0` (RFC 2543 hold) reads as `Inactive`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    SendRecv,
+    SendOnly,
+    RecvOnly,
+    Inactive,
+}
+
+impl Direction {
+    /// What the other side answers (RFC 3264 §6.1).
+    pub fn answer(self) -> Direction {
+        match self {
+            Direction::SendOnly => Direction::RecvOnly,
+            Direction::RecvOnly => Direction::SendOnly,
+            d => d,
+        }
+    }
+
+    /// Whether the side that wrote this wants to receive media.
+    pub fn receives(self) -> bool {
+        matches!(self, Direction::SendRecv | Direction::RecvOnly)
+    }
+
+    pub fn attribute(self) -> &'static str {
+        match self {
+            Direction::SendRecv => "sendrecv",
+            Direction::SendOnly => "sendonly",
+            Direction::RecvOnly => "recvonly",
+            Direction::Inactive => "inactive",
+        }
+    }
+}
+
+/// The first audio stream of an SDP, as far as a G.711 relay needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Media {
+    pub addr: IpAddr,
+    pub port: u16,
+    /// The G.711 codecs offered, in the writer's order, with their payload types.
+    pub codecs: Vec<(Codec, u8)>,
+    pub dtmf_pt: Option<u8>,
+    /// RFC 3389 comfort noise.
+    pub cn_pt: Option<u8>,
+    pub direction: Direction,
+}
+
+/// Read the first audio stream of `text`.
+pub fn parse_media(text: &str) -> Result<Media, SdpError> {
     let mut session_addr = None;
     let mut media_addr = None;
     let mut in_audio = false;
     let mut port = None;
     let mut pts: Vec<u8> = Vec::new();
     let mut rtpmap: Vec<(u8, String)> = Vec::new();
+    let (mut session_dir, mut media_dir) = (None, None);
     for line in text.lines().map(str::trim) {
         let Some((kind, value)) = line.split_once('=') else {
             continue;
@@ -84,13 +135,27 @@ pub fn parse_offer(text: &str) -> Result<Offer, SdpError> {
                     media_addr = addr;
                 }
             }
-            "a" if in_audio => {
-                if let Some(map) = value.strip_prefix("rtpmap:") {
-                    let mut f = map.split_whitespace();
-                    if let (Some(pt), Some(enc)) = (f.next().and_then(|p| p.parse().ok()), f.next())
-                    {
-                        rtpmap.push((pt, enc.to_ascii_lowercase()));
+            "a" => {
+                let dir = match value {
+                    "sendrecv" => Some(Direction::SendRecv),
+                    "sendonly" => Some(Direction::SendOnly),
+                    "recvonly" => Some(Direction::RecvOnly),
+                    "inactive" => Some(Direction::Inactive),
+                    _ => None,
+                };
+                if let Some(d) = dir {
+                    if port.is_none() {
+                        session_dir = Some(d);
+                    } else if in_audio {
+                        media_dir = Some(d);
                     }
+                }
+                let Some(map) = value.strip_prefix("rtpmap:").filter(|_| in_audio) else {
+                    continue;
+                };
+                let mut f = map.split_whitespace();
+                if let (Some(pt), Some(enc)) = (f.next().and_then(|p| p.parse().ok()), f.next()) {
+                    rtpmap.push((pt, enc.to_ascii_lowercase()));
                 }
             }
             _ => {}
@@ -104,45 +169,104 @@ pub fn parse_offer(text: &str) -> Result<Offer, SdpError> {
             .find(|(p, _)| *p == pt)
             .map(|(_, n)| n.as_str())
     };
-    let codec = pts.iter().find_map(|&pt| match (pt, name_of(pt)) {
-        (_, Some(n)) if n.starts_with("pcmu/8000") => Some((Codec::Pcmu, pt)),
-        (_, Some(n)) if n.starts_with("pcma/8000") => Some((Codec::Pcma, pt)),
-        (0, None) => Some((Codec::Pcmu, 0)),
-        (8, None) => Some((Codec::Pcma, 8)),
-        _ => None,
-    });
-    let (codec, codec_pt) = codec.ok_or(SdpError::NoCommonCodec)?;
-    let dtmf_pt = pts
+    let codecs = pts
         .iter()
-        .copied()
-        .find(|&pt| name_of(pt).is_some_and(|n| n.starts_with("telephone-event/8000")));
-    Ok(Offer {
+        .filter_map(|&pt| match (pt, name_of(pt)) {
+            (_, Some(n)) if n.starts_with("pcmu/8000") => Some((Codec::Pcmu, pt)),
+            (_, Some(n)) if n.starts_with("pcma/8000") => Some((Codec::Pcma, pt)),
+            (0, None) => Some((Codec::Pcmu, 0)),
+            (8, None) => Some((Codec::Pcma, 8)),
+            _ => None,
+        })
+        .collect();
+    let find = |prefix: &str, fixed: Option<u8>| {
+        pts.iter().copied().find(|&pt| match name_of(pt) {
+            Some(n) => n.starts_with(prefix),
+            None => Some(pt) == fixed,
+        })
+    };
+    let held = addr.is_unspecified();
+    let direction = match media_dir.or(session_dir).unwrap_or(Direction::SendRecv) {
+        _ if held => Direction::Inactive,
+        d => d,
+    };
+    Ok(Media {
         addr,
         port,
+        codecs,
+        dtmf_pt: find("telephone-event/8000", None),
+        cn_pt: find("cn/8000", Some(13)),
+        direction,
+    })
+}
+
+pub fn parse_offer(text: &str) -> Result<Offer, SdpError> {
+    let m = parse_media(text)?;
+    let &(codec, codec_pt) = m.codecs.first().ok_or(SdpError::NoCommonCodec)?;
+    Ok(Offer {
+        addr: m.addr,
+        port: m.port,
         codec,
         codec_pt,
-        dtmf_pt,
+        dtmf_pt: m.dtmf_pt,
     })
+}
+
+/// One audio stream we describe (an offer or an answer): what we send
+/// and take, at `addr:port`.
+pub struct Describe<'a> {
+    pub session: u64,
+    pub version: u64,
+    pub addr: IpAddr,
+    pub port: u16,
+    pub codecs: &'a [(Codec, u8)],
+    pub dtmf_pt: Option<u8>,
+    pub cn_pt: Option<u8>,
+    pub direction: Direction,
+}
+
+/// The SDP text of `d` (ptime 20).
+pub fn describe(d: &Describe) -> String {
+    use std::fmt::Write;
+    let ip = if d.addr.is_ipv4() { "IP4" } else { "IP6" };
+    let (mut pts, mut attrs) = (String::new(), String::new());
+    for (codec, pt) in d.codecs {
+        let _ = write!(pts, " {pt}");
+        let _ = write!(attrs, "a=rtpmap:{pt} {}/8000\r\n", codec.name());
+    }
+    if let Some(pt) = d.cn_pt {
+        let _ = write!(pts, " {pt}");
+        let _ = write!(attrs, "a=rtpmap:{pt} CN/8000\r\n");
+    }
+    if let Some(pt) = d.dtmf_pt {
+        let _ = write!(pts, " {pt}");
+        let _ = write!(
+            attrs,
+            "a=rtpmap:{pt} telephone-event/8000\r\na=fmtp:{pt} 0-16\r\n"
+        );
+    }
+    format!(
+        "v=0\r\no=asterism {s} {v} IN {ip} {addr}\r\ns=Asterism\r\nc=IN {ip} {addr}\r\nt=0 0\r\nm=audio {port} RTP/AVP{pts}\r\n{attrs}a=ptime:20\r\na={dir}\r\n",
+        s = d.session,
+        v = d.version,
+        addr = d.addr,
+        port = d.port,
+        dir = d.direction.attribute(),
+    )
 }
 
 /// The answer: one audio stream at `addr:port`.
 pub fn answer(session: u64, addr: IpAddr, port: u16, offer: &Offer) -> String {
-    let ip = if addr.is_ipv4() { "IP4" } else { "IP6" };
-    let mut pts = offer.codec_pt.to_string();
-    let mut attrs = format!(
-        "a=rtpmap:{} {}/8000\r\n",
-        offer.codec_pt,
-        offer.codec.name()
-    );
-    if let Some(d) = offer.dtmf_pt {
-        pts.push_str(&format!(" {d}"));
-        attrs.push_str(&format!(
-            "a=rtpmap:{d} telephone-event/8000\r\na=fmtp:{d} 0-16\r\n"
-        ));
-    }
-    format!(
-        "v=0\r\no=asterism {session} {session} IN {ip} {addr}\r\ns=Asterism\r\nc=IN {ip} {addr}\r\nt=0 0\r\nm=audio {port} RTP/AVP {pts}\r\n{attrs}a=ptime:20\r\na=sendrecv\r\n"
-    )
+    describe(&Describe {
+        session,
+        version: session,
+        addr,
+        port,
+        codecs: &[(offer.codec, offer.codec_pt)],
+        dtmf_pt: offer.dtmf_pt,
+        cn_pt: None,
+        direction: Direction::SendRecv,
+    })
 }
 
 #[cfg(test)]

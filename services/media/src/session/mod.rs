@@ -55,6 +55,13 @@ pub enum Command {
     Echo {
         done: oneshot::Sender<EchoEnd>,
     },
+    /// A relay leg's new SDP (see [`crate::relay`]); plain sessions refuse.
+    Update {
+        leg: usize,
+        sdp: crate::sdp::Media,
+        offer: bool,
+        reply: oneshot::Sender<Result<String, String>>,
+    },
     Close,
 }
 
@@ -69,6 +76,8 @@ pub struct Settings {
 pub struct Handle {
     pub commands: mpsc::Sender<Command>,
     pub stats: Arc<Mutex<Stats>>,
+    /// A relay's second leg (the first is `stats`).
+    pub callee: Option<Arc<Mutex<Stats>>>,
     pub events: broadcast::Sender<Event>,
     pub codec: Codec,
 }
@@ -156,6 +165,7 @@ pub fn start(
     Handle {
         commands: tx,
         stats,
+        callee: None,
         events,
         codec: offer.codec,
     }
@@ -188,6 +198,9 @@ impl Session {
                     Some(Command::Play { files, language, progress }) => {
                         self.mode = Mode::Play { queue: files.into(), language, samples: Vec::new(), pos: 0, current: String::new(), progress };
                         self.next_file().await;
+                    }
+                    Some(Command::Update { reply, .. }) => {
+                        let _ = reply.send(Err("not a relay session".into()));
                     }
                     Some(Command::Echo { done }) => {
                         if self.timed_out {
