@@ -3,6 +3,7 @@
 //! processes talking gRPC; plus sipp and raw-socket helpers.
 #![allow(dead_code)]
 
+pub mod baresip;
 pub mod calls;
 pub mod phone;
 pub mod pki;

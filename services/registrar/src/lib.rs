@@ -10,6 +10,7 @@ pub mod config;
 pub mod expiry;
 pub mod gauges;
 pub mod grpc;
+pub mod media_keys;
 pub mod nonce;
 pub mod register;
 pub mod sip_keys;

@@ -59,6 +59,7 @@ pub(crate) fn user(u: &crate::users::User) -> PbUser {
         callerid_num: u.callerid_num.clone(),
         call_limit: u.call_limit.unwrap_or(0),
         guest: false,
+        anchor_media: u.anchor_media,
     }
 }
 

@@ -23,6 +23,9 @@ const GENERAL_DONE: &[&str] = &[
     "allowguest",
     "alwaysauthreject",
     "register",
+    "directmedia",
+    "canreinvite",
+    "nat",
 ];
 
 /// Peer keys Asterism acts on (`max_contacts` is pjsip's, taken as an extension).
@@ -37,6 +40,9 @@ const PEER_DONE: &[&str] = &[
     "deny",
     "call-limit",
     "max_contacts",
+    "directmedia",
+    "canreinvite",
+    "nat",
 ];
 
 /// chan_sip keys Asterism has its own setting for.
@@ -413,10 +419,11 @@ mod tests {
             }
         );
         assert_eq!(
-            general("NAT"),
+            general("DTMFMODE"),
             Support::NotSupported { hint: None },
             "common keys too"
         );
+        assert_eq!(general("NAT"), Support::Implemented);
         assert_eq!(general("jbenable"), Support::NotSupported { hint: None });
         assert_eq!(general("relam"), Support::Unknown);
         assert_eq!(peer("Secret"), Support::Implemented);

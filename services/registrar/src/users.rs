@@ -9,6 +9,7 @@
 //! line; malformed values fail with file:line.
 
 use crate::acl::{Acl, Sense};
+use crate::media_keys::MediaKeys;
 use crate::sip_keys;
 use asterism_config::register_line::{self, Registration};
 use asterism_config::{ConfError, ConfFile, Entry, Section};
@@ -49,6 +50,9 @@ pub struct User {
     /// `max_contacts=` (from pjsip.conf's AOR option): registered contacts
     /// at once (None: the registrar's default).
     pub max_contacts: Option<u32>,
+    /// Its calls' media goes through a media relay (`directmedia=no`,
+    /// `nat=comedia`; see [`crate::media_keys`]).
+    pub anchor_media: bool,
 }
 
 impl User {
@@ -74,6 +78,8 @@ pub struct Directory {
     pub warnings: Vec<String>,
     /// `register =>` lines (outbound registrations to providers).
     pub registrations: Vec<Registration>,
+    /// `[general]`'s `directmedia`/`nat`: what peers inherit.
+    media: MediaKeys,
 }
 
 impl Directory {
@@ -99,6 +105,9 @@ impl Directory {
         let mut warned = HashSet::new();
         for general in conf.sections.iter().filter(|s| is(s, "general")) {
             for e in &general.entries {
+                if dir.media.take(e, &mut dir.warnings) {
+                    continue;
+                }
                 match e.key.to_ascii_lowercase().as_str() {
                     "realm" => dir.realm = non_empty(e)?.to_owned(),
                     "context" => dir.default_context = non_empty(e)?.to_owned(),
@@ -121,6 +130,9 @@ impl Directory {
                 dir.users.insert(u.name.clone(), u);
             }
         }
+        // A template's line warns once, not once per peer built on it.
+        let mut seen = HashSet::new();
+        dir.warnings.retain(|w| seen.insert(w.clone()));
         Ok(dir)
     }
 
@@ -206,8 +218,11 @@ impl Directory {
                 return Ok(None);
             }
         }
+        let mut media = MediaKeys::default();
         for e in &s.entries {
-            self.warn_key(e, &s.name, sip_keys::peer(&e.key), warned);
+            if !media.take(e, &mut self.warnings) {
+                self.warn_key(e, &s.name, sip_keys::peer(&e.key), warned);
+            }
         }
         let secret = match (s.get("secret"), s.get("md5secret")) {
             (_, Some(e)) => {
@@ -249,6 +264,7 @@ impl Directory {
             acl: acl_of(s)?,
             call_limit: count(s, "call-limit")?,
             max_contacts: count(s, "max_contacts")?,
+            anchor_media: media.over(self.media).anchored(),
         }))
     }
 
@@ -368,8 +384,8 @@ mod tests {
         let d = Directory::parse(
             Path::new("sip.conf"),
             concat!(
-                "[basic-options](!)\ntype=friend\ncontext=from-office\nnat=force_rport\n",
-                "[natted-phone](!,Basic-Options)\nhost=dynamic\n",
+                "[basic-options](!)\ntype=friend\ncontext=from-office\nlanguage=fr\n",
+                "[natted-phone](!,Basic-Options)\nhost=dynamic\nnat=force_rport,comedia\n",
                 "[alice](natted-phone)\nsecret=a\n",
                 "[bob](natted-phone)\nsecret=b\ncontext=bobs\n",
             ),
@@ -378,11 +394,27 @@ mod tests {
         let a = d.get("alice").unwrap();
         assert_eq!((a.context.as_str(), a.dynamic()), ("from-office", true));
         assert_eq!(d.get("bob").unwrap().context, "bobs");
+        assert!(
+            a.anchor_media,
+            "nat=comedia from the template anchors media"
+        );
         // The template's unsupported line is warned about once, not per peer.
         assert_eq!(
             d.warnings,
-            ["sip.conf:4: 'nat' in [alice] is not supported by Asterism: ignored"]
+            ["sip.conf:4: 'language' in [alice] is not supported by Asterism: ignored"]
         );
+    }
+
+    #[test]
+    fn directmedia_in_general_is_every_peers_default() {
+        let d = Directory::parse(
+            Path::new("sip.conf"),
+            "[general]\ndirectmedia=no\n[a]\ntype=friend\nsecret=x\n[b]\ntype=friend\nsecret=y\ncanreinvite=yes\n",
+        )
+        .unwrap();
+        assert!(d.get("a").unwrap().anchor_media);
+        assert!(!d.get("b").unwrap().anchor_media);
+        assert!(d.warnings.is_empty(), "{:?}", d.warnings);
     }
 
     #[test]

@@ -108,12 +108,17 @@ pub struct Contact {
     pub flow: Flow,
     /// A Route through that other edge, when there is one.
     pub route: Option<String>,
+    /// Its Contact names another address than its REGISTER came from:
+    /// behind NAT, so its media is anchored.
+    pub behind_nat: bool,
 }
 
 /// A Dial target, looked up.
 pub struct Resolved {
     pub target: String,
     pub contacts: Vec<Contact>,
+    /// sip.conf wants its media anchored (`directmedia=no`, `nat=comedia`).
+    pub anchor: bool,
     /// Its call-limit slot, when it has a limit.
     pub slot: Option<Slot>,
 }
@@ -124,6 +129,13 @@ pub struct MediaSession {
     pub id: String,
     /// The instance it lives on (none in tests).
     pub instance: Option<std::sync::Arc<crate::placement::Instance>>,
+}
+
+/// A relay's SDP: our answer to the caller, our offer to the callee(s).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelaySdp {
+    pub caller_answer: String,
+    pub callee_offer: String,
 }
 
 /// How an echo ended.
@@ -164,6 +176,21 @@ pub trait Backends: Send + Sync + 'static {
         offer: String,
         host: &str,
     ) -> BoxFuture<Result<(MediaSession, String), BackendError>>;
+    /// Anchor the call's media: a relay from the caller's `offer`.
+    fn open_relay(
+        &self,
+        call_id: &str,
+        offer: String,
+        host: &str,
+    ) -> BoxFuture<Result<(MediaSession, RelaySdp), BackendError>>;
+    /// Leg `side`'s new SDP for the relay; our answer when it is an offer.
+    fn update_relay(
+        &self,
+        s: &MediaSession,
+        side: super::bridge::Side,
+        sdp: String,
+        offer: bool,
+    ) -> BoxFuture<Result<String, BackendError>>;
     /// Play `files` to the end (missing files are logged and skipped).
     fn play(&self, s: &MediaSession, files: Vec<String>) -> BoxFuture<Result<(), BackendError>>;
     fn echo(&self, s: &MediaSession) -> BoxFuture<Result<EchoEnd, BackendError>>;

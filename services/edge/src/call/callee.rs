@@ -55,6 +55,9 @@ impl Machine {
             }
             return;
         }
+        if self.relay_answers(req) {
+            return self.reoffer(Side::Callee, key, replier, req);
+        }
         match self.a.dialog.as_mut() {
             Some(d) if self.a.state != AState::Gone => {
                 let origin = (key, replier);

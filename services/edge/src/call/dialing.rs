@@ -23,7 +23,8 @@ impl Machine {
                         self.entry.state("ringing");
                     }
                     let code = if r.code == 183 { 183 } else { 180 };
-                    self.a.provisional(&mut self.out, code, sdp_of(r));
+                    let sdp = self.for_caller(sdp_of(r), false);
+                    self.a.provisional(&mut self.out, code, sdp);
                 }
             }
             200..=299 => return self.win(i, r, now),
@@ -58,7 +59,8 @@ impl Machine {
             self.byes.push(k);
             return self.result(hung_up());
         }
-        self.a.answer(&mut self.out, sdp_of(r), now);
+        let sdp = self.for_caller(sdp_of(r), true);
+        self.a.answer(&mut self.out, sdp, now);
         self.entry.state("answered");
         self.entry.leg_state(&winner.dialog.call_id, "confirmed");
         self.entry.leg_state(&self.a.checked.call_id, "confirmed");
@@ -83,6 +85,7 @@ impl Machine {
         if codes.len() == self.forks.len() {
             self.losers.append(&mut self.forks);
             self.dial_slots.clear();
+            self.drop_relay();
             self.result(with_status(StepStatus::Ok, dial_status(&codes)));
         }
     }

@@ -196,6 +196,23 @@ fn spawn(asks: &mut FuturesUnordered<BoxFuture<Back>>, b: &Arc<dyn Backends>, op
             let f = b.open_media(&call_id, offer, &host);
             Box::pin(async move { answer(Answer::Media(f.await)) })
         }
+        Ask::OpenRelay {
+            call_id,
+            offer,
+            host,
+        } => {
+            let f = b.open_relay(&call_id, offer, &host);
+            Box::pin(async move { answer(Answer::Relay(f.await)) })
+        }
+        Ask::UpdateRelay {
+            session,
+            side,
+            sdp,
+            reply,
+        } => {
+            let f = b.update_relay(&session, side, sdp, reply.is_some());
+            Box::pin(async move { answer(Answer::RelayUpdated(reply, f.await)) })
+        }
         Ask::Play(s, files) => {
             let f = b.play(&s, files);
             Box::pin(async move { answer(Answer::Played(f.await)) })

@@ -3,9 +3,12 @@
 //! that travel between it and its task ([`Ask`], [`Answer`]).
 
 use super::backends::{AuthAnswer, AuthAsk, BackendError, EchoEnd, MediaSession, Resolved};
-use super::backends::{Slot, SlotRefused};
+use super::backends::{RelaySdp, Slot, SlotRefused};
+use super::bridge::Side;
 use crate::command::{Command, LegEvent};
+use crate::reply::Replier;
 use asterism_proto::router::{CallStart, Step, StepResult};
+use asterism_sip::transaction::TsxKey;
 
 /// Everything that can happen to a call.
 #[derive(Debug)]
@@ -38,6 +41,20 @@ pub enum Answer {
     Echoed(Result<EchoEnd, BackendError>),
     /// The instance of session `id` died (whatever request is under way).
     MediaLost(String),
+    /// A relay and its SDP, for an anchored Dial.
+    Relay(Result<(MediaSession, RelaySdp), BackendError>),
+    /// A relay took a leg's SDP; with the leg's request to answer, when it
+    /// was a new offer.
+    RelayUpdated(Option<Box<Reoffer>>, Result<String, BackendError>),
+}
+
+/// A leg's re-INVITE or UPDATE, waiting for the relay's answer.
+pub struct Reoffer {
+    pub side: Side,
+    pub key: TsxKey,
+    pub replier: Replier,
+    /// An INVITE (its 200 is ACKed), not an UPDATE.
+    pub invite: bool,
 }
 
 impl std::fmt::Debug for Answer {
@@ -51,6 +68,8 @@ impl std::fmt::Debug for Answer {
             Answer::Played(_) => "Played",
             Answer::Echoed(_) => "Echoed",
             Answer::MediaLost(_) => "MediaLost",
+            Answer::Relay(_) => "Relay",
+            Answer::RelayUpdated(..) => "RelayUpdated",
         };
         f.write_str(name)
     }
@@ -73,6 +92,18 @@ pub enum Ask {
         call_id: String,
         offer: String,
         host: String,
+    },
+    OpenRelay {
+        call_id: String,
+        offer: String,
+        host: String,
+    },
+    /// A leg's SDP to the relay; `reply`: the request to answer with ours.
+    UpdateRelay {
+        session: MediaSession,
+        side: Side,
+        sdp: String,
+        reply: Option<Box<Reoffer>>,
     },
     Play(MediaSession, Vec<String>),
     Echo(MediaSession),
@@ -112,6 +143,8 @@ impl std::fmt::Debug for Action {
                     Ask::Resolve { .. } => "Resolve",
                     Ask::Execute(_) => "Execute",
                     Ask::OpenMedia { .. } => "OpenMedia",
+                    Ask::OpenRelay { .. } => "OpenRelay",
+                    Ask::UpdateRelay { .. } => "UpdateRelay",
                     Ask::Play(..) => "Play",
                     Ask::Echo(_) => "Echo",
                     Ask::WatchMedia(_) => "WatchMedia",

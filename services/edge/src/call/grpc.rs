@@ -5,7 +5,7 @@
 use super::backends::*;
 use crate::Ctx;
 use asterism_proto::common::Transport as PbTransport;
-use asterism_proto::media::{play_progress, CloseRequest, EchoRequest, OpenRequest, PlayRequest};
+use asterism_proto::media::{play_progress, CloseRequest, EchoRequest, PlayRequest};
 use asterism_proto::registrar::{
     AcquireCallRequest, AuthFailure, Binding, LookupRequest, Outcome, RegisterRequest,
     RegisterResponse, ReleaseCallRequest,
@@ -50,7 +50,7 @@ macro_rules! rpc {
 }
 
 /// Count a gRPC request's time in `asterism_edge_grpc_client_duration_seconds`.
-fn timed(
+pub(super) fn timed(
     ctx: &Ctx,
     service: &str,
     method: &str,
@@ -168,6 +168,7 @@ impl Backends for GrpcBackends {
                     .iter()
                     .filter_map(|b| contact(&ctx, &target, b))
                     .collect();
+                let anchor = user.as_ref().is_some_and(|u| u.anchor_media);
                 let limit = user.map(|u| u.call_limit).unwrap_or(0);
                 let mut slot = None;
                 if limit > 0 && !contacts.is_empty() {
@@ -180,6 +181,7 @@ impl Backends for GrpcBackends {
                 out.push(Resolved {
                     target,
                     contacts,
+                    anchor,
                     slot,
                 });
             }
@@ -233,43 +235,28 @@ impl Backends for GrpcBackends {
         host: &str,
     ) -> BoxFuture<Result<(MediaSession, String), BackendError>> {
         let (ctx, call_id, host) = (self.0.clone(), call_id.to_owned(), host.to_owned());
-        Box::pin(async move {
-            for inst in ctx.media.order() {
-                let mut client = inst.client.clone();
-                let mut req = tonic::Request::new(OpenRequest {
-                    call_id: call_id.clone(),
-                    sdp_offer: offer.clone(),
-                    reached_at: host.clone(),
-                });
-                req.set_timeout(ctx.cfg.rpc_timeout);
-                let span = asterism_telemetry::rpc::client_span("asterism.media.v1.Media", "Open");
-                let call = tracing::Instrument::instrument(client.open(req), span);
-                let started = std::time::Instant::now();
-                let opened = tokio::time::timeout(ctx.cfg.rpc_timeout, call)
-                    .await
-                    .unwrap_or_else(|_| Err(tonic::Status::deadline_exceeded("no answer")));
-                let media = "asterism.media.v1.Media";
-                timed(&ctx, media, "Open", started, opened.as_ref().err());
-                match opened {
-                    Ok(r) => {
-                        let r = r.into_inner();
-                        inst.placed(2);
-                        let session = MediaSession {
-                            id: r.session_id,
-                            instance: Some(inst),
-                        };
-                        return Ok((session, r.sdp_answer));
-                    }
-                    Err(s) if s.code() == tonic::Code::FailedPrecondition => {
-                        return Err(BackendError::NoCodec(s.message().to_owned()))
-                    }
-                    Err(s) => {
-                        tracing::warn!(code = ?s.code(), "media instance did not answer; trying the next")
-                    }
-                }
-            }
-            Err(BackendError::Unavailable)
-        })
+        Box::pin(super::media_rpc::open(ctx, call_id, offer, host))
+    }
+
+    fn open_relay(
+        &self,
+        call_id: &str,
+        offer: String,
+        host: &str,
+    ) -> BoxFuture<Result<(MediaSession, RelaySdp), BackendError>> {
+        let (ctx, call_id, host) = (self.0.clone(), call_id.to_owned(), host.to_owned());
+        Box::pin(super::media_rpc::open_relay(ctx, call_id, offer, host))
+    }
+
+    fn update_relay(
+        &self,
+        s: &MediaSession,
+        side: super::bridge::Side,
+        sdp: String,
+        offer: bool,
+    ) -> BoxFuture<Result<String, BackendError>> {
+        let (ctx, s) = (self.0.clone(), s.clone());
+        Box::pin(super::media_rpc::update_relay(ctx, s, side, sdp, offer))
     }
 
     fn play(&self, s: &MediaSession, files: Vec<String>) -> BoxFuture<Result<(), BackendError>> {
@@ -412,10 +399,31 @@ fn contact(ctx: &Ctx, aor: &str, b: &Binding) -> Option<Contact> {
         _ => (phone, None),
     };
     Some(Contact {
+        behind_nat: behind_nat(b),
         uri: b.contact.clone(),
         flow,
         route,
     })
+}
+
+/// Whether the phone of binding `b` is behind NAT: its Contact names
+/// another address than the one its REGISTER came from.
+fn behind_nat(b: &Binding) -> bool {
+    let Some(source) = b
+        .flow
+        .as_ref()
+        .and_then(|f| f.source_ip.parse::<IpAddr>().ok())
+    else {
+        return false;
+    };
+    let Ok(uri) = asterism_sip::Uri::parse(&b.contact) else {
+        return false;
+    };
+    let host = match &uri.host {
+        asterism_sip::Host::Name(n) => n.parse::<IpAddr>().ok(),
+        asterism_sip::Host::V6(a) => a.parse::<IpAddr>().ok(),
+    };
+    host != Some(source)
 }
 
 /// Where to send a callee's INVITE, as Asterisk's nat=auto_force_rport

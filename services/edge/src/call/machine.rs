@@ -57,14 +57,28 @@ pub enum CallState {
     Admitting,
     Starting,
     AwaitingStep,
-    Waiting { until: Instant },
-    Answering { then: Then },
+    Waiting {
+        until: Instant,
+    },
+    Answering {
+        then: Then,
+    },
     Playing,
     Echoing,
-    Resolving { timeout: Duration },
-    Dialing { deadline: Instant },
+    Resolving {
+        timeout: Duration,
+    },
+    /// A relay is being opened for the Dial's anchored media.
+    Anchoring {
+        timeout: Duration,
+    },
+    Dialing {
+        deadline: Instant,
+    },
     Bridged,
-    Ending { until: Instant },
+    Ending {
+        until: Instant,
+    },
     Done,
 }
 
@@ -83,6 +97,10 @@ pub struct Machine {
     /// Our BYEs still unanswered.
     pub(super) byes: Vec<ClientKey>,
     pub(super) media: Option<MediaSession>,
+    /// The Dial's relay, when its media is anchored (`media` is its session).
+    pub(super) anchor: Option<super::anchor::Anchor>,
+    /// The Dial's targets while its relay is being opened.
+    pub(super) anchoring: Vec<super::backends::Resolved>,
     /// call-limit slots held until the call ends.
     pub(super) slots: Vec<Slot>,
     /// Slots taken for the targets of the Dial under way.
@@ -113,6 +131,8 @@ impl Machine {
             relays: Relays::default(),
             byes: Vec::new(),
             media: None,
+            anchor: None,
+            anchoring: Vec::new(),
             slots: Vec::new(),
             dial_slots: Vec::new(),
             dial_numbers: Vec::new(),
@@ -145,6 +165,7 @@ impl Machine {
             }
             Event::Leg(LegEvent::Timeout { key }) => self.on_timeout(&key),
             Event::Answer(_, Answer::MediaLost(id)) => self.media_lost(&id),
+            Event::Answer(_, Answer::RelayUpdated(reply, r)) => self.relay_updated(reply, r),
             Event::Answer(op, answer) if op == self.op => self.on_answer(answer, now),
             Event::Answer(_, answer) => self.stale(answer),
             Event::Step(step) => self.on_step(step, now),
@@ -265,6 +286,10 @@ impl Machine {
                 let timeout = *timeout;
                 self.start_forks(targets, timeout, now)
             }
+            (Answer::Relay(r), CallState::Anchoring { timeout }) => {
+                let timeout = *timeout;
+                self.relay_opened(r, timeout, now)
+            }
             (Answer::Media(m), CallState::Answering { then }) => {
                 let then = then.clone();
                 self.media_opened(m, then, now)
@@ -288,8 +313,9 @@ impl Machine {
     /// closed; slots are given back as they drop.
     fn stale(&mut self, answer: Answer) {
         if let Answer::Media(Ok((session, _))) = answer {
-            self.out.push(Action::Ask(0, Ask::CloseMedia(session)));
+            return self.out.push(Action::Ask(0, Ask::CloseMedia(session)));
         }
+        super::anchor::stale_relay(&answer, &mut self.out);
     }
 
     fn authenticated(&mut self, user: User) {
@@ -394,12 +420,15 @@ impl Machine {
             | CallState::Answering { .. }
             | CallState::Playing
             | CallState::Echoing => self.result(hung_up()),
-            CallState::Resolving { .. } | CallState::Dialing { .. } => {
+            CallState::Resolving { .. }
+            | CallState::Anchoring { .. }
+            | CallState::Dialing { .. } => {
                 for f in &mut self.forks {
                     f.cancel(&mut self.out);
                 }
                 self.losers.append(&mut self.forks);
                 self.dial_slots.clear();
+                self.anchoring.clear();
                 self.result(StepResult {
                     dial_status: "CANCEL".into(),
                     ..hung_up()
@@ -464,8 +493,11 @@ impl Machine {
                 self.caller_gone();
             }
             _ if self.state == CallState::Bridged && self.callee.is_some() => {
+                if self.relay_answers(req) {
+                    return self.reoffer(Side::Caller, key, replier, req);
+                }
+                let origin = (key, replier);
                 if let Some(callee) = self.callee.as_mut() {
-                    let origin = (key, replier);
                     self.relays
                         .relay(&mut self.out, &mut callee.dialog, origin, req, Side::Callee);
                 }
@@ -530,6 +562,7 @@ impl Machine {
                 }
                 self.losers.append(&mut self.forks);
                 self.dial_slots.clear();
+                self.drop_relay();
                 self.result(with_status(StepStatus::Ok, "NOANSWER"));
             }
             CallState::Ending { until } if now >= until => self.state = CallState::Done,

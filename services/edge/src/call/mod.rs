@@ -7,8 +7,9 @@
 //! sends goes through the core's transactions.
 
 mod a_leg;
+mod anchor;
 pub mod backends;
-mod bridge;
+pub mod bridge;
 mod callee;
 mod dialing;
 mod driver;
@@ -16,6 +17,7 @@ pub mod events;
 mod forks;
 pub mod grpc;
 pub mod machine;
+mod media_rpc;
 mod steps;
 #[cfg(test)]
 pub(crate) mod tests;

@@ -241,8 +241,15 @@ impl Machine {
         }
     }
 
-    /// The Dial targets are looked up: an INVITE to every contact at once.
-    pub(super) fn start_forks(&mut self, targets: Vec<Resolved>, timeout: Duration, now: Instant) {
+    /// The Dial targets are looked up (and media anchored if it must be):
+    /// an INVITE offering `offer` to every contact at once.
+    pub(super) fn fork_all(
+        &mut self,
+        targets: Vec<Resolved>,
+        timeout: Duration,
+        now: Instant,
+        offer: Option<(String, Bytes)>,
+    ) {
         let (number, name) = match &self.user {
             Some(u) if !u.callerid_num.is_empty() => {
                 (u.callerid_num.clone(), u.callerid_name.clone())
@@ -261,7 +268,7 @@ impl Machine {
             name: &name,
             host: &self.a.host,
             max_forwards: self.a.checked.max_forwards.unwrap_or(70).saturating_sub(1),
-            offer: self.a.offer(),
+            offer,
         };
         let mut forks = Vec::new();
         for r in targets {
@@ -294,6 +301,7 @@ impl Machine {
         }
         if forks.is_empty() {
             self.dial_slots.clear();
+            self.drop_relay();
             return self.result(with_status(StepStatus::Ok, "CHANUNAVAIL"));
         }
         self.forks = forks;

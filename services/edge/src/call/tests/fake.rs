@@ -57,7 +57,17 @@ pub struct Fake {
     pub closed: Arc<Mutex<Vec<String>>>,
     /// Notified: the media instance dies.
     pub lost: Arc<Notify>,
+    /// Targets whose sip.conf anchors media.
+    pub anchored: Vec<String>,
+    /// What relays were told: leg, SDP, offer.
+    pub relay_updates: Arc<Mutex<Vec<(crate::call::bridge::Side, String, bool)>>>,
 }
+
+/// The fake relay's SDP: to the caller, to the callee, and its answer to
+/// a leg's new offer.
+pub const RELAY_TO_CALLER: &str = "v=0\r\ns=relay-caller\r\n";
+pub const RELAY_TO_CALLEE: &str = "v=0\r\ns=relay-callee\r\n";
+pub const RELAY_REANSWER: &str = "v=0\r\ns=relay-reanswer\r\n";
 
 /// A phone at 127.0.0.1:`port` over UDP.
 pub fn phone(user: &str, port: u16) -> Contact {
@@ -68,6 +78,7 @@ pub fn phone(user: &str, port: u16) -> Contact {
             remote: format!("127.0.0.1:{port}").parse().unwrap(),
         },
         route: None,
+        behind_nat: false,
     }
 }
 
@@ -85,6 +96,7 @@ impl Fake {
                 callerid_num: "62".into(),
                 call_limit: 0,
                 guest: false,
+                anchor_media: false,
             },
             contacts,
             limits: HashMap::new(),
@@ -97,6 +109,8 @@ impl Fake {
             held: Arc::default(),
             closed: Arc::default(),
             lost: Arc::default(),
+            anchored: Vec::new(),
+            relay_updates: Arc::default(),
         }
     }
 
@@ -172,6 +186,7 @@ impl Backends for Fake {
                 _ => None,
             };
             out.push(Resolved {
+                anchor: self.anchored.contains(&target),
                 target,
                 contacts,
                 slot,
@@ -242,6 +257,50 @@ impl Backends for Fake {
                 }
                 Media::NoCodec => Err(BackendError::NoCodec("no codec in common".into())),
                 Media::Unavailable => Err(BackendError::Unavailable),
+            }
+        })
+    }
+
+    fn open_relay(
+        &self,
+        _: &str,
+        _: String,
+        _: &str,
+    ) -> BoxFuture<Result<(MediaSession, RelaySdp), BackendError>> {
+        let mode = self.media;
+        Box::pin(async move {
+            match mode {
+                Media::Ok => {
+                    let s = MediaSession {
+                        id: "r1".into(),
+                        instance: None,
+                    };
+                    let sdp = RelaySdp {
+                        caller_answer: RELAY_TO_CALLER.into(),
+                        callee_offer: RELAY_TO_CALLEE.into(),
+                    };
+                    Ok((s, sdp))
+                }
+                Media::NoCodec => Err(BackendError::NoCodec("no codec in common".into())),
+                Media::Unavailable => Err(BackendError::Unavailable),
+            }
+        })
+    }
+
+    fn update_relay(
+        &self,
+        _: &MediaSession,
+        side: crate::call::bridge::Side,
+        sdp: String,
+        offer: bool,
+    ) -> BoxFuture<Result<String, BackendError>> {
+        let refused = sdp.contains("G729");
+        self.relay_updates.lock().unwrap().push((side, sdp, offer));
+        Box::pin(async move {
+            match (refused, offer) {
+                (true, _) => Err(BackendError::NoCodec("no codec in common".into())),
+                (false, true) => Ok(RELAY_REANSWER.to_owned()),
+                (false, false) => Ok(String::new()),
             }
         })
     }

@@ -4,6 +4,7 @@
 //! nothing else can happen), plays the phones by handing it SIP messages as
 //! the core would, and reads what it tells the core to send.
 
+mod anchor;
 mod bridge;
 mod dial;
 mod dialog;
@@ -58,6 +59,11 @@ pub fn parse(head: &str, body: &str) -> (Request, Checked) {
 
 /// bob's INVITE to 61, with credentials (`creds`) and an SDP offer.
 pub fn invite(creds: bool) -> (Request, Checked) {
+    invite_offering(creds, SDP)
+}
+
+/// bob's INVITE to 61 offering `sdp`.
+pub fn invite_offering(creds: bool, sdp: &str) -> (Request, Checked) {
     let auth = if creds {
         "Authorization: Digest username=\"bob\", realm=\"asterisk\", nonce=\"abc\", uri=\"sip:61@127.0.0.1:5060\", response=\"0123456789abcdef0123456789abcdef\"\n"
     } else {
@@ -76,7 +82,7 @@ Contact: <sip:bob@{A}>
 Content-Type: application/sdp
 "
         ),
-        SDP,
+        sdp,
     )
 }
 
@@ -226,8 +232,13 @@ impl H {
 
     /// A request of the caller in its dialog with us.
     pub async fn caller(&mut self, method: &str) {
+        self.caller_with_body(method, "").await
+    }
+
+    /// A request of the caller in its dialog, with an SDP `body`.
+    pub async fn caller_with_body(&mut self, method: &str, body: &str) {
         let tag = self.a_tag.clone().expect("our To tag");
-        let r = self.caller_with_tags(method, "bobtag", Some(&tag));
+        let r = self.caller_request(method, "bobtag", Some(&tag), body);
         self.deliver(r, udp(A)).await;
     }
 
@@ -237,9 +248,20 @@ impl H {
         from: &str,
         to: Option<&str>,
     ) -> (Request, Checked) {
+        self.caller_request(method, from, to, "")
+    }
+
+    fn caller_request(
+        &mut self,
+        method: &str,
+        from: &str,
+        to: Option<&str>,
+        body: &str,
+    ) -> (Request, Checked) {
         self.cseq += 1;
         let to = to.map(|t| format!(";tag={t}")).unwrap_or_default();
         let (cseq, branch) = (self.cseq, format!("z9hG4bK-a{}", self.cseq));
+        let ctype = content_type(body);
         parse(
             &format!(
                 "{method} sip:bob@{A} SIP/2.0
@@ -249,9 +271,9 @@ To: <sip:61@127.0.0.1>{to}
 Call-ID: call-a
 CSeq: {cseq} {method}
 Max-Forwards: 70
-"
+{ctype}"
             ),
-            "",
+            body,
         )
     }
 
@@ -311,7 +333,13 @@ Max-Forwards: 70
 
     /// A request of the callee in its dialog (`invite` answered with `tag`).
     pub async fn callee(&mut self, invite: &Sent, tag: &str, method: &str) {
+        self.callee_with_body(invite, tag, method, "").await
+    }
+
+    /// A request of the callee in its dialog, with an SDP `body`.
+    pub async fn callee_with_body(&mut self, invite: &Sent, tag: &str, method: &str, body: &str) {
         self.cseq += 1;
+        let ctype = content_type(body);
         let h = &invite.request.headers;
         let (from, to) = (
             h.get(&HeaderName::From).unwrap(),
@@ -328,11 +356,20 @@ To: {from}
 Call-ID: {call_id}
 CSeq: {cseq} {method}
 Max-Forwards: 70
-"
+{ctype}"
             ),
-            "",
+            body,
         );
         self.deliver(r, invite.flow).await;
+    }
+}
+
+/// The Content-Type line an SDP body needs (none without a body).
+fn content_type(body: &str) -> &'static str {
+    if body.is_empty() {
+        ""
+    } else {
+        "Content-Type: application/sdp\n"
     }
 }
 
