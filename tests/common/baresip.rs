@@ -12,6 +12,8 @@ pub struct Baresip {
     child: Child,
     pub ctrl: u16,
     pub dir: PathBuf,
+    /// The network namespace it runs in (None: the test's own).
+    netns: Option<String>,
 }
 
 impl Drop for Baresip {
@@ -35,8 +37,14 @@ pub enum Mic<'a> {
     Wav(&'a Path),
 }
 
-/// Start baresip in `dir` with `accounts`; media on loopback only.
+/// Start baresip in `dir` with `accounts`; SIP and media on loopback only.
 pub fn start(dir: &Path, mic: Mic, accounts: &str) -> Baresip {
+    start_at(None, "127.0.0.1", dir, mic, accounts)
+}
+
+/// Start baresip in network namespace `netns` (see [`super::netns`]),
+/// SIP and media on address `ip` there.
+pub fn start_at(netns: Option<&str>, ip: &str, dir: &Path, mic: Mic, accounts: &str) -> Baresip {
     let ctrl = free_pair();
     let audio = match mic {
         Mic::Sine(f) => format!(
@@ -52,24 +60,31 @@ pub fn start(dir: &Path, mic: Mic, accounts: &str) -> Baresip {
         }
     };
     let config = format!(
-        "poll_method epoll\nsip_listen 127.0.0.1:{}\nsip_transports udp\nnet_interface 127.0.0.1\n{audio}module_path /usr/lib/baresip/modules\nmodule g711.so\nmodule_app account.so\nmodule_app menu.so\nmodule ctrl_tcp.so\nctrl_tcp_listen 127.0.0.1:{ctrl}\n",
+        "poll_method epoll\nsip_listen {ip}:{}\nsip_transports udp\nnet_interface {ip}\n{audio}module_path /usr/lib/baresip/modules\nmodule g711.so\nmodule_app account.so\nmodule_app menu.so\nmodule ctrl_tcp.so\nctrl_tcp_listen 127.0.0.1:{ctrl}\n",
         free_pair()
     );
     std::fs::write(dir.join("config"), config).unwrap();
     std::fs::write(dir.join("accounts"), accounts).unwrap();
-    let child = Command::new("baresip")
-        .arg("-f")
-        .arg(dir)
-        .stdin(Stdio::null())
-        // Kept in the test's directory: a failure message shows it.
-        .stdout(log_file(dir))
-        .stderr(log_file(dir))
-        .spawn()
-        .expect("baresip must be installed (Debian package baresip)");
+    let spawn = || {
+        Command::new("baresip")
+            .arg("-f")
+            .arg(dir)
+            .stdin(Stdio::null())
+            // Kept in the test's directory: a failure message shows it.
+            .stdout(log_file(dir))
+            .stderr(log_file(dir))
+            .spawn()
+            .expect("baresip must be installed (Debian package baresip)")
+    };
+    let child = match netns {
+        Some(ns) => super::netns::within(ns, spawn),
+        None => spawn(),
+    };
     Baresip {
         child,
         ctrl,
         dir: dir.to_path_buf(),
+        netns: netns.map(str::to_owned),
     }
 }
 
@@ -89,7 +104,10 @@ impl Baresip {
     }
 
     pub fn ctrl(&self, command: &str, params: &str) -> Option<String> {
-        ctrl(self.ctrl, command, params)
+        match &self.netns {
+            Some(ns) => super::netns::within(ns, || ctrl(self.ctrl, command, params)),
+            None => ctrl(self.ctrl, command, params),
+        }
     }
 
     pub fn registered(&self) -> bool {

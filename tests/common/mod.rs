@@ -5,6 +5,7 @@
 
 pub mod baresip;
 pub mod calls;
+pub mod netns;
 pub mod phone;
 pub mod pki;
 pub mod raw_call;
@@ -76,6 +77,9 @@ pub struct Topology {
     pub media: Service,
     pub edge: Service,
     pub sip_port: u16,
+    /// Where the edge listens for SIP: 127.0.0.1, or the address of an
+    /// `ASTERISM_SIP_BIND` in the extra settings.
+    pub sip_ip: std::net::IpAddr,
     pub grpc_port: u16,
     pub router_port: u16,
     pub admin_port: u16,
@@ -144,6 +148,13 @@ impl Topology {
         let media = start_media(&dir.0, media_port, media_http, &extra);
         let edge_http = free_port();
         let edge = start_edge(sip_port, grpc_port, edge_http, &extra);
+        let bound = extra
+            .iter()
+            .rev()
+            .find(|(k, _)| *k == "ASTERISM_SIP_BIND")
+            .and_then(|(_, v)| v.parse::<SocketAddr>().ok())
+            .unwrap_or(SocketAddr::from(([127, 0, 0, 1], sip_port)));
+        let (sip_ip, sip_port) = (bound.ip(), bound.port());
         let mut t = Topology {
             dir,
             csv,
@@ -153,6 +164,7 @@ impl Topology {
             media,
             edge,
             sip_port,
+            sip_ip,
             grpc_port,
             router_port,
             admin_port,
@@ -168,7 +180,7 @@ impl Topology {
     }
 
     pub fn sip_addr(&self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.sip_port))
+        SocketAddr::new(self.sip_ip, self.sip_port)
     }
 
     pub fn wait_ready(&mut self) {

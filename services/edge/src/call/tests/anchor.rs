@@ -149,3 +149,13 @@ async fn no_relay_no_call() {
         (StepStatus::Ok, "CHANUNAVAIL")
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_relay_instance_dying_hangs_up_both_legs() {
+    let (mut h, inv) = bridged(anchored()).await;
+    h.fake.lost.notify_one();
+    let cmds = h.drain().await;
+    let byes = requests(&cmds, Method::BYE);
+    assert_eq!(byes.len(), 2, "caller and callee: {cmds:?}");
+    assert!(byes.iter().any(|b| b.call_id() == inv.call_id()));
+}
