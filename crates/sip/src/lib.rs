@@ -19,7 +19,8 @@ pub mod transaction;
 pub mod transport;
 
 pub use message::{
-    digest, error, framing, header, method, request, response, status, text, triage, uri, validate,
+    digest, digest_client, error, framing, header, method, request, response, status, text, triage,
+    uri, validate,
 };
 
 pub use error::{FrameError, ParseError};

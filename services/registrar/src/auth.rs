@@ -110,7 +110,9 @@ impl Authenticator {
             (Secret::Plain(p), _) => digest::ha1(alg, &user.name, realm, p),
             (Secret::Md5Ha1(h), Algorithm::Md5 | Algorithm::Md5Sess) => h.clone(),
             // An MD5 HA1 cannot answer a SHA-256 challenge.
-            (Secret::Md5Ha1(_), _) => return AuthResult::Forbidden(AuthFailure::WrongPassword),
+            (Secret::Md5Ha1(_), _) | (Secret::None, _) => {
+                return AuthResult::Forbidden(AuthFailure::WrongPassword)
+            }
         };
         let expected = digest::expected_response(alg, &ha1, at.method, c);
         if !digest::digests_equal(&expected, &c.response) {

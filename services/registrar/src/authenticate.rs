@@ -26,6 +26,30 @@ impl Registrar {
         let now = crate::clock::now_ms() / 1000;
         let ip = source_ip(req.flow.as_ref());
         let dir = &self.auth.directory;
+        // A trunk's INVITE, known by its source: with insecure=invite it is
+        // not challenged (chan_sip); permit/deny still apply.
+        let source = req.flow.as_ref().and_then(|f| {
+            let ip: std::net::IpAddr = f.source_ip.parse().ok()?;
+            Some(std::net::SocketAddr::new(
+                ip,
+                u16::try_from(f.source_port).ok()?,
+            ))
+        });
+        let trunk = source.and_then(|a| dir.trunk_from(a));
+        if let Some(t) = trunk.filter(|t| {
+            req.method == "INVITE" && t.trunk.as_ref().is_some_and(|k| k.insecure_invite)
+        }) {
+            if !t.acl.is_empty() && !ip.is_some_and(|ip| t.acl.permits(ip)) {
+                let ban = self.failed(&t.name, ip, AuthFailure::Acl).await;
+                return Ok(refused(Outcome::Forbidden, AuthFailure::Acl, ban));
+            }
+            tracing::debug!(trunk = %t.name, "INVITE from a trunk's address: not challenged");
+            return Ok(AuthenticateResponse {
+                outcome: Outcome::Ok as i32,
+                user: Some(user(t)),
+                ..Default::default()
+            });
+        }
         // allowguest=yes: someone sip.conf does not know calls in, unasked.
         if dir.allow_guest && dir.get(&req.from_user).is_none() {
             return Ok(AuthenticateResponse {

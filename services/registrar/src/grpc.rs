@@ -65,6 +65,23 @@ impl RegistrarRpc for RegistrarService {
         ))
     }
 
+    async fn sign(&self, req: Request<SignRequest>) -> Result<Response<SignResponse>, Status> {
+        let r = req.get_ref();
+        let peer = self
+            .0
+            .auth
+            .directory
+            .get(&r.peer)
+            .ok_or_else(|| Status::not_found(format!("no peer {}", r.peer)))?;
+        match crate::trunks::sign(peer, &r.method, &r.uri, &r.challenge) {
+            Ok(authorization) => Ok(Response::new(SignResponse { authorization })),
+            Err(e) => {
+                tracing::warn!(peer = %r.peer, error = ?e, "cannot answer the trunk's challenge");
+                Err(Status::failed_precondition(format!("{e:?}")))
+            }
+        }
+    }
+
     async fn edge_alive(
         &self,
         req: Request<EdgeAliveRequest>,

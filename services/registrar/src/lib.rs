@@ -15,6 +15,7 @@ pub mod nonce;
 pub mod register;
 pub mod sip_keys;
 pub mod store;
+pub mod trunks;
 pub mod users;
 
 use crate::auth::Authenticator;

@@ -236,12 +236,21 @@ impl Registrar {
         let Some(u) = self.auth.directory.get(aor) else {
             return Ok(LookupResponse::default());
         };
+        if let Some(t) = &u.trunk {
+            return Ok(LookupResponse {
+                known: true,
+                user: Some(user(u)),
+                bindings: Vec::new(),
+                trunk: Some(crate::trunks::pb(u, t)),
+            });
+        }
         let mut bindings = self.store.lookup(aor, now_ms()).await?;
         self.mark_gone_edges(&mut bindings).await?;
         Ok(LookupResponse {
             known: true,
             user: Some(user(u)),
             bindings,
+            trunk: None,
         })
     }
 

@@ -43,6 +43,14 @@ const PEER_DONE: &[&str] = &[
     "directmedia",
     "canreinvite",
     "nat",
+    "insecure",
+    "port",
+    "defaultuser",
+    "username",
+    "fromuser",
+    "fromdomain",
+    "outboundproxy",
+    "remotesecret",
 ];
 
 /// chan_sip keys Asterism has its own setting for.

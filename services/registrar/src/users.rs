@@ -11,6 +11,7 @@
 use crate::acl::{Acl, Sense};
 use crate::media_keys::MediaKeys;
 use crate::sip_keys;
+use crate::trunks::Trunk;
 use asterism_config::register_line::{self, Registration};
 use asterism_config::{ConfError, ConfFile, Entry, Section};
 use std::collections::{HashMap, HashSet};
@@ -24,6 +25,9 @@ pub enum Secret {
     Plain(String),
     /// `md5secret`: MD5(user:realm:secret), already hashed.
     Md5Ha1(String),
+    /// A trunk without a secret (an ITSP that knows us by address): no
+    /// digest from it ever succeeds.
+    None,
 }
 
 /// Where a peer is: `host=dynamic` (it registers), an address or name
@@ -53,6 +57,8 @@ pub struct User {
     /// Its calls' media goes through a media relay (`directmedia=no`,
     /// `nat=comedia`; see [`crate::media_keys`]).
     pub anchor_media: bool,
+    /// A static `host=`: where calls to it go, how it is recognised.
+    pub trunk: Option<Trunk>,
 }
 
 impl User {
@@ -233,6 +239,8 @@ impl Directory {
                 Secret::Md5Ha1(v.to_ascii_lowercase())
             }
             (Some(e), None) => Secret::Plain(e.value.clone()),
+            // A trunk may be known by its address only.
+            (None, None) if matches!(host_of(s), PeerHost::Static(_)) => Secret::None,
             (None, None) => {
                 self.warnings.push(format!(
                     "{}:{}: [{}] has no secret: it cannot register",
@@ -256,11 +264,11 @@ impl Directory {
                 .unwrap_or_else(|| default_context.to_owned()),
             callerid_name,
             callerid_num,
-            host: match s.get("host") {
-                Some(e) if e.value.eq_ignore_ascii_case("dynamic") => PeerHost::Dynamic,
-                Some(e) => PeerHost::Static(non_empty(e)?.to_owned()),
-                None => PeerHost::Unset,
+            trunk: match host_of(s) {
+                PeerHost::Static(h) => Some(Trunk::from_section(s, &h, &mut self.warnings)?),
+                _ => None,
             },
+            host: host_of(s),
             acl: acl_of(s)?,
             call_limit: count(s, "call-limit")?,
             max_contacts: count(s, "max_contacts")?,
@@ -272,12 +280,34 @@ impl Directory {
         self.users.get(name)
     }
 
+    /// The trunk a request from `from` comes from (chan_sip's peer match by
+    /// address: with `insecure=port` any port of its host, else its port).
+    pub fn trunk_from(&self, from: std::net::SocketAddr) -> Option<&User> {
+        let mut trunks = self
+            .users
+            .values()
+            .filter(|u| u.trunk.as_ref().is_some_and(|t| t.is_source(from)));
+        // The same address twice (two accounts at one ITSP) is ambiguous:
+        // the one named first in name order, as a stable choice.
+        let first = trunks.next()?;
+        Some(trunks.fold(first, |a, b| if b.name < a.name { b } else { a }))
+    }
+
     pub fn len(&self) -> usize {
         self.users.len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.users.is_empty()
+    }
+}
+
+/// `host=`: dynamic, an address or name, or not said.
+fn host_of(s: &Section) -> PeerHost {
+    match s.get("host") {
+        Some(e) if e.value.eq_ignore_ascii_case("dynamic") => PeerHost::Dynamic,
+        Some(e) if !e.value.trim().is_empty() => PeerHost::Static(e.value.trim().to_owned()),
+        _ => PeerHost::Unset,
     }
 }
 

@@ -39,7 +39,7 @@ impl Algorithm {
         }
     }
 
-    fn hash(self, parts: &[&str]) -> String {
+    pub(crate) fn hash(self, parts: &[&str]) -> String {
         fn run<D: md5::Digest>(mut d: D, parts: &[&str]) -> String {
             for (i, p) in parts.iter().enumerate() {
                 if i > 0 {
@@ -55,7 +55,7 @@ impl Algorithm {
         }
     }
 
-    fn is_sess(self) -> bool {
+    pub(crate) fn is_sess(self) -> bool {
         matches!(self, Algorithm::Md5Sess | Algorithm::Sha256Sess)
     }
 }
@@ -87,24 +87,7 @@ pub fn parse_authorization(value: &str) -> Result<Option<Credentials>, ParseErro
         return Ok(None);
     }
     let mut c = Credentials::default();
-    for item in split_outside(rest, b',').map_err(|r| ParseError::new(E, r))? {
-        let item = trim_lws(item);
-        if item.is_empty() {
-            continue;
-        }
-        let (k, v) = item
-            .split_once('=')
-            .ok_or(ParseError::new(E, "parameter without ="))?;
-        let k = trim_lws(k);
-        let v = trim_lws(v);
-        let v = match v.strip_prefix('"') {
-            Some(inner) => inner
-                .strip_suffix('"')
-                .ok_or(ParseError::new(E, "unterminated quote"))?
-                .replace("\\\"", "\"")
-                .replace("\\\\", "\\"),
-            None => v.to_owned(),
-        };
+    for (k, v) in params(rest, E)? {
         match k.to_ascii_lowercase().as_str() {
             "username" => c.username = v,
             "realm" => c.realm = v,
@@ -123,6 +106,35 @@ pub fn parse_authorization(value: &str) -> Result<Option<Credentials>, ParseErro
         return Err(ParseError::new(E, "missing username, nonce or response"));
     }
     Ok(Some(c))
+}
+
+/// The `k=v` parameters of a Digest header after its scheme, quotes
+/// removed (`header`: for the error).
+pub(crate) fn params(
+    rest: &str,
+    header: &'static str,
+) -> Result<Vec<(String, String)>, ParseError> {
+    let mut out = Vec::new();
+    for item in split_outside(rest, b',').map_err(|r| ParseError::new(header, r))? {
+        let item = trim_lws(item);
+        if item.is_empty() {
+            continue;
+        }
+        let (k, v) = item
+            .split_once('=')
+            .ok_or(ParseError::new(header, "parameter without ="))?;
+        let v = trim_lws(v);
+        let v = match v.strip_prefix('"') {
+            Some(inner) => inner
+                .strip_suffix('"')
+                .ok_or(ParseError::new(header, "unterminated quote"))?
+                .replace("\\\"", "\"")
+                .replace("\\\\", "\\"),
+            None => v.to_owned(),
+        };
+        out.push((trim_lws(k).to_owned(), v));
+    }
+    Ok(out)
 }
 
 /// HA1 = H(username:realm:password) (what sip.conf's `md5secret` stores for MD5).

@@ -8,6 +8,7 @@
 //! folded lines, header lists, LWS, IPv6, raw digest values).
 
 pub mod digest;
+pub mod digest_client;
 pub mod error;
 pub mod framing;
 pub mod header;

@@ -119,8 +119,21 @@ pub struct Resolved {
     pub contacts: Vec<Contact>,
     /// sip.conf wants its media anchored (`directmedia=no`, `nat=comedia`).
     pub anchor: bool,
+    /// A trunk (static `host=`): its From and whether it can sign.
+    pub trunk: Option<TrunkFrom>,
     /// Its call-limit slot, when it has a limit.
     pub slot: Option<Slot>,
+}
+
+/// What a trunk's sip.conf section says of the INVITEs sent to it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrunkFrom {
+    /// `fromuser`: the From user instead of the caller's number.
+    pub fromuser: String,
+    /// `fromdomain`: the From host instead of ours.
+    pub fromdomain: String,
+    /// It has credentials: its 401/407 are answered (`Backends::sign`).
+    pub can_sign: bool,
 }
 
 /// A media session on some instance.
@@ -169,6 +182,15 @@ pub trait Backends: Send + Sync + 'static {
     /// The Dial targets' contacts (and slots); unknown, unregistered or
     /// limited-out targets have none.
     fn resolve(&self, targets: Vec<String>, call_id: &str) -> BoxFuture<Vec<Resolved>>;
+    /// The Authorization answering trunk `peer`'s `challenge` for `method`
+    /// on `uri` (the registrar holds the secrets).
+    fn sign(
+        &self,
+        peer: &str,
+        method: &str,
+        uri: &str,
+        challenge: &str,
+    ) -> BoxFuture<Result<String, BackendError>>;
     fn execute(&self, start: CallStart) -> BoxFuture<Result<Dialplan, BackendError>>;
     fn open_media(
         &self,

@@ -3,12 +3,15 @@
 //! once every leg answered, and late answers of the losers.
 
 use super::a_leg::AState;
+use super::backends::BackendError;
+use super::events::{Action, Ask};
 use super::forks::{dial_status, sdp_of, ForkState};
 use super::machine::{CallState, Machine};
 use super::steps::{hung_up, with_status};
 use asterism_proto::router::StepStatus;
 use asterism_sip::message::Response;
 use asterism_sip::transaction::ClientKey;
+use asterism_sip::HeaderName;
 use tokio::time::Instant;
 
 impl Machine {
@@ -28,7 +31,60 @@ impl Machine {
                 }
             }
             200..=299 => return self.win(i, r, now),
+            401 | 407 if self.forks[i].signs_as.is_some() => return self.answer_challenge(i, r),
             code => self.forks[i].settle(code),
+        }
+        self.dial_over();
+    }
+
+    /// A trunk challenged B leg `i`: the registrar signs, then the INVITE
+    /// goes again ([`Machine::signed`]); the leg is not over meanwhile.
+    fn answer_challenge(&mut self, i: usize, r: &Response) {
+        let proxy = r.code == 407;
+        let header = if proxy {
+            HeaderName::ProxyAuthenticate
+        } else {
+            HeaderName::WwwAuthenticate
+        };
+        let challenge = r.headers.get(&header).unwrap_or_default().to_owned();
+        let fork = &mut self.forks[i];
+        let Some(peer) = fork.challenged() else {
+            return;
+        };
+        let (key, uri) = (fork.key.clone(), fork.invite.uri.clone());
+        tracing::debug!(%peer, code = r.code, "trunk challenged the INVITE: answering");
+        let ask = Ask::Sign {
+            key,
+            peer,
+            uri,
+            challenge,
+            proxy,
+        };
+        self.out.push(Action::Ask(0, ask));
+    }
+
+    /// The registrar answered a trunk's challenge to B leg `key`: the
+    /// INVITE again with it, unless the leg was cancelled meanwhile or no
+    /// answer could be made (then the challenge is the leg's answer).
+    pub(super) fn signed(&mut self, key: &ClientKey, proxy: bool, r: Result<String, BackendError>) {
+        let code = if proxy { 407 } else { 401 };
+        if let Some(f) = self.losers.iter_mut().find(|f| f.key == *key && f.signing) {
+            f.signing = false;
+            return f.settle(487);
+        }
+        let Some(i) = self.forks.iter().position(|f| f.key == *key && f.signing) else {
+            return;
+        };
+        match r {
+            Ok(auth) if !self.forks[i].cancel_pending => {
+                let c = self.forks[i].with_credentials(proxy, auth);
+                self.out.push(Action::Core(c));
+            }
+            Ok(_) => self.forks[i].settle(487),
+            Err(e) => {
+                tracing::warn!(error = e.text(), "trunk's challenge not answered");
+                self.forks[i].settle(code);
+            }
         }
         self.dial_over();
     }

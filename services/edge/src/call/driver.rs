@@ -213,6 +213,16 @@ fn spawn(asks: &mut FuturesUnordered<BoxFuture<Back>>, b: &Arc<dyn Backends>, op
             let f = b.update_relay(&session, side, sdp, reply.is_some());
             Box::pin(async move { answer(Answer::RelayUpdated(reply, f.await)) })
         }
+        Ask::Sign {
+            key,
+            peer,
+            uri,
+            challenge,
+            proxy,
+        } => {
+            let f = b.sign(&peer, "INVITE", &uri, &challenge);
+            Box::pin(async move { answer(Answer::Signed(key, proxy, f.await)) })
+        }
         Ask::Play(s, files) => {
             let f = b.play(&s, files);
             Box::pin(async move { answer(Answer::Played(f.await)) })

@@ -8,7 +8,7 @@ use super::bridge::Side;
 use crate::command::{Command, LegEvent};
 use crate::reply::Replier;
 use asterism_proto::router::{CallStart, Step, StepResult};
-use asterism_sip::transaction::TsxKey;
+use asterism_sip::transaction::{ClientKey, TsxKey};
 
 /// Everything that can happen to a call.
 #[derive(Debug)]
@@ -43,6 +43,9 @@ pub enum Answer {
     MediaLost(String),
     /// A relay and its SDP, for an anchored Dial.
     Relay(Result<(MediaSession, RelaySdp), BackendError>),
+    /// A trunk's challenge to B leg `key` answered (Authorization value);
+    /// `proxy`: it was a 407.
+    Signed(ClientKey, bool, Result<String, BackendError>),
     /// A relay took a leg's SDP; with the leg's request to answer, when it
     /// was a new offer.
     RelayUpdated(Option<Box<Reoffer>>, Result<String, BackendError>),
@@ -69,6 +72,7 @@ impl std::fmt::Debug for Answer {
             Answer::Echoed(_) => "Echoed",
             Answer::MediaLost(_) => "MediaLost",
             Answer::Relay(_) => "Relay",
+            Answer::Signed(..) => "Signed",
             Answer::RelayUpdated(..) => "RelayUpdated",
         };
         f.write_str(name)
@@ -104,6 +108,14 @@ pub enum Ask {
         side: Side,
         sdp: String,
         reply: Option<Box<Reoffer>>,
+    },
+    /// Answer trunk `peer`'s 401/407 (`challenge`) to B leg `key`.
+    Sign {
+        key: ClientKey,
+        peer: String,
+        uri: String,
+        challenge: String,
+        proxy: bool,
     },
     Play(MediaSession, Vec<String>),
     Echo(MediaSession),
@@ -145,6 +157,7 @@ impl std::fmt::Debug for Action {
                     Ask::OpenMedia { .. } => "OpenMedia",
                     Ask::OpenRelay { .. } => "OpenRelay",
                     Ask::UpdateRelay { .. } => "UpdateRelay",
+                    Ask::Sign { .. } => "Sign",
                     Ask::Play(..) => "Play",
                     Ask::Echo(_) => "Echo",
                     Ask::WatchMedia(_) => "WatchMedia",

@@ -40,6 +40,10 @@ pub struct Fork {
     pub settled: bool,
     /// The INVITE client transaction, as a span until its final response.
     span: Option<tracing::Span>,
+    /// A trunk whose 401/407 we answer (once): its sip.conf name.
+    pub signs_as: Option<String>,
+    /// Its challenge is being answered (the registrar signs).
+    pub signing: bool,
 }
 
 /// Who the B legs say is calling, and what they are offered.
@@ -50,13 +54,16 @@ pub struct Caller<'a> {
     pub host: &'a str,
     pub max_forwards: u32,
     pub offer: Option<(String, Bytes)>,
+    /// A trunk's `fromdomain`: the From host instead of ours.
+    pub from_domain: Option<&'a str>,
 }
 
 impl Fork {
     /// The INVITE of a new B leg to `contact` of `target`, and its leg.
     pub fn start(target: &str, contact: &Contact, caller: &Caller) -> Option<(Fork, Command)> {
         let host = caller.host;
-        let from = NameAddr::new(Some(caller.name), Uri::sip(caller.number, host)?)
+        let from_host = caller.from_domain.unwrap_or(host);
+        let from = NameAddr::new(Some(caller.name), Uri::sip(caller.number, from_host)?)
             .with_tag(&random_token());
         let to = NameAddr::new(None, Uri::sip(target, host)?);
         let our_contact = NameAddr::new(None, Uri::sip(caller.number, host)?);
@@ -125,8 +132,48 @@ impl Fork {
             cancel_pending: false,
             settled: false,
             span: Some(span),
+            signs_as: None,
+            signing: false,
         };
         Some((fork, command))
+    }
+
+    /// The trunk challenged the INVITE (401/407): whether to answer it
+    /// (once per leg; the registrar signs, [`Fork::with_credentials`]).
+    pub fn challenged(&mut self) -> Option<String> {
+        let peer = self.signs_as.take()?;
+        self.signing = true;
+        Some(peer)
+    }
+
+    /// The INVITE again, with the trunk's credentials: a new transaction,
+    /// the next CSeq, the same dialog (RFC 3261 §22.2).
+    pub fn with_credentials(&mut self, proxy: bool, authorization: String) -> Command {
+        self.signing = false;
+        let key = ClientKey::new(Method::INVITE);
+        let seq = self.dialog.local_cseq + 1;
+        self.dialog.local_cseq = seq;
+        let mut invite = self.invite.clone();
+        let flow = self.dialog.flow;
+        let via = Via::new(flow.kind.as_str(), &self.dialog.host, &key.branch);
+        invite.headers.set(HeaderName::Via, via.to_string());
+        invite
+            .headers
+            .set(HeaderName::CSeq, format!("{seq} INVITE"));
+        let name = if proxy {
+            HeaderName::ProxyAuthorization
+        } else {
+            HeaderName::Authorization
+        };
+        invite.headers.push(name, authorization);
+        self.key = key.clone();
+        self.invite = invite.clone();
+        self.state = ForkState::Calling;
+        Command::Request {
+            key,
+            flow,
+            request: invite,
+        }
     }
 
     /// The INVITE got its final response (or timed out) with `status`.

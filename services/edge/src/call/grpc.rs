@@ -8,7 +8,7 @@ use asterism_proto::common::Transport as PbTransport;
 use asterism_proto::media::{play_progress, CloseRequest, EchoRequest, PlayRequest};
 use asterism_proto::registrar::{
     AcquireCallRequest, AuthFailure, Binding, LookupRequest, Outcome, RegisterRequest,
-    RegisterResponse, ReleaseCallRequest,
+    RegisterResponse, ReleaseCallRequest, SignRequest,
 };
 use asterism_proto::router::{call_event, CallEvent, CallStart};
 use asterism_sip::transport::Flow;
@@ -157,17 +157,23 @@ impl Backends for GrpcBackends {
                         aor: target.clone()
                     }
                 );
-                let (user, bindings) = match lookup {
-                    Ok(r) => (r.user, r.bindings),
+                let (user, bindings, trunk) = match lookup {
+                    Ok(r) => (r.user, r.bindings, r.trunk),
                     Err(status) => {
                         tracing::warn!(code = ?status.code(), aor = %target, "registrar lookup failed");
-                        (None, Vec::new())
+                        (None, Vec::new(), None)
                     }
                 };
-                let contacts: Vec<Contact> = bindings
+                let mut contacts: Vec<Contact> = bindings
                     .iter()
                     .filter_map(|b| contact(&ctx, &target, b))
                     .collect();
+                contacts.extend(trunk.as_ref().and_then(trunk_contact));
+                let trunk = trunk.map(|t| TrunkFrom {
+                    fromuser: t.fromuser,
+                    fromdomain: t.fromdomain,
+                    can_sign: t.can_sign,
+                });
                 let anchor = user.as_ref().is_some_and(|u| u.anchor_media);
                 let limit = user.map(|u| u.call_limit).unwrap_or(0);
                 let mut slot = None;
@@ -182,10 +188,34 @@ impl Backends for GrpcBackends {
                     target,
                     contacts,
                     anchor,
+                    trunk,
                     slot,
                 });
             }
             out
+        })
+    }
+
+    fn sign(
+        &self,
+        peer: &str,
+        method: &str,
+        uri: &str,
+        challenge: &str,
+    ) -> BoxFuture<Result<String, BackendError>> {
+        let ctx = self.0.clone();
+        let req = SignRequest {
+            peer: peer.to_owned(),
+            method: method.to_owned(),
+            uri: uri.to_owned(),
+            challenge: challenge.to_owned(),
+        };
+        Box::pin(async move {
+            match rpc!(ctx, registrar, sign, req) {
+                Ok(r) => Ok(r.authorization),
+                Err(s) if s.code() == tonic::Code::Unavailable => Err(BackendError::Unavailable),
+                Err(s) => Err(BackendError::Failed(s.message().to_owned())),
+            }
         })
     }
 
@@ -403,6 +433,34 @@ fn contact(ctx: &Ctx, aor: &str, b: &Binding) -> Option<Contact> {
         uri: b.contact.clone(),
         flow,
         route,
+    })
+}
+
+/// Where a trunk is called: `sip:[defaultuser@]host:port`, sent to its
+/// resolved address (or outbound proxy); none when its name did not resolve.
+fn trunk_contact(t: &asterism_proto::registrar::Trunk) -> Option<Contact> {
+    let Ok(to) = t.send_to.parse::<SocketAddr>() else {
+        tracing::info!(host = %t.host, "trunk not called: its host did not resolve");
+        return None;
+    };
+    let host = if t.host.contains(':') && !t.host.starts_with('[') {
+        format!("[{}]", t.host)
+    } else {
+        t.host.clone()
+    };
+    let user = if t.defaultuser.is_empty() {
+        String::new()
+    } else {
+        format!("{}@", t.defaultuser)
+    };
+    Some(Contact {
+        uri: format!("sip:{user}{host}:{}", t.port),
+        flow: Flow {
+            kind: Kind::Udp,
+            remote: to,
+        },
+        route: None,
+        behind_nat: false,
     })
 }
 

@@ -166,6 +166,7 @@ impl Machine {
             Event::Leg(LegEvent::Timeout { key }) => self.on_timeout(&key),
             Event::Answer(_, Answer::MediaLost(id)) => self.media_lost(&id),
             Event::Answer(_, Answer::RelayUpdated(reply, r)) => self.relay_updated(reply, r),
+            Event::Answer(_, Answer::Signed(key, proxy, r)) => self.signed(&key, proxy, r),
             Event::Answer(op, answer) if op == self.op => self.on_answer(answer, now),
             Event::Answer(_, answer) => self.stale(answer),
             Event::Step(step) => self.on_step(step, now),

@@ -269,6 +269,7 @@ impl Machine {
             host: &self.a.host,
             max_forwards: self.a.checked.max_forwards.unwrap_or(70).saturating_sub(1),
             offer,
+            from_domain: None,
         };
         let mut forks = Vec::new();
         for r in targets {
@@ -280,11 +281,25 @@ impl Machine {
                 .iter()
                 .find(|(peer, _)| *peer == r.target)
                 .map(|(_, n)| n.clone());
+            // A trunk: From as its sip.conf says; its challenges answered.
+            let trunk = r.trunk.as_ref();
+            let caller = Caller {
+                number: trunk
+                    .map(|t| t.fromuser.as_str())
+                    .filter(|u| !u.is_empty())
+                    .unwrap_or(caller.number),
+                from_domain: trunk
+                    .map(|t| t.fromdomain.as_str())
+                    .filter(|d| !d.is_empty()),
+                offer: caller.offer.clone(),
+                ..caller
+            };
             for contact in &r.contacts {
                 let contact = &with_number(contact, number.as_deref());
-                let Some((fork, invite)) = Fork::start(&r.target, contact, &caller) else {
+                let Some((mut fork, invite)) = Fork::start(&r.target, contact, &caller) else {
                     continue;
                 };
+                fork.signs_as = trunk.filter(|t| t.can_sign).map(|_| r.target.clone());
                 let call_id = fork.dialog.call_id.clone();
                 self.out.push(Action::Route(call_id.clone()));
                 self.entry.add_leg(asterism_proto::edge::LegInfo {

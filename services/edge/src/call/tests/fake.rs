@@ -59,6 +59,10 @@ pub struct Fake {
     pub lost: Arc<Notify>,
     /// Targets whose sip.conf anchors media.
     pub anchored: Vec<String>,
+    /// Targets that are trunks.
+    pub trunks: HashMap<String, TrunkFrom>,
+    /// Challenges signed: (peer, uri, challenge).
+    pub signed: Arc<Mutex<Vec<(String, String, String)>>>,
     /// What relays were told: leg, SDP, offer.
     pub relay_updates: Arc<Mutex<Vec<(crate::call::bridge::Side, String, bool)>>>,
 }
@@ -110,6 +114,8 @@ impl Fake {
             closed: Arc::default(),
             lost: Arc::default(),
             anchored: Vec::new(),
+            trunks: HashMap::new(),
+            signed: Arc::default(),
             relay_updates: Arc::default(),
         }
     }
@@ -187,12 +193,30 @@ impl Backends for Fake {
             };
             out.push(Resolved {
                 anchor: self.anchored.contains(&target),
+                trunk: self.trunks.get(&target).cloned(),
                 target,
                 contacts,
                 slot,
             });
         }
         Box::pin(async move { out })
+    }
+
+    fn sign(
+        &self,
+        peer: &str,
+        _: &str,
+        uri: &str,
+        challenge: &str,
+    ) -> BoxFuture<Result<String, BackendError>> {
+        let record = (peer.to_owned(), uri.to_owned(), challenge.to_owned());
+        self.signed.lock().unwrap().push(record);
+        let r = if challenge.contains("nonce") {
+            Ok(format!("Digest username=\"{peer}\", response=\"signed\""))
+        } else {
+            Err(BackendError::Failed("cannot answer".into()))
+        };
+        Box::pin(async move { r })
     }
 
     fn execute(&self, _start: CallStart) -> BoxFuture<Result<Dialplan, BackendError>> {

@@ -11,6 +11,7 @@ mod dialog;
 mod fake;
 mod media;
 mod start;
+mod trunk;
 
 use super::a_leg::ALeg;
 use super::backends::Backends;
@@ -316,7 +317,12 @@ Max-Forwards: 70
 
     /// A response of the callee to `sent`, with `tag` (and SDP on 18x/2xx).
     pub async fn respond(&self, sent: &Sent, code: u16, tag: &str) {
-        let response = callee_response(sent, code, tag);
+        self.respond_with(sent, callee_response(sent, code, tag))
+            .await
+    }
+
+    /// `response` of the callee to `sent`.
+    pub async fn respond_with(&self, sent: &Sent, response: Response) {
         let ev = LegEvent::Response {
             key: ClientKey::for_response(&sent.key.branch, &sent.request.method.as_str()),
             response: Box::new(response),
