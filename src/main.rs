@@ -10,6 +10,7 @@
 mod database_cli;
 mod dialplan_cli;
 mod probe_cli;
+mod sip_cli;
 
 use asterism_config::cli::{self, Setting};
 use asterism_config::{ProcessEnv, Strings};
@@ -58,6 +59,9 @@ async fn main() -> ExitCode {
     }
     if args.first().map(String::as_str) == Some("probe") {
         return probe_cli::run(&args[1..]).await;
+    }
+    if args.first().map(String::as_str) == Some("sip") {
+        return sip_cli::run(&args[1..]).await;
     }
     if args.first().map(String::as_str) == Some("database") {
         return database_cli::run(&args[1..]).await;
@@ -157,7 +161,10 @@ async fn main() -> ExitCode {
     tokio::spawn(
         tonic::transport::Server::builder()
             .add_service(asterism_router::grpc::service(router))
-            .add_service(asterism_edge::admin::service(edge.calls.clone()))
+            .add_service(asterism_edge::admin::service(
+                edge.calls.clone(),
+                edge.outregs.clone(),
+            ))
             .add_optional_service(registrar)
             .add_optional_service(media)
             .serve_with_incoming_shutdown(
@@ -172,8 +179,34 @@ async fn main() -> ExitCode {
         grpc = %internal,
         "Asterism ready"
     );
+    serve_edge_admin(&edge);
     edge.run().await;
     ExitCode::SUCCESS
+}
+
+/// The edge's admin service on its usual local port too (what `asterism sip
+/// show registry` asks), when that port is free.
+fn serve_edge_admin(edge: &asterism_edge::Edge) {
+    let addr = std::env::var("ASTERISM_EDGE_ADMIN_LISTEN")
+        .unwrap_or_else(|_| sip_cli::DEFAULT_EDGE_ADMIN.into());
+    let Ok(addr) = addr.parse::<std::net::SocketAddr>() else {
+        return tracing::warn!(%addr, "ASTERISM_EDGE_ADMIN_LISTEN is not host:port: no edge admin");
+    };
+    let Ok(listener) = std::net::TcpListener::bind(addr)
+        .and_then(|l| l.set_nonblocking(true).map(|()| l))
+        .and_then(TcpListener::from_std)
+    else {
+        return tracing::warn!(%addr, "edge admin port taken: `asterism sip show registry` will not reach this process");
+    };
+    let service = asterism_edge::admin::service(edge.calls.clone(), edge.outregs.clone());
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming_shutdown(
+                tokio_stream::wrappers::TcpListenerStream::new(listener),
+                asterism_config::shutdown::signal(),
+            ),
+    );
 }
 
 /// Values decided here, over the user's settings.

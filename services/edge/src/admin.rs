@@ -1,11 +1,19 @@
-//! The edge's admin gRPC service (`asterism.edge.v1.EdgeAdmin`).
+//! The edge's admin gRPC service (`asterism.edge.v1.EdgeAdmin`): the calls
+//! in progress and the outbound registrations this edge holds.
 
 use crate::calls::CallRegistry;
+use crate::outreg::Table;
 use asterism_proto::edge::edge_admin_server::{EdgeAdmin, EdgeAdminServer};
-use asterism_proto::edge::{ListCallsRequest, ListCallsResponse};
+use asterism_proto::edge::{
+    ListCallsRequest, ListCallsResponse, ListRegistrationsRequest, ListRegistrationsResponse,
+    RegistrationInfo,
+};
 use tonic::{Request, Response, Status};
 
-pub struct Admin(pub CallRegistry);
+pub struct Admin {
+    calls: CallRegistry,
+    outregs: Table,
+}
 
 #[tonic::async_trait]
 impl EdgeAdmin for Admin {
@@ -14,11 +22,37 @@ impl EdgeAdmin for Admin {
         _r: Request<ListCallsRequest>,
     ) -> Result<Response<ListCallsResponse>, Status> {
         Ok(Response::new(ListCallsResponse {
-            calls: self.0.list(),
+            calls: self.calls.list(),
         }))
+    }
+
+    async fn list_registrations(
+        &self,
+        _r: Request<ListRegistrationsRequest>,
+    ) -> Result<Response<ListRegistrationsResponse>, Status> {
+        let registrations = self
+            .outregs
+            .list()
+            .into_iter()
+            .map(|(id, s)| RegistrationInfo {
+                id,
+                host: s.host,
+                port: u32::from(s.port),
+                user: s.user,
+                state: s.state.as_str().to_owned(),
+                expires: s.expires,
+                registered: s.registered,
+                last_code: u32::from(s.last_code),
+                since: s
+                    .since
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs() as i64),
+            })
+            .collect();
+        Ok(Response::new(ListRegistrationsResponse { registrations }))
     }
 }
 
-pub fn service(calls: CallRegistry) -> EdgeAdminServer<Admin> {
-    EdgeAdminServer::new(Admin(calls))
+pub fn service(calls: CallRegistry, outregs: Table) -> EdgeAdminServer<Admin> {
+    EdgeAdminServer::new(Admin { calls, outregs })
 }

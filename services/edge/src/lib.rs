@@ -13,6 +13,7 @@ pub mod config;
 pub mod core;
 pub mod dispatch;
 pub mod metrics;
+pub mod outreg;
 pub mod placement;
 pub mod readiness;
 pub mod register;
@@ -70,6 +71,8 @@ pub struct Ctx {
     pub metrics: metrics::EdgeMetrics,
     /// Challenged transactions' spans, for their retries to join.
     pub joins: asterism_telemetry::join::Joins,
+    /// The `register =>` lines this edge keeps registered.
+    pub outregs: outreg::Table,
 }
 
 /// Every branch we generate starts so: a request that comes back through
@@ -229,6 +232,8 @@ pub struct Edge {
     pub local_addr: SocketAddr,
     /// Active calls, for the admin service.
     pub calls: calls::CallRegistry,
+    /// Outbound registrations, for the admin service.
+    pub outregs: outreg::Table,
     run: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
 }
 
@@ -328,17 +333,24 @@ impl Edge {
             calls: calls::CallRegistry::default(),
             metrics,
             joins: asterism_telemetry::join::Joins::new(trace::JOIN_CAPACITY, trace::JOIN_TTL),
+            outregs: outreg::Table::default(),
         });
         let calls = ctx.calls.clone();
+        let outregs = ctx.outregs.clone();
         tokio::spawn(ctx.media.clone().watch(ctx.cfg.media_addrs.clone()));
         tokio::spawn(alive::heartbeat(ctx.clone()));
         tokio::spawn(ctx.metrics.clone().watch_tcp(ctx.transport.clone()));
         let (cmd_tx, cmd_rx) = tokio::sync::mpsc::channel(4096);
+        tokio::spawn(outreg::supervise(
+            ctx.clone(),
+            command::CoreHandle(cmd_tx.clone()),
+        ));
         let core = core::Core::new(transport, ctx, command::CoreHandle(cmd_tx));
         let hop_inbound = hop.map(|(_, rx)| rx);
         Ok(Edge {
             local_addr,
             calls,
+            outregs,
             run: Box::pin(core.run(inbound, hop_inbound, cmd_rx, shutdown)),
         })
     }

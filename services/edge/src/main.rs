@@ -57,7 +57,10 @@ async fn main() -> ExitCode {
             tokio::spawn(
                 tonic::transport::Server::builder()
                     .add_service(health_service)
-                    .add_service(asterism_edge::admin::service(edge.calls.clone()))
+                    .add_service(asterism_edge::admin::service(
+                        edge.calls.clone(),
+                        edge.outregs.clone(),
+                    ))
                     .serve_with_shutdown(admin_rpc, asterism_config::shutdown::signal()),
             );
             edge.run().await;

@@ -15,6 +15,8 @@ pub type Labels = Vec<(&'static str, String)>;
 pub struct EdgeMetrics {
     pub registers: Family<Labels, Counter>,
     pub calls_active: Gauge,
+    /// `register =>` lines this edge holds that are registered now.
+    pub trunk_registered: Gauge,
     pub calls: Family<Labels, Counter>,
     /// Requests answered from the transaction layer as retransmissions.
     pub retransmissions: Counter,
@@ -85,6 +87,11 @@ impl EdgeMetrics {
             self.calls_active.clone(),
         );
         r.register("calls", "calls ended, by final state", self.calls.clone());
+        r.register(
+            "trunk_registrations_registered",
+            "register => lines this edge holds that the provider accepted",
+            self.trunk_registered.clone(),
+        );
         r.register(
             "transaction_retransmissions",
             "retransmitted requests absorbed by transactions",

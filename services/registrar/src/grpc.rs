@@ -67,19 +67,38 @@ impl RegistrarRpc for RegistrarService {
 
     async fn sign(&self, req: Request<SignRequest>) -> Result<Response<SignResponse>, Status> {
         let r = req.get_ref();
-        let peer = self
-            .0
-            .auth
-            .directory
-            .get(&r.peer)
-            .ok_or_else(|| Status::not_found(format!("no peer {}", r.peer)))?;
-        match crate::trunks::sign(peer, &r.method, &r.uri, &r.challenge) {
+        let signed = if r.registration.is_empty() {
+            let peer = self
+                .0
+                .auth
+                .directory
+                .get(&r.peer)
+                .ok_or_else(|| Status::not_found(format!("no peer {}", r.peer)))?;
+            crate::trunks::sign(peer, &r.method, &r.uri, &r.challenge)
+        } else {
+            self.0
+                .sign_registration(&r.registration, &r.method, &r.uri, &r.challenge)
+        };
+        match signed {
             Ok(authorization) => Ok(Response::new(SignResponse { authorization })),
             Err(e) => {
                 tracing::warn!(peer = %r.peer, error = ?e, "cannot answer the trunk's challenge");
                 Err(Status::failed_precondition(format!("{e:?}")))
             }
         }
+    }
+
+    async fn registrations(
+        &self,
+        req: Request<RegistrationsRequest>,
+    ) -> Result<Response<RegistrationsResponse>, Status> {
+        let r = req.get_ref();
+        if r.edge_id.is_empty() {
+            return Err(Status::invalid_argument("edge_id is empty"));
+        }
+        Ok(Response::new(
+            self.0.registrations(&r.edge_id, r.lease_secs).await?,
+        ))
     }
 
     async fn edge_alive(

@@ -12,6 +12,7 @@ pub mod gauges;
 pub mod grpc;
 pub mod media_keys;
 pub mod nonce;
+pub mod outreg;
 pub mod register;
 pub mod sip_keys;
 pub mod store;

@@ -23,6 +23,7 @@ const GENERAL_DONE: &[&str] = &[
     "allowguest",
     "alwaysauthreject",
     "register",
+    "registertimeout",
     "directmedia",
     "canreinvite",
     "nat",

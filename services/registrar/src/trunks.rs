@@ -176,6 +176,16 @@ pub fn sign(
         _ => return Err(SignError::NoCredentials),
     };
     let user = t.defaultuser.as_deref().unwrap_or(&u.name);
+    sign_as((user, secret), method, uri, challenge)
+}
+
+/// The Authorization answering `challenge` as `user` with `secret`.
+pub fn sign_as(
+    (user, secret): (&str, &str),
+    method: &str,
+    uri: &str,
+    challenge: &str,
+) -> Result<String, SignError> {
     let bad = |e: asterism_sip::ParseError| SignError::Unanswerable(e.to_string());
     let ch = asterism_sip::digest_client::parse_challenge(challenge)
         .map_err(bad)?

@@ -86,6 +86,9 @@ pub struct Directory {
     pub registrations: Vec<Registration>,
     /// `[general]`'s `directmedia`/`nat`: what peers inherit.
     media: MediaKeys,
+    /// `registertimeout=`: seconds before a failed registration is tried
+    /// again (chan_sip's default 20).
+    pub register_timeout: u32,
 }
 
 impl Directory {
@@ -103,6 +106,7 @@ impl Directory {
             default_context: DEFAULT_CONTEXT.to_owned(),
             allow_guest: false,
             always_auth_reject: true,
+            register_timeout: 20,
             ..Default::default()
         };
         dir.warnings
@@ -120,6 +124,15 @@ impl Directory {
                     "allowguest" => dir.allow_guest = yes_no(e)?,
                     "alwaysauthreject" => dir.always_auth_reject = yes_no(e)?,
                     "register" => dir.register_line(e),
+                    "registertimeout" => {
+                        dir.register_timeout = e
+                            .value
+                            .trim()
+                            .parse::<u32>()
+                            .ok()
+                            .filter(|&s| s > 0)
+                            .ok_or_else(|| bad(e, "must be a number of seconds"))?
+                    }
                     _ => dir.warn_key(e, "general", sip_keys::general(&e.key), &mut warned),
                 }
             }
@@ -180,10 +193,18 @@ impl Directory {
                 for n in notices {
                     self.warnings.push(format!("{at}: register => {n}"));
                 }
-                self.warnings.push(format!(
-                    "{at}: register => {}@{}: registering to a provider is not supported by Asterism yet: ignored",
-                    r.user, r.host
-                ));
+                if r.transport != register_line::Transport::Udp {
+                    self.warnings.push(format!(
+                        "{at}: register => {}@{}: only UDP registrations are supported by Asterism: ignored",
+                        r.user, r.host
+                    ));
+                    return;
+                }
+                if let Some(p) = &r.peer {
+                    self.warnings.push(format!(
+                        "{at}: register => {p}?…: the peer's settings are not applied to the registration by Asterism"
+                    ));
+                }
                 self.registrations.push(r);
             }
             Err(why) => self
@@ -464,7 +485,7 @@ mod tests {
             w.contains("sip.conf:3: 'relam' in [general] is an unknown key"),
             "{w}"
         );
-        assert!(w.contains("sip.conf:4: register => 1234@provider.example: registering to a provider is not supported by Asterism yet"), "{w}");
+        assert_eq!(d.registrations.len(), 1, "{w}");
         assert!(
             w.contains("sip.conf:5: register => broken: format for registration is"),
             "{w}"

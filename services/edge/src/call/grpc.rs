@@ -209,6 +209,7 @@ impl Backends for GrpcBackends {
             method: method.to_owned(),
             uri: uri.to_owned(),
             challenge: challenge.to_owned(),
+            registration: String::new(),
         };
         Box::pin(async move {
             match rpc!(ctx, registrar, sign, req) {
