@@ -164,6 +164,7 @@ async fn main() -> ExitCode {
             .add_service(asterism_edge::admin::service(
                 edge.calls.clone(),
                 edge.outregs.clone(),
+                edge.peers.clone(),
             ))
             .add_optional_service(registrar)
             .add_optional_service(media)
@@ -198,7 +199,8 @@ fn serve_edge_admin(edge: &asterism_edge::Edge) {
     else {
         return tracing::warn!(%addr, "edge admin port taken: `asterism sip show registry` will not reach this process");
     };
-    let service = asterism_edge::admin::service(edge.calls.clone(), edge.outregs.clone());
+    let service =
+        asterism_edge::admin::service(edge.calls.clone(), edge.outregs.clone(), edge.peers.clone());
     tokio::spawn(
         tonic::transport::Server::builder()
             .add_service(service)

@@ -4,21 +4,27 @@
 //! (the provider checks the digest), and the call completes; the
 //! provider's own INVITE from the trunk's address is not challenged and
 //! lands in the trunk's context, while the same INVITE from another port
-//! is challenged.
+//! is challenged. A qualified trunk that does not answer its OPTIONS is
+//! UNREACHABLE (`asterism sip show peers`) and a Dial to it fails at once
+//! with CHANUNAVAIL; once it answers it is OK again.
 
 mod common;
 
-use common::calls::{scenario, Sipp};
-use common::{TempDir, Topology};
+use common::calls::{refused_scenario, scenario, Sipp};
+use common::{wait_until, TempDir, Topology};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
-const EXTENSIONS: &str = "[default]
+const EXTENSIONS: &str = r#"[default]
 exten => _9X.,1,Dial(SIP/itsp/${EXTEN:1},20)
 exten => _9X.,n,Hangup()
 exten => _8X.,1,Dial(SIP/${EXTEN:1}@itsp,20)
+exten => _7X.,1,Dial(SIP/itsp/${EXTEN:1},20)
+exten => _7X.,n,ExecIf($["${DIALSTATUS}" = "CHANUNAVAIL"]?Congestion():Busy())
 [from-itsp]
 exten => 4930123,1,Answer()
 exten => 4930123,n,Wait(10)
-";
+"#;
 
 fn trunk(port: u16) -> String {
     format!(
@@ -101,4 +107,71 @@ fn the_providers_invite_is_known_by_its_address_and_not_challenged() {
         &["-s", "4930123"],
     );
     assert!(run.success, "from elsewhere: challenged\n{}", run.output);
+}
+
+/// `asterism sip show peers` against the edge admin on `port`.
+fn show_peers(port: u16) -> String {
+    let out = Command::new(asterism_testkit::bin_path("asterism"))
+        .args([
+            "sip",
+            "show",
+            "peers",
+            "--edge",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn a_qualified_trunk_that_does_not_answer_is_unreachable_and_not_dialled() {
+    let provider_port = asterism_testkit::free_port();
+    let peers = format!("{}qualify=300\nqualifyfreq=1\n", trunk(provider_port));
+    let t = Topology::start_full(&[], Some(EXTENSIONS), ("", &peers));
+    let down = wait_until(Duration::from_secs(10), || {
+        show_peers(t.admin_port).contains("UNREACHABLE")
+    });
+    assert!(down, "nobody answers: {}", show_peers(t.admin_port));
+    let text = show_peers(t.admin_port);
+    assert!(
+        text.contains("itsp") && text.contains("0 online, 1 offline"),
+        "{text}"
+    );
+    // CHANUNAVAIL at once, not a 20 s wait for an INVITE nobody answers.
+    let dir = TempDir::new("qualify");
+    let sipp = Sipp::local(&dir.0);
+    let caller = sipp.call(
+        t.sip_addr(),
+        &refused_scenario(&dir.0, 503),
+        ("bob", "bob62"),
+        "70301234567",
+        0,
+    );
+    assert!(
+        caller.success,
+        "CHANUNAVAIL → Congestion (503):\n{}",
+        caller.output
+    );
+    // The provider comes up: OK again, with its round trip.
+    let mut provider = Command::new("sipp")
+        .arg("-sf")
+        .arg(scenario("provider_options.xml"))
+        .args([
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &provider_port.to_string(),
+            "-nostdin",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sipp");
+    let up = wait_until(Duration::from_secs(15), || {
+        show_peers(t.admin_port).contains("OK (")
+    });
+    let _ = provider.kill();
+    let _ = provider.wait();
+    assert!(up, "answering again: {}", show_peers(t.admin_port));
 }

@@ -1,18 +1,21 @@
 //! The edge's admin gRPC service (`asterism.edge.v1.EdgeAdmin`): the calls
-//! in progress and the outbound registrations this edge holds.
+//! in progress, the outbound registrations this edge holds and the
+//! qualified trunks.
 
 use crate::calls::CallRegistry;
 use crate::outreg::Table;
+use crate::qualify::Peers;
 use asterism_proto::edge::edge_admin_server::{EdgeAdmin, EdgeAdminServer};
 use asterism_proto::edge::{
-    ListCallsRequest, ListCallsResponse, ListRegistrationsRequest, ListRegistrationsResponse,
-    RegistrationInfo,
+    ListCallsRequest, ListCallsResponse, ListPeersRequest, ListPeersResponse,
+    ListRegistrationsRequest, ListRegistrationsResponse, PeerInfo, RegistrationInfo,
 };
 use tonic::{Request, Response, Status};
 
 pub struct Admin {
     calls: CallRegistry,
     outregs: Table,
+    peers: Peers,
 }
 
 #[tonic::async_trait]
@@ -51,8 +54,31 @@ impl EdgeAdmin for Admin {
             .collect();
         Ok(Response::new(ListRegistrationsResponse { registrations }))
     }
+
+    async fn list_peers(
+        &self,
+        _r: Request<ListPeersRequest>,
+    ) -> Result<Response<ListPeersResponse>, Status> {
+        let peers = self
+            .peers
+            .list()
+            .into_iter()
+            .map(|(name, p)| PeerInfo {
+                name,
+                host: p.host,
+                port: u32::from(p.port),
+                status: p.reach.text(),
+                qualify_ms: p.qualify_ms,
+            })
+            .collect();
+        Ok(Response::new(ListPeersResponse { peers }))
+    }
 }
 
-pub fn service(calls: CallRegistry, outregs: Table) -> EdgeAdminServer<Admin> {
-    EdgeAdminServer::new(Admin { calls, outregs })
+pub fn service(calls: CallRegistry, outregs: Table, peers: Peers) -> EdgeAdminServer<Admin> {
+    EdgeAdminServer::new(Admin {
+        calls,
+        outregs,
+        peers,
+    })
 }

@@ -15,6 +15,7 @@ pub mod dispatch;
 pub mod metrics;
 pub mod outreg;
 pub mod placement;
+pub mod qualify;
 pub mod readiness;
 pub mod register;
 pub mod relay;
@@ -73,6 +74,8 @@ pub struct Ctx {
     pub joins: asterism_telemetry::join::Joins,
     /// The `register =>` lines this edge keeps registered.
     pub outregs: outreg::Table,
+    /// Trunks with `qualify=`, and whether they answer.
+    pub peers: qualify::Peers,
 }
 
 /// Every branch we generate starts so: a request that comes back through
@@ -234,6 +237,8 @@ pub struct Edge {
     pub calls: calls::CallRegistry,
     /// Outbound registrations, for the admin service.
     pub outregs: outreg::Table,
+    /// Qualified trunks, for the admin service.
+    pub peers: qualify::Peers,
     run: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
 }
 
@@ -334,14 +339,20 @@ impl Edge {
             metrics,
             joins: asterism_telemetry::join::Joins::new(trace::JOIN_CAPACITY, trace::JOIN_TTL),
             outregs: outreg::Table::default(),
+            peers: qualify::Peers::default(),
         });
         let calls = ctx.calls.clone();
         let outregs = ctx.outregs.clone();
+        let peers = ctx.peers.clone();
         tokio::spawn(ctx.media.clone().watch(ctx.cfg.media_addrs.clone()));
         tokio::spawn(alive::heartbeat(ctx.clone()));
         tokio::spawn(ctx.metrics.clone().watch_tcp(ctx.transport.clone()));
         let (cmd_tx, cmd_rx) = tokio::sync::mpsc::channel(4096);
         tokio::spawn(outreg::supervise(
+            ctx.clone(),
+            command::CoreHandle(cmd_tx.clone()),
+        ));
+        tokio::spawn(qualify::supervise(
             ctx.clone(),
             command::CoreHandle(cmd_tx.clone()),
         ));
@@ -351,6 +362,7 @@ impl Edge {
             local_addr,
             calls,
             outregs,
+            peers,
             run: Box::pin(core.run(inbound, hop_inbound, cmd_rx, shutdown)),
         })
     }

@@ -60,6 +60,7 @@ async fn main() -> ExitCode {
                     .add_service(asterism_edge::admin::service(
                         edge.calls.clone(),
                         edge.outregs.clone(),
+                        edge.peers.clone(),
                     ))
                     .serve_with_shutdown(admin_rpc, asterism_config::shutdown::signal()),
             );

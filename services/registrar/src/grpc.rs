@@ -88,6 +88,21 @@ impl RegistrarRpc for RegistrarService {
         }
     }
 
+    async fn trunks(
+        &self,
+        _req: Request<TrunksRequest>,
+    ) -> Result<Response<TrunksResponse>, Status> {
+        let trunks = self
+            .0
+            .auth
+            .directory
+            .trunks()
+            .into_iter()
+            .filter_map(|u| Some(crate::trunks::pb(u, u.trunk.as_ref()?)))
+            .collect();
+        Ok(Response::new(TrunksResponse { trunks }))
+    }
+
     async fn registrations(
         &self,
         req: Request<RegistrationsRequest>,

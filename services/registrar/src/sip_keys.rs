@@ -52,6 +52,8 @@ const PEER_DONE: &[&str] = &[
     "fromdomain",
     "outboundproxy",
     "remotesecret",
+    "qualify",
+    "qualifyfreq",
 ];
 
 /// chan_sip keys Asterism has its own setting for.
@@ -436,7 +438,8 @@ mod tests {
         assert_eq!(general("jbenable"), Support::NotSupported { hint: None });
         assert_eq!(general("relam"), Support::Unknown);
         assert_eq!(peer("Secret"), Support::Implemented);
-        assert_eq!(peer("qualify"), Support::NotSupported { hint: None });
+        assert_eq!(peer("qualify"), Support::Implemented);
+        assert_eq!(peer("mailbox"), Support::NotSupported { hint: None });
         assert_eq!(peer("dtlsenable"), Support::NotSupported { hint: None });
         assert_eq!(peer("realm"), Support::Unknown, "a [general]-only key");
     }

@@ -27,7 +27,15 @@ pub struct Trunk {
     pub fromuser: Option<String>,
     pub fromdomain: Option<String>,
     pub remotesecret: Option<String>,
+    /// `qualify=`: the longest answer time (ms) to an OPTIONS before the
+    /// peer counts as LAGGED; 0: not qualified.
+    pub qualify_ms: u32,
+    /// `qualifyfreq=`: seconds between OPTIONS (chan_sip's default 60).
+    pub qualify_freq: u32,
 }
+
+/// chan_sip's DEFAULT_MAXMS: `qualify=yes`.
+pub const QUALIFY_DEFAULT_MS: u32 = 2000;
 
 fn first_addr(host: &str, port: u16) -> Option<SocketAddr> {
     (host, port).to_socket_addrs().ok()?.next()
@@ -119,7 +127,29 @@ impl Trunk {
             }
             None => addrs.first().map(|ip| SocketAddr::new(*ip, port)),
         };
+        let qualify_ms = match s.get("qualify") {
+            None => 0,
+            Some(e) => match e.value.trim().to_ascii_lowercase().as_str() {
+                "yes" | "true" | "on" | "y" | "1" => QUALIFY_DEFAULT_MS,
+                "no" | "false" | "off" | "n" | "0" => 0,
+                v => v
+                    .parse()
+                    .map_err(|_| bad(e, "must be yes, no or milliseconds"))?,
+            },
+        };
+        let qualify_freq = match s.get("qualifyfreq") {
+            None => 60,
+            Some(e) => e
+                .value
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|&f| f > 0)
+                .ok_or_else(|| bad(e, "must be a number of seconds"))?,
+        };
         Ok(Trunk {
+            qualify_ms,
+            qualify_freq,
             host: host.to_owned(),
             port,
             addrs,
@@ -149,6 +179,9 @@ pub fn pb(u: &crate::users::User, t: &Trunk) -> asterism_proto::registrar::Trunk
         fromuser: t.fromuser.clone().unwrap_or_default(),
         fromdomain: t.fromdomain.clone().unwrap_or_default(),
         can_sign: t.remotesecret.is_some() || matches!(u.secret, crate::users::Secret::Plain(_)),
+        name: u.name.clone(),
+        qualify_ms: t.qualify_ms,
+        qualify_freq: t.qualify_freq,
     }
 }
 

@@ -246,6 +246,19 @@ impl Directory {
             }
         }
         let mut media = MediaKeys::default();
+        if let (Some(e), false) = (s.get("qualify"), matches!(host_of(s), PeerHost::Static(_))) {
+            if !matches!(
+                e.value.trim().to_ascii_lowercase().as_str(),
+                "no" | "0" | "off"
+            ) {
+                self.warnings.push(format!(
+                    "{}:{}: 'qualify' in [{}] is only acted on for peers with a static host= by Asterism: ignored",
+                    e.file.display(),
+                    e.line,
+                    s.name
+                ));
+            }
+        }
         for e in &s.entries {
             if !media.take(e, &mut self.warnings) {
                 self.warn_key(e, &s.name, sip_keys::peer(&e.key), warned);
@@ -303,6 +316,13 @@ impl Directory {
 
     /// The trunk a request from `from` comes from (chan_sip's peer match by
     /// address: with `insecure=port` any port of its host, else its port).
+    /// Every trunk, in name order.
+    pub fn trunks(&self) -> Vec<&User> {
+        let mut v: Vec<&User> = self.users.values().filter(|u| u.trunk.is_some()).collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+
     pub fn trunk_from(&self, from: std::net::SocketAddr) -> Option<&User> {
         let mut trunks = self
             .users
@@ -491,7 +511,9 @@ mod tests {
             "{w}"
         );
         assert!(
-            w.contains("sip.conf:9: 'qualify' in [alice] is not supported by Asterism"),
+            w.contains(
+                "sip.conf:9: 'qualify' in [alice] is only acted on for peers with a static host="
+            ),
             "{w}"
         );
         assert_eq!(d.registrations.len(), 1);

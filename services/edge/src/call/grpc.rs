@@ -168,7 +168,12 @@ impl Backends for GrpcBackends {
                     .iter()
                     .filter_map(|b| contact(&ctx, &target, b))
                     .collect();
-                contacts.extend(trunk.as_ref().and_then(trunk_contact));
+                // qualify= says it does not answer: CHANUNAVAIL at once.
+                if ctx.peers.unreachable(&target) {
+                    tracing::info!(peer = %target, "trunk UNREACHABLE: not dialled");
+                } else {
+                    contacts.extend(trunk.as_ref().and_then(trunk_contact));
+                }
                 let trunk = trunk.map(|t| TrunkFrom {
                     fromuser: t.fromuser,
                     fromdomain: t.fromdomain,
