@@ -132,3 +132,27 @@ fn directmedia_no_relays_both_ways_transcodes_and_holds() {
         "bob never hears himself: {heard_b:?}"
     );
 }
+
+#[test]
+fn allow_and_dtmfmode_shape_the_answer_a_phone_gets() {
+    use common::phone::{sdp, Phone};
+    // Every phone: alaw only, SIP INFO for DTMF (no RFC 4733 offered).
+    let t = Topology::start_full(&[], None, ("disallow=all\nallow=alaw\ndtmfmode=info\n", ""));
+    let mut bob = Phone::new(t.sip_addr(), "bob", "bob62");
+    let maps =
+        "a=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\n";
+    let (code, answer) = bob.call("3666", &sdp(bob.rtp_port(), "0 8 101", maps));
+    assert_eq!(code, 200);
+    assert!(
+        answer.contains("m=audio ") && answer.contains(" RTP/AVP 8\r\n"),
+        "PCMA, no events: {answer}"
+    );
+    bob.hang_up();
+    // A phone that offers only what sip.conf does not allow: 488.
+    let mut bob = Phone::new(t.sip_addr(), "bob", "bob62");
+    let (code, _) = bob.call(
+        "3666",
+        &sdp(bob.rtp_port(), "0", "a=rtpmap:0 PCMU/8000\r\n"),
+    );
+    assert_eq!(code, 488, "PCMU only, alaw allowed");
+}

@@ -120,6 +120,7 @@ fn a_host_network_media_pod_advertises_its_nodes_public_address() {
             call_id: "node-test".into(),
             sdp_offer: pcmu_offer(4000),
             reached_at: "127.0.0.1:5060".into(),
+            ..Default::default()
         };
         client.open(req).await.unwrap().into_inner().sdp_answer
     });

@@ -54,6 +54,7 @@ pub async fn open_sessions(
                 call_id: format!("load-{i}"),
                 sdp_offer: offer,
                 reached_at: "127.0.0.1".into(),
+                ..Default::default()
             })
             .await?
             .into_inner();

@@ -74,7 +74,9 @@ impl MediaService {
         );
         asterism_telemetry::propagation::continue_trace(&session_span, req.metadata());
         let r = req.into_inner();
-        let offer = sdp::parse_offer(&r.sdp_offer).map_err(sdp_status)?;
+        let prefs = sdp::allowed(&r.codecs);
+        let offer = sdp::parse_offer_for(&r.sdp_offer, prefs.as_deref(), !r.no_rfc2833)
+            .map_err(sdp_status)?;
         let io = self.bind().await?;
         let addr = self.our_addr(&r.reached_at);
         let id = new_id();

@@ -200,15 +200,50 @@ pub fn parse_media(text: &str) -> Result<Media, SdpError> {
     })
 }
 
+/// The codecs a side allows, in its order, from names ("PCMU", "PCMA");
+/// None (no names): any, in the offer's order.
+pub fn allowed(names: &[String]) -> Option<Vec<Codec>> {
+    if names.is_empty() {
+        return None;
+    }
+    Some(
+        names
+            .iter()
+            .filter_map(|n| match n.to_ascii_uppercase().as_str() {
+                "PCMU" => Some(Codec::Pcmu),
+                "PCMA" => Some(Codec::Pcma),
+                _ => None,
+            })
+            .collect(),
+    )
+}
+
+/// The codec to answer `m` with: the first of `prefs` (the answerer's
+/// order, as Asterisk answers in its peer's `allow` order) that `m`
+/// offers; without `prefs`, the offer's first.
+pub fn choose(m: &Media, prefs: Option<&[Codec]>) -> Option<(Codec, u8)> {
+    match prefs {
+        None => m.codecs.first().copied(),
+        Some(p) => p
+            .iter()
+            .find_map(|p| m.codecs.iter().find(|(c, _)| c == p).copied()),
+    }
+}
+
 pub fn parse_offer(text: &str) -> Result<Offer, SdpError> {
+    parse_offer_for(text, None, true)
+}
+
+/// The offer `text` as a side allowing `prefs` (and RFC 4733 when `dtmf`) takes it.
+pub fn parse_offer_for(text: &str, prefs: Option<&[Codec]>, dtmf: bool) -> Result<Offer, SdpError> {
     let m = parse_media(text)?;
-    let &(codec, codec_pt) = m.codecs.first().ok_or(SdpError::NoCommonCodec)?;
+    let (codec, codec_pt) = choose(&m, prefs).ok_or(SdpError::NoCommonCodec)?;
     Ok(Offer {
         addr: m.addr,
         port: m.port,
         codec,
         codec_pt,
-        dtmf_pt: m.dtmf_pt,
+        dtmf_pt: m.dtmf_pt.filter(|_| dtmf),
     })
 }
 
@@ -293,5 +328,24 @@ mod tests {
         let s = "v=0\r\nc=IN IP4 1.2.3.4\r\nm=audio 4000 RTP/AVP 18\r\na=rtpmap:18 G729/8000\r\n";
         assert_eq!(parse_offer(s), Err(SdpError::NoCommonCodec));
         assert_eq!(parse_offer("v=0\r\n"), Err(SdpError::NoAudio));
+    }
+
+    #[test]
+    fn the_answerers_allow_order_and_dtmfmode() {
+        let pcma_first = Some(&[Codec::Pcma, Codec::Pcmu][..]);
+        let o = parse_offer_for(ZOIPER, pcma_first, false).unwrap();
+        assert_eq!((o.codec, o.dtmf_pt), (Codec::Pcma, None));
+        let pcmu_only = Some(&[Codec::Pcmu][..]);
+        assert_eq!(
+            parse_offer_for(ZOIPER, pcmu_only, true).unwrap().codec,
+            Codec::Pcmu
+        );
+        let none = Some(&[][..]);
+        assert_eq!(
+            parse_offer_for(ZOIPER, none, true),
+            Err(SdpError::NoCommonCodec)
+        );
+        assert_eq!(allowed(&["none".into()]), Some(vec![]));
+        assert_eq!(allowed(&[]), None);
     }
 }

@@ -84,6 +84,7 @@ async fn pcmu_caller_and_pcma_callee_hear_each_other_through_the_relay() {
             call_id: "relay-1".into(),
             caller_offer: sdp(port(&alice), "0 13 101", "a=rtpmap:13 CN/8000\r\n"),
             reached_at: "127.0.0.1:5060".into(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -246,6 +247,48 @@ async fn pcmu_caller_and_pcma_callee_hear_each_other_through_the_relay() {
 }
 
 #[tokio::test]
+async fn each_legs_allow_and_dtmfmode_shape_its_sdp() {
+    let mut c = serve().await;
+    let r = c
+        .open_relay(OpenRelayRequest {
+            call_id: "prefs".into(),
+            caller_offer: sdp(4000, "0 8 101", ""),
+            caller_codecs: vec!["PCMA".into()],
+            callee_codecs: vec!["PCMU".into()],
+            callee_no_rfc2833: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.codec, "PCMA", "the caller's allow order, not the offer's");
+    assert!(
+        r.caller_answer.contains(" RTP/AVP 8 101\r\n"),
+        "{}",
+        r.caller_answer
+    );
+    assert!(
+        r.callee_offer.contains(" RTP/AVP 0\r\n"),
+        "PCMU only, no events: {}",
+        r.callee_offer
+    );
+    let none = c
+        .open_relay(OpenRelayRequest {
+            call_id: "none".into(),
+            caller_offer: sdp(4000, "0", ""),
+            callee_codecs: vec!["none".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        none.code(),
+        tonic::Code::FailedPrecondition,
+        "a callee allowing neither"
+    );
+}
+
+#[tokio::test]
 async fn an_offer_without_g711_is_refused_and_updates_need_a_relay() {
     let mut c = serve().await;
     let e = c
@@ -253,6 +296,7 @@ async fn an_offer_without_g711_is_refused_and_updates_need_a_relay() {
             call_id: "x".into(),
             caller_offer: sdp(4000, "18", ""),
             reached_at: String::new(),
+            ..Default::default()
         })
         .await
         .unwrap_err();

@@ -9,15 +9,34 @@
 //! phone's RTP comes from, which only a relay can see). `nonat` and the
 //! `auto_` forms need nothing more: the edge anchors every call whose
 //! phone it sees behind NAT.
+//!
+//! `allow`/`disallow` lines apply in order over what `[general]` allows
+//! (chan_sip's default: all); Asterism carries `ulaw` and `alaw`, so the
+//! peer's codecs are those two in its order of preference, and a peer
+//! restricted to one of them has its calls anchored, where the relay
+//! transcodes. `dtmfmode=rfc2833|auto` offers RFC 4733 events;
+//! `info`/`inband`/`shortinfo` do not (events then cannot be carried).
 
 use asterism_config::conf::Entry;
 
 /// What a section (or `[general]`) says; `None`: not said there.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MediaKeys {
     pub direct_media: Option<bool>,
     pub comedia: Option<bool>,
+    /// `allow`/`disallow` lines in order: (allow?, codec name or "all").
+    pub codec_ops: Vec<(bool, String)>,
+    /// `dtmfmode=` said RFC 4733 (`rfc2833`, `auto`) or not.
+    pub rfc2833: Option<bool>,
 }
+
+/// Codec names chan_sip knows (`allow=`), besides `all`.
+const KNOWN_CODECS: &[&str] = &[
+    "ulaw", "alaw", "gsm", "g722", "g729", "g726", "g726aal2", "g723", "ilbc", "speex", "speex16",
+    "speex32", "lpc10", "adpcm", "slin", "slin16", "opus", "silk", "siren7", "siren14", "g719",
+    "testlaw", "h261", "h263", "h263p", "h264", "h265", "vp8", "vp9", "mpeg4", "t140", "t140red",
+    "jpeg", "png", "codec2",
+];
 
 impl MediaKeys {
     /// Take `e` if it is one of ours; a warning for words chan_sip would
@@ -61,21 +80,87 @@ impl MediaKeys {
                 self.comedia = Some(comedia);
                 true
             }
+            "allow" | "disallow" => {
+                let allow = key == "allow";
+                for name in value
+                    .split([',', '&'])
+                    .map(str::trim)
+                    .filter(|n| !n.is_empty())
+                {
+                    let bare = name.split(':').next().unwrap_or(name);
+                    if bare != "all" && !KNOWN_CODECS.contains(&bare) {
+                        warnings.push(format!(
+                            "{}:{}: {}: unknown codec '{name}': ignored, as Asterisk does",
+                            e.file.display(),
+                            e.line,
+                            e.key
+                        ));
+                        continue;
+                    }
+                    self.codec_ops.push((allow, bare.to_owned()));
+                }
+                true
+            }
+            "dtmfmode" => {
+                self.rfc2833 = match value.as_str() {
+                    "rfc2833" | "auto" => Some(true),
+                    "info" | "shortinfo" | "inband" => Some(false),
+                    other => {
+                        unknown(other);
+                        None
+                    }
+                };
+                true
+            }
             _ => false,
         }
     }
 
+    /// Whether `allow`/`disallow` said anything here or in `general`.
+    pub fn restricts(&self, general: &MediaKeys) -> bool {
+        !self.codec_ops.is_empty() || !general.codec_ops.is_empty()
+    }
+
+    /// The G.711 codecs allowed, in order of preference, as names the media
+    /// service takes ("PCMU", "PCMA"); `general` is what `[general]` said.
+    pub fn codecs(&self, general: &MediaKeys) -> Vec<String> {
+        let mut list: Vec<&str> = vec!["ulaw", "alaw"];
+        for (allow, name) in general.codec_ops.iter().chain(&self.codec_ops) {
+            let names: Vec<&str> = match name.as_str() {
+                "all" => vec!["ulaw", "alaw"],
+                n => vec![n],
+            };
+            for n in names {
+                match allow {
+                    // Appended once: one allowed already keeps its place.
+                    true if !list.contains(&n) => list.push(n),
+                    true => {}
+                    false => list.retain(|c| *c != n),
+                }
+            }
+        }
+        list.iter()
+            .filter_map(|c| match *c {
+                "ulaw" => Some("PCMU".to_owned()),
+                "alaw" => Some("PCMA".to_owned()),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// This section's keys over the `[general]` defaults.
-    pub fn over(self, general: MediaKeys) -> MediaKeys {
+    pub fn over(&self, general: &MediaKeys) -> MediaKeys {
         MediaKeys {
             direct_media: self.direct_media.or(general.direct_media),
             comedia: self.comedia.or(general.comedia),
+            codec_ops: Vec::new(),
+            rfc2833: self.rfc2833.or(general.rfc2833),
         }
     }
 
     /// Whether calls of this peer go through a media relay (chan_sip's
     /// default is direct media, nat=force_rport).
-    pub fn anchored(self) -> bool {
+    pub fn anchored(&self) -> bool {
         self.direct_media == Some(false) || self.comedia == Some(true)
     }
 }
@@ -123,7 +208,37 @@ mod tests {
     #[test]
     fn a_peer_overrides_general() {
         let general = read(&[("directmedia", "no")]).0;
-        assert!(MediaKeys::default().over(general).anchored());
-        assert!(!read(&[("directmedia", "yes")]).0.over(general).anchored());
+        assert!(MediaKeys::default().over(&general).anchored());
+        assert!(!read(&[("directmedia", "yes")]).0.over(&general).anchored());
+    }
+
+    #[test]
+    fn allow_and_disallow_in_order_over_general() {
+        let none = MediaKeys::default();
+        assert_eq!(none.codecs(&none), ["PCMU", "PCMA"], "chan_sip allows all");
+        let (k, _) = read(&[("disallow", "all"), ("allow", "alaw,ulaw")]);
+        assert_eq!(k.codecs(&none), ["PCMA", "PCMU"], "in allow order");
+        let (k, _) = read(&[("disallow", "all"), ("allow", "g729&ulaw")]);
+        assert_eq!(k.codecs(&none), ["PCMU"]);
+        let general = read(&[("disallow", "all"), ("allow", "alaw")]).0;
+        assert_eq!(
+            none.codecs(&general),
+            ["PCMA"],
+            "[general]'s list is inherited"
+        );
+        let (k, _) = read(&[("allow", "ulaw")]);
+        assert_eq!(
+            k.codecs(&general),
+            ["PCMA", "PCMU"],
+            "a peer's allow adds to it"
+        );
+        let (k, w) = read(&[("allow", "ulaw:20,nosuch"), ("dtmfmode", "info")]);
+        assert_eq!(
+            k.codecs(&none),
+            ["PCMU", "PCMA"],
+            "allowed already: same place"
+        );
+        assert_eq!(k.rfc2833, Some(false));
+        assert!(w[0].contains("unknown codec 'nosuch'"), "{w:?}");
     }
 }

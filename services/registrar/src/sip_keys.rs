@@ -24,6 +24,9 @@ const GENERAL_DONE: &[&str] = &[
     "alwaysauthreject",
     "register",
     "registertimeout",
+    "allow",
+    "disallow",
+    "dtmfmode",
     "directmedia",
     "canreinvite",
     "nat",
@@ -54,6 +57,9 @@ const PEER_DONE: &[&str] = &[
     "remotesecret",
     "qualify",
     "qualifyfreq",
+    "allow",
+    "disallow",
+    "dtmfmode",
 ];
 
 /// chan_sip keys Asterism has its own setting for.
@@ -430,7 +436,7 @@ mod tests {
             }
         );
         assert_eq!(
-            general("DTMFMODE"),
+            general("PROGRESSINBAND"),
             Support::NotSupported { hint: None },
             "common keys too"
         );

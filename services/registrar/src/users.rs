@@ -59,6 +59,13 @@ pub struct User {
     pub anchor_media: bool,
     /// A static `host=`: where calls to it go, how it is recognised.
     pub trunk: Option<Trunk>,
+    /// `allow`/`disallow`: "PCMU"/"PCMA" in its order of preference
+    /// (empty: none said, so both in the offer's order).
+    pub codecs: Vec<String>,
+    /// `dtmfmode` is RFC 4733 (`rfc2833`, `auto`, the default).
+    pub rfc2833: bool,
+    /// `allow`/`disallow` lines apply to it (an empty `codecs` is then "none").
+    pub restricts_codecs: bool,
 }
 
 impl User {
@@ -306,7 +313,14 @@ impl Directory {
             acl: acl_of(s)?,
             call_limit: count(s, "call-limit")?,
             max_contacts: count(s, "max_contacts")?,
-            anchor_media: media.over(self.media).anchored(),
+            anchor_media: media.over(&self.media).anchored()
+                || (media.restricts(&self.media) && media.codecs(&self.media).len() < 2),
+            codecs: match media.restricts(&self.media) {
+                true => media.codecs(&self.media),
+                false => Vec::new(),
+            },
+            restricts_codecs: media.restricts(&self.media),
+            rfc2833: media.over(&self.media).rfc2833.unwrap_or(true),
         }))
     }
 
@@ -486,6 +500,19 @@ mod tests {
         assert!(d.get("a").unwrap().anchor_media);
         assert!(!d.get("b").unwrap().anchor_media);
         assert!(d.warnings.is_empty(), "{:?}", d.warnings);
+        let d = Directory::parse(
+            Path::new("sip.conf"),
+            "[a]\ntype=friend\nsecret=x\ndisallow=all\nallow=alaw\ndtmfmode=info\n[b]\ntype=friend\nsecret=y\n",
+        )
+        .unwrap();
+        let a = d.get("a").unwrap();
+        assert_eq!(
+            (a.codecs.as_slice(), a.rfc2833),
+            (&["PCMA".to_owned()][..], false)
+        );
+        assert!(a.anchor_media, "one codec: the relay transcodes for it");
+        let b = d.get("b").unwrap();
+        assert!(b.codecs.is_empty() && b.rfc2833 && !b.anchor_media);
     }
 
     #[test]

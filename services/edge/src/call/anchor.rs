@@ -8,7 +8,7 @@
 //! passed to the other phone. Otherwise media flows phone to phone.
 
 use super::a_leg::core;
-use super::backends::{BackendError, RelaySdp, Resolved};
+use super::backends::{BackendError, MediaAsk, MediaPrefs, RelaySdp, Resolved};
 use super::bridge::Side;
 use super::events::{Action, Answer, Ask, Reoffer};
 use super::machine::{CallState, Machine};
@@ -60,9 +60,19 @@ impl Machine {
             tracing::debug!(%source, "caller behind NAT: media anchored");
             return true;
         }
+        // A side restricted to one codec (allow=) or without RFC 4733
+        // needs the relay to transcode or drop what the other sends.
+        let restricted = |p: &MediaPrefs| p.no_rfc2833 || p.codecs.len() == 1;
+        if self
+            .user
+            .as_ref()
+            .is_some_and(|u| restricted(&MediaPrefs::of(u)))
+        {
+            return true;
+        }
         targets
             .iter()
-            .any(|t| t.anchor || t.contacts.iter().any(|c| c.behind_nat))
+            .any(|t| t.anchor || restricted(&t.prefs) || t.contacts.iter().any(|c| c.behind_nat))
     }
 
     /// The Dial's targets are known: ring them now, or first open the
@@ -71,12 +81,20 @@ impl Machine {
         let anchored = self.media.is_none() && self.needs_anchor(&targets);
         match self.a.offer() {
             Some((_, offer)) if anchored => {
+                // The callees' side: the first target that says anything.
+                let callee = targets
+                    .iter()
+                    .map(|t| t.prefs.clone())
+                    .find(|p| *p != MediaPrefs::default())
+                    .unwrap_or_default();
                 self.anchoring = targets;
-                self.ask(Ask::OpenRelay {
+                self.ask(Ask::OpenRelay(MediaAsk {
                     call_id: self.a.checked.call_id.clone(),
                     offer: String::from_utf8_lossy(&offer).into_owned(),
                     host: self.a.host.clone(),
-                });
+                    caller: self.user.as_ref().map(MediaPrefs::of).unwrap_or_default(),
+                    callee,
+                }));
                 self.state = CallState::Anchoring { timeout };
             }
             offer => {

@@ -119,6 +119,8 @@ pub struct Resolved {
     pub contacts: Vec<Contact>,
     /// sip.conf wants its media anchored (`directmedia=no`, `nat=comedia`).
     pub anchor: bool,
+    /// Its codecs and DTMF mode.
+    pub prefs: MediaPrefs,
     /// A trunk (static `host=`): its From and whether it can sign.
     pub trunk: Option<TrunkFrom>,
     /// Its call-limit slot, when it has a limit.
@@ -142,6 +144,36 @@ pub struct MediaSession {
     pub id: String,
     /// The instance it lives on (none in tests).
     pub instance: Option<std::sync::Arc<crate::placement::Instance>>,
+}
+
+/// What a side's sip.conf says of its media: `allow` ("PCMU"/"PCMA" in
+/// order; empty: any, `["none"]`: neither) and `dtmfmode` (not RFC 4733).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MediaPrefs {
+    pub codecs: Vec<String>,
+    pub no_rfc2833: bool,
+}
+
+impl MediaPrefs {
+    pub fn of(u: &User) -> MediaPrefs {
+        MediaPrefs {
+            codecs: u.codecs.clone(),
+            no_rfc2833: u.no_rfc2833,
+        }
+    }
+}
+
+/// A media session (or relay) to open for a call.
+#[derive(Debug, Clone, Default)]
+pub struct MediaAsk {
+    pub call_id: String,
+    /// The caller's SDP offer.
+    pub offer: String,
+    /// Where the caller reached us (the SDP address without an advertised one).
+    pub host: String,
+    pub caller: MediaPrefs,
+    /// A relay's callee side.
+    pub callee: MediaPrefs,
 }
 
 /// A relay's SDP: our answer to the caller, our offer to the callee(s).
@@ -192,18 +224,11 @@ pub trait Backends: Send + Sync + 'static {
         challenge: &str,
     ) -> BoxFuture<Result<String, BackendError>>;
     fn execute(&self, start: CallStart) -> BoxFuture<Result<Dialplan, BackendError>>;
-    fn open_media(
-        &self,
-        call_id: &str,
-        offer: String,
-        host: &str,
-    ) -> BoxFuture<Result<(MediaSession, String), BackendError>>;
-    /// Anchor the call's media: a relay from the caller's `offer`.
+    fn open_media(&self, ask: MediaAsk) -> BoxFuture<Result<(MediaSession, String), BackendError>>;
+    /// Anchor the call's media: a relay from the caller's offer.
     fn open_relay(
         &self,
-        call_id: &str,
-        offer: String,
-        host: &str,
+        ask: MediaAsk,
     ) -> BoxFuture<Result<(MediaSession, RelaySdp), BackendError>>;
     /// Leg `side`'s new SDP for the relay; our answer when it is an offer.
     fn update_relay(

@@ -188,20 +188,12 @@ fn spawn(asks: &mut FuturesUnordered<BoxFuture<Back>>, b: &Arc<dyn Backends>, op
             let f = b.execute(start);
             Box::pin(async move { Back::Plan(op, f.await) })
         }
-        Ask::OpenMedia {
-            call_id,
-            offer,
-            host,
-        } => {
-            let f = b.open_media(&call_id, offer, &host);
+        Ask::OpenMedia(m) => {
+            let f = b.open_media(m);
             Box::pin(async move { answer(Answer::Media(f.await)) })
         }
-        Ask::OpenRelay {
-            call_id,
-            offer,
-            host,
-        } => {
-            let f = b.open_relay(&call_id, offer, &host);
+        Ask::OpenRelay(m) => {
+            let f = b.open_relay(m);
             Box::pin(async move { answer(Answer::Relay(f.await)) })
         }
         Ask::UpdateRelay {

@@ -3,7 +3,7 @@
 //! that travel between it and its task ([`Ask`], [`Answer`]).
 
 use super::backends::{AuthAnswer, AuthAsk, BackendError, EchoEnd, MediaSession, Resolved};
-use super::backends::{RelaySdp, Slot, SlotRefused};
+use super::backends::{MediaAsk, RelaySdp, Slot, SlotRefused};
 use super::bridge::Side;
 use crate::command::{Command, LegEvent};
 use crate::reply::Replier;
@@ -92,16 +92,8 @@ pub enum Ask {
         call_id: String,
     },
     Execute(CallStart),
-    OpenMedia {
-        call_id: String,
-        offer: String,
-        host: String,
-    },
-    OpenRelay {
-        call_id: String,
-        offer: String,
-        host: String,
-    },
+    OpenMedia(MediaAsk),
+    OpenRelay(MediaAsk),
     /// A leg's SDP to the relay; `reply`: the request to answer with ours.
     UpdateRelay {
         session: MediaSession,
@@ -154,8 +146,8 @@ impl std::fmt::Debug for Action {
                     Ask::Slot { .. } => "Slot",
                     Ask::Resolve { .. } => "Resolve",
                     Ask::Execute(_) => "Execute",
-                    Ask::OpenMedia { .. } => "OpenMedia",
-                    Ask::OpenRelay { .. } => "OpenRelay",
+                    Ask::OpenMedia(_) => "OpenMedia",
+                    Ask::OpenRelay(_) => "OpenRelay",
                     Ask::UpdateRelay { .. } => "UpdateRelay",
                     Ask::Sign { .. } => "Sign",
                     Ask::Play(..) => "Play",

@@ -180,6 +180,7 @@ impl Backends for GrpcBackends {
                     can_sign: t.can_sign,
                 });
                 let anchor = user.as_ref().is_some_and(|u| u.anchor_media);
+                let prefs = user.as_ref().map(MediaPrefs::of).unwrap_or_default();
                 let limit = user.map(|u| u.call_limit).unwrap_or(0);
                 let mut slot = None;
                 if limit > 0 && !contacts.is_empty() {
@@ -193,6 +194,7 @@ impl Backends for GrpcBackends {
                     target,
                     contacts,
                     anchor,
+                    prefs,
                     trunk,
                     slot,
                 });
@@ -264,24 +266,15 @@ impl Backends for GrpcBackends {
         })
     }
 
-    fn open_media(
-        &self,
-        call_id: &str,
-        offer: String,
-        host: &str,
-    ) -> BoxFuture<Result<(MediaSession, String), BackendError>> {
-        let (ctx, call_id, host) = (self.0.clone(), call_id.to_owned(), host.to_owned());
-        Box::pin(super::media_rpc::open(ctx, call_id, offer, host))
+    fn open_media(&self, ask: MediaAsk) -> BoxFuture<Result<(MediaSession, String), BackendError>> {
+        Box::pin(super::media_rpc::open(self.0.clone(), ask))
     }
 
     fn open_relay(
         &self,
-        call_id: &str,
-        offer: String,
-        host: &str,
+        ask: MediaAsk,
     ) -> BoxFuture<Result<(MediaSession, RelaySdp), BackendError>> {
-        let (ctx, call_id, host) = (self.0.clone(), call_id.to_owned(), host.to_owned());
-        Box::pin(super::media_rpc::open_relay(ctx, call_id, offer, host))
+        Box::pin(super::media_rpc::open_relay(self.0.clone(), ask))
     }
 
     fn update_relay(

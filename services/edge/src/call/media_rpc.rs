@@ -3,7 +3,7 @@
 //! the least-loaded instance that answers in time, the next one when it
 //! does not; updates go to the instance that holds the session.
 
-use super::backends::{BackendError, MediaSession, RelaySdp};
+use super::backends::{BackendError, MediaAsk, MediaSession, RelaySdp};
 use super::bridge::Side;
 use super::grpc::timed;
 use crate::placement::Instance;
@@ -58,16 +58,13 @@ fn request<T>(ctx: &Ctx, body: T) -> tonic::Request<T> {
 }
 
 /// A session answering the caller's `offer` (prompts, echo).
-pub async fn open(
-    ctx: Arc<Ctx>,
-    call_id: String,
-    offer: String,
-    host: String,
-) -> Result<(MediaSession, String), BackendError> {
+pub async fn open(ctx: Arc<Ctx>, ask: MediaAsk) -> Result<(MediaSession, String), BackendError> {
     let body = OpenRequest {
-        call_id,
-        sdp_offer: offer,
-        reached_at: host,
+        call_id: ask.call_id,
+        sdp_offer: ask.offer,
+        reached_at: ask.host,
+        codecs: ask.caller.codecs,
+        no_rfc2833: ask.caller.no_rfc2833,
     };
     let (inst, r) = place(&ctx, "Open", |mut c| {
         let req = request(&ctx, body.clone());
@@ -84,14 +81,16 @@ pub async fn open(
 /// A relay for a call whose media is anchored, from the caller's `offer`.
 pub async fn open_relay(
     ctx: Arc<Ctx>,
-    call_id: String,
-    offer: String,
-    host: String,
+    ask: MediaAsk,
 ) -> Result<(MediaSession, RelaySdp), BackendError> {
     let body = OpenRelayRequest {
-        call_id,
-        caller_offer: offer,
-        reached_at: host,
+        call_id: ask.call_id,
+        caller_offer: ask.offer,
+        reached_at: ask.host,
+        caller_codecs: ask.caller.codecs,
+        callee_codecs: ask.callee.codecs,
+        caller_no_rfc2833: ask.caller.no_rfc2833,
+        callee_no_rfc2833: ask.callee.no_rfc2833,
     };
     let (inst, r) = place(&ctx, "OpenRelay", |mut c| {
         let req = request(&ctx, body.clone());

@@ -5,6 +5,7 @@
 
 use super::a_leg::{ALeg, AState};
 use super::backends::{AuthAsk, BackendError, Contact, EchoEnd, MediaSession, Resolved};
+use super::backends::{MediaAsk, MediaPrefs};
 use super::events::{Action, Ask};
 use super::forks::{Caller, Fork};
 use super::machine::{CallState, Machine, Then};
@@ -171,11 +172,13 @@ impl Machine {
         let Some((_, offer)) = self.a.offer() else {
             return self.result(failed("INVITE without SDP offer"));
         };
-        self.ask(Ask::OpenMedia {
+        self.ask(Ask::OpenMedia(MediaAsk {
             call_id: self.a.checked.call_id.clone(),
             offer: String::from_utf8_lossy(&offer).into_owned(),
             host: self.a.host.clone(),
-        });
+            caller: self.user.as_ref().map(MediaPrefs::of).unwrap_or_default(),
+            callee: MediaPrefs::default(),
+        }));
         self.state = CallState::Answering { then };
     }
 

@@ -137,17 +137,21 @@ impl Leg {
     }
 }
 
-/// The codecs offered to the callee: the caller's first, then the other
-/// one (transcoded), each with its static payload type.
-pub fn callee_codecs(caller: Codec) -> Vec<(Codec, u8)> {
-    let other = match caller {
-        Codec::Pcmu => Codec::Pcma,
-        Codec::Pcma => Codec::Pcmu,
+/// The codecs offered to the callee, each with its static payload type:
+/// those it allows in its order; without a restriction both, the caller's
+/// first (no transcoding if it takes it).
+pub fn callee_codecs(caller: Codec, allowed: Option<&[Codec]>) -> Vec<(Codec, u8)> {
+    let list: Vec<Codec> = match allowed {
+        Some(a) => a.to_vec(),
+        None => {
+            let other = match caller {
+                Codec::Pcmu => Codec::Pcma,
+                Codec::Pcma => Codec::Pcmu,
+            };
+            vec![caller, other]
+        }
     };
-    vec![
-        (caller, caller.payload_type()),
-        (other, other.payload_type()),
-    ]
+    list.into_iter().map(|c| (c, c.payload_type())).collect()
 }
 
 /// Turn the RTP packet `p` (parsed payload type `pt`, payload at
@@ -215,7 +219,7 @@ mod tests {
     fn same_codec_passes_unchanged_but_the_payload_type() {
         let a = parse_media(LINPHONE).unwrap();
         let caller = Leg::from_sdp(&a, a.codecs[0]);
-        let mut callee = Leg::offered(callee_codecs(Codec::Pcmu), true, true);
+        let mut callee = Leg::offered(callee_codecs(Codec::Pcmu, None), true, true);
         let mut p = packet(0, &[1, 2, 3]);
         assert!(run(&mut p, &caller, &callee));
         assert_eq!(&p[12..], &[1, 2, 3]);
@@ -241,7 +245,7 @@ mod tests {
     fn pcmu_and_pcma_are_transcoded_both_ways() {
         let a = parse_media(LINPHONE).unwrap();
         let caller = Leg::from_sdp(&a, a.codecs[0]);
-        let mut callee = Leg::offered(callee_codecs(Codec::Pcmu), true, false);
+        let mut callee = Leg::offered(callee_codecs(Codec::Pcmu, None), true, false);
         assert!(callee.update(&parse_media(PCMA_ONLY).unwrap()));
         assert_eq!(callee.send, (Codec::Pcma, 8));
         assert_eq!(callee.rtp_target(), Some("10.0.0.3:9000".parse().unwrap()));

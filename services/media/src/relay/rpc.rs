@@ -33,15 +33,21 @@ impl MediaService {
         );
         asterism_telemetry::propagation::continue_trace(&span, req.metadata());
         let r = req.into_inner();
-        let offer = sdp::parse_media(&r.caller_offer).map_err(sdp_status)?;
-        let first = *offer
-            .codecs
-            .first()
+        let mut offer = sdp::parse_media(&r.caller_offer).map_err(sdp_status)?;
+        let first = sdp::choose(&offer, sdp::allowed(&r.caller_codecs).as_deref())
             .ok_or_else(|| sdp_status(sdp::SdpError::NoCommonCodec))?;
+        if r.caller_no_rfc2833 {
+            offer.dtmf_pt = None;
+        }
         let caller = Leg::from_sdp(&offer, first);
+        let callee_allowed = sdp::allowed(&r.callee_codecs);
+        let codecs = callee_codecs(first.0, callee_allowed.as_deref());
+        if codecs.is_empty() {
+            return Err(sdp_status(sdp::SdpError::NoCommonCodec));
+        }
         let callee = Leg::offered(
-            callee_codecs(first.0),
-            offer.dtmf_pt.is_some(),
+            codecs,
+            offer.dtmf_pt.is_some() && !r.callee_no_rfc2833,
             offer.cn_pt.is_some(),
         );
         let (io_a, io_b) = (self.bind().await?, self.bind().await?);

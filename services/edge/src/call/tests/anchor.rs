@@ -159,3 +159,24 @@ async fn the_relay_instance_dying_hangs_up_both_legs() {
     assert_eq!(byes.len(), 2, "caller and callee: {cmds:?}");
     assert!(byes.iter().any(|b| b.call_id() == inv.call_id()));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_callee_allowing_one_codec_is_anchored_with_its_prefs() {
+    use crate::call::backends::MediaPrefs;
+    let mut fake = Fake::new(vec![dial(&["alice"], 20)]);
+    let prefs = MediaPrefs {
+        codecs: vec!["PCMA".into()],
+        no_rfc2833: true,
+    };
+    fake.prefs.insert("alice".into(), prefs.clone());
+    let mut h = H::start(fake).await;
+    let inv = requests(&h.drain().await, Method::INVITE).remove(0);
+    assert_eq!(inv.request.body, RELAY_TO_CALLEE.as_bytes());
+    let asks = h.fake.media_asks.lock().unwrap().clone();
+    assert_eq!(asks.len(), 1);
+    assert_eq!(
+        asks[0].callee, prefs,
+        "the relay offers alice what she allows"
+    );
+    assert_eq!(asks[0].caller, MediaPrefs::default());
+}

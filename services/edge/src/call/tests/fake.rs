@@ -59,6 +59,10 @@ pub struct Fake {
     pub lost: Arc<Notify>,
     /// Targets whose sip.conf anchors media.
     pub anchored: Vec<String>,
+    /// What media sessions and relays were asked for.
+    pub media_asks: Arc<Mutex<Vec<MediaAsk>>>,
+    /// Per target: its codecs and DTMF mode.
+    pub prefs: HashMap<String, MediaPrefs>,
     /// Targets that are trunks.
     pub trunks: HashMap<String, TrunkFrom>,
     /// Challenges signed: (peer, uri, challenge).
@@ -101,6 +105,7 @@ impl Fake {
                 call_limit: 0,
                 guest: false,
                 anchor_media: false,
+                ..Default::default()
             },
             contacts,
             limits: HashMap::new(),
@@ -115,6 +120,8 @@ impl Fake {
             lost: Arc::default(),
             anchored: Vec::new(),
             trunks: HashMap::new(),
+            media_asks: Arc::default(),
+            prefs: HashMap::new(),
             signed: Arc::default(),
             relay_updates: Arc::default(),
         }
@@ -193,6 +200,7 @@ impl Backends for Fake {
             };
             out.push(Resolved {
                 anchor: self.anchored.contains(&target),
+                prefs: self.prefs.get(&target).cloned().unwrap_or_default(),
                 trunk: self.trunks.get(&target).cloned(),
                 target,
                 contacts,
@@ -263,12 +271,8 @@ impl Backends for Fake {
         })
     }
 
-    fn open_media(
-        &self,
-        _: &str,
-        _: String,
-        _: &str,
-    ) -> BoxFuture<Result<(MediaSession, String), BackendError>> {
+    fn open_media(&self, ask: MediaAsk) -> BoxFuture<Result<(MediaSession, String), BackendError>> {
+        self.media_asks.lock().unwrap().push(ask);
         let mode = self.media;
         Box::pin(async move {
             match mode {
@@ -287,10 +291,9 @@ impl Backends for Fake {
 
     fn open_relay(
         &self,
-        _: &str,
-        _: String,
-        _: &str,
+        ask: MediaAsk,
     ) -> BoxFuture<Result<(MediaSession, RelaySdp), BackendError>> {
+        self.media_asks.lock().unwrap().push(ask);
         let mode = self.media;
         Box::pin(async move {
             match mode {
