@@ -8,10 +8,10 @@
 
 mod common;
 
-use common::baresip::{self, sine_wav, tones, Mic};
+use common::baresip::{self, sine_wav, tones, until, Mic};
 use common::netns::{self, NatLab, LAN_PHONE, WAN_PBX};
 use common::{http_get, TempDir, Topology};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn near(t: &[u32], freq: u32) -> usize {
     t.iter().filter(|&&f| f.abs_diff(freq) <= 60).count()
@@ -55,16 +55,9 @@ fn a_phone_behind_nat_and_a_public_one_hear_each_other_through_the_relay() {
     let alice = start("alice", "alice61", 1000.0, Some(&lab.lan), LAN_PHONE);
     let bob = start("bob", "bob62", 600.0, None, WAN_PBX);
     alice.ctrl("dial", "62").unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !(alice.calls().contains("ESTABLISHED") && bob.calls().contains("ESTABLISHED")) {
-        assert!(
-            Instant::now() < deadline,
-            "call from behind NAT established:\n{}\n{}",
-            alice.log(),
-            bob.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    until(&alice, &bob, "call from behind NAT established", |c| {
+        c.contains("ESTABLISHED")
+    });
     std::thread::sleep(Duration::from_secs(3));
     let (_, m) = http_get(t.media_http, "/metrics").unwrap();
     assert!(

@@ -136,6 +136,24 @@ impl Baresip {
     }
 }
 
+/// Poll until both phones' call lists satisfy `check` (10 s at most).
+pub fn until(a: &Baresip, b: &Baresip, what: &str, check: impl Fn(&str) -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let (mut la, mut lb) = (String::new(), String::new());
+    while std::time::Instant::now() < deadline {
+        (la, lb) = (a.calls(), b.calls());
+        if check(&la) && check(&lb) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!(
+        "{what}: A says\n{la}\nB says\n{lb}\nA's log:\n{}\nB's log:\n{}",
+        a.log(),
+        b.log()
+    );
+}
+
 /// One ctrl_tcp command (netstring-framed JSON); returns the `data` text.
 pub fn ctrl(port: u16, command: &str, params: &str) -> Option<String> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;

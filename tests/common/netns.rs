@@ -20,29 +20,26 @@ pub struct NatLab {
     pub rtr: String,
 }
 
-fn ip(args: &str) {
+/// Run `ip` with `args`; a failure stops the test, saying why.
+fn run_ip(args: &[&str]) {
     let out = Command::new("ip")
-        .args(args.split_whitespace())
+        .args(args)
         .output()
         .expect("iproute2 (ip) must be installed");
     assert!(
         out.status.success(),
-        "ip {args}: {} (network namespaces need root)",
+        "ip {args:?}: {} (network namespaces need root)",
         String::from_utf8_lossy(&out.stderr)
     );
 }
 
+fn ip(args: &str) {
+    run_ip(&args.split_whitespace().collect::<Vec<_>>());
+}
+
+/// `args` run inside namespace `rtr`.
 fn in_router(rtr: &str, args: &[&str]) {
-    let out = Command::new("ip")
-        .args(["netns", "exec", rtr])
-        .args(args)
-        .output()
-        .expect("ip netns exec");
-    assert!(
-        out.status.success(),
-        "{args:?} in {rtr}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_ip(&[&["netns", "exec", rtr][..], args].concat());
 }
 
 impl NatLab {

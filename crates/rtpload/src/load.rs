@@ -12,7 +12,7 @@ use tokio::net::UdpSocket;
 use tokio::time::Instant;
 
 /// A loopback UDP socket with 4 MiB buffers, so bursts queue rather than drop.
-fn socket(port: u16) -> Result<UdpSocket> {
+pub fn socket(port: u16) -> Result<UdpSocket> {
     use socket2::{Domain, Protocol, Socket, Type};
     let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
     let _ = s.set_recv_buffer_size(4 << 20);
@@ -103,7 +103,7 @@ impl Target for (SocketAddr, Arc<UdpSocket>) {
 }
 
 pub struct Report {
-    calls: usize,
+    pub calls: usize,
     sent: u64,
     received: u64,
     delays_us: Vec<u64>,

@@ -1,36 +1,17 @@
 //! The media service over real gRPC and real UDP: Open/Play/Echo/Stats/Close,
 //! 488-style refusal, missing files, DTMF ending Echo, sessions freed.
 
-use asterism_media::config::MediaConfig;
+mod common;
+
 use asterism_proto::media::media_client::MediaClient;
 use asterism_proto::media::*;
+use common::rtp;
 use std::net::UdpSocket;
 use std::time::Duration;
 use tonic::transport::Channel;
 
 async fn serve(sounds: &std::path::Path) -> MediaClient<Channel> {
-    let cfg = MediaConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        // Below the ephemeral range other tests' services get ports from.
-        rtp_first: 30000,
-        rtp_last: 30999,
-        rtp_bind: "127.0.0.1".parse().unwrap(),
-        advertise: Some("127.0.0.1".parse().unwrap()),
-        advertise_from_node: false,
-        sounds: sounds.to_path_buf(),
-        rtp_timeout: Duration::from_secs(30),
-        capacity: 100,
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(asterism_media::grpc::service(asterism_media::build(&cfg)))
-            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
-    );
-    MediaClient::connect(format!("http://{addr}"))
-        .await
-        .unwrap()
+    common::serve(sounds, 30000).await
 }
 
 fn offer(port: u16, codecs: &str) -> String {
@@ -38,19 +19,7 @@ fn offer(port: u16, codecs: &str) -> String {
 }
 
 fn answer_port(sdp: &str) -> u16 {
-    sdp.lines()
-        .find_map(|l| l.strip_prefix("m=audio "))
-        .and_then(|l| l.split_whitespace().next()?.parse().ok())
-        .unwrap()
-}
-
-fn rtp(pt: u8, seq: u16, payload: &[u8]) -> Vec<u8> {
-    let mut p = vec![0x80, pt];
-    p.extend_from_slice(&seq.to_be_bytes());
-    p.extend_from_slice(&(u32::from(seq) * 160).to_be_bytes());
-    p.extend_from_slice(&7u32.to_be_bytes());
-    p.extend_from_slice(payload);
-    p
+    common::port_of(sdp)
 }
 
 #[tokio::test]
@@ -156,20 +125,5 @@ async fn echo_counts_packets_and_hash_ends_it_then_close_frees_the_session() {
         (11, 10, 0)
     );
     assert_eq!(stats.bytes_out, 10 * 172);
-    c.close(CloseRequest {
-        session_id: r.session_id.clone(),
-    })
-    .await
-    .unwrap();
-    let gone = c
-        .stats(StatsRequest {
-            session_id: r.session_id,
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(
-        gone.code(),
-        tonic::Code::NotFound,
-        "closed sessions are freed"
-    );
+    common::close_and_check_gone(&mut c, &r.session_id).await;
 }

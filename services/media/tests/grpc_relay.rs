@@ -4,56 +4,22 @@
 //! losing the other direction, strangers are not forwarded, and Stats
 //! counts both legs.
 
-use asterism_media::config::MediaConfig;
+mod common;
+
 use asterism_media::g711;
 use asterism_proto::media::media_client::MediaClient;
 use asterism_proto::media::*;
+use common::{port_of, rtp};
 use std::net::UdpSocket;
 use std::time::Duration;
 use tonic::transport::Channel;
 
 async fn serve() -> MediaClient<Channel> {
-    let cfg = MediaConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        rtp_first: 31000,
-        rtp_last: 31999,
-        rtp_bind: "127.0.0.1".parse().unwrap(),
-        advertise: Some("127.0.0.1".parse().unwrap()),
-        advertise_from_node: false,
-        sounds: "/nonexistent".into(),
-        rtp_timeout: Duration::from_secs(30),
-        capacity: 100,
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(asterism_media::grpc::service(asterism_media::build(&cfg)))
-            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
-    );
-    MediaClient::connect(format!("http://{addr}"))
-        .await
-        .unwrap()
+    common::serve(std::path::Path::new("/nonexistent"), 31000).await
 }
 
 fn sdp(port: u16, pts: &str, extra: &str) -> String {
     format!("v=0\r\no=t 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {port} RTP/AVP {pts}\r\na=rtpmap:101 telephone-event/8000\r\n{extra}")
-}
-
-fn port_of(sdp: &str) -> u16 {
-    sdp.lines()
-        .find_map(|l| l.strip_prefix("m=audio "))
-        .and_then(|l| l.split_whitespace().next()?.parse().ok())
-        .unwrap()
-}
-
-fn rtp(pt: u8, seq: u16, payload: &[u8]) -> Vec<u8> {
-    let mut p = vec![0x80, pt];
-    p.extend_from_slice(&seq.to_be_bytes());
-    p.extend_from_slice(&(u32::from(seq) * 160).to_be_bytes());
-    p.extend_from_slice(&7u32.to_be_bytes());
-    p.extend_from_slice(payload);
-    p
 }
 
 fn phone() -> UdpSocket {
@@ -228,18 +194,7 @@ async fn pcmu_caller_and_pcma_callee_hear_each_other_through_the_relay() {
         .unwrap_err();
     assert_eq!(e.code(), tonic::Code::FailedPrecondition);
     assert!(through(&alice, to_a, &rtp(0, 23, &tone_u), &bob).is_some());
-    c.close(CloseRequest {
-        session_id: r.session_id.clone(),
-    })
-    .await
-    .unwrap();
-    let gone = c
-        .stats(StatsRequest {
-            session_id: r.session_id,
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(gone.code(), tonic::Code::NotFound);
+    common::close_and_check_gone(&mut c, &r.session_id).await;
     assert!(
         through(&alice, to_a, &rtp(0, 24, &tone_u), &bob).is_none(),
         "closed relays forward nothing"

@@ -7,7 +7,8 @@
 //! without a challenge, as chan_sip does. Names are resolved when sip.conf
 //! loads.
 
-use asterism_config::{ConfError, Entry, Section};
+use crate::users::bad;
+use asterism_config::{ConfError, Section};
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -225,15 +226,6 @@ pub fn sign_as(
         .ok_or_else(|| SignError::Unanswerable("not a Digest challenge".into()))?;
     let cnonce = format!("{:016x}", rand::random::<u64>());
     asterism_sip::digest_client::authorize(&ch, (user, secret), (method, uri), &cnonce).map_err(bad)
-}
-
-fn bad(e: &Entry, why: &str) -> ConfError {
-    ConfError {
-        file: e.file.clone(),
-        line: e.line,
-        column: None,
-        message: format!("{}={}: {why}", e.key, e.value),
-    }
 }
 
 #[cfg(test)]

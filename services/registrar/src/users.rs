@@ -409,7 +409,8 @@ fn non_empty(e: &Entry) -> Result<&str, ConfError> {
     }
 }
 
-fn bad(e: &Entry, why: &str) -> ConfError {
+/// `key=value: why`, at the entry's file and line.
+pub(crate) fn bad(e: &Entry, why: &str) -> ConfError {
     ConfError {
         file: e.file.clone(),
         line: e.line,

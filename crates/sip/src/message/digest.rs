@@ -79,13 +79,9 @@ pub struct Credentials {
 /// scheme other than Digest (RFC 4475 regaut01: ignore it, challenge again).
 pub fn parse_authorization(value: &str) -> Result<Option<Credentials>, ParseError> {
     const E: &str = "Authorization";
-    let value = trim_lws(value);
-    let (scheme, rest) = value
-        .split_once(|c: char| c.is_ascii_whitespace())
-        .unwrap_or((value, ""));
-    if !scheme.eq_ignore_ascii_case("Digest") {
+    let Some(rest) = digest_params(value) else {
         return Ok(None);
-    }
+    };
     let mut c = Credentials::default();
     for (k, v) in params(rest, E)? {
         match k.to_ascii_lowercase().as_str() {
@@ -106,6 +102,15 @@ pub fn parse_authorization(value: &str) -> Result<Option<Credentials>, ParseErro
         return Err(ParseError::new(E, "missing username, nonce or response"));
     }
     Ok(Some(c))
+}
+
+/// What follows the `Digest` scheme of a header value (None: another scheme).
+pub(crate) fn digest_params(value: &str) -> Option<&str> {
+    let value = trim_lws(value);
+    let (scheme, rest) = value
+        .split_once(|c: char| c.is_ascii_whitespace())
+        .unwrap_or((value, ""));
+    scheme.eq_ignore_ascii_case("Digest").then_some(rest)
 }
 
 /// The `k=v` parameters of a Digest header after its scheme, quotes

@@ -4,20 +4,16 @@
 //! out does. `qop=auth` is used when offered (a fresh cnonce, nc 1);
 //! `auth-int` alone or an unknown algorithm cannot be answered.
 
-use super::digest::{params, Algorithm, Challenge};
+use super::digest::{digest_params, params, Algorithm, Challenge};
 use crate::error::ParseError;
 use crate::text::trim_lws;
 
 /// Read a challenge. `Ok(None)` for a scheme other than Digest.
 pub fn parse_challenge(value: &str) -> Result<Option<Challenge>, ParseError> {
     const E: &str = "WWW-Authenticate";
-    let value = trim_lws(value);
-    let (scheme, rest) = value
-        .split_once(|c: char| c.is_ascii_whitespace())
-        .unwrap_or((value, ""));
-    if !scheme.eq_ignore_ascii_case("Digest") {
+    let Some(rest) = digest_params(value) else {
         return Ok(None);
-    }
+    };
     let (mut realm, mut nonce, mut algorithm, mut qop, mut opaque, mut stale) =
         (None, None, None, None, None, false);
     for (k, v) in params(rest, E)? {

@@ -135,6 +135,21 @@ impl Fake {
         self.held.lock().unwrap().get(user).copied().unwrap_or(0)
     }
 
+    /// Session `id` and `sdp`, or the failure `self.media` asks for.
+    fn media_result<T>(&self, id: &str, sdp: T) -> Result<(MediaSession, T), BackendError> {
+        match self.media {
+            Media::Ok => Ok((
+                MediaSession {
+                    id: id.into(),
+                    instance: None,
+                },
+                sdp,
+            )),
+            Media::NoCodec => Err(BackendError::NoCodec("no codec in common".into())),
+            Media::Unavailable => Err(BackendError::Unavailable),
+        }
+    }
+
     fn take_slot(&self, user: &str, limit: u32) -> Option<Slot> {
         let mut held = self.held.lock().unwrap();
         let n = held.entry(user.to_owned()).or_default();
@@ -273,20 +288,8 @@ impl Backends for Fake {
 
     fn open_media(&self, ask: MediaAsk) -> BoxFuture<Result<(MediaSession, String), BackendError>> {
         self.media_asks.lock().unwrap().push(ask);
-        let mode = self.media;
-        Box::pin(async move {
-            match mode {
-                Media::Ok => {
-                    let s = MediaSession {
-                        id: "s1".into(),
-                        instance: None,
-                    };
-                    Ok((s, "v=0\r\ns=media\r\n".into()))
-                }
-                Media::NoCodec => Err(BackendError::NoCodec("no codec in common".into())),
-                Media::Unavailable => Err(BackendError::Unavailable),
-            }
-        })
+        let r = self.media_result("s1", "v=0\r\ns=media\r\n".to_owned());
+        Box::pin(async move { r })
     }
 
     fn open_relay(
@@ -294,24 +297,12 @@ impl Backends for Fake {
         ask: MediaAsk,
     ) -> BoxFuture<Result<(MediaSession, RelaySdp), BackendError>> {
         self.media_asks.lock().unwrap().push(ask);
-        let mode = self.media;
-        Box::pin(async move {
-            match mode {
-                Media::Ok => {
-                    let s = MediaSession {
-                        id: "r1".into(),
-                        instance: None,
-                    };
-                    let sdp = RelaySdp {
-                        caller_answer: RELAY_TO_CALLER.into(),
-                        callee_offer: RELAY_TO_CALLEE.into(),
-                    };
-                    Ok((s, sdp))
-                }
-                Media::NoCodec => Err(BackendError::NoCodec("no codec in common".into())),
-                Media::Unavailable => Err(BackendError::Unavailable),
-            }
-        })
+        let sdp = RelaySdp {
+            caller_answer: RELAY_TO_CALLER.into(),
+            callee_offer: RELAY_TO_CALLEE.into(),
+        };
+        let r = self.media_result("r1", sdp);
+        Box::pin(async move { r })
     }
 
     fn update_relay(
