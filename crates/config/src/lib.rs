@@ -6,6 +6,7 @@
 pub mod callerid;
 pub mod cli;
 pub mod conf;
+pub mod dial_options;
 pub mod env;
 pub mod register_line;
 pub mod shutdown;

@@ -197,6 +197,7 @@ async fn drive(
                     step_id: 0,
                     location: None,
                     app: Some(step::App::Finished(f)),
+                    hangup_at_unix_ms: 0,
                 };
                 let _ = tx.send(Ok(step)).await;
                 return;

@@ -111,6 +111,8 @@ pub struct Machine {
     pub(super) admission: Option<tokio::sync::OwnedSemaphorePermit>,
     /// The router's id of the step under way.
     pub(super) step_id: u64,
+    /// TIMEOUT(absolute): when the step under way is stopped.
+    pub(super) hangup_at: Option<Instant>,
     /// The id of the latest backend request: older answers are stale.
     pub(super) op: u64,
     pub(super) entry: CallEntry,
@@ -138,6 +140,7 @@ impl Machine {
             dial_numbers: Vec::new(),
             admission: None,
             step_id: 0,
+            hangup_at: None,
             op: 0,
             entry,
             out: Vec::new(),
@@ -187,7 +190,11 @@ impl Machine {
             CallState::Dialing { deadline } => Some(*deadline),
             _ => None,
         };
-        [state, self.a.deadline()].into_iter().flatten().min()
+        let absolute = self.hangup_at.filter(|_| self.in_step());
+        [state, self.a.deadline(), absolute]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     pub fn is_done(&self) -> bool {
@@ -358,6 +365,7 @@ impl Machine {
         }
         let Some(app) = step.app else { return };
         self.step_id = step.step_id;
+        self.hangup_at = super::timeout::deadline(step.hangup_at_unix_ms, now);
         if let step::App::Finished(f) = app {
             return self.end(f.sip_code as u16, now);
         }
@@ -424,12 +432,7 @@ impl Machine {
             CallState::Resolving { .. }
             | CallState::Anchoring { .. }
             | CallState::Dialing { .. } => {
-                for f in &mut self.forks {
-                    f.cancel(&mut self.out);
-                }
-                self.losers.append(&mut self.forks);
-                self.dial_slots.clear();
-                self.anchoring.clear();
+                self.stop_dialing();
                 self.result(StepResult {
                     dial_status: "CANCEL".into(),
                     ..hung_up()
@@ -558,16 +561,15 @@ impl Machine {
         match self.state {
             CallState::Waiting { until } if now >= until => self.result(ok()),
             CallState::Dialing { deadline } if now >= deadline => {
-                for f in &mut self.forks {
-                    f.cancel(&mut self.out);
-                }
-                self.losers.append(&mut self.forks);
-                self.dial_slots.clear();
+                self.stop_dialing();
                 self.drop_relay();
                 self.result(with_status(StepStatus::Ok, "NOANSWER"));
             }
             CallState::Ending { until } if now >= until => self.state = CallState::Done,
             _ => {}
+        }
+        if self.hangup_at.is_some_and(|at| now >= at) && self.in_step() {
+            self.absolute_timeout();
         }
     }
 

@@ -21,6 +21,7 @@ mod media_rpc;
 mod steps;
 #[cfg(test)]
 pub(crate) mod tests;
+mod timeout;
 
 use crate::command::{CoreHandle, LegEvent};
 use crate::reply::Replier;

@@ -107,7 +107,7 @@ impl Machine {
                     return self.result(with_status(StepStatus::Ok, "CHANUNAVAIL"));
                 }
                 // Dial's `r`: ringing for the caller at once, whatever the callee says.
-                if dial_option(&d.options, 'r') {
+                if asterism_config::dial_options::has_option(&d.options, 'r') {
                     self.a.provisional(&mut self.out, 180, None);
                 }
                 let call_id = self.a.checked.call_id.clone();
@@ -339,19 +339,6 @@ fn app_name(app: &step::App) -> &'static str {
         step::App::Wait(_) => "Wait",
         _ => "other",
     }
-}
-
-/// Whether a Dial option string holds letter `c` (arguments skipped).
-fn dial_option(options: &str, c: char) -> bool {
-    let mut depth = 0;
-    options.chars().any(|x| {
-        match x {
-            '(' => depth += 1,
-            ')' => depth -= 1,
-            _ => {}
-        }
-        depth == 0 && x == c
-    })
 }
 
 /// The contact, asked for `number` (`SIP/peer/number`): its Request-URI's

@@ -275,25 +275,10 @@ pub fn external_step(call: &mut Call, app: &Application) -> step::App {
                 .collect(),
         }),
         "Echo" => step::App::Echo(pb::Echo {}),
-        "Dial" => step::App::Dial(pb::Dial {
-            targets: arg(0)
-                .split('&')
-                .filter(|t| !t.is_empty())
-                .map(|t| {
-                    let t = crate::dialplan::dial::target(t);
-                    pb::DialTarget {
-                        technology: t.technology,
-                        resource: t.resource,
-                        number: t.number,
-                    }
-                })
-                .collect(),
-            timeout_secs: arg(1)
-                .parse::<f64>()
-                .map(|s| s.max(0.0) as u32)
-                .unwrap_or(0),
-            options: arg(2).to_owned(),
-        }),
+        "Dial" => {
+            call.dial_goes_on = Some(asterism_config::dial_options::has_option(arg(2), 'g'));
+            dial_step(&parts)
+        }
         "Wait" => step::App::Wait(pb::Wait {
             millis: arg(0)
                 .parse::<f64>()
@@ -319,6 +304,30 @@ pub fn external_step(call: &mut Call, app: &Application) -> step::App {
         }),
         _ => step::App::Hangup(pb::Hangup { cause: 16 }),
     }
+}
+
+/// The Dial step for `Dial(targets,timeout,options)` (arguments expanded).
+fn dial_step(parts: &[String]) -> step::App {
+    let arg = |i: usize| parts.get(i).map(|s| s.trim()).unwrap_or("");
+    step::App::Dial(pb::Dial {
+        targets: arg(0)
+            .split('&')
+            .filter(|t| !t.is_empty())
+            .map(|t| {
+                let t = crate::dialplan::dial::target(t);
+                pb::DialTarget {
+                    technology: t.technology,
+                    resource: t.resource,
+                    number: t.number,
+                }
+            })
+            .collect(),
+        timeout_secs: arg(1)
+            .parse::<f64>()
+            .map(|s| s.max(0.0) as u32)
+            .unwrap_or(0),
+        options: arg(2).to_owned(),
+    })
 }
 
 /// Q.850 cause → SIP status for an unanswered call (as chan_sip maps them).

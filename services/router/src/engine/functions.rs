@@ -197,7 +197,12 @@ pub fn write(call: &mut Call, name: &str, args: &str, value: &str) -> bool {
                 return false;
             }
             if kind == "absolute" {
-                tracing::warn!("TIMEOUT(absolute) is kept but not enforced by Asterism");
+                // From now; 0 (or nonsense) turns it off, as in Asterisk.
+                let secs = value.trim().parse::<f64>().unwrap_or(0.0);
+                call.hangup_at_ms = match secs > 0.0 {
+                    true => call.now().as_millisecond() + (secs * 1000.0) as i64,
+                    false => 0,
+                };
             }
             call.vars
                 .insert(format!("TIMEOUT({kind})"), value.trim().to_owned());

@@ -47,13 +47,13 @@ fn local_target(resource: &str) -> Option<(&str, &str)> {
 impl Expansion {
     /// The step back (`Err`) when the Dial has no Local target: it goes
     /// out as it is.
-    pub fn start(parent: &Call, mut step: Step) -> Result<Expansion, Step> {
+    pub fn start(parent: &Call, mut step: Step) -> Result<Expansion, Box<Step>> {
         let Some(step::App::Dial(dial)) = step.app.as_mut() else {
-            return Err(step);
+            return Err(Box::new(step));
         };
         let is_local = |t: &DialTarget| t.technology.eq_ignore_ascii_case("Local");
         if !dial.targets.iter().any(is_local) {
-            return Err(step);
+            return Err(Box::new(step));
         }
         let mut queue = VecDeque::new();
         let (locals, others): (Vec<DialTarget>, Vec<DialTarget>) =

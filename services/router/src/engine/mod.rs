@@ -96,6 +96,11 @@ pub struct Call {
     pub(crate) inherited: HashMap<String, bool>,
     /// A Dial whose Local targets are being run down to phones.
     local: Option<Box<local::Expansion>>,
+    /// The step under way is a Dial: whether it had the `g` option (go on
+    /// in the dialplan when the called party hangs up).
+    pub(crate) dial_goes_on: Option<bool>,
+    /// `TIMEOUT(absolute)`: when the call must stop (Unix ms; 0: never).
+    pub(crate) hangup_at_ms: i64,
 }
 
 impl Call {
@@ -128,6 +133,8 @@ impl Call {
             db: db::DbCache::default(),
             allow_system: false,
             pending_system: None,
+            dial_goes_on: None,
+            hangup_at_ms: 0,
             depth: 0,
             locals_left: std::sync::Arc::new(local::MAX_LOCALS.into()),
             inherited: HashMap::new(),
@@ -245,9 +252,10 @@ impl Call {
                         step_id: self.step_id,
                         location: Some(location),
                         app: Some(app),
+                        hangup_at_unix_ms: self.hangup_at_ms,
                     };
                     match local::Expansion::start(self, step) {
-                        Err(step) => return Next::Step(step),
+                        Err(step) => return Next::Step(*step),
                         Ok(exp) => self.local = Some(Box::new(exp)),
                     }
                 }
@@ -351,11 +359,36 @@ impl Call {
         if !r.dial_status.is_empty() {
             self.vars.insert("DIALSTATUS".into(), r.dial_status.clone());
         }
+        let dial_goes_on = self.dial_goes_on.take();
         if r.status == StepStatus::CallerHungUp as i32 {
             self.vars.insert("HANGUPCAUSE".into(), "16".into());
             self.hang_up(0, "caller hung up");
         } else if let Some((code, reason)) = self.ending.take() {
             self.hang_up(code, reason);
+        } else if r.status == StepStatus::AbsoluteTimeout as i32 {
+            self.absolute_timeout();
+        } else if dial_goes_on == Some(false) && r.dial_status == "ANSWER" {
+            // Dial without `g`: the called party hung up, so the caller is
+            // hung up too (Asterisk's Dial returns -1).
+            self.vars.insert("HANGUPCAUSE".into(), "16".into());
+            self.hang_up(0, "called party hung up");
+        }
+    }
+
+    /// TIMEOUT(absolute) ran out: the `T` extension of the context if it
+    /// has one (Asterisk), else the call is hung up.
+    fn absolute_timeout(&mut self) {
+        self.hangup_at_ms = 0;
+        let plan = self.plan.clone();
+        if plan
+            .priority_for(&self.context, "T", 1, &self.query())
+            .is_some()
+        {
+            self.exten = "T".into();
+            self.priority = 1;
+        } else {
+            self.vars.insert("HANGUPCAUSE".into(), "16".into());
+            self.hang_up(0, "absolute timeout");
         }
     }
 

@@ -166,6 +166,74 @@ fn dial_busy_continues_at_the_next_priority() {
 }
 
 #[test]
+fn the_called_party_hanging_up_ends_the_call_unless_dial_has_g() {
+    let answered = |app: &App| match app {
+        App::Dial(_) => StepResult {
+            status: StepStatus::Ok as i32,
+            dial_status: "ANSWER".into(),
+            ..Default::default()
+        },
+        _ => ok(app),
+    };
+    let p = plan("[default]\nexten => 61,1,Dial(SIP/alice,20)\nexten => 61,n,Playback(after)\n");
+    let (steps, _) = run(&p, start("default", "61"), answered);
+    assert_eq!(
+        steps,
+        vec!["Dial(SIP/alice,20)"],
+        "Asterisk hangs the caller up"
+    );
+    let p = plan("[default]\nexten => 61,1,Dial(SIP/alice,20,gr)\nexten => 61,n,Playback(after)\n");
+    let (steps, _) = run(&p, start("default", "61"), answered);
+    assert_eq!(
+        steps,
+        vec!["Dial(SIP/alice,20)", "Playback(after)"],
+        "g: go on"
+    );
+    let p = plan(
+        "[default]\nexten => 61,1,Dial(SIP/alice,20,L(60000:g))\nexten => 61,n,Playback(after)\n",
+    );
+    let (steps, _) = run(&p, start("default", "61"), answered);
+    assert_eq!(
+        steps.len(),
+        1,
+        "a g inside an option's argument is not the g option"
+    );
+}
+
+#[test]
+fn timeout_absolute_goes_with_every_step_and_ends_in_t() {
+    let p = plan("[default]\nexten => 61,1,Set(TIMEOUT(absolute)=30)\nexten => 61,n,Dial(SIP/alice)\nexten => T,1,Playback(goodbye)\n");
+    let plan = p.clone();
+    let mut call = Call::new(plan, &start("default", "61"));
+    let Next::Step(step) = call.advance() else {
+        panic!("a step")
+    };
+    let left = step.hangup_at_unix_ms - jiff::Timestamp::now().as_millisecond();
+    assert!((29_000..=30_000).contains(&left), "30 s from now: {left}");
+    call.result(&StepResult {
+        step_id: step.step_id,
+        status: StepStatus::AbsoluteTimeout as i32,
+        ..Default::default()
+    });
+    let Next::Step(next) = call.advance() else {
+        panic!("the T extension")
+    };
+    assert!(matches!(next.app, Some(App::Playback(_))), "{next:?}");
+    assert_eq!(next.hangup_at_unix_ms, 0, "fired once");
+    // Without a T extension the call ends.
+    let p = plan_without_t();
+    let (_, code) = run(&p, start("default", "61"), |_| StepResult {
+        status: StepStatus::AbsoluteTimeout as i32,
+        ..Default::default()
+    });
+    assert_eq!(code, 0);
+}
+
+fn plan_without_t() -> Arc<Dialplan> {
+    plan("[default]\nexten => 61,1,Set(TIMEOUT(absolute)=5)\nexten => 61,n,Dial(SIP/alice)\nexten => 61,n,Playback(never)\n")
+}
+
+#[test]
 fn autofallthrough_maps_dialstatus_to_a_final_response() {
     let p = plan("[default]\nexten => 61,1,Dial(SIP/alice,5)\n");
     for (status, code) in [

@@ -59,6 +59,8 @@ pub struct Fake {
     pub lost: Arc<Notify>,
     /// Targets whose sip.conf anchors media.
     pub anchored: Vec<String>,
+    /// TIMEOUT(absolute) on every step (Unix ms; 0: none).
+    pub hangup_at_unix_ms: i64,
     /// What media sessions and relays were asked for.
     pub media_asks: Arc<Mutex<Vec<MediaAsk>>>,
     /// Per target: its codecs and DTMF mode.
@@ -121,6 +123,7 @@ impl Fake {
             anchored: Vec::new(),
             trunks: HashMap::new(),
             media_asks: Arc::default(),
+            hangup_at_unix_ms: 0,
             prefs: HashMap::new(),
             signed: Arc::default(),
             relay_updates: Arc::default(),
@@ -253,6 +256,7 @@ impl Backends for Fake {
         let mut plan = self.plan.clone();
         plan.push(step::App::Finished(Finished::default()));
         let recorded = self.results.clone();
+        let hangup_at_unix_ms = self.hangup_at_unix_ms;
         let (steps_tx, steps_rx) = mpsc::channel(4);
         let (results, mut results_rx) = mpsc::channel::<CallEvent>(4);
         tokio::spawn(async move {
@@ -262,6 +266,7 @@ impl Backends for Fake {
                     step_id: i as u64 + 1,
                     location: None,
                     app: Some(app),
+                    hangup_at_unix_ms,
                 };
                 if steps_tx.send(Ok(step)).await.is_err() || finished {
                     return;

@@ -11,6 +11,7 @@ mod dialog;
 mod fake;
 mod media;
 mod start;
+mod timeout;
 mod trunk;
 
 use super::a_leg::ALeg;
