@@ -116,9 +116,11 @@ impl MediaKeys {
         }
     }
 
-    /// Whether `allow`/`disallow` said anything here or in `general`.
-    pub fn restricts(&self, general: &MediaKeys) -> bool {
-        !self.codec_ops.is_empty() || !general.codec_ops.is_empty()
+    /// The codecs allowed ([`MediaKeys::codecs`]) when `allow`/`disallow`
+    /// said anything here or in `general`; None: nothing said.
+    pub fn allowed(&self, general: &MediaKeys) -> Option<Vec<String>> {
+        let said = !self.codec_ops.is_empty() || !general.codec_ops.is_empty();
+        said.then(|| self.codecs(general))
     }
 
     /// The G.711 codecs allowed, in order of preference, as names the media

@@ -60,9 +60,10 @@ pub(crate) fn user(u: &crate::users::User) -> PbUser {
         call_limit: u.call_limit.unwrap_or(0),
         guest: false,
         anchor_media: u.anchor_media,
-        codecs: match (u.codecs.as_slice(), u.restricts_codecs) {
-            ([], true) => vec!["none".to_owned()],
-            (list, _) => list.to_vec(),
+        codecs: match u.codecs.as_deref() {
+            None => Vec::new(),
+            Some([]) => vec!["none".to_owned()],
+            Some(list) => list.to_vec(),
         },
         no_rfc2833: !u.rfc2833,
     }

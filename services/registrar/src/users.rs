@@ -60,12 +60,10 @@ pub struct User {
     /// A static `host=`: where calls to it go, how it is recognised.
     pub trunk: Option<Trunk>,
     /// `allow`/`disallow`: "PCMU"/"PCMA" in its order of preference
-    /// (empty: none said, so both in the offer's order).
-    pub codecs: Vec<String>,
+    /// (None: nothing said, so both in the offer's order; empty: neither).
+    pub codecs: Option<Vec<String>>,
     /// `dtmfmode` is RFC 4733 (`rfc2833`, `auto`, the default).
     pub rfc2833: bool,
-    /// `allow`/`disallow` lines apply to it (an empty `codecs` is then "none").
-    pub restricts_codecs: bool,
 }
 
 impl User {
@@ -296,6 +294,9 @@ impl Directory {
             Some(e) => asterism_config::callerid::split(&e.value),
             None => (String::new(), s.name.clone()),
         };
+        // This section's media keys over [general]'s.
+        let own = media.over(&self.media);
+        let codecs = media.allowed(&self.media);
         Ok(Some(User {
             name: s.name.clone(),
             secret,
@@ -313,14 +314,9 @@ impl Directory {
             acl: acl_of(s)?,
             call_limit: count(s, "call-limit")?,
             max_contacts: count(s, "max_contacts")?,
-            anchor_media: media.over(&self.media).anchored()
-                || (media.restricts(&self.media) && media.codecs(&self.media).len() < 2),
-            codecs: match media.restricts(&self.media) {
-                true => media.codecs(&self.media),
-                false => Vec::new(),
-            },
-            restricts_codecs: media.restricts(&self.media),
-            rfc2833: media.over(&self.media).rfc2833.unwrap_or(true),
+            anchor_media: own.anchored() || codecs.as_ref().is_some_and(|c| c.len() < 2),
+            codecs,
+            rfc2833: own.rfc2833.unwrap_or(true),
         }))
     }
 
@@ -508,12 +504,12 @@ mod tests {
         .unwrap();
         let a = d.get("a").unwrap();
         assert_eq!(
-            (a.codecs.as_slice(), a.rfc2833),
-            (&["PCMA".to_owned()][..], false)
+            (a.codecs.as_deref(), a.rfc2833),
+            (Some(&["PCMA".to_owned()][..]), false)
         );
         assert!(a.anchor_media, "one codec: the relay transcodes for it");
         let b = d.get("b").unwrap();
-        assert!(b.codecs.is_empty() && b.rfc2833 && !b.anchor_media);
+        assert!(b.codecs.is_none() && b.rfc2833 && !b.anchor_media);
     }
 
     #[test]

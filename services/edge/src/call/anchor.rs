@@ -185,12 +185,7 @@ impl Machine {
             session: session.clone(),
             side,
             sdp: String::from_utf8_lossy(&req.body).into_owned(),
-            reply: Some(Box::new(Reoffer {
-                side,
-                key,
-                replier,
-                invite,
-            })),
+            reply: Some(Box::new(Reoffer { side, key, replier })),
         };
         self.out.push(Action::Ask(0, ask));
     }

@@ -56,8 +56,6 @@ pub struct Reoffer {
     pub side: Side,
     pub key: TsxKey,
     pub replier: Replier,
-    /// An INVITE (its 200 is ACKed), not an UPDATE.
-    pub invite: bool,
 }
 
 impl std::fmt::Debug for Answer {

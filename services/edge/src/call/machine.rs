@@ -20,23 +20,18 @@
 //! retransmitted until its ACK and, without one after 64·T1, both legs are
 //! hung up.
 
-use super::a_leg::{core, ALeg, AState};
+use super::a_leg::{ALeg, AState};
 use super::backends::{AuthAnswer, MediaSession, Slot, SlotRefused};
-use super::bridge::{Relays, Side};
+use super::bridge::Relays;
 use super::events::{Action, Answer, Ask, Event};
 use super::forks::Fork;
 use super::steps::{failed, hung_up, ok, with_status};
 use crate::calls::CallEntry;
-use crate::command::{Command, LegEvent};
-use crate::reply::replier_for;
+use crate::command::LegEvent;
 use asterism_proto::common::User;
 use asterism_proto::router::{step, Step, StepResult, StepStatus};
-use asterism_sip::dialog::Order;
 use asterism_sip::message::Response;
-use asterism_sip::transaction::{ClientKey, TsxKey};
-use asterism_sip::transport::Flow;
-use asterism_sip::validate::Checked;
-use asterism_sip::{Method, Request};
+use asterism_sip::transaction::ClientKey;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -420,7 +415,7 @@ impl Machine {
 
     /// The caller hung up (CANCEL before the answer, BYE after, or never
     /// ACKed): whatever the state was doing ends with "caller hung up".
-    fn caller_gone(&mut self) {
+    pub(super) fn caller_gone(&mut self) {
         match self.state {
             CallState::Authenticating | CallState::Admitting | CallState::Starting => {
                 self.state = CallState::Done
@@ -443,71 +438,6 @@ impl Machine {
                 self.result(with_status(StepStatus::CallerHungUp, "ANSWER"))
             }
             CallState::AwaitingStep | CallState::Ending { .. } | CallState::Done => {}
-        }
-    }
-
-    fn on_request(&mut self, key: TsxKey, flow: Flow, req: &Request, c: &Checked) {
-        if c.call_id != self.a.checked.call_id {
-            return self.on_callee_request(key, flow, req, c);
-        }
-        let m = &req.method;
-        if *m == Method::ACK {
-            if self.a.in_dialog(c) {
-                self.a.acked();
-            }
-            return;
-        }
-        let ours = if *m == Method::CANCEL {
-            self.a.cancels_invite(req, c)
-        } else {
-            self.a.in_dialog(c)
-        };
-        let replier = replier_for(flow, req, c);
-        if !ours {
-            tracing::info!(method = %m, "request outside the caller's dialog refused");
-            let response = replier.reply(481);
-            return core(&mut self.out, Command::RespondOnce { key, response });
-        }
-        let stale = self.a.dialog.as_mut().map(|d| d.check_order(m, &c.cseq));
-        if stale == Some(Order::Stale) {
-            let response = replier.reply(500);
-            return core(&mut self.out, Command::Respond { key, response });
-        }
-        let respond = |out: &mut Vec<Action>, code: u16| {
-            let response = replier.reply(code);
-            core(
-                out,
-                Command::Respond {
-                    key: key.clone(),
-                    response,
-                },
-            );
-        };
-        match m {
-            m if *m == Method::CANCEL => {
-                respond(&mut self.out, 200);
-                if self.a.state == AState::Early {
-                    self.a.fail_with(&mut self.out, 487, None);
-                    self.caller_gone();
-                }
-            }
-            m if *m == Method::BYE => {
-                respond(&mut self.out, 200);
-                self.a.state = AState::Gone;
-                self.caller_gone();
-            }
-            _ if self.state == CallState::Bridged && self.callee.is_some() => {
-                if self.relay_answers(req) {
-                    return self.reoffer(Side::Caller, key, replier, req);
-                }
-                let origin = (key, replier);
-                if let Some(callee) = self.callee.as_mut() {
-                    self.relays
-                        .relay(&mut self.out, &mut callee.dialog, origin, req, Side::Callee);
-                }
-            }
-            m if *m == Method::OPTIONS || *m == Method::INFO => respond(&mut self.out, 200),
-            _ => respond(&mut self.out, 488),
         }
     }
 

@@ -11,6 +11,7 @@ mod anchor;
 pub mod backends;
 pub mod bridge;
 mod callee;
+mod caller;
 mod dialing;
 mod driver;
 pub mod events;

@@ -66,19 +66,19 @@ impl Leg {
 
     /// The callee before its answer: it will use the payload types we
     /// offered it; its address is learnt from its first packets (strict
-    /// RTP's probation) until its SDP comes.
-    pub fn offered(codecs: Vec<(Codec, u8)>, dtmf: bool, cn: bool) -> Leg {
+    /// RTP's probation) until its SDP comes. None without a codec to offer.
+    pub fn offered(codecs: Vec<(Codec, u8)>, dtmf: bool, cn: bool) -> Option<Leg> {
         let nowhere = SocketAddr::new(IpAddr::from([0, 0, 0, 0]), 0);
-        Leg {
+        Some(Leg {
             strict: StrictRtp::new(nowhere),
             rtcp_remote: nowhere,
-            send: codecs[0],
+            send: *codecs.first()?,
             codecs,
             dtmf_pt: dtmf.then_some(OFFER_DTMF_PT),
             cn_pt: cn.then_some(OFFER_CN_PT),
             receives: true,
             direction: Direction::SendRecv,
-        }
+        })
     }
 
     /// Its new SDP (an answer to our offer, or a new offer of its own):
@@ -219,7 +219,7 @@ mod tests {
     fn same_codec_passes_unchanged_but_the_payload_type() {
         let a = parse_media(LINPHONE).unwrap();
         let caller = Leg::from_sdp(&a, a.codecs[0]);
-        let mut callee = Leg::offered(callee_codecs(Codec::Pcmu, None), true, true);
+        let mut callee = Leg::offered(callee_codecs(Codec::Pcmu, None), true, true).unwrap();
         let mut p = packet(0, &[1, 2, 3]);
         assert!(run(&mut p, &caller, &callee));
         assert_eq!(&p[12..], &[1, 2, 3]);
@@ -245,7 +245,7 @@ mod tests {
     fn pcmu_and_pcma_are_transcoded_both_ways() {
         let a = parse_media(LINPHONE).unwrap();
         let caller = Leg::from_sdp(&a, a.codecs[0]);
-        let mut callee = Leg::offered(callee_codecs(Codec::Pcmu, None), true, false);
+        let mut callee = Leg::offered(callee_codecs(Codec::Pcmu, None), true, false).unwrap();
         assert!(callee.update(&parse_media(PCMA_ONLY).unwrap()));
         assert_eq!(callee.send, (Codec::Pcma, 8));
         assert_eq!(callee.rtp_target(), Some("10.0.0.3:9000".parse().unwrap()));

@@ -41,15 +41,12 @@ impl MediaService {
         }
         let caller = Leg::from_sdp(&offer, first);
         let callee_allowed = sdp::allowed(&r.callee_codecs);
-        let codecs = callee_codecs(first.0, callee_allowed.as_deref());
-        if codecs.is_empty() {
-            return Err(sdp_status(sdp::SdpError::NoCommonCodec));
-        }
         let callee = Leg::offered(
-            codecs,
+            callee_codecs(first.0, callee_allowed.as_deref()),
             offer.dtmf_pt.is_some() && !r.callee_no_rfc2833,
             offer.cn_pt.is_some(),
-        );
+        )
+        .ok_or_else(|| sdp_status(sdp::SdpError::NoCommonCodec))?;
         let (io_a, io_b) = (self.bind().await?, self.bind().await?);
         let origin = Origin {
             session: rand::random::<u32>().into(),
