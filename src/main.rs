@@ -130,7 +130,10 @@ async fn main() -> ExitCode {
         None => {
             overrides.insert(ENV_MEDIA_ADDRS.to_owned(), format!("http://{internal}"));
             match asterism_media::config::MediaConfig::from_env(&layered) {
-                Ok(c) => Some(asterism_media::grpc::service(asterism_media::build(&c))),
+                Ok(c) => match asterism_media::build(&c) {
+                    Ok(m) => Some(asterism_media::grpc::service(m)),
+                    Err(e) => return fail(e),
+                },
                 Err(errors) => return fail(asterism_config::env::describe(&errors)),
             }
         }

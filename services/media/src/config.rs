@@ -14,6 +14,7 @@ pub const ENV_RTP_BIND: &str = "ASTERISM_RTP_BIND";
 pub const ENV_SOUNDS_DIR: &str = "ASTERISM_SOUNDS_DIR";
 pub const ENV_RTP_TIMEOUT: &str = "ASTERISM_RTP_TIMEOUT";
 pub const ENV_MEDIA_CAPACITY: &str = "ASTERISM_MEDIA_CAPACITY";
+pub const ENV_CONFIG_DIR: &str = "ASTERISM_CONFIG_DIR";
 
 pub const SETTINGS: &[Setting] = &[
     Setting {
@@ -47,6 +48,12 @@ pub const SETTINGS: &[Setting] = &[
         help: "sound files in Asterisk's layout (<dir>/<lang>/<name>.wav)",
     },
     Setting {
+        env: ENV_CONFIG_DIR,
+        flag: "config-dir",
+        default: "examples (else the sample's default class)",
+        help: "directory holding musiconhold.conf (classes' relative directories are under the sounds directory's parent, as Asterisk's data directory)",
+    },
+    Setting {
         env: ENV_RTP_TIMEOUT,
         flag: "rtp-timeout",
         default: "30",
@@ -70,6 +77,8 @@ pub struct MediaConfig {
     /// `k8s-node`: look the address up at start ([`crate::node`]).
     pub advertise_from_node: bool,
     pub sounds: PathBuf,
+    /// Where `musiconhold.conf` is (None: the sample's `[default]` class).
+    pub config_dir: Option<PathBuf>,
     pub rtp_timeout: Duration,
     pub capacity: u32,
 }
@@ -121,6 +130,10 @@ impl MediaConfig {
                 r.string(ENV_SOUNDS_DIR)
                     .unwrap_or_else(|| "/usr/share/asterisk/sounds".into()),
             ),
+            config_dir: match r.string(ENV_CONFIG_DIR) {
+                Some(d) => Some(PathBuf::from(d)),
+                None => Some(PathBuf::from("examples")).filter(|d| d.is_dir()),
+            },
             rtp_timeout: Duration::from_secs(r.parse(ENV_RTP_TIMEOUT, 30)),
             capacity: r.parse(ENV_MEDIA_CAPACITY, 500),
         };

@@ -80,7 +80,8 @@ impl MediaService {
         let io = self.bind().await?;
         let addr = self.our_addr(&r.reached_at);
         let id = new_id();
-        let answer = sdp::answer(rand::random::<u32>().into(), addr, io.port, &offer);
+        let origin: u64 = rand::random::<u32>().into();
+        let answer = sdp::answer(origin, addr, io.port, &offer);
         let codec = offer.codec.name().to_owned();
         let sessions = self.sessions.clone();
         let gone = id.clone();
@@ -91,6 +92,7 @@ impl MediaService {
             io.rtp,
             io.rtcp,
             offer,
+            origin,
             self.settings.clone(),
             session_span,
             move |st: &session::stats::Stats| {
@@ -299,7 +301,8 @@ impl Media for MediaService {
         &self,
         req: Request<OpenRelayRequest>,
     ) -> Result<Response<OpenRelayResponse>, Status> {
-        if self.draining.load(Ordering::Relaxed) {
+        // A relay from a session already here is that call going on.
+        if self.draining.load(Ordering::Relaxed) && req.get_ref().from_session.is_empty() {
             return Err(Status::unavailable("draining: no new sessions"));
         }
         let server = asterism_telemetry::rpc::server_span("asterism.media.v1.Media", "OpenRelay");
@@ -314,6 +317,13 @@ impl Media for MediaService {
         req: Request<UpdateRelayRequest>,
     ) -> Result<Response<UpdateRelayResponse>, Status> {
         self.update_relay_leg(req.into_inner()).await
+    }
+
+    async fn play_on_relay(
+        &self,
+        req: Request<RelayPlayRequest>,
+    ) -> Result<Response<RelayPlayResponse>, Status> {
+        self.play_on_relay_leg(req.into_inner()).await
     }
 
     type EventsStream = BoxStream<MediaEvent>;

@@ -41,7 +41,14 @@ async fn main() -> ExitCode {
         }
     }
     tracing::info!(listen = %cfg.listen, rtp = %format!("{}-{}", cfg.rtp_first, cfg.rtp_last), sounds = %cfg.sounds.display(), "media serving");
-    let media = asterism_media::build(&cfg);
+    let media = match asterism_media::build(&cfg) {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("{ME}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let (start, sessions) = (media.draining.clone(), media.session_counter());
     admin.on_drain(
         move || start.store(true, std::sync::atomic::Ordering::Relaxed),

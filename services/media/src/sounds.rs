@@ -24,15 +24,27 @@ pub fn load(dir: &Path, language: &str, name: &str) -> Result<Vec<i16>, SoundErr
     }
     let lang = if language.is_empty() { "en" } else { language };
     for base in [dir.join(lang), dir.to_path_buf()] {
-        for ext in EXTENSIONS {
-            let path = base.join(format!("{name}.{ext}"));
-            if path.is_file() {
-                let bytes = std::fs::read(&path).map_err(|e| SoundError::Io(path.clone(), e))?;
-                return decode(&path, ext, &bytes);
-            }
+        match load_path(&base.join(name)) {
+            Err(SoundError::Missing(_)) => continue,
+            found => return found,
         }
     }
     Err(SoundError::Missing(name.to_owned()))
+}
+
+/// Decode the file at `base` plus one of the extensions we read (music on
+/// hold names its files by path).
+pub fn load_path(base: &Path) -> Result<Vec<i16>, SoundError> {
+    for ext in EXTENSIONS {
+        let mut path = base.as_os_str().to_owned();
+        path.push(format!(".{ext}"));
+        let path = PathBuf::from(path);
+        if path.is_file() {
+            let bytes = std::fs::read(&path).map_err(|e| SoundError::Io(path.clone(), e))?;
+            return decode(&path, ext, &bytes);
+        }
+    }
+    Err(SoundError::Missing(base.display().to_string()))
 }
 
 fn decode(path: &Path, ext: &str, b: &[u8]) -> Result<Vec<i16>, SoundError> {

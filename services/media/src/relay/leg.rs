@@ -64,6 +64,22 @@ impl Leg {
         }
     }
 
+    /// The caller of a plain session a relay takes over: the codec it
+    /// was answered with, the source its RTP is locked on.
+    pub fn from_session(offer: &crate::sdp::Offer, strict: StrictRtp, remote: SocketAddr) -> Leg {
+        let send = (offer.codec, offer.codec_pt);
+        Leg {
+            strict,
+            rtcp_remote: SocketAddr::new(remote.ip(), remote.port().wrapping_add(1)),
+            codecs: vec![send],
+            send,
+            dtmf_pt: offer.dtmf_pt,
+            cn_pt: None,
+            receives: true,
+            direction: Direction::SendRecv,
+        }
+    }
+
     /// The callee before its answer: it will use the payload types we
     /// offered it; its address is learnt from its first packets (strict
     /// RTP's probation) until its SDP comes. None without a codec to offer.

@@ -6,10 +6,21 @@
 //! RTCP goes along on the odd ports. A leg's new SDP (the callee's answer,
 //! a re-INVITE for hold or a new address) arrives as
 //! [`Command::Update`] while packets keep flowing the other way.
+//!
+//! A leg can be played to instead of hearing the other ([`playing`]):
+//! music on hold when the other side holds or while the callee is being
+//! dialled (Dial's `m`), prompts once the callee is gone. A relay can also
+//! start from a caller's plain session, or a relay's caller leg, taking
+//! over its sockets ([`Handover`]): a Dial after Answer or Playback keeps
+//! the caller on the port its SDP already names.
 
 pub mod leg;
+mod playing;
 mod rpc;
 
+pub use playing::LegPlay;
+
+use crate::play::{Player, Stream};
 use crate::rtp;
 use crate::sdp::Media;
 use crate::session::stats::Stats;
@@ -40,13 +51,43 @@ pub struct Origin {
     pub addr: IpAddr,
 }
 
+/// A caller side taken over from a session or relay (see [`Command::Handover`]).
+pub struct Handover {
+    pub io: Sockets,
+    pub leg: Leg,
+    pub stream: Stream,
+    /// The o= session id and version of the SDP the caller has.
+    pub sdp_session: u64,
+    pub version: u64,
+}
+
+/// What opens a relay side: its sockets and SDP state, and the music on
+/// hold class it hears when the other side holds (empty: none).
+pub struct Start {
+    pub io: Sockets,
+    pub leg: Leg,
+    pub stream: Stream,
+    pub sdp_session: u64,
+    pub version: u64,
+    pub hold_music: String,
+}
+
 struct Side {
     io: Sockets,
     leg: Leg,
     stats: Arc<Mutex<Stats>>,
-    /// Our SDP's version for this leg (o= line), bumped per new answer.
+    /// Our SDP's o= session id and version for this leg, the version
+    /// bumped per new answer.
+    sdp_session: u64,
     version: u64,
     last_rx: Instant,
+    /// What it is played instead of the other side's audio.
+    player: Option<Player>,
+    /// The player is hold music started because the other side held.
+    held: bool,
+    hold_music: String,
+    /// Our own stream to it, for what it is played.
+    stream: Stream,
 }
 
 struct Relay {
@@ -54,12 +95,13 @@ struct Relay {
     origin: Origin,
     settings: Arc<Settings>,
     epoch: Instant,
+    /// 20 ms ticks while a side is played to.
+    frames: Option<tokio::time::Interval>,
 }
 
 /// Start relaying between `caller` and `callee`.
 pub fn start(
-    io: [Sockets; 2],
-    legs: [Leg; 2],
+    sides: [Start; 2],
     origin: Origin,
     settings: Arc<Settings>,
     span: tracing::Span,
@@ -69,21 +111,26 @@ pub fn start(
     let (events, _) = broadcast::channel(4);
     let now = Instant::now();
     let stats = || Arc::new(Mutex::new(Stats::counting_into(settings.live.clone())));
-    let [io_a, io_b] = io;
-    let [leg_a, leg_b] = legs;
-    let codec = leg_a.send.0;
-    let side = |io, leg| Side {
-        io,
-        leg,
+    let [a, b] = sides;
+    let codec = a.leg.send.0;
+    let side = |s: Start| Side {
+        io: s.io,
+        leg: s.leg,
         stats: stats(),
-        version: 1,
+        sdp_session: s.sdp_session,
+        version: s.version,
         last_rx: now,
+        player: None,
+        held: false,
+        hold_music: s.hold_music,
+        stream: s.stream,
     };
     let relay = Relay {
-        sides: [side(io_a, leg_a), side(io_b, leg_b)],
+        sides: [side(a), side(b)],
         origin,
         settings,
         epoch: now,
+        frames: None,
     };
     let counters = [relay.sides[0].stats.clone(), relay.sides[1].stats.clone()];
     let handle = Handle {
@@ -147,14 +194,31 @@ impl Relay {
                         return;
                     }
                 }
+                _ = playing::tick(&mut self.frames) => self.on_frame().await,
                 c = commands.recv() => match c {
                     Some(Command::Close) | None => return,
                     Some(Command::Update { leg, sdp, offer, reply }) => {
                         let _ = reply.send(self.update(leg, &sdp, offer));
                     }
-                    Some(Command::Play { .. }) => {}
+                    Some(Command::Play { files, language, progress }) => {
+                        self.play(CALLER, Some(Player::prompts(files, language, progress)), false);
+                    }
+                    Some(Command::PlayLeg { leg, what, reply }) => {
+                        let _ = reply.send(self.play_leg(leg, what));
+                    }
                     Some(Command::Echo { done }) => {
                         let _ = done.send(crate::session::EchoEnd::Closed);
+                    }
+                    Some(Command::Handover { reply }) => {
+                        let [caller, _] = self.sides;
+                        let _ = reply.send(Handover {
+                            io: caller.io,
+                            leg: caller.leg,
+                            stream: caller.stream,
+                            sdp_session: caller.sdp_session,
+                            version: caller.version,
+                        });
+                        return;
                     }
                 },
             }
@@ -176,7 +240,7 @@ impl Relay {
         if let Ok(mut s) = side.stats.lock() {
             s.on_receive(h.seq, h.timestamp, p.len(), now, self.epoch);
         }
-        let Some(to) = other.leg.rtp_target() else {
+        let Some(to) = other.leg.rtp_target().filter(|_| other.player.is_none()) else {
             return;
         };
         if !translate(p, h.payload_type, range, &side.leg, &other.leg) {
@@ -212,13 +276,18 @@ impl Relay {
         }
         tracing::debug!(leg = i, addr = %m.addr, port = m.port, direction = ?m.direction, "relay leg updated");
         if !offer {
+            self.on_hold_change(i, m);
             return Ok(String::new());
         }
         side.version += 1;
-        let o = self.origin;
-        Ok(side
-            .leg
-            .describe(o.session, side.version, o.addr, side.io.port))
+        let answer = side.leg.describe(
+            side.sdp_session,
+            side.version,
+            self.origin.addr,
+            side.io.port,
+        );
+        self.on_hold_change(i, m);
+        Ok(answer)
     }
 }
 

@@ -1,13 +1,15 @@
-//! The relay RPCs (`OpenRelay`, `UpdateRelay`): SDP in, a relay task
-//! ([`super::start`]) and SDP out.
+//! The relay RPCs (`OpenRelay`, `UpdateRelay`, `PlayOnRelay`): SDP in, a
+//! relay task ([`super::start`]) and SDP out.
 
 use super::leg::{callee_codecs, Leg};
-use super::{Origin, CALLEE, CALLER};
+use super::{Handover, LegPlay, Origin, Start, CALLEE, CALLER};
 use crate::grpc::{new_id, sdp_status, MediaService};
+use crate::play::Stream;
 use crate::sdp;
 use crate::session::Command;
 use asterism_proto::media::{
-    OpenRelayRequest, OpenRelayResponse, RelayLeg, UpdateRelayRequest, UpdateRelayResponse,
+    OpenRelayRequest, OpenRelayResponse, RelayLeg, RelayPlayRequest, RelayPlayResponse,
+    UpdateRelayRequest, UpdateRelayResponse,
 };
 use tokio::sync::oneshot;
 use tonic::{Response, Status};
@@ -33,26 +35,30 @@ impl MediaService {
         );
         asterism_telemetry::propagation::continue_trace(&span, req.metadata());
         let r = req.into_inner();
-        let mut offer = sdp::parse_media(&r.caller_offer).map_err(sdp_status)?;
-        let first = sdp::choose(&offer, sdp::allowed(&r.caller_codecs).as_deref())
-            .ok_or_else(|| sdp_status(sdp::SdpError::NoCommonCodec))?;
-        if r.caller_no_rfc2833 {
-            offer.dtmf_pt = None;
-        }
-        let caller = Leg::from_sdp(&offer, first);
-        let callee_allowed = sdp::allowed(&r.callee_codecs);
-        let callee = Leg::offered(
-            callee_codecs(first.0, callee_allowed.as_deref()),
-            offer.dtmf_pt.is_some() && !r.callee_no_rfc2833,
-            offer.cn_pt.is_some(),
-        )
-        .ok_or_else(|| sdp_status(sdp::SdpError::NoCommonCodec))?;
-        let (io_a, io_b) = (self.bind().await?, self.bind().await?);
         let origin = Origin {
             session: rand::random::<u32>().into(),
             addr: self.our_addr(&r.reached_at),
         };
-        let caller_answer = caller.describe(origin.session, 1, origin.addr, io_a.port);
+        // What can fail is done before a session's caller is taken over.
+        let callee_allowed = sdp::allowed(&r.callee_codecs);
+        if callee_allowed.as_ref().is_some_and(|a| a.is_empty()) {
+            return Err(sdp_status(sdp::SdpError::NoCommonCodec));
+        }
+        let io_b = self.bind().await?;
+        let caller = self.caller_side(&r, origin).await?;
+        let first = caller.leg.send;
+        let callee = Leg::offered(
+            callee_codecs(first.0, callee_allowed.as_deref()),
+            caller.leg.dtmf_pt.is_some() && !r.callee_no_rfc2833,
+            caller.leg.cn_pt.is_some(),
+        )
+        .ok_or_else(|| sdp_status(sdp::SdpError::NoCommonCodec))?;
+        let caller_answer = caller.leg.describe(
+            caller.sdp_session,
+            caller.version,
+            origin.addr,
+            caller.io.port,
+        );
         let callee_offer = sdp::describe(&sdp::Describe {
             session: origin.session,
             version: 1,
@@ -63,14 +69,21 @@ impl MediaService {
             cn_pt: callee.cn_pt,
             direction: sdp::Direction::SendRecv,
         });
+        let callee = Start {
+            io: io_b,
+            leg: callee,
+            stream: Stream::default(),
+            sdp_session: origin.session,
+            version: 1,
+            hold_music: r.callee_hold_music.clone(),
+        };
         let id = new_id();
         let codec = first.0.name().to_owned();
         span.record("codec", codec.as_str());
         self.metrics.session_opened();
         let end = self.on_end(&id);
-        let ports = (io_a.port, io_b.port);
+        let ports = (caller.io.port, callee.io.port);
         let handle = super::start(
-            [io_a, io_b],
             [caller, callee],
             origin,
             self.settings(),
@@ -91,15 +104,73 @@ impl MediaService {
         }))
     }
 
+    /// The caller's side: taken over from `from_session`, or new from
+    /// the caller's offer.
+    async fn caller_side(&self, r: &OpenRelayRequest, origin: Origin) -> Result<Start, Status> {
+        if !r.from_session.is_empty() {
+            let commands = self.command(&r.from_session)?;
+            let (tx, rx) = oneshot::channel();
+            let gone = || Status::not_found("session closed");
+            commands
+                .send(Command::Handover { reply: tx })
+                .await
+                .map_err(|_| gone())?;
+            let h: Handover = rx.await.map_err(|_| gone())?;
+            return Ok(Start {
+                io: h.io,
+                leg: h.leg,
+                stream: h.stream,
+                sdp_session: h.sdp_session,
+                version: h.version,
+                hold_music: r.caller_hold_music.clone(),
+            });
+        }
+        let mut offer = sdp::parse_media(&r.caller_offer).map_err(sdp_status)?;
+        let first = sdp::choose(&offer, sdp::allowed(&r.caller_codecs).as_deref())
+            .ok_or_else(|| sdp_status(sdp::SdpError::NoCommonCodec))?;
+        if r.caller_no_rfc2833 {
+            offer.dtmf_pt = None;
+        }
+        Ok(Start {
+            io: self.bind().await?,
+            leg: Leg::from_sdp(&offer, first),
+            stream: Stream::default(),
+            sdp_session: origin.session,
+            version: 1,
+            hold_music: r.caller_hold_music.clone(),
+        })
+    }
+
+    pub(crate) async fn play_on_relay_leg(
+        &self,
+        r: RelayPlayRequest,
+    ) -> Result<Response<RelayPlayResponse>, Status> {
+        let leg = leg_index(r.leg)?;
+        let what = if r.stop {
+            LegPlay::Stop
+        } else {
+            LegPlay::Music(r.music_class)
+        };
+        let commands = self.command(&r.session_id)?;
+        let (tx, rx) = oneshot::channel();
+        let gone = || Status::not_found("session closed");
+        commands
+            .send(Command::PlayLeg {
+                leg,
+                what,
+                reply: tx,
+            })
+            .await
+            .map_err(|_| gone())?;
+        let playing = rx.await.map_err(|_| gone())?;
+        Ok(Response::new(RelayPlayResponse { playing }))
+    }
+
     pub(crate) async fn update_relay_leg(
         &self,
         r: UpdateRelayRequest,
     ) -> Result<Response<UpdateRelayResponse>, Status> {
-        let leg = match RelayLeg::try_from(r.leg) {
-            Ok(RelayLeg::Caller) => CALLER,
-            Ok(RelayLeg::Callee) => CALLEE,
-            _ => return Err(Status::invalid_argument("leg must be CALLER or CALLEE")),
-        };
+        let leg = leg_index(r.leg)?;
         let sdp = sdp::parse_media(&r.sdp).map_err(sdp_status)?;
         let commands = self.command(&r.session_id)?;
         let (tx, rx) = oneshot::channel();
@@ -118,5 +189,13 @@ impl MediaService {
             Ok(Err(e)) => Err(Status::failed_precondition(e)),
             Err(_) => Err(Status::not_found("session closed")),
         }
+    }
+}
+
+fn leg_index(leg: i32) -> Result<usize, Status> {
+    match RelayLeg::try_from(leg) {
+        Ok(RelayLeg::Caller) => Ok(CALLER),
+        Ok(RelayLeg::Callee) => Ok(CALLEE),
+        _ => Err(Status::invalid_argument("leg must be CALLER or CALLEE")),
     }
 }

@@ -8,12 +8,10 @@
 pub mod stats;
 pub mod strict;
 
-use crate::g711;
-use crate::rtp::{self, Header};
+use crate::play::{Player, Stream};
+use crate::rtp;
 use crate::sdp::{Codec, Offer};
-use crate::sounds;
 use stats::Stats;
-use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -62,11 +60,24 @@ pub enum Command {
         offer: bool,
         reply: oneshot::Sender<Result<String, String>>,
     },
+    /// Music (or silence again) for a relay leg, or a plain session's
+    /// caller; the answer says whether it plays.
+    PlayLeg {
+        leg: usize,
+        what: crate::relay::LegPlay,
+        reply: oneshot::Sender<bool>,
+    },
+    /// Give the caller's sockets and stream to a relay; the task ends.
+    Handover {
+        reply: oneshot::Sender<crate::relay::Handover>,
+    },
     Close,
 }
 
 pub struct Settings {
     pub sounds: PathBuf,
+    /// Music on hold classes (`musiconhold.conf`).
+    pub moh: crate::moh::Classes,
     pub rtp_timeout: Duration,
     /// The service's live RTP counters.
     pub live: crate::metrics::Live,
@@ -84,14 +95,7 @@ pub struct Handle {
 
 enum Mode {
     Idle,
-    Play {
-        queue: VecDeque<String>,
-        language: String,
-        samples: Vec<i16>,
-        pos: usize,
-        current: String,
-        progress: mpsc::Sender<Progress>,
-    },
+    Play(Player),
     Echo {
         done: Option<oneshot::Sender<EchoEnd>>,
     },
@@ -99,7 +103,7 @@ enum Mode {
 
 struct Session {
     rtp: UdpSocket,
-    _rtcp: UdpSocket,
+    rtcp: UdpSocket,
     /// Where RTP goes, and which source is answered (strict RTP).
     strict: StrictRtp,
     offer: Offer,
@@ -107,15 +111,13 @@ struct Session {
     stats: Arc<Mutex<Stats>>,
     events: broadcast::Sender<Event>,
     mode: Mode,
-    ssrc: u32,
-    seq: u16,
-    timestamp: u32,
-    marker: bool,
+    stream: Stream,
     last_rx: Instant,
     epoch: Instant,
     timed_out: bool,
     last_dtmf_ts: Option<u32>,
-    out: Vec<u8>,
+    /// The o= session id of our SDP answer.
+    sdp_session: u64,
 }
 
 /// Start a session on the bound `rtp`/`rtcp` sockets.
@@ -124,6 +126,7 @@ pub fn start(
     rtp: UdpSocket,
     rtcp: UdpSocket,
     offer: Offer,
+    sdp_session: u64,
     settings: Arc<Settings>,
     span: tracing::Span,
     on_exit: impl FnOnce(&Stats) + Send + 'static,
@@ -134,22 +137,19 @@ pub fn start(
     let now = Instant::now();
     let s = Session {
         rtp,
-        _rtcp: rtcp,
+        rtcp,
         strict: StrictRtp::new(SocketAddr::new(offer.addr, offer.port)),
         offer: offer.clone(),
         settings,
         stats: stats.clone(),
         events: events.clone(),
         mode: Mode::Idle,
-        ssrc: rand::random(),
-        seq: rand::random(),
-        timestamp: rand::random(),
-        marker: true,
+        stream: Stream::default(),
         last_rx: now,
         epoch: now,
         timed_out: false,
         last_dtmf_ts: None,
-        out: Vec::with_capacity(12 + SAMPLES_PER_FRAME),
+        sdp_session,
     };
     let counters = stats.clone();
     tokio::spawn(async move {
@@ -196,11 +196,18 @@ impl Session {
                         return;
                     }
                     Some(Command::Play { files, language, progress }) => {
-                        self.mode = Mode::Play { queue: files.into(), language, samples: Vec::new(), pos: 0, current: String::new(), progress };
-                        self.next_file().await;
+                        self.mode = Mode::Play(Player::prompts(files, language, progress));
                     }
                     Some(Command::Update { reply, .. }) => {
                         let _ = reply.send(Err("not a relay session".into()));
+                    }
+                    Some(Command::PlayLeg { leg, what, reply }) => {
+                        let _ = reply.send(self.play_leg(leg, what));
+                    }
+                    Some(Command::Handover { reply }) => {
+                        self.finish_echo(EchoEnd::Closed);
+                        let _ = reply.send(self.handover());
+                        return;
                     }
                     Some(Command::Echo { done }) => {
                         if self.timed_out {
@@ -260,94 +267,68 @@ impl Session {
             let _ = self.events.send(Event::RtpTimeout);
             self.finish_echo(EchoEnd::RtpTimeout);
         }
-        let Mode::Play { samples, pos, .. } = &mut self.mode else {
+        let Mode::Play(player) = &mut self.mode else {
             return;
         };
-        if *pos >= samples.len() {
+        let Some(frame) = player.frame(&self.settings.sounds).await else {
+            self.mode = Mode::Idle;
             return;
-        }
-        let end = (*pos + SAMPLES_PER_FRAME).min(samples.len());
-        let codec = self.offer.codec;
-        let mut frame: Vec<u8> = samples[*pos..end]
-            .iter()
-            .map(|&s| match codec {
-                Codec::Pcmu => g711::linear_to_ulaw(s),
-                Codec::Pcma => g711::linear_to_alaw(s),
-            })
-            .collect();
-        let silence = match codec {
-            Codec::Pcmu => 0xFF,
-            Codec::Pcma => 0xD5,
         };
-        frame.resize(SAMPLES_PER_FRAME, silence);
-        *pos = end;
-        let done = *pos >= samples.len();
-        self.send(&frame, SAMPLES_PER_FRAME as u32).await;
-        if done {
-            if let Mode::Play {
-                current, progress, ..
-            } = &self.mode
-            {
-                let _ = progress.send(Progress::Finished(current.clone())).await;
-            }
-            self.next_file().await;
-        }
-    }
-
-    /// Start the next file of the playlist (missing ones are reported and skipped).
-    async fn next_file(&mut self) {
-        loop {
-            let Mode::Play {
-                queue,
-                language,
-                samples,
-                pos,
-                current,
-                progress,
-            } = &mut self.mode
-            else {
-                return;
-            };
-            let Some(name) = queue.pop_front() else {
-                self.mode = Mode::Idle;
-                return;
-            };
-            match sounds::load(&self.settings.sounds, language, &name) {
-                Ok(s) if !s.is_empty() => {
-                    *samples = s;
-                    *pos = 0;
-                    *current = name.clone();
-                    let _ = progress.send(Progress::Started(name)).await;
-                    return;
-                }
-                Ok(_) | Err(_) => {
-                    tracing::warn!(file = %name, dir = %self.settings.sounds.display(), "sound file missing or unreadable");
-                    let _ = progress.send(Progress::Missing(name)).await;
-                }
+        let (codec, pt) = (self.offer.codec, self.offer.codec_pt);
+        let packet = self.stream.frame(codec, pt, &frame);
+        if self.rtp.send_to(packet, self.strict.remote).await.is_ok() {
+            if let Ok(mut s) = self.stats.lock() {
+                s.on_send(packet.len());
             }
         }
     }
 
     async fn send(&mut self, payload: &[u8], samples: u32) {
-        let h = Header {
-            marker: std::mem::take(&mut self.marker),
-            payload_type: self.offer.codec_pt,
-            seq: self.seq,
-            timestamp: self.timestamp,
-            ssrc: self.ssrc,
-        };
-        self.seq = self.seq.wrapping_add(1);
-        self.timestamp = self.timestamp.wrapping_add(samples);
-        rtp::build(&h, payload, &mut self.out);
-        if self
-            .rtp
-            .send_to(&self.out, self.strict.remote)
-            .await
-            .is_ok()
-        {
+        let packet = self.stream.packet(self.offer.codec_pt, payload, samples);
+        if self.rtp.send_to(packet, self.strict.remote).await.is_ok() {
             if let Ok(mut s) = self.stats.lock() {
-                s.on_send(self.out.len());
+                s.on_send(packet.len());
             }
+        }
+    }
+
+    /// Music for the caller (a plain session has no other leg).
+    fn play_leg(&mut self, leg: usize, what: crate::relay::LegPlay) -> bool {
+        if leg != crate::relay::CALLER {
+            return false;
+        }
+        match what {
+            crate::relay::LegPlay::Music(class) => {
+                match Player::music(&class, &self.settings.moh) {
+                    Some(p) => self.mode = Mode::Play(p),
+                    None => return false,
+                }
+            }
+            crate::relay::LegPlay::Stop => {
+                if matches!(&self.mode, Mode::Play(p) if p.is_music()) {
+                    self.mode = Mode::Idle;
+                }
+            }
+        }
+        true
+    }
+
+    /// Our caller side as a relay takes it over: its sockets, what we
+    /// know of it, our stream's numbering and SDP version.
+    fn handover(self) -> crate::relay::Handover {
+        let port = self.rtp.local_addr().map_or(0, |a| a.port());
+        let remote = self.strict.remote;
+        let leg = crate::relay::leg::Leg::from_session(&self.offer, self.strict, remote);
+        crate::relay::Handover {
+            io: crate::relay::Sockets {
+                rtp: self.rtp,
+                rtcp: self.rtcp,
+                port,
+            },
+            leg,
+            stream: self.stream,
+            sdp_session: self.sdp_session,
+            version: 1,
         }
     }
 

@@ -18,6 +18,7 @@ pub async fn serve(sounds: &std::path::Path, first: u16) -> MediaClient<Channel>
         advertise: Some("127.0.0.1".parse().unwrap()),
         advertise_from_node: false,
         sounds: sounds.to_path_buf(),
+        config_dir: None,
         rtp_timeout: Duration::from_secs(30),
         capacity: 100,
     };
@@ -25,7 +26,9 @@ pub async fn serve(sounds: &std::path::Path, first: u16) -> MediaClient<Channel>
     let addr = listener.local_addr().unwrap();
     tokio::spawn(
         tonic::transport::Server::builder()
-            .add_service(asterism_media::grpc::service(asterism_media::build(&cfg)))
+            .add_service(asterism_media::grpc::service(
+                asterism_media::build(&cfg).unwrap(),
+            ))
             .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
     );
     MediaClient::connect(format!("http://{addr}"))
