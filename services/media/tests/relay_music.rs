@@ -181,22 +181,25 @@ async fn a_relay_takes_over_a_session_and_plays_to_the_caller() {
         })
         .await;
     assert_eq!(gone.unwrap_err().code(), tonic::Code::NotFound);
-    let play = |stop: bool, class: &str| RelayPlayRequest {
+    let play = |stop: bool, class: &str, seq: u64| RelayPlayRequest {
         session_id: id.clone(),
         leg: RelayLeg::Caller as i32,
         music_class: class.into(),
         stop,
+        seq,
     };
-    let unknown = c.play_on_relay(play(false, "jazz")).await.unwrap();
+    let unknown = c.play_on_relay(play(false, "jazz", 1)).await.unwrap();
     assert!(!unknown.into_inner().playing, "no such class");
-    let on = c.play_on_relay(play(false, "default")).await.unwrap();
+    let on = c.play_on_relay(play(false, "default", 3)).await.unwrap();
     assert!(on.into_inner().playing);
+    // A stop that lost the race to the start it followed is ignored.
+    c.play_on_relay(play(true, "", 2)).await.unwrap();
     bob.send_to(&rtp(0, 1, &[0xFF; 160]), ("127.0.0.1", to_b))
         .unwrap();
     let (peak, _) = listen(&alice).expect("music while dialling");
     assert!(peak > 5000, "{peak}");
     // Bob answers: the music stops and alice hears him.
-    c.play_on_relay(play(true, "")).await.unwrap();
+    c.play_on_relay(play(true, "", 4)).await.unwrap();
     bob.send_to(&rtp(0, 2, &[0xFF; 160]), ("127.0.0.1", to_b))
         .unwrap();
     let mut buf = [0u8; 512];

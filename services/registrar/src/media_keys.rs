@@ -28,6 +28,9 @@ pub struct MediaKeys {
     pub codec_ops: Vec<(bool, String)>,
     /// `dtmfmode=` said RFC 4733 (`rfc2833`, `auto`) or not.
     pub rfc2833: Option<bool>,
+    /// `mohinterpret=`, `mohsuggest=`: music on hold classes.
+    pub moh_interpret: Option<String>,
+    pub moh_suggest: Option<String>,
 }
 
 /// Codec names chan_sip knows (`allow=`), besides `all`.
@@ -101,6 +104,14 @@ impl MediaKeys {
                 }
                 true
             }
+            "mohinterpret" => {
+                self.moh_interpret = Some(e.value.trim().to_owned());
+                true
+            }
+            "mohsuggest" => {
+                self.moh_suggest = Some(e.value.trim().to_owned());
+                true
+            }
             "dtmfmode" => {
                 self.rfc2833 = match value.as_str() {
                     "rfc2833" | "auto" => Some(true),
@@ -157,6 +168,8 @@ impl MediaKeys {
             comedia: self.comedia.or(general.comedia),
             codec_ops: Vec::new(),
             rfc2833: self.rfc2833.or(general.rfc2833),
+            moh_interpret: self.moh_interpret.clone().or(general.moh_interpret.clone()),
+            moh_suggest: self.moh_suggest.clone().or(general.moh_suggest.clone()),
         }
     }
 

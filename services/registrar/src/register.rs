@@ -66,6 +66,8 @@ pub(crate) fn user(u: &crate::users::User) -> PbUser {
             Some(list) => list.to_vec(),
         },
         no_rfc2833: !u.rfc2833,
+        moh_interpret: u.moh_interpret.clone(),
+        moh_suggest: u.moh_suggest.clone(),
     }
 }
 

@@ -30,6 +30,8 @@ const GENERAL_DONE: &[&str] = &[
     "directmedia",
     "canreinvite",
     "nat",
+    "mohinterpret",
+    "mohsuggest",
 ];
 
 /// Peer keys Asterism acts on (`max_contacts` is pjsip's, taken as an extension).
@@ -60,6 +62,8 @@ const PEER_DONE: &[&str] = &[
     "allow",
     "disallow",
     "dtmfmode",
+    "mohinterpret",
+    "mohsuggest",
 ];
 
 /// chan_sip keys Asterism has its own setting for.

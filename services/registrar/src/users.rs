@@ -64,6 +64,9 @@ pub struct User {
     pub codecs: Option<Vec<String>>,
     /// `dtmfmode` is RFC 4733 (`rfc2833`, `auto`, the default).
     pub rfc2833: bool,
+    /// `mohinterpret` (chan_sip's default: `default`) and `mohsuggest`.
+    pub moh_interpret: String,
+    pub moh_suggest: String,
 }
 
 impl User {
@@ -317,6 +320,8 @@ impl Directory {
             anchor_media: own.anchored() || codecs.as_ref().is_some_and(|c| c.len() < 2),
             codecs,
             rfc2833: own.rfc2833.unwrap_or(true),
+            moh_interpret: own.moh_interpret.unwrap_or_else(|| "default".to_owned()),
+            moh_suggest: own.moh_suggest.unwrap_or_default(),
         }))
     }
 

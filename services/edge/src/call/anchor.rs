@@ -5,9 +5,17 @@
 //! are offered the relay, the caller is answered with the relay, the
 //! callee's answers (18x, 2xx) go to the relay, and each leg's re-INVITE or
 //! UPDATE (hold, resume, a new address) is answered by the relay, not
-//! passed to the other phone. Otherwise media flows phone to phone.
+//! passed to the other phone (which hears music while held). Otherwise
+//! media flows phone to phone.
+//!
+//! A Dial is always anchored when the caller already has a media session
+//! (a Dial after Answer or Playback: the relay takes that session over, so
+//! the caller keeps the SDP it has) or asks for music while ringing
+//! (Dial's `m`: the caller gets the relay's SDP in a 183 and its music).
+//! Once the caller has the relay's SDP, the relay is the caller's media
+//! for the rest of the call, answered or not by a callee.
 
-use super::a_leg::core;
+use super::a_leg::{core, AState};
 use super::backends::{BackendError, MediaAsk, MediaPrefs, RelaySdp, Resolved};
 use super::bridge::Side;
 use super::events::{Action, Answer, Ask, Reoffer};
@@ -29,6 +37,9 @@ const SDP: &str = "application/sdp";
 pub struct Anchor {
     pub to_caller: String,
     pub to_callee: String,
+    /// The caller has the relay's SDP (in a 18x or 200, or taken over
+    /// from its session): the relay outlives the Dial as its media.
+    pub caller_has_it: bool,
 }
 
 impl Anchor {
@@ -78,29 +89,40 @@ impl Machine {
     /// The Dial's targets are known: ring them now, or first open the
     /// relay they will be offered.
     pub(super) fn start_forks(&mut self, targets: Vec<Resolved>, timeout: Duration, now: Instant) {
-        let anchored = self.media.is_none() && self.needs_anchor(&targets);
-        match self.a.offer() {
-            Some((_, offer)) if anchored => {
-                // The callees' side: the first target that says anything.
+        let from = self.media.clone();
+        let anchored = from.is_some() || self.dial_music.is_some() || self.needs_anchor(&targets);
+        let offer = self
+            .a
+            .offer()
+            .map(|(_, b)| String::from_utf8_lossy(&b).into_owned());
+        match offer {
+            offer if from.is_some() || (anchored && offer.is_some()) => {
+                // The callees' side: the first target that restricts
+                // codecs or events, else the first (its music on hold).
                 let callee = targets
                     .iter()
-                    .map(|t| t.prefs.clone())
-                    .find(|p| *p != MediaPrefs::default())
+                    .map(|t| &t.prefs)
+                    .find(|p| p.restricts())
+                    .or(targets.first().map(|t| &t.prefs))
+                    .cloned()
                     .unwrap_or_default();
                 self.anchoring = targets;
                 self.ask(Ask::OpenRelay(MediaAsk {
                     call_id: self.a.checked.call_id.clone(),
-                    offer: String::from_utf8_lossy(&offer).into_owned(),
+                    offer: offer.unwrap_or_default(),
                     host: self.a.host.clone(),
                     caller: self.user.as_ref().map(MediaPrefs::of).unwrap_or_default(),
                     callee,
+                    from,
                 }));
                 self.state = CallState::Anchoring { timeout };
             }
-            offer => {
+            _ => {
                 if anchored {
                     tracing::info!("INVITE without SDP: media cannot be anchored, left direct");
                 }
+                self.dial_music = None;
+                let offer = self.a.offer();
                 self.fork_all(targets, timeout, now, offer)
             }
         }
@@ -118,12 +140,23 @@ impl Machine {
             Ok((session, sdp)) => {
                 self.out
                     .push(Action::Ask(0, Ask::WatchMedia(session.clone())));
-                self.media = Some(session);
+                // A session taken over is gone: the relay is the caller's media.
+                let taken_over = self.media.replace(session).is_some();
                 let offer = (SDP.to_owned(), Bytes::from(sdp.callee_offer.clone()));
                 self.anchor = Some(Anchor {
                     to_caller: sdp.caller_answer,
                     to_callee: sdp.callee_offer,
+                    caller_has_it: taken_over,
                 });
+                if let Some(class) = self.dial_music.clone() {
+                    self.music(Side::Caller, Some(class));
+                    let ours = self.anchor.as_ref().map(|a| a.to_caller.clone());
+                    if let Some(sdp) = ours.filter(|_| self.a.state == AState::Early) {
+                        self.caller_gets_relay();
+                        let sdp = (SDP.to_owned(), Bytes::from(sdp));
+                        self.a.provisional(&mut self.out, 183, Some(sdp));
+                    }
+                }
                 self.fork_all(targets, timeout, now, Some(offer))
             }
             Err(e) => {
@@ -148,6 +181,9 @@ impl Machine {
         };
         let ours = (SDP.to_owned(), Bytes::from(anchor.to_caller.clone()));
         let (Some((_, body)), Some(session)) = (&sdp, &self.media) else {
+            if final_answer {
+                self.caller_gets_relay();
+            }
             return final_answer.then_some(ours);
         };
         let ask = Ask::UpdateRelay {
@@ -157,6 +193,7 @@ impl Machine {
             reply: None,
         };
         self.out.push(Action::Ask(0, ask));
+        self.caller_gets_relay();
         Some(ours)
     }
 
@@ -242,12 +279,48 @@ impl Machine {
         core(&mut self.out, Command::Respond { key, response: r });
     }
 
-    /// The Dial ended without a callee: its relay is closed.
+    /// The caller is sent the relay's SDP: the relay is its media now.
+    pub(super) fn caller_gets_relay(&mut self) {
+        if let Some(a) = self.anchor.as_mut() {
+            a.caller_has_it = true;
+        }
+    }
+
+    /// Music on hold `class` to the relay's `side` (None: stop).
+    pub(super) fn music(&mut self, side: Side, class: Option<String>) {
+        let Some(session) = self.media.clone().filter(|_| self.anchor.is_some()) else {
+            return;
+        };
+        self.music_seq += 1;
+        let seq = self.music_seq;
+        let ask = Ask::RelayMusic {
+            session,
+            side,
+            class,
+            seq,
+        };
+        self.out.push(Action::Ask(0, ask));
+    }
+
+    /// The Dial's ringing ended (answered or not): Dial's `m` music stops.
+    pub(super) fn stop_dial_music(&mut self) {
+        if self.dial_music.take().is_some() {
+            self.music(Side::Caller, None);
+        }
+    }
+
+    /// The Dial ended without a callee: its relay is closed, unless the
+    /// caller has its SDP (then it stays the caller's media).
     pub(super) fn drop_relay(&mut self) {
-        if self.anchor.take().is_some() {
-            if let Some(s) = self.media.take() {
-                self.out.push(Action::Ask(0, Ask::CloseMedia(s)));
+        self.stop_dial_music();
+        match self.anchor.take() {
+            Some(a) if a.caller_has_it => self.anchor = Some(a),
+            Some(_) => {
+                if let Some(s) = self.media.take() {
+                    self.out.push(Action::Ask(0, Ask::CloseMedia(s)));
+                }
             }
+            None => {}
         }
     }
 }

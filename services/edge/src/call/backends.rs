@@ -139,7 +139,7 @@ pub struct TrunkFrom {
 }
 
 /// A media session on some instance.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct MediaSession {
     pub id: String,
     /// The instance it lives on (none in tests).
@@ -152,6 +152,9 @@ pub struct MediaSession {
 pub struct MediaPrefs {
     pub codecs: Vec<String>,
     pub no_rfc2833: bool,
+    /// sip.conf `mohinterpret` (empty: `default`) and `mohsuggest`.
+    pub moh_interpret: String,
+    pub moh_suggest: String,
 }
 
 impl MediaPrefs {
@@ -159,6 +162,27 @@ impl MediaPrefs {
         MediaPrefs {
             codecs: u.codecs.clone(),
             no_rfc2833: u.no_rfc2833,
+            moh_interpret: u.moh_interpret.clone(),
+            moh_suggest: u.moh_suggest.clone(),
+        }
+    }
+
+    /// Whether it restricts what the relay may send it (codecs, events).
+    pub fn restricts(&self) -> bool {
+        !self.codecs.is_empty() || self.no_rfc2833
+    }
+
+    /// The music on hold class a phone with these settings hears when
+    /// `holder` holds it, as chan_sip picks it: the holder's `mohsuggest`,
+    /// else its own `mohinterpret`; `passthrough`: none (empty).
+    pub fn hold_music(&self, holder: &MediaPrefs) -> String {
+        if self.moh_interpret.eq_ignore_ascii_case("passthrough") {
+            return String::new();
+        }
+        match (holder.moh_suggest.as_str(), self.moh_interpret.as_str()) {
+            ("", "") => "default".to_owned(),
+            ("", own) => own.to_owned(),
+            (suggested, _) => suggested.to_owned(),
         }
     }
 }
@@ -174,6 +198,15 @@ pub struct MediaAsk {
     pub caller: MediaPrefs,
     /// A relay's callee side.
     pub callee: MediaPrefs,
+    /// A relay taking over the caller's session (a Dial after Answer or
+    /// Playback): the caller keeps the SDP it has.
+    pub from: Option<MediaSession>,
+}
+
+impl std::fmt::Debug for MediaSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "MediaSession({})", self.id)
+    }
 }
 
 /// A relay's SDP: our answer to the caller, our offer to the callee(s).
@@ -238,6 +271,15 @@ pub trait Backends: Send + Sync + 'static {
         sdp: String,
         offer: bool,
     ) -> BoxFuture<Result<String, BackendError>>;
+    /// Music on hold `class` to leg `side` of a relay instead of the other
+    /// side's audio (None: the other side again); whether it plays.
+    fn relay_music(
+        &self,
+        s: &MediaSession,
+        side: super::bridge::Side,
+        class: Option<String>,
+        seq: u64,
+    ) -> BoxFuture<Result<bool, BackendError>>;
     /// Play `files` to the end (missing files are logged and skipped).
     fn play(&self, s: &MediaSession, files: Vec<String>) -> BoxFuture<Result<(), BackendError>>;
     fn echo(&self, s: &MediaSession) -> BoxFuture<Result<EchoEnd, BackendError>>;

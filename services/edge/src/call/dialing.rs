@@ -27,7 +27,10 @@ impl Machine {
                     }
                     let code = if r.code == 183 { 183 } else { 180 };
                     let sdp = self.for_caller(sdp_of(r), false);
-                    self.a.provisional(&mut self.out, code, sdp);
+                    // Dial's m: the caller hears music, not the callee's ringing.
+                    if self.dial_music.is_none() {
+                        self.a.provisional(&mut self.out, code, sdp);
+                    }
                 }
             }
             200..=299 => return self.win(i, r, now),
@@ -109,14 +112,25 @@ impl Machine {
             f.cancel(&mut self.out);
         }
         self.losers.append(&mut self.forks);
-        if self.a.state != AState::Early {
-            // The caller left (or was answered by another step): hang the callee up.
-            let k = winner.bye(&mut self.out);
-            self.byes.push(k);
-            return self.result(hung_up());
+        self.stop_dial_music();
+        let kept = self.anchor.as_ref().is_some_and(|a| a.caller_has_it);
+        match self.a.state {
+            AState::Early => {
+                let sdp = self.for_caller(sdp_of(r), true);
+                self.a.answer(&mut self.out, sdp, now);
+            }
+            // Answered before the Dial: the relay holding the caller's
+            // session learns the callee's SDP; the caller keeps its own.
+            AState::Answered if kept => {
+                let _ = self.for_caller(sdp_of(r), true);
+            }
+            _ => {
+                // The caller left: hang the callee up.
+                let k = winner.bye(&mut self.out);
+                self.byes.push(k);
+                return self.result(hung_up());
+            }
         }
-        let sdp = self.for_caller(sdp_of(r), true);
-        self.a.answer(&mut self.out, sdp, now);
         self.entry.state("answered");
         self.entry.leg_state(&winner.dialog.call_id, "confirmed");
         self.entry.leg_state(&self.a.checked.call_id, "confirmed");

@@ -230,6 +230,25 @@ fn spawn(asks: &mut FuturesUnordered<BoxFuture<Back>>, b: &Arc<dyn Backends>, op
                 answer(Answer::MediaLost(s.id))
             })
         }
+        Ask::RelayMusic {
+            session,
+            side,
+            class,
+            seq,
+        } => {
+            let f = b.relay_music(&session, side, class, seq);
+            tokio::spawn(
+                async move {
+                    match f.await {
+                        Ok(true) => {}
+                        Ok(false) => tracing::warn!("music on hold class unknown: nothing plays"),
+                        Err(e) => tracing::warn!(error = e.text(), "music on hold not started"),
+                    }
+                }
+                .instrument(tracing::Span::current()),
+            );
+            return;
+        }
         Ask::CloseMedia(s) => {
             // Outlives the call: the session is freed even as the task ends.
             tokio::spawn(b.close_media(s).instrument(tracing::Span::current()));

@@ -108,6 +108,15 @@ pub enum Ask {
         proxy: bool,
     },
     Play(MediaSession, Vec<String>),
+    /// Music on hold to a relay leg, or (None) its other side again; no
+    /// answer (a failure is logged).
+    RelayMusic {
+        session: MediaSession,
+        side: Side,
+        class: Option<String>,
+        /// Its order among the call's music requests.
+        seq: u64,
+    },
     Echo(MediaSession),
     /// Answer [`Answer::MediaLost`] if the session's instance dies (whatever
     /// the op then).
@@ -149,6 +158,7 @@ impl std::fmt::Debug for Action {
                     Ask::UpdateRelay { .. } => "UpdateRelay",
                     Ask::Sign { .. } => "Sign",
                     Ask::Play(..) => "Play",
+                    Ask::RelayMusic { .. } => "RelayMusic",
                     Ask::Echo(_) => "Echo",
                     Ask::WatchMedia(_) => "WatchMedia",
                     Ask::CloseMedia(_) => "CloseMedia",

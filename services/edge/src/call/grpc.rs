@@ -288,6 +288,17 @@ impl Backends for GrpcBackends {
         Box::pin(super::media_rpc::update_relay(ctx, s, side, sdp, offer))
     }
 
+    fn relay_music(
+        &self,
+        s: &MediaSession,
+        side: super::bridge::Side,
+        class: Option<String>,
+        seq: u64,
+    ) -> BoxFuture<Result<bool, BackendError>> {
+        let (ctx, s) = (self.0.clone(), s.clone());
+        Box::pin(super::media_rpc::relay_music(ctx, s, side, class, seq))
+    }
+
     fn play(&self, s: &MediaSession, files: Vec<String>) -> BoxFuture<Result<(), BackendError>> {
         let (session_id, instance) = (s.id.clone(), s.instance.clone());
         Box::pin(async move {

@@ -96,6 +96,11 @@ pub struct Machine {
     pub(super) anchor: Option<super::anchor::Anchor>,
     /// The Dial's targets while its relay is being opened.
     pub(super) anchoring: Vec<super::backends::Resolved>,
+    /// Dial's `m`: the music on hold class the caller hears while the
+    /// Dial under way rings, instead of ringing.
+    pub(super) dial_music: Option<String>,
+    /// The order of the music requests sent to the relay.
+    pub(super) music_seq: u64,
     /// call-limit slots held until the call ends.
     pub(super) slots: Vec<Slot>,
     /// Slots taken for the targets of the Dial under way.
@@ -130,6 +135,8 @@ impl Machine {
             media: None,
             anchor: None,
             anchoring: Vec::new(),
+            dial_music: None,
+            music_seq: 0,
             slots: Vec::new(),
             dial_slots: Vec::new(),
             dial_numbers: Vec::new(),

@@ -9,7 +9,9 @@ use super::grpc::timed;
 use crate::placement::Instance;
 use crate::{Ctx, Rpc};
 use asterism_proto::media::media_client::MediaClient;
-use asterism_proto::media::{OpenRelayRequest, OpenRequest, RelayLeg, UpdateRelayRequest};
+use asterism_proto::media::{
+    OpenRelayRequest, OpenRequest, RelayLeg, RelayPlayRequest, UpdateRelayRequest,
+};
 use std::future::Future;
 use std::sync::Arc;
 
@@ -78,7 +80,41 @@ pub async fn open(ctx: Arc<Ctx>, ask: MediaAsk) -> Result<(MediaSession, String)
     Ok((session, r.sdp_answer))
 }
 
-/// A relay for a call whose media is anchored, from the caller's `offer`.
+/// `method` on the instance holding session `s` (no other has it).
+async fn on_instance<T, F, Fut>(
+    ctx: &Arc<Ctx>,
+    s: &MediaSession,
+    method: &'static str,
+    ask: F,
+) -> Result<T, BackendError>
+where
+    F: FnOnce(MediaClient<Rpc>) -> Fut,
+    Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+{
+    let Some(inst) = &s.instance else {
+        return Err(BackendError::Failed("no media instance".into()));
+    };
+    let span = asterism_telemetry::rpc::client_span(MEDIA, method);
+    let started = std::time::Instant::now();
+    let call = tracing::Instrument::instrument(ask(inst.client.clone()), span);
+    let answer = tokio::time::timeout(ctx.cfg.rpc_timeout, call)
+        .await
+        .unwrap_or_else(|_| Err(tonic::Status::deadline_exceeded("no answer")));
+    timed(ctx, MEDIA, method, started, answer.as_ref().err());
+    match answer {
+        Ok(r) => Ok(r.into_inner()),
+        Err(s) if s.code() == tonic::Code::FailedPrecondition => {
+            Err(BackendError::NoCodec(s.message().to_owned()))
+        }
+        Err(s) => {
+            tracing::warn!(code = ?s.code(), method, "media request failed");
+            Err(BackendError::Failed(s.message().to_owned()))
+        }
+    }
+}
+
+/// A relay for a call whose media is anchored, from the caller's `offer`,
+/// or taking over the caller's session (on that session's instance).
 pub async fn open_relay(
     ctx: Arc<Ctx>,
     ask: MediaAsk,
@@ -87,16 +123,32 @@ pub async fn open_relay(
         call_id: ask.call_id,
         caller_offer: ask.offer,
         reached_at: ask.host,
-        caller_codecs: ask.caller.codecs,
-        callee_codecs: ask.callee.codecs,
+        caller_codecs: ask.caller.codecs.clone(),
+        callee_codecs: ask.callee.codecs.clone(),
         caller_no_rfc2833: ask.caller.no_rfc2833,
         callee_no_rfc2833: ask.callee.no_rfc2833,
+        from_session: ask.from.as_ref().map(|s| s.id.clone()).unwrap_or_default(),
+        caller_hold_music: ask.caller.hold_music(&ask.callee),
+        callee_hold_music: ask.callee.hold_music(&ask.caller),
     };
-    let (inst, r) = place(&ctx, "OpenRelay", |mut c| {
-        let req = request(&ctx, body.clone());
-        async move { c.open_relay(req).await }
-    })
-    .await?;
+    let (inst, r) = match &ask.from {
+        Some(from) => {
+            let req = request(&ctx, body);
+            let r = on_instance(&ctx, from, "OpenRelay", |mut c| async move {
+                c.open_relay(req).await
+            })
+            .await?;
+            let inst = from.instance.clone().ok_or(BackendError::Unavailable)?;
+            (inst, r)
+        }
+        None => {
+            place(&ctx, "OpenRelay", |mut c| {
+                let req = request(&ctx, body.clone());
+                async move { c.open_relay(req).await }
+            })
+            .await?
+        }
+    };
     let session = MediaSession {
         id: r.session_id,
         instance: Some(inst),
@@ -116,38 +168,50 @@ pub async fn update_relay(
     sdp: String,
     offer: bool,
 ) -> Result<String, BackendError> {
-    let Some(inst) = s.instance else {
-        return Err(BackendError::Failed("no media instance".into()));
-    };
-    let leg = match side {
-        Side::Caller => RelayLeg::Caller,
-        Side::Callee => RelayLeg::Callee,
-    };
     let req = request(
         &ctx,
         UpdateRelayRequest {
-            session_id: s.id,
-            leg: leg as i32,
+            session_id: s.id.clone(),
+            leg: leg_of(side) as i32,
             sdp,
             offer,
         },
     );
-    let span = asterism_telemetry::rpc::client_span(MEDIA, "UpdateRelay");
-    let started = std::time::Instant::now();
-    let mut client = inst.client.clone();
-    let call = tracing::Instrument::instrument(client.update_relay(req), span);
-    let answer = tokio::time::timeout(ctx.cfg.rpc_timeout, call)
-        .await
-        .unwrap_or_else(|_| Err(tonic::Status::deadline_exceeded("no answer")));
-    timed(&ctx, MEDIA, "UpdateRelay", started, answer.as_ref().err());
-    match answer {
-        Ok(r) => Ok(r.into_inner().sdp_answer),
-        Err(s) if s.code() == tonic::Code::FailedPrecondition => {
-            Err(BackendError::NoCodec(s.message().to_owned()))
-        }
-        Err(s) => {
-            tracing::warn!(code = ?s.code(), "relay update failed");
-            Err(BackendError::Failed(s.message().to_owned()))
-        }
+    let r = on_instance(&ctx, &s, "UpdateRelay", |mut c| async move {
+        c.update_relay(req).await
+    })
+    .await?;
+    Ok(r.sdp_answer)
+}
+
+/// Music on hold `class` to a relay leg (None: its other side again).
+pub async fn relay_music(
+    ctx: Arc<Ctx>,
+    s: MediaSession,
+    side: Side,
+    class: Option<String>,
+    seq: u64,
+) -> Result<bool, BackendError> {
+    let req = request(
+        &ctx,
+        RelayPlayRequest {
+            session_id: s.id.clone(),
+            leg: leg_of(side) as i32,
+            stop: class.is_none(),
+            music_class: class.unwrap_or_default(),
+            seq,
+        },
+    );
+    let r = on_instance(&ctx, &s, "PlayOnRelay", |mut c| async move {
+        c.play_on_relay(req).await
+    })
+    .await?;
+    Ok(r.playing)
+}
+
+fn leg_of(side: Side) -> RelayLeg {
+    match side {
+        Side::Caller => RelayLeg::Caller,
+        Side::Callee => RelayLeg::Callee,
     }
 }

@@ -106,8 +106,14 @@ impl Machine {
                 if targets.is_empty() {
                     return self.result(with_status(StepStatus::Ok, "CHANUNAVAIL"));
                 }
-                // Dial's `r`: ringing for the caller at once, whatever the callee says.
-                if asterism_config::dial_options::has_option(&d.options, 'r') {
+                // Dial's `m`: music instead of ringing (its class, else
+                // the caller's mohinterpret); `r`: ringing at once,
+                // whatever the callee says.
+                self.dial_music = asterism_config::dial_options::argument(&d.options, 'm')
+                    .map(|class| self.music_class(class));
+                if self.dial_music.is_none()
+                    && asterism_config::dial_options::has_option(&d.options, 'r')
+                {
                     self.a.provisional(&mut self.out, 180, None);
                 }
                 let call_id = self.a.checked.call_id.clone();
@@ -144,8 +150,8 @@ impl Machine {
                 let until = now + Duration::from_millis(u64::from(w.millis));
                 self.state = CallState::Waiting { until };
             }
-            step::App::Answer(_) => self.answer_with_media(Then::Answer),
-            step::App::Playback(p) => self.answer_with_media(Then::Play(p.files)),
+            step::App::Answer(_) => self.answer_with_media(Then::Answer, now),
+            step::App::Playback(p) => self.answer_with_media(Then::Play(p.files), now),
             step::App::SayDigits(d) => {
                 let files = d
                     .digits
@@ -153,17 +159,37 @@ impl Machine {
                     .filter(|c| c.is_ascii_alphanumeric())
                     .map(|c| format!("digits/{c}"))
                     .collect();
-                self.answer_with_media(Then::Play(files))
+                self.answer_with_media(Then::Play(files), now)
             }
-            step::App::Echo(_) => self.answer_with_media(Then::Echo),
+            step::App::Echo(_) => self.answer_with_media(Then::Echo, now),
             step::App::Finished(_) => self.result(ok()),
         }
     }
 
+    /// The music on hold class Dial's `m(class)` names, else the caller's.
+    fn music_class(&self, class: &str) -> String {
+        if !class.is_empty() {
+            return class.to_owned();
+        }
+        match self.user.as_ref().map(|u| u.moh_interpret.as_str()) {
+            Some("") | None => "default".to_owned(),
+            Some(own) => own.to_owned(),
+        }
+    }
+
     /// Answer the caller with a media session's SDP (once), then go on.
-    fn answer_with_media(&mut self, then: Then) {
+    fn answer_with_media(&mut self, then: Then, now: Instant) {
         match self.a.state {
             AState::Answered if self.media.is_some() => return self.with_media(then),
+            // Early media from a relay whose SDP the caller has (a Dial
+            // with m that was not answered): answered with that SDP.
+            AState::Early if self.media.is_some() => {
+                let sdp = self.anchor.as_ref().map(|a| a.to_caller.clone());
+                let sdp = sdp.map(|s| ("application/sdp".to_owned(), Bytes::from(s)));
+                self.a.answer(&mut self.out, sdp, now);
+                self.entry.state("answered");
+                return self.with_media(then);
+            }
             AState::Answered | AState::Gone => {
                 return self.result(failed("call already answered elsewhere or gone"))
             }
@@ -178,6 +204,7 @@ impl Machine {
             host: self.a.host.clone(),
             caller: self.user.as_ref().map(MediaPrefs::of).unwrap_or_default(),
             callee: MediaPrefs::default(),
+            from: None,
         }));
         self.state = CallState::Answering { then };
     }

@@ -86,6 +86,8 @@ struct Side {
     /// The player is hold music started because the other side held.
     held: bool,
     hold_music: String,
+    /// The latest music request taken for it (see [`Relay::play_leg`]).
+    music_seq: u64,
     /// Our own stream to it, for what it is played.
     stream: Stream,
 }
@@ -123,6 +125,7 @@ pub fn start(
         player: None,
         held: false,
         hold_music: s.hold_music,
+        music_seq: 0,
         stream: s.stream,
     };
     let relay = Relay {
@@ -203,8 +206,8 @@ impl Relay {
                     Some(Command::Play { files, language, progress }) => {
                         self.play(CALLER, Some(Player::prompts(files, language, progress)), false);
                     }
-                    Some(Command::PlayLeg { leg, what, reply }) => {
-                        let _ = reply.send(self.play_leg(leg, what));
+                    Some(Command::PlayLeg { leg, what, seq, reply }) => {
+                        let _ = reply.send(self.play_leg(leg, what, seq));
                     }
                     Some(Command::Echo { done }) => {
                         let _ = done.send(crate::session::EchoEnd::Closed);

@@ -53,8 +53,15 @@ impl Relay {
         }
     }
 
-    /// The edge's request for leg `i`; false when the class is unknown.
-    pub(super) fn play_leg(&mut self, i: usize, what: LegPlay) -> bool {
+    /// The edge's request `seq` for leg `i`; false when the class is
+    /// unknown. A request older than one taken is stale: ignored.
+    pub(super) fn play_leg(&mut self, i: usize, what: LegPlay, seq: u64) -> bool {
+        let side = &mut self.sides[i];
+        if seq != 0 && seq < side.music_seq {
+            tracing::debug!(leg = i, seq, "stale music request ignored");
+            return true;
+        }
+        side.music_seq = seq;
         let player = match what {
             LegPlay::Music(class) => match Player::music(&class, &self.settings.moh) {
                 Some(p) => Some(p),

@@ -158,6 +158,7 @@ impl MediaService {
             .send(Command::PlayLeg {
                 leg,
                 what,
+                seq: r.seq,
                 reply: tx,
             })
             .await

@@ -65,6 +65,8 @@ pub enum Command {
     PlayLeg {
         leg: usize,
         what: crate::relay::LegPlay,
+        /// The request's order ([`crate::relay`] ignores stale ones).
+        seq: u64,
         reply: oneshot::Sender<bool>,
     },
     /// Give the caller's sockets and stream to a relay; the task ends.
@@ -201,7 +203,7 @@ impl Session {
                     Some(Command::Update { reply, .. }) => {
                         let _ = reply.send(Err("not a relay session".into()));
                     }
-                    Some(Command::PlayLeg { leg, what, reply }) => {
+                    Some(Command::PlayLeg { leg, what, reply, .. }) => {
                         let _ = reply.send(self.play_leg(leg, what));
                     }
                     Some(Command::Handover { reply }) => {

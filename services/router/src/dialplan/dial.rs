@@ -6,8 +6,8 @@
 //! PJSIP and Local (run by the router, see `engine::local`), and options
 //! other than those the edge implements.
 
-/// Options the edge carries out.
-pub const SUPPORTED_OPTIONS: &[char] = &['r'];
+/// Options Asterism carries out (`g` the router, `m` and `r` the edge).
+pub const SUPPORTED_OPTIONS: &[char] = &['g', 'm', 'r'];
 
 /// app_dial's options (Asterisk 20), for telling "not supported" from "unknown".
 const ASTERISK_OPTIONS: &str = "AaBbCcDdEeFfGgHhIijKkLMmNnOoPpQRrSsTtUuWwXxz";

@@ -167,6 +167,7 @@ async fn a_callee_allowing_one_codec_is_anchored_with_its_prefs() {
     let prefs = MediaPrefs {
         codecs: vec!["PCMA".into()],
         no_rfc2833: true,
+        ..Default::default()
     };
     fake.prefs.insert("alice".into(), prefs.clone());
     let mut h = H::start(fake).await;

@@ -71,7 +71,12 @@ pub struct Fake {
     pub signed: Arc<Mutex<Vec<(String, String, String)>>>,
     /// What relays were told: leg, SDP, offer.
     pub relay_updates: Arc<Mutex<Vec<(crate::call::bridge::Side, String, bool)>>>,
+    /// Music asked for relay legs: leg, class (None: stop), order.
+    pub music: Arc<Mutex<Vec<MusicAsk>>>,
 }
+
+/// Music asked for a relay leg: leg, class (None: stop), order.
+pub type MusicAsk = (crate::call::bridge::Side, Option<String>, u64);
 
 /// The fake relay's SDP: to the caller, to the callee, and its answer to
 /// a leg's new offer.
@@ -127,6 +132,7 @@ impl Fake {
             prefs: HashMap::new(),
             signed: Arc::default(),
             relay_updates: Arc::default(),
+            music: Arc::default(),
         }
     }
 
@@ -326,6 +332,17 @@ impl Backends for Fake {
                 (false, false) => Ok(String::new()),
             }
         })
+    }
+
+    fn relay_music(
+        &self,
+        _: &MediaSession,
+        side: crate::call::bridge::Side,
+        class: Option<String>,
+        seq: u64,
+    ) -> BoxFuture<Result<bool, BackendError>> {
+        self.music.lock().unwrap().push((side, class, seq));
+        Box::pin(async { Ok(true) })
     }
 
     fn play(&self, _: &MediaSession, _: Vec<String>) -> BoxFuture<Result<(), BackendError>> {

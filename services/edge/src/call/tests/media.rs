@@ -167,18 +167,6 @@ async fn hangup_sends_bye_to_an_answered_caller() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_dial_after_the_answer_hangs_the_callee_up() {
-    let steps = vec![step::App::Answer(Default::default()), dial(&["alice"], 20)];
-    let mut h = H::start(Fake::new(steps)).await;
-    let inv = requests(&h.drain().await, Method::INVITE).remove(0);
-    h.ack().await;
-    h.respond(&inv, 200, "alicetag").await;
-    let cmds = h.drain().await;
-    let byes = requests(&cmds, Method::BYE);
-    assert!(byes.iter().any(|b| b.flow == inv.flow));
-}
-
-#[tokio::test(start_paused = true)]
 async fn a_media_instance_dying_leaves_a_bridged_call_alone() {
     // A bridged call's RTP flows phone to phone: it holds no session.
     let (mut h, _) = bridged(Fake::new(vec![dial(&["alice"], 20)])).await;

@@ -10,6 +10,7 @@ mod dial;
 mod dialog;
 mod fake;
 mod media;
+mod music;
 mod start;
 mod timeout;
 mod trunk;

@@ -1,0 +1,125 @@
+//! Dialplans that answer before they dial, and music on hold, with real
+//! softphones (baresip) through every service: `Answer`, `Playback`, then
+//! `Dial` — the caller hears the prompt, then the callee, on the SDP it
+//! was answered with — and the held phone hears the class's music until
+//! the other resumes; `Dial(…,m)` plays music instead of ringing until
+//! the callee answers.
+
+mod common;
+
+use common::baresip::{self, sine_wav, tones, until, Baresip, Mic};
+use common::{TempDir, Topology};
+use std::time::Duration;
+
+const PLAN: &str = "[default]\n\
+exten => 63,1,Answer()\n\
+ same => n,Playback(beep)\n\
+ same => n,Dial(SIP/alice,20)\n\
+exten => 64,1,Dial(SIP/alice,20,m)\n";
+
+fn phone(dir: &TempDir, t: &Topology, user: &str, pw: &str, freq: f64, answer: &str) -> Baresip {
+    let home = dir.0.join(user);
+    std::fs::create_dir_all(&home).unwrap();
+    let mic = home.join("mic.wav");
+    sine_wav(&mic, freq, 30.0);
+    let accounts = format!(
+        "<sip:{user}@127.0.0.1:{}>;auth_pass={pw};regint=60;answermode={answer};audio_codecs=PCMU\n",
+        t.sip_port
+    );
+    let p = baresip::start(&home, Mic::Wav(&mic), &accounts);
+    assert!(p.registered(), "{user} did not register:\n{}", p.log());
+    p
+}
+
+/// A PBX with a 300 Hz `beep` prompt and 1500 Hz music in the default class.
+fn pbx() -> Topology {
+    let t = Topology::start_with(&[], Some(PLAN));
+    let sounds = t.dir.0.join("sounds/en");
+    std::fs::create_dir_all(&sounds).unwrap();
+    sine_wav(&sounds.join("beep.wav"), 300.0, 1.0);
+    std::fs::create_dir_all(t.dir.0.join("moh")).unwrap();
+    sine_wav(&t.dir.0.join("moh/tune.wav"), 1500.0, 5.0);
+    t
+}
+
+/// How many 100 ms windows of `t` are near `freq`.
+fn near(t: &[u32], freq: u32) -> usize {
+    t.iter().filter(|&&f| f.abs_diff(freq) <= 60).count()
+}
+
+#[test]
+fn answer_playback_then_dial_and_music_while_held() {
+    let t = pbx();
+    let dir = TempDir::new("music-hold");
+    let alice = phone(&dir, &t, "alice", "alice61", 1000.0, "auto");
+    let bob = phone(&dir, &t, "bob", "bob62", 600.0, "auto");
+    bob.ctrl("dial", "63").unwrap();
+    until(
+        &alice,
+        &bob,
+        "answered, prompt played, alice dialled",
+        |c| c.contains("ESTABLISHED"),
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    // Alice holds: bob hears the music; alice resumes: bob hears her.
+    alice.ctrl("hold", "").unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    alice.ctrl("resume", "").unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    bob.ctrl("hangup", "").unwrap();
+    until(&alice, &bob, "both hung up", |c| {
+        c.contains("Active calls (0)")
+    });
+    let (heard_a, heard_b) = (tones(&alice.heard()), tones(&bob.heard()));
+    assert!(
+        near(&heard_b, 300) >= 5,
+        "bob hears the prompt: {heard_b:?}"
+    );
+    assert!(near(&heard_b, 1000) >= 15, "then alice: {heard_b:?}");
+    assert!(near(&heard_b, 1500) >= 8, "music while held: {heard_b:?}");
+    // baresip stops recording a phone that holds: alice's recording ends
+    // there (her side after the resume is covered by the relay's tests).
+    assert!(near(&heard_a, 600) >= 8, "alice hears bob: {heard_a:?}");
+    assert_eq!(near(&heard_a, 1500), 0, "the holder hears no music");
+    // The music came between alice's audio: before and after it.
+    let first = |f| heard_b.iter().position(|&x| x.abs_diff(f) <= 60);
+    let last = |f| heard_b.iter().rposition(|&x| x.abs_diff(f) <= 60);
+    assert!(first(300) < first(1000), "prompt first: {heard_b:?}");
+    assert!(
+        first(1000) < first(1500) && last(1500) < last(1000),
+        "{heard_b:?}"
+    );
+}
+
+#[test]
+fn dial_m_plays_music_until_the_callee_answers() {
+    let t = pbx();
+    let dir = TempDir::new("music-m");
+    let alice = phone(&dir, &t, "alice", "alice61", 1000.0, "manual");
+    let bob = phone(&dir, &t, "bob", "bob62", 600.0, "auto");
+    bob.ctrl("dial", "64").unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    alice.ctrl("accept", "").unwrap();
+    until(&alice, &bob, "alice answered", |c| {
+        c.contains("ESTABLISHED")
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    bob.ctrl("hangup", "").unwrap();
+    until(&alice, &bob, "both hung up", |c| {
+        c.contains("Active calls (0)")
+    });
+    let (heard_a, heard_b) = (tones(&alice.heard()), tones(&bob.heard()));
+    assert!(
+        near(&heard_b, 1500) >= 10,
+        "music while ringing: {heard_b:?}"
+    );
+    assert!(near(&heard_b, 1000) >= 8, "then alice: {heard_b:?}");
+    let last_music = heard_b.iter().rposition(|&x| x.abs_diff(1500) <= 60);
+    let first_alice = heard_b.iter().position(|&x| x.abs_diff(1000) <= 60);
+    assert!(
+        last_music < first_alice,
+        "the music stops on the answer: {heard_b:?}"
+    );
+    assert!(near(&heard_a, 600) >= 8, "alice hears bob: {heard_a:?}");
+    assert_eq!(near(&heard_a, 1500), 0, "and no music: {heard_a:?}");
+}
