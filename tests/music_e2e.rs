@@ -3,7 +3,8 @@
 //! `Dial` — the caller hears the prompt, then the callee, on the SDP it
 //! was answered with — and the held phone hears the class's music until
 //! the other resumes; `Dial(…,m)` plays music instead of ringing until
-//! the callee answers.
+//! the callee answers; `Dial(…,L(x:y))` says the time left to the caller
+//! and ends the call at the limit.
 
 mod common;
 
@@ -15,7 +16,8 @@ const PLAN: &str = "[default]\n\
 exten => 63,1,Answer()\n\
  same => n,Playback(beep)\n\
  same => n,Dial(SIP/alice,20)\n\
-exten => 64,1,Dial(SIP/alice,20,m)\n";
+exten => 64,1,Dial(SIP/alice,20,m)\n\
+exten => 65,1,Dial(SIP/alice,20,L(4000:2000))\n";
 
 fn phone(dir: &TempDir, t: &Topology, user: &str, pw: &str, freq: f64, answer: &str) -> Baresip {
     let home = dir.0.join(user);
@@ -37,6 +39,11 @@ fn pbx() -> Topology {
     let sounds = t.dir.0.join("sounds/en");
     std::fs::create_dir_all(&sounds).unwrap();
     sine_wav(&sounds.join("beep.wav"), 300.0, 1.0);
+    // "You have 2 seconds": 700 Hz, 2 kHz, 700 Hz.
+    std::fs::create_dir_all(sounds.join("digits")).unwrap();
+    sine_wav(&sounds.join("vm-youhave.wav"), 700.0, 0.4);
+    sine_wav(&sounds.join("digits/2.wav"), 2000.0, 0.4);
+    sine_wav(&sounds.join("queue-seconds.wav"), 700.0, 0.4);
     std::fs::create_dir_all(t.dir.0.join("moh")).unwrap();
     sine_wav(&t.dir.0.join("moh/tune.wav"), 1500.0, 5.0);
     t
@@ -122,4 +129,34 @@ fn dial_m_plays_music_until_the_callee_answers() {
     );
     assert!(near(&heard_a, 600) >= 8, "alice hears bob: {heard_a:?}");
     assert_eq!(near(&heard_a, 1500), 0, "and no music: {heard_a:?}");
+}
+
+#[test]
+fn dial_l_says_the_time_left_then_ends_the_call() {
+    let t = pbx();
+    let dir = TempDir::new("music-l");
+    let alice = phone(&dir, &t, "alice", "alice61", 1000.0, "auto");
+    let bob = phone(&dir, &t, "bob", "bob62", 600.0, "auto");
+    bob.ctrl("dial", "65").unwrap();
+    until(&alice, &bob, "answered", |c| c.contains("ESTABLISHED"));
+    // Nobody hangs up: the limit ends the call on both phones.
+    until(&alice, &bob, "cut at the limit", |c| {
+        c.contains("Active calls (0)")
+    });
+    let (heard_a, heard_b) = (tones(&alice.heard()), tones(&bob.heard()));
+    assert!(near(&heard_b, 2000) >= 2, "bob hears \"2\": {heard_b:?}");
+    assert!(
+        near(&heard_b, 700) >= 4,
+        "\"you have … seconds\": {heard_b:?}"
+    );
+    assert!(
+        near(&heard_b, 1000) >= 10,
+        "and alice around it: {heard_b:?}"
+    );
+    assert_eq!(
+        near(&heard_a, 2000),
+        0,
+        "the callee is not told: {heard_a:?}"
+    );
+    assert!(near(&heard_a, 600) >= 10, "alice hears bob: {heard_a:?}");
 }

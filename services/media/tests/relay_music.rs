@@ -187,6 +187,7 @@ async fn a_relay_takes_over_a_session_and_plays_to_the_caller() {
         music_class: class.into(),
         stop,
         seq,
+        ..Default::default()
     };
     let unknown = c.play_on_relay(play(false, "jazz", 1)).await.unwrap();
     assert!(!unknown.into_inner().playing, "no such class");
@@ -209,6 +210,28 @@ async fn a_relay_takes_over_a_session_and_plays_to_the_caller() {
         .send_to(&rtp(0, 1, &[0xFF; 160]), ("127.0.0.1", to_a))
         .unwrap();
     assert_eq!(bob.recv(&mut buf).unwrap(), 172, "and he hears her");
+    // Dial's L warning to bob: prompts on his leg, the answer once over
+    // (all ten frames of the 200 ms prompt are there by then).
+    let warn = RelayPlayRequest {
+        session_id: id.clone(),
+        leg: RelayLeg::Callee as i32,
+        files: vec!["beep".into()],
+        language: "en".into(),
+        wait: true,
+        ..Default::default()
+    };
+    assert!(c.play_on_relay(warn).await.unwrap().into_inner().playing);
+    bob.set_nonblocking(true).unwrap();
+    let mut loud = 0;
+    while let Ok(n) = bob.recv(&mut buf) {
+        let peak = buf[12..n]
+            .iter()
+            .map(|&b| g711::ulaw_to_linear(b).saturating_abs())
+            .max();
+        loud += usize::from(peak.unwrap_or(0) > 5000);
+    }
+    bob.set_nonblocking(false).unwrap();
+    assert_eq!(loud, 10, "the whole prompt before the answer");
     // Bob hangs up, the dialplan goes on (Dial's g): a Playback on the
     // relay reaches alice, and its progress the edge.
     let mut progress = c

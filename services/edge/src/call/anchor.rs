@@ -90,7 +90,12 @@ impl Machine {
     /// relay they will be offered.
     pub(super) fn start_forks(&mut self, targets: Vec<Resolved>, timeout: Duration, now: Instant) {
         let from = self.media.clone();
-        let anchored = from.is_some() || self.dial_music.is_some() || self.needs_anchor(&targets);
+        let plays = self.dial_music.is_some()
+            || self
+                .dial_limit
+                .as_ref()
+                .is_some_and(super::limit::needs_relay);
+        let anchored = from.is_some() || plays || self.needs_anchor(&targets);
         let offer = self
             .a
             .offer()

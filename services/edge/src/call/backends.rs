@@ -280,6 +280,16 @@ pub trait Backends: Send + Sync + 'static {
         class: Option<String>,
         seq: u64,
     ) -> BoxFuture<Result<bool, BackendError>>;
+    /// Prompts to leg `side` of a relay instead of the other side's audio;
+    /// with `wait` the answer comes once they are over.
+    fn relay_prompts(
+        &self,
+        s: &MediaSession,
+        side: super::bridge::Side,
+        files: Vec<String>,
+        seq: u64,
+        wait: bool,
+    ) -> BoxFuture<Result<bool, BackendError>>;
     /// Play `files` to the end (missing files are logged and skipped).
     fn play(&self, s: &MediaSession, files: Vec<String>) -> BoxFuture<Result<(), BackendError>>;
     fn echo(&self, s: &MediaSession) -> BoxFuture<Result<EchoEnd, BackendError>>;

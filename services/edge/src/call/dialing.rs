@@ -137,6 +137,7 @@ impl Machine {
         tracing::info!(callee = %winner.dialog.call_id, "call answered and bridged");
         self.callee = Some(winner);
         self.state = CallState::Bridged;
+        self.start_limit(now);
     }
 
     /// Every B leg gave a final answer: DIALSTATUS from their codes.

@@ -249,6 +249,28 @@ fn spawn(asks: &mut FuturesUnordered<BoxFuture<Back>>, b: &Arc<dyn Backends>, op
             );
             return;
         }
+        Ask::RelayPrompts {
+            session,
+            side,
+            files,
+            seq,
+            wait,
+        } => {
+            let f = b.relay_prompts(&session, side, files, seq, wait);
+            if wait {
+                Box::pin(async move { answer(Answer::Prompted(f.await)) })
+            } else {
+                tokio::spawn(
+                    async move {
+                        if let Err(e) = f.await {
+                            tracing::warn!(error = e.text(), "prompts not played to the leg");
+                        }
+                    }
+                    .instrument(tracing::Span::current()),
+                );
+                return;
+            }
+        }
         Ask::CloseMedia(s) => {
             // Outlives the call: the session is freed even as the task ends.
             tokio::spawn(b.close_media(s).instrument(tracing::Span::current()));

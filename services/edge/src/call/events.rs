@@ -46,6 +46,8 @@ pub enum Answer {
     /// A trunk's challenge to B leg `key` answered (Authorization value);
     /// `proxy`: it was a 407.
     Signed(ClientKey, bool, Result<String, BackendError>),
+    /// Prompts a relay leg was played are over (Dial's L timeout file).
+    Prompted(Result<bool, BackendError>),
     /// A relay took a leg's SDP; with the leg's request to answer, when it
     /// was a new offer.
     RelayUpdated(Option<Box<Reoffer>>, Result<String, BackendError>),
@@ -72,6 +74,7 @@ impl std::fmt::Debug for Answer {
             Answer::Relay(_) => "Relay",
             Answer::Signed(..) => "Signed",
             Answer::RelayUpdated(..) => "RelayUpdated",
+            Answer::Prompted(_) => "Prompted",
         };
         f.write_str(name)
     }
@@ -108,6 +111,15 @@ pub enum Ask {
         proxy: bool,
     },
     Play(MediaSession, Vec<String>),
+    /// Prompts to a relay leg (Dial's L): with `wait`, answered
+    /// ([`Answer::Prompted`]) once over; else not answered.
+    RelayPrompts {
+        session: MediaSession,
+        side: Side,
+        files: Vec<String>,
+        seq: u64,
+        wait: bool,
+    },
     /// Music on hold to a relay leg, or (None) its other side again; no
     /// answer (a failure is logged).
     RelayMusic {
@@ -159,6 +171,7 @@ impl std::fmt::Debug for Action {
                     Ask::Sign { .. } => "Sign",
                     Ask::Play(..) => "Play",
                     Ask::RelayMusic { .. } => "RelayMusic",
+                    Ask::RelayPrompts { .. } => "RelayPrompts",
                     Ask::Echo(_) => "Echo",
                     Ask::WatchMedia(_) => "WatchMedia",
                     Ask::CloseMedia(_) => "CloseMedia",

@@ -299,6 +299,20 @@ impl Backends for GrpcBackends {
         Box::pin(super::media_rpc::relay_music(ctx, s, side, class, seq))
     }
 
+    fn relay_prompts(
+        &self,
+        s: &MediaSession,
+        side: super::bridge::Side,
+        files: Vec<String>,
+        seq: u64,
+        wait: bool,
+    ) -> BoxFuture<Result<bool, BackendError>> {
+        let (ctx, s) = (self.0.clone(), s.clone());
+        Box::pin(super::media_rpc::relay_prompts(
+            ctx, s, side, files, seq, wait,
+        ))
+    }
+
     fn play(&self, s: &MediaSession, files: Vec<String>) -> BoxFuture<Result<(), BackendError>> {
         let (session_id, instance) = (s.id.clone(), s.instance.clone());
         Box::pin(async move {

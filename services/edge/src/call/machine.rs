@@ -101,6 +101,9 @@ pub struct Machine {
     pub(super) dial_music: Option<String>,
     /// The order of the music requests sent to the relay.
     pub(super) music_seq: u64,
+    /// Dial's `L` for the Dial under way, and once answered, running.
+    pub(super) dial_limit: Option<asterism_proto::router::DialLimit>,
+    pub(super) limit: Option<super::limit::Running>,
     /// call-limit slots held until the call ends.
     pub(super) slots: Vec<Slot>,
     /// Slots taken for the targets of the Dial under way.
@@ -137,6 +140,8 @@ impl Machine {
             anchoring: Vec::new(),
             dial_music: None,
             music_seq: 0,
+            dial_limit: None,
+            limit: None,
             slots: Vec::new(),
             dial_slots: Vec::new(),
             dial_numbers: Vec::new(),
@@ -193,7 +198,7 @@ impl Machine {
             _ => None,
         };
         let absolute = self.hangup_at.filter(|_| self.in_step());
-        [state, self.a.deadline(), absolute]
+        [state, self.a.deadline(), absolute, self.limit_deadline()]
             .into_iter()
             .flatten()
             .min()
@@ -312,6 +317,7 @@ impl Machine {
                 self.result(result)
             }
             (Answer::Echoed(r), CallState::Echoing) => self.echoed(r),
+            (Answer::Prompted(_), CallState::Bridged) => self.limit_reached(),
             (answer, state) => {
                 tracing::debug!(?answer, ?state, "backend answer out of turn ignored");
                 self.stale(answer)
@@ -379,6 +385,7 @@ impl Machine {
 
     /// Send the step's result; the router's next step is awaited.
     pub(super) fn result(&mut self, mut r: StepResult) {
+        (self.limit, self.dial_limit) = (None, None);
         r.step_id = self.step_id;
         self.out.push(Action::StepResult(r));
         self.state = CallState::AwaitingStep;
@@ -508,6 +515,7 @@ impl Machine {
         if self.hangup_at.is_some_and(|at| now >= at) && self.in_step() {
             self.absolute_timeout();
         }
+        self.on_limit_timer(now);
     }
 
     /// The call's media instance died: its audio is gone, so hang up (BYE)

@@ -91,13 +91,28 @@ where
     F: FnOnce(MediaClient<Rpc>) -> Fut,
     Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
 {
+    on_instance_within(ctx, s, method, ctx.cfg.rpc_timeout, ask).await
+}
+
+/// [`on_instance`] for a request that may take `limit`.
+async fn on_instance_within<T, F, Fut>(
+    ctx: &Arc<Ctx>,
+    s: &MediaSession,
+    method: &'static str,
+    limit: std::time::Duration,
+    ask: F,
+) -> Result<T, BackendError>
+where
+    F: FnOnce(MediaClient<Rpc>) -> Fut,
+    Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+{
     let Some(inst) = &s.instance else {
         return Err(BackendError::Failed("no media instance".into()));
     };
     let span = asterism_telemetry::rpc::client_span(MEDIA, method);
     let started = std::time::Instant::now();
     let call = tracing::Instrument::instrument(ask(inst.client.clone()), span);
-    let answer = tokio::time::timeout(ctx.cfg.rpc_timeout, call)
+    let answer = tokio::time::timeout(limit, call)
         .await
         .unwrap_or_else(|_| Err(tonic::Status::deadline_exceeded("no answer")));
     timed(ctx, MEDIA, method, started, answer.as_ref().err());
@@ -200,9 +215,44 @@ pub async fn relay_music(
             stop: class.is_none(),
             music_class: class.unwrap_or_default(),
             seq,
+            ..Default::default()
         },
     );
     let r = on_instance(&ctx, &s, "PlayOnRelay", |mut c| async move {
+        c.play_on_relay(req).await
+    })
+    .await?;
+    Ok(r.playing)
+}
+
+/// The longest prompts a caller waits for (L's timeout file).
+const PROMPTS_LIMIT: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Prompts to a relay leg; with `wait`, the answer comes when they are over.
+pub async fn relay_prompts(
+    ctx: Arc<Ctx>,
+    s: MediaSession,
+    side: Side,
+    files: Vec<String>,
+    seq: u64,
+    wait: bool,
+) -> Result<bool, BackendError> {
+    let body = RelayPlayRequest {
+        session_id: s.id.clone(),
+        leg: leg_of(side) as i32,
+        files,
+        seq,
+        wait,
+        ..Default::default()
+    };
+    let limit = if wait {
+        PROMPTS_LIMIT
+    } else {
+        ctx.cfg.rpc_timeout
+    };
+    let mut req = tonic::Request::new(body);
+    req.set_timeout(limit);
+    let r = on_instance_within(&ctx, &s, "PlayOnRelay", limit, |mut c| async move {
         c.play_on_relay(req).await
     })
     .await?;

@@ -17,8 +17,10 @@ mod driver;
 pub mod events;
 mod forks;
 pub mod grpc;
+mod limit;
 pub mod machine;
 mod media_rpc;
+mod say;
 mod steps;
 #[cfg(test)]
 pub(crate) mod tests;

@@ -84,6 +84,7 @@ impl Machine {
         tracing::debug!(app = app_name(&app), "step");
         match app {
             step::App::Dial(d) => {
+                self.dial_limit = d.limit.filter(|l| l.limit_ms > 0);
                 let known: Vec<_> = d
                     .targets
                     .into_iter()

@@ -13,10 +13,16 @@ use crate::session::FRAME;
 use tokio::time::{Interval, MissedTickBehavior};
 
 /// What the edge asks a leg to be played.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum LegPlay {
     /// A music on hold class, in a loop.
     Music(String),
+    /// Prompts once, their progress reported.
+    Prompts {
+        files: Vec<String>,
+        language: String,
+        progress: tokio::sync::mpsc::Sender<crate::session::Progress>,
+    },
     /// Back to hearing the other side.
     Stop,
 }
@@ -67,6 +73,11 @@ impl Relay {
                 Some(p) => Some(p),
                 None => return false,
             },
+            LegPlay::Prompts {
+                files,
+                language,
+                progress,
+            } => Some(Player::prompts(files, language, progress)),
             LegPlay::Stop => None,
         };
         self.play(i, player, false);

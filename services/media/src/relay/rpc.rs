@@ -146,8 +146,15 @@ impl MediaService {
         r: RelayPlayRequest,
     ) -> Result<Response<RelayPlayResponse>, Status> {
         let leg = leg_index(r.leg)?;
+        let (progress, mut over) = tokio::sync::mpsc::channel(8);
         let what = if r.stop {
             LegPlay::Stop
+        } else if !r.files.is_empty() {
+            LegPlay::Prompts {
+                files: r.files,
+                language: r.language,
+                progress,
+            }
         } else {
             LegPlay::Music(r.music_class)
         };
@@ -164,6 +171,10 @@ impl MediaService {
             .await
             .map_err(|_| gone())?;
         let playing = rx.await.map_err(|_| gone())?;
+        // The prompts' player holds the sender: closed when they are over.
+        if r.wait {
+            while over.recv().await.is_some() {}
+        }
         Ok(Response::new(RelayPlayResponse { playing }))
     }
 

@@ -306,6 +306,11 @@ impl Session {
                     None => return false,
                 }
             }
+            crate::relay::LegPlay::Prompts {
+                files,
+                language,
+                progress,
+            } => self.mode = Mode::Play(Player::prompts(files, language, progress)),
             crate::relay::LegPlay::Stop => {
                 if matches!(&self.mode, Mode::Play(p) if p.is_music()) {
                     self.mode = Mode::Idle;

@@ -277,7 +277,8 @@ pub fn external_step(call: &mut Call, app: &Application) -> step::App {
         "Echo" => step::App::Echo(pb::Echo {}),
         "Dial" => {
             call.dial_goes_on = Some(asterism_config::dial_options::has_option(arg(2), 'g'));
-            dial_step(&parts)
+            let limit = super::dial_limit::limit(arg(2), call);
+            dial_step(&parts, limit)
         }
         "Wait" => step::App::Wait(pb::Wait {
             millis: arg(0)
@@ -307,7 +308,7 @@ pub fn external_step(call: &mut Call, app: &Application) -> step::App {
 }
 
 /// The Dial step for `Dial(targets,timeout,options)` (arguments expanded).
-fn dial_step(parts: &[String]) -> step::App {
+fn dial_step(parts: &[String], limit: Option<pb::DialLimit>) -> step::App {
     let arg = |i: usize| parts.get(i).map(|s| s.trim()).unwrap_or("");
     step::App::Dial(pb::Dial {
         targets: arg(0)
@@ -327,6 +328,7 @@ fn dial_step(parts: &[String]) -> step::App {
             .map(|s| s.max(0.0) as u32)
             .unwrap_or(0),
         options: arg(2).to_owned(),
+        limit,
     })
 }
 

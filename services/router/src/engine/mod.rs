@@ -7,6 +7,7 @@
 
 pub mod apps;
 pub mod db;
+mod dial_limit;
 pub mod expr;
 mod flow;
 pub mod functions;

@@ -73,10 +73,15 @@ pub struct Fake {
     pub relay_updates: Arc<Mutex<Vec<(crate::call::bridge::Side, String, bool)>>>,
     /// Music asked for relay legs: leg, class (None: stop), order.
     pub music: Arc<Mutex<Vec<MusicAsk>>>,
+    /// Prompts asked for relay legs: leg, files, waited for.
+    pub prompts: Arc<Mutex<Vec<PromptAsk>>>,
 }
 
 /// Music asked for a relay leg: leg, class (None: stop), order.
 pub type MusicAsk = (crate::call::bridge::Side, Option<String>, u64);
+
+/// Prompts asked for a relay leg: leg, files, waited for.
+pub type PromptAsk = (crate::call::bridge::Side, Vec<String>, bool);
 
 /// The fake relay's SDP: to the caller, to the callee, and its answer to
 /// a leg's new offer.
@@ -133,6 +138,7 @@ impl Fake {
             signed: Arc::default(),
             relay_updates: Arc::default(),
             music: Arc::default(),
+            prompts: Arc::default(),
         }
     }
 
@@ -343,6 +349,24 @@ impl Backends for Fake {
     ) -> BoxFuture<Result<bool, BackendError>> {
         self.music.lock().unwrap().push((side, class, seq));
         Box::pin(async { Ok(true) })
+    }
+
+    fn relay_prompts(
+        &self,
+        _: &MediaSession,
+        side: crate::call::bridge::Side,
+        files: Vec<String>,
+        _: u64,
+        wait: bool,
+    ) -> BoxFuture<Result<bool, BackendError>> {
+        self.prompts.lock().unwrap().push((side, files, wait));
+        let d = self.play;
+        Box::pin(async move {
+            if wait {
+                tokio::time::sleep(d).await;
+            }
+            Ok(true)
+        })
     }
 
     fn play(&self, _: &MediaSession, _: Vec<String>) -> BoxFuture<Result<(), BackendError>> {

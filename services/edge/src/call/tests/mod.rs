@@ -9,6 +9,7 @@ mod bridge;
 mod dial;
 mod dialog;
 mod fake;
+mod limit;
 mod media;
 mod music;
 mod start;
@@ -487,6 +488,7 @@ pub fn dial(targets: &[&str], timeout_secs: u32) -> step::App {
             .collect(),
         timeout_secs,
         options: String::new(),
+        limit: None,
     })
 }
 
