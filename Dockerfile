@@ -7,7 +7,8 @@
 # when Cargo.lock or a manifest does), binaries are stripped, base images are
 # pinned (override RUST_IMAGE/DEBIAN_IMAGE with @sha256 digests in your CI),
 # runtime images are Debian slim, non-root (uid 10001), with only the binary;
-# the media image also carries Debian's asterisk-core-sounds-en-wav prompts.
+# the media image also carries Debian's asterisk-core-sounds-en-wav prompts and
+# asterisk-moh-opsound-wav hold music.
 # Built without the `example-users` feature: no image holds a known password,
 # the all-in-one needs your sip.conf in /etc/asterism.
 
@@ -70,7 +71,7 @@ ENTRYPOINT ["/usr/local/bin/asterism-router"]
 FROM runtime AS media
 USER root
 RUN apt-get update \
- && apt-get install -y --no-install-recommends asterisk-core-sounds-en-wav \
+ && apt-get install -y --no-install-recommends asterisk-core-sounds-en-wav asterisk-moh-opsound-wav \
  && rm -rf /var/lib/apt/lists/*
 USER 10001:10001
 COPY --from=build /out/asterism-media /usr/local/bin/

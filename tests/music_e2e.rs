@@ -4,7 +4,8 @@
 //! was answered with — and the held phone hears the class's music until
 //! the other resumes; `Dial(…,m)` plays music instead of ringing until
 //! the callee answers; `Dial(…,L(x:y))` says the time left to the caller
-//! and ends the call at the limit.
+//! and ends the call at the limit; a Local channel that answers and
+//! plays before it dials does so on the caller's channel.
 
 mod common;
 
@@ -17,7 +18,12 @@ exten => 63,1,Answer()\n\
  same => n,Playback(beep)\n\
  same => n,Dial(SIP/alice,20)\n\
 exten => 64,1,Dial(SIP/alice,20,m)\n\
-exten => 65,1,Dial(SIP/alice,20,L(4000:2000))\n";
+exten => 65,1,Dial(SIP/alice,20,L(4000:2000))\n\
+exten => 66,1,Dial(Local/ivr@local)\n\
+[local]\n\
+exten => ivr,1,Answer()\n\
+ same => n,Playback(beep)\n\
+ same => n,Dial(SIP/alice,20)\n";
 
 fn phone(dir: &TempDir, t: &Topology, user: &str, pw: &str, freq: f64, answer: &str) -> Baresip {
     let home = dir.0.join(user);
@@ -159,4 +165,31 @@ fn dial_l_says_the_time_left_then_ends_the_call() {
         "the callee is not told: {heard_a:?}"
     );
     assert!(near(&heard_a, 600) >= 10, "alice hears bob: {heard_a:?}");
+}
+
+#[test]
+fn a_local_channel_answers_plays_then_dials() {
+    let t = pbx();
+    let dir = TempDir::new("music-local");
+    let alice = phone(&dir, &t, "alice", "alice61", 1000.0, "auto");
+    let bob = phone(&dir, &t, "bob", "bob62", 600.0, "auto");
+    bob.ctrl("dial", "66").unwrap();
+    until(&alice, &bob, "the Local channel dialled alice", |c| {
+        c.contains("ESTABLISHED")
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    alice.ctrl("hangup", "").unwrap();
+    // No g: alice hanging up ends the Local channel, then bob's call.
+    until(&alice, &bob, "both hung up", |c| {
+        c.contains("Active calls (0)")
+    });
+    let (heard_a, heard_b) = (tones(&alice.heard()), tones(&bob.heard()));
+    let first = |f| heard_b.iter().position(|&x: &u32| x.abs_diff(f) <= 60);
+    assert!(
+        near(&heard_b, 300) >= 5,
+        "bob hears the Local channel's prompt: {heard_b:?}"
+    );
+    assert!(near(&heard_b, 1000) >= 8, "then alice: {heard_b:?}");
+    assert!(first(300) < first(1000), "{heard_b:?}");
+    assert!(near(&heard_a, 600) >= 8, "alice hears bob: {heard_a:?}");
 }

@@ -231,10 +231,10 @@ fn local_channels_run_their_extension_and_join_its_phones_to_the_dial() {
         ["Dial(SIP/bob&SIP/carol&SIP/dave,30)"],
         "DND read from the AstDB"
     );
-    // An extension that plays something itself does not ring; Dial gets
-    // no target and the edge answers CHANUNAVAIL.
+    // An extension that plays something itself answers the caller's Dial:
+    // its prompt is the caller's, then (no g) the caller is hung up.
     let (steps, _) = run(&p, start("in", "71"), ok);
-    assert_eq!(steps[0], "Dial(,0)");
+    assert_eq!(steps, ["Playback(do-not-disturb)"]);
     // A Local channel dialling itself ends at the depth limit.
     let (steps, _) = run(&p, start("in", "72"), ok);
     assert_eq!(steps, ["Dial(,0)"]);
@@ -285,4 +285,74 @@ fn local_channel_fan_out_is_bounded() {
         "{targets} targets: {}",
         steps[0]
     );
+}
+
+/// Dials answered (ANSWER), everything else OK.
+fn answered(app: &asterism_proto::router::step::App) -> StepResult {
+    match app {
+        asterism_proto::router::step::App::Dial(_) => StepResult {
+            status: StepStatus::Ok as i32,
+            dial_status: "ANSWER".into(),
+            ..Default::default()
+        },
+        _ => ok(app),
+    }
+}
+
+#[test]
+fn a_local_channel_that_answers_first_takes_the_callers_dial() {
+    let p = plan(concat!(
+        "[in]\nexten => 80,1,Set(_KEEP=k)\n same => n,Dial(Local/ivr@l,,g)\n",
+        " same => n,SayDigits(${DIALSTATUS}-${INNER})\n",
+        "exten => 81,1,Dial(Local/busy@l)\n same => n,SayDigits(${DIALSTATUS})\n",
+        "exten => 82,1,Dial(Local/ivr@l&SIP/bob,,g)\n same => n,SayDigits(${DIALSTATUS})\n",
+        "exten => 83,1,Dial(Local/wait@l&SIP/bob)\n",
+        "[l]\nexten => ivr,1,Answer()\n same => n,Set(INNER=1)\n same => n,Playback(hello-${KEEP})\n",
+        " same => n,Dial(SIP/alice,20)\n same => n,SayDigits(${DIALSTATUS})\n",
+        "exten => busy,1,Wait(1)\n same => n,Busy()\n",
+        "exten => wait,1,Wait(1)\n same => n,Dial(SIP/carol)\n",
+    ));
+    // Its steps run on the caller's channel with its own variables; when
+    // it ends, the caller's Dial is ANSWER and g goes on.
+    let (steps, _) = run(&p, start("in", "80"), answered);
+    assert_eq!(
+        steps,
+        [
+            "Answer",
+            "Playback(hello-k)",
+            "Dial(SIP/alice,20)",
+            "SayDigits(ANSWER-)"
+        ],
+        "the Local channel's Dial has no g: it ends when alice hangs up"
+    );
+    // A Local channel that waits, then is busy: the caller's Dial is BUSY
+    // (the Busy is the Local channel's, not sent to the caller).
+    let (steps, _) = run(&p, start("in", "81"), ok);
+    assert_eq!(steps, ["Wait(1000)", "SayDigits(BUSY)"]);
+    // Answering wins over the other targets (they would ring an instant).
+    let (steps, _) = run(&p, start("in", "82"), answered);
+    assert_eq!(steps[0], "Answer");
+    assert_eq!(steps.last().unwrap(), "SayDigits(ANSWER)");
+    // Waiting beside another target is not taken: bob rings alone.
+    let (steps, _) = run(&p, start("in", "83"), ok);
+    assert_eq!(steps, ["Dial(SIP/bob,0)"]);
+}
+
+#[test]
+fn the_callers_hang_up_ends_the_local_channel_with_its_h() {
+    let p = plan(concat!(
+        "[in]\nexten => 80,1,Dial(Local/ivr@l)\n same => n,SayDigits(never)\n",
+        "[l]\nexten => ivr,1,Answer()\n same => n,Playback(long)\n same => n,SayDigits(never)\n",
+        "exten => h,1,Set(DB(local/h)=ran)\n",
+    ));
+    let mut db = std::collections::BTreeMap::new();
+    let (steps, _) = run_with_db(&p, start("in", "80"), &mut db, |app| match app {
+        asterism_proto::router::step::App::Playback(_) => StepResult {
+            status: StepStatus::CallerHungUp as i32,
+            ..Default::default()
+        },
+        _ => ok(app),
+    });
+    assert_eq!(steps, ["Answer", "Playback(long)"]);
+    assert_eq!(db.get("/local/h").map(String::as_str), Some("ran"));
 }

@@ -3,13 +3,18 @@
 //! extension as a call of its own (its Set, GotoIf, Gosub, Macro, DB…)
 //! until it dials; the phones it dials join the caller's Dial, so the
 //! caller is bridged with whichever answers, as through Asterisk's Local
-//! channel (optimised away). Ringing/Progress on the way are fine; an
-//! extension that would answer or play something itself before dialling
-//! (media on the Local channel) does not ring, with a warning. Local
-//! channels dialling Local channels are followed [`MAX_DEPTH`] deep, and
-//! [`MAX_LOCALS`] in all for one call. The
-//! caller's `_X` variables reach the Local channel, `__X` ones every
-//! channel after it, as Asterisk's variable inheritance.
+//! channel (optimised away). Ringing/Progress on the way are fine. An
+//! extension that does something else first (Answer, Playback, Wait…)
+//! answers, or holds, the caller's Dial by itself, as Asterisk's Local
+//! channel does: the caller's Dial is then [`Delegate`]d to it — its
+//! steps run on the caller's channel (its prompts heard, its own Dial
+//! ringing the phones), its variables its own, and when it ends the
+//! caller's Dial is over: ANSWER if the caller was answered on the way,
+//! else the Local channel's BUSY, CONGESTION, NOANSWER or CHANUNAVAIL.
+//! Local channels dialling Local channels are followed [`MAX_DEPTH`]
+//! deep, and [`MAX_LOCALS`] in all for one call. The caller's `_X`
+//! variables reach the Local channel, `__X` ones every channel after it,
+//! as Asterisk's variable inheritance.
 
 use super::db::DbRequest;
 use super::{Call, Next};
@@ -28,6 +33,8 @@ pub const MAX_LOCALS: u32 = 64;
 pub struct Expansion {
     step: Step,
     queue: VecDeque<Call>,
+    /// The Dial has this one Local target and nothing else.
+    alone: bool,
 }
 
 pub enum Progress {
@@ -35,6 +42,32 @@ pub enum Progress {
     Db(DbRequest),
     /// The Dial, every Local target replaced by what it dials.
     Ready(Step),
+    /// A Local extension runs something before dialling (its first such
+    /// step given): the caller's Dial is its.
+    TakeOver(Box<Call>, Step),
+}
+
+/// A Local channel the caller's Dial was handed to, and whether the
+/// caller was answered on its way.
+pub struct Delegate {
+    pub call: Box<Call>,
+    pub answered: bool,
+    /// The kind of the step under way (its result tells the answer).
+    pending: Option<&'static str>,
+    /// The caller hung up (or its absolute timeout came): what the caller's
+    /// call takes once the Local channel has run its `h`.
+    pub caller_end: Option<StepResult>,
+}
+
+/// Whether a step answers the channel it runs on.
+fn answers(app: &step::App) -> bool {
+    matches!(
+        app,
+        step::App::Answer(_)
+            | step::App::Playback(_)
+            | step::App::SayDigits(_)
+            | step::App::Echo(_)
+    )
 }
 
 /// `exten@context[/options]` → (exten, context).
@@ -60,6 +93,7 @@ impl Expansion {
             std::mem::take(&mut dial.targets)
                 .into_iter()
                 .partition(is_local);
+        let alone = locals.len() == 1 && others.is_empty();
         dial.targets = others;
         for (i, t) in locals.iter().enumerate() {
             let Some((exten, context)) = local_target(&t.resource) else {
@@ -105,7 +139,7 @@ impl Expansion {
             sub.clock = parent.clock;
             queue.push_back(sub);
         }
-        Ok(Expansion { step, queue })
+        Ok(Expansion { step, queue, alone })
     }
 
     /// Run the Local extensions on until each dials, needs the database,
@@ -118,10 +152,10 @@ impl Expansion {
                 Next::Finished(_) => {
                     self.queue.pop_front();
                 }
-                Next::Step(s) => match s.app {
+                Next::Step(s) => match &s.app {
                     Some(step::App::Dial(d)) => {
                         if let Some(step::App::Dial(outer)) = self.step.app.as_mut() {
-                            outer.targets.extend(d.targets);
+                            outer.targets.extend(d.targets.iter().cloned());
                         }
                         self.queue.pop_front();
                     }
@@ -132,13 +166,28 @@ impl Expansion {
                             ..Default::default()
                         });
                     }
-                    other => {
-                        let what = other.as_ref().map(super::app_name).unwrap_or("nothing");
+                    // Hung up before answering: that target does not ring.
+                    Some(step::App::Hangup(_) | step::App::Busy(_) | step::App::Congestion(_))
+                    | None => {
+                        self.queue.pop_front();
+                    }
+                    // Answering takes the Dial whatever else it rings (the
+                    // Local channel answers first); anything else (Wait)
+                    // only when it is the Dial's one target.
+                    Some(app) if self.alone || answers(app) => {
+                        let Some(sub) = self.queue.pop_front() else {
+                            break;
+                        };
+                        tracing::debug!(context = %sub.context, exten = %sub.exten, "a Local channel takes the caller's Dial");
+                        return Progress::TakeOver(Box::new(sub), s);
+                    }
+                    Some(app) => {
+                        let what = super::app_name(app);
                         tracing::warn!(
                             context = %sub.context,
                             exten = %sub.exten,
                             app = what,
-                            "a Local channel that runs {what} before dialling is not supported by Asterism: it does not ring"
+                            "a Local channel that runs {what} before dialling, beside other Dial targets, is not supported by Asterism: it does not ring"
                         );
                         self.queue.pop_front();
                     }
@@ -153,5 +202,90 @@ impl Expansion {
         if let Some(sub) = self.queue.front_mut() {
             sub.db_values(values);
         }
+    }
+}
+
+impl Delegate {
+    pub fn new(mut call: Box<Call>, hangup_at_ms: i64) -> Delegate {
+        call.hangup_at_ms = hangup_at_ms;
+        Delegate {
+            call,
+            answered: false,
+            pending: None,
+            caller_end: None,
+        }
+    }
+
+    /// The first step, taken when the Dial was handed over.
+    pub fn started(&mut self, s: &Step) {
+        self.pending = s.app.as_ref().map(super::app_name);
+    }
+
+    /// What the caller's channel does next for the Local channel: a step,
+    /// or (`Err`) the DIALSTATUS of the caller's Dial, the Local channel
+    /// being over (its Busy, Congestion and Hangup end it rather than the
+    /// caller, as they hang up the Local channel only).
+    pub fn advance(&mut self) -> Result<Next, &'static str> {
+        let next = self.call.advance();
+        let Next::Step(s) = &next else {
+            if let Next::Finished(_) = next {
+                return Err(self.status(None));
+            }
+            return Ok(next);
+        };
+        let ends = match &s.app {
+            Some(step::App::Busy(_)) => Some("BUSY"),
+            Some(step::App::Congestion(_)) => Some("CONGESTION"),
+            Some(step::App::Hangup(h)) => Some(match h.cause {
+                17 => "BUSY",
+                18 | 19 => "NOANSWER",
+                34 | 38 | 42 => "CONGESTION",
+                _ => "CHANUNAVAIL",
+            }),
+            _ => None,
+        };
+        if let Some(status) = ends {
+            return Err(self.status(Some(status)));
+        }
+        self.pending = s.app.as_ref().map(super::app_name);
+        Ok(next)
+    }
+
+    /// The caller's Dial's DIALSTATUS as the Local channel leaves it.
+    fn status(&self, hung_up_with: Option<&'static str>) -> &'static str {
+        if self.answered {
+            return "ANSWER";
+        }
+        if let Some(s) = hung_up_with {
+            return s;
+        }
+        match self.call.vars.get("DIALSTATUS").map(String::as_str) {
+            Some("BUSY") => "BUSY",
+            Some("NOANSWER") => "NOANSWER",
+            Some("CONGESTION") => "CONGESTION",
+            _ => "CHANUNAVAIL",
+        }
+    }
+
+    /// The edge's result of the Local channel's step on the caller's channel.
+    pub fn result(&mut self, r: &StepResult) {
+        let caller_gone = r.status == StepStatus::CallerHungUp as i32;
+        if caller_gone || r.status == StepStatus::AbsoluteTimeout as i32 {
+            // The Local channel is hung up with the caller (its `h` runs).
+            self.caller_end = Some(r.clone());
+            return self.call.result(&StepResult {
+                status: StepStatus::CallerHungUp as i32,
+                ..r.clone()
+            });
+        }
+        let ok = r.status == StepStatus::Ok as i32;
+        let answered = matches!(
+            self.pending.take(),
+            Some("Answer" | "Playback" | "SayDigits" | "Echo")
+        );
+        if (ok && answered) || r.dial_status == "ANSWER" {
+            self.answered = true;
+        }
+        self.call.result(r);
     }
 }

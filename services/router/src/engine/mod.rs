@@ -97,6 +97,9 @@ pub struct Call {
     pub(crate) inherited: HashMap<String, bool>,
     /// A Dial whose Local targets are being run down to phones.
     local: Option<Box<local::Expansion>>,
+    /// A Local channel the caller's Dial was handed to (it answered or
+    /// played before dialling): its steps run on this call's channel.
+    delegate: Option<local::Delegate>,
     /// The step under way is a Dial: whether it had the `g` option (go on
     /// in the dialplan when the called party hangs up).
     pub(crate) dial_goes_on: Option<bool>,
@@ -140,6 +143,7 @@ impl Call {
             locals_left: std::sync::Arc::new(local::MAX_LOCALS.into()),
             inherited: HashMap::new(),
             local: None,
+            delegate: None,
         };
         // As chan_sip: a number that is no extension is refused before the
         // dialplan runs (the `i` extension is not used), 484 when more
@@ -213,6 +217,29 @@ impl Call {
                     local::Progress::Ready(step) => {
                         self.local = None;
                         return Next::Step(step);
+                    }
+                    local::Progress::TakeOver(sub, step) => {
+                        self.local = None;
+                        let mut d = local::Delegate::new(sub, self.hangup_at_ms);
+                        d.started(&step);
+                        self.delegate = Some(d);
+                        return Next::Step(step);
+                    }
+                }
+            }
+            if let Some(d) = self.delegate.as_mut() {
+                match d.advance() {
+                    Ok(next) => return next,
+                    Err(status) => {
+                        let end = self.delegate.take().and_then(|d| d.caller_end);
+                        match end {
+                            Some(r) => self.result(&StepResult {
+                                step_id: self.step_id,
+                                ..r
+                            }),
+                            None => self.local_dial_over(status),
+                        }
+                        continue;
                     }
                 }
             }
@@ -302,6 +329,10 @@ impl Call {
     /// FAILURE (System hangs up, TrySystem goes on), another non-zero code
     /// APPERROR, 0 SUCCESS.
     pub fn system_done(&mut self, exit: Option<i32>, must: bool) {
+        if let Some(d) = self.delegate.as_mut() {
+            let must = d.call.pending_system.as_ref().is_some_and(|(_, m)| *m);
+            return d.call.system_done(exit, must);
+        }
         self.pending_system = None;
         let status = match exit {
             None | Some(127) => "FAILURE",
@@ -318,9 +349,22 @@ impl Call {
 
     /// Values fetched for a [`db::DbRequest::Get`] (None: absent).
     pub fn db_values(&mut self, values: impl IntoIterator<Item = (String, Option<String>)>) {
+        if let Some(d) = self.delegate.as_mut() {
+            return d.call.db_values(values);
+        }
         match self.local.as_mut() {
             Some(exp) => exp.db_values(values.into_iter().collect()),
             None => self.db.loaded(values),
+        }
+    }
+
+    /// The Local channel the caller's Dial was handed to is over: the
+    /// Dial's result, and without `g` an answered caller is hung up.
+    fn local_dial_over(&mut self, status: &str) {
+        self.vars.insert("DIALSTATUS".into(), status.to_owned());
+        if self.dial_goes_on.take() == Some(false) && status == "ANSWER" {
+            self.vars.insert("HANGUPCAUSE".into(), "16".into());
+            self.hang_up(0, "called party hung up");
         }
     }
 
@@ -346,6 +390,9 @@ impl Call {
 
     /// The edge's answer to the last step.
     pub fn result(&mut self, r: &StepResult) {
+        if let Some(d) = self.delegate.as_mut() {
+            return d.result(r);
+        }
         if r.step_id != self.step_id {
             tracing::warn!(
                 expected = self.step_id,
@@ -395,6 +442,11 @@ impl Call {
 
     /// The edge went away mid-call: run `h` with no more steps.
     pub fn abandon(&mut self) -> Finished {
+        // A Local channel holding the Dial goes first (its `h` runs).
+        if let Some(mut d) = self.delegate.take() {
+            let _ = d.call.abandon();
+        }
+        self.local = None;
         self.hang_up(0, "caller hung up");
         loop {
             if let Next::Finished(f) = self.advance() {
