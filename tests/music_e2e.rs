@@ -5,7 +5,8 @@
 //! the other resumes; `Dial(…,m)` plays music instead of ringing until
 //! the callee answers; `Dial(…,L(x:y))` says the time left to the caller
 //! and ends the call at the limit; a Local channel that answers and
-//! plays before it dials does so on the caller's channel.
+//! plays before it dials does so on the caller's channel; with
+//! `Dial(…,t)` the called party's `#` and an extension transfer the caller.
 
 mod common;
 
@@ -20,6 +21,9 @@ exten => 63,1,Answer()\n\
 exten => 64,1,Dial(SIP/alice,20,m)\n\
 exten => 65,1,Dial(SIP/alice,20,L(4000:2000))\n\
 exten => 66,1,Dial(Local/ivr@local)\n\
+exten => 67,1,Dial(SIP/alice,20,t)\n\
+exten => 68,1,Playback(beep)\n\
+ same => n,Hangup()\n\
 [local]\n\
 exten => ivr,1,Answer()\n\
  same => n,Playback(beep)\n\
@@ -50,6 +54,7 @@ fn pbx() -> Topology {
     sine_wav(&sounds.join("vm-youhave.wav"), 700.0, 0.4);
     sine_wav(&sounds.join("digits/2.wav"), 2000.0, 0.4);
     sine_wav(&sounds.join("queue-seconds.wav"), 700.0, 0.4);
+    sine_wav(&sounds.join("pbx-transfer.wav"), 2000.0, 0.6);
     std::fs::create_dir_all(t.dir.0.join("moh")).unwrap();
     sine_wav(&t.dir.0.join("moh/tune.wav"), 1500.0, 5.0);
     t
@@ -192,4 +197,37 @@ fn a_local_channel_answers_plays_then_dials() {
     assert!(near(&heard_b, 1000) >= 8, "then alice: {heard_b:?}");
     assert!(first(300) < first(1000), "{heard_b:?}");
     assert!(near(&heard_a, 600) >= 8, "alice hears bob: {heard_a:?}");
+}
+
+#[test]
+fn dial_t_lets_the_called_party_transfer_the_caller() {
+    let t = pbx();
+    let dir = TempDir::new("music-t");
+    let alice = phone(&dir, &t, "alice", "alice61", 1000.0, "auto");
+    let bob = phone(&dir, &t, "bob", "bob62", 600.0, "auto");
+    bob.ctrl("dial", "67").unwrap();
+    until(&alice, &bob, "answered", |c| c.contains("ESTABLISHED"));
+    std::thread::sleep(Duration::from_millis(1000));
+    // Alice presses # 6 8: she is hung up, bob goes to 68 (the beep).
+    for digit in ["#", "6", "8"] {
+        alice.ctrl("sndcode", digit).unwrap();
+        std::thread::sleep(Duration::from_millis(700));
+    }
+    until(&alice, &bob, "transferred, then hung up by 68", |c| {
+        c.contains("Active calls (0)")
+    });
+    let (heard_a, heard_b) = (tones(&alice.heard()), tones(&bob.heard()));
+    assert!(
+        near(&heard_a, 2000) >= 3,
+        "alice hears pbx-transfer: {heard_a:?}"
+    );
+    let first = |f| heard_b.iter().position(|&x: &u32| x.abs_diff(f) <= 60);
+    assert!(near(&heard_b, 1000) >= 8, "bob hears alice: {heard_b:?}");
+    assert!(near(&heard_b, 300) >= 5, "then 68's prompt: {heard_b:?}");
+    assert!(first(1000) < first(300), "{heard_b:?}");
+    assert_eq!(
+        near(&heard_b, 2000),
+        0,
+        "only the transferer hears pbx-transfer"
+    );
 }

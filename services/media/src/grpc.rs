@@ -345,12 +345,21 @@ impl Media for MediaService {
         let (tx, rx) = mpsc::channel(16);
         tokio::spawn(async move {
             while let Ok(e) = sub.recv().await {
-                let event = match e {
-                    Event::Dtmf(d) => media_event::Event::Dtmf(d.to_string()),
-                    Event::RtpTimeout => media_event::Event::RtpTimeout(true),
+                let (event, leg) = match e {
+                    Event::Dtmf { digit, leg } => {
+                        (media_event::Event::Dtmf(digit.to_string()), leg)
+                    }
+                    Event::RtpTimeout => (media_event::Event::RtpTimeout(true), relay::CALLER),
                 };
+                let leg = match leg {
+                    relay::CALLEE => RelayLeg::Callee,
+                    _ => RelayLeg::Caller,
+                } as i32;
                 if tx
-                    .send(Ok(MediaEvent { event: Some(event) }))
+                    .send(Ok(MediaEvent {
+                        event: Some(event),
+                        leg,
+                    }))
                     .await
                     .is_err()
                 {

@@ -54,6 +54,17 @@ pub fn telephone_event(payload: &[u8]) -> Option<(u8, bool)> {
     (payload.len() >= 4).then(|| (payload[0], payload[1] & 0x80 != 0))
 }
 
+/// The digit an RFC 4733 packet ends, once per event (its end packets
+/// are sent three times, with one timestamp).
+pub fn digit_ended(payload: &[u8], timestamp: u32, last: &mut Option<u32>) -> Option<char> {
+    let (event, end) = telephone_event(payload)?;
+    if !end || *last == Some(timestamp) {
+        return None;
+    }
+    *last = Some(timestamp);
+    dtmf_char(event)
+}
+
 /// The DTMF character of an RFC 4733 event code.
 pub fn dtmf_char(event: u8) -> Option<char> {
     match event {

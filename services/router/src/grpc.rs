@@ -74,6 +74,22 @@ impl RouterRpc for RouterService {
         }
     }
 
+    async fn match_extension(
+        &self,
+        req: Request<MatchRequest>,
+    ) -> Result<Response<MatchResponse>, Status> {
+        let r = req.into_inner();
+        let plan = self.0.current();
+        let q = crate::dialplan::Query {
+            caller: &r.caller,
+            now: jiff::Timestamp::now(),
+        };
+        Ok(Response::new(MatchResponse {
+            exists: plan.exists(&r.context, &r.extension, &q),
+            can_match_more: plan.can_match_more(&r.context, &r.extension, &q),
+        }))
+    }
+
     async fn database(
         &self,
         req: Request<DatabaseRequest>,

@@ -91,6 +91,7 @@ impl Machine {
     pub(super) fn start_forks(&mut self, targets: Vec<Resolved>, timeout: Duration, now: Instant) {
         let from = self.media.clone();
         let plays = self.dial_music.is_some()
+            || self.transfers.is_some()
             || self
                 .dial_limit
                 .as_ref()

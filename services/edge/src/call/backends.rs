@@ -18,6 +18,7 @@ use std::pin::Pin;
 use tokio::sync::mpsc;
 
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+pub type BoxStream<T> = Pin<Box<dyn futures::Stream<Item = T> + Send>>;
 
 /// Why a backend gave no useful answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -280,6 +281,16 @@ pub trait Backends: Send + Sync + 'static {
         class: Option<String>,
         seq: u64,
     ) -> BoxFuture<Result<bool, BackendError>>;
+    /// The RFC 4733 digits each leg of relay `s` sends, as they end.
+    fn dtmf(&self, s: &MediaSession) -> BoxStream<(super::bridge::Side, char)>;
+    /// Whether `exten` is an extension of `context` for `caller`, and
+    /// whether more digits could make one.
+    fn match_extension(
+        &self,
+        context: &str,
+        exten: &str,
+        caller: &str,
+    ) -> BoxFuture<Result<(bool, bool), BackendError>>;
     /// Prompts to leg `side` of a relay instead of the other side's audio;
     /// with `wait` the answer comes once they are over.
     fn relay_prompts(

@@ -138,6 +138,9 @@ impl Machine {
         self.callee = Some(winner);
         self.state = CallState::Bridged;
         self.start_limit(now);
+        if let Some(s) = self.media.clone().filter(|_| self.transfers.is_some()) {
+            self.out.push(Action::Ask(0, Ask::WatchDtmf(s)));
+        }
     }
 
     /// Every B leg gave a final answer: DIALSTATUS from their codes.

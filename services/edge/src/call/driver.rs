@@ -6,7 +6,8 @@
 //! ends the task, the caller is not left with an unanswered INVITE and the
 //! core keeps no route to it ([`Task`]'s `Drop`).
 
-use super::backends::{BackendError, Backends, BoxFuture, Dialplan};
+use super::backends::{BackendError, Backends, BoxFuture, BoxStream, Dialplan};
+use super::bridge::Side;
 use super::events::{Action, Answer, Ask, Event};
 use super::machine::Machine;
 use crate::command::{Command, CoreHandle, LegEvent};
@@ -21,6 +22,8 @@ use tracing::Instrument;
 /// What a backend request running beside the loop comes back with.
 enum Back {
     Answer(u64, Answer),
+    /// A relay's next digit, and the rest of its digits.
+    Dtmf(Option<(Side, char)>, BoxStream<(Side, char)>),
     /// The dialplan stream, kept by the loop.
     Plan(u64, Result<Dialplan, BackendError>),
 }
@@ -118,6 +121,17 @@ impl Task {
                 Got::Leg(Some(ev)) => Event::Leg(ev),
                 Got::Leg(None) => break,
                 Got::Back(Back::Answer(op, a)) => Event::Answer(op, a),
+                Got::Back(Back::Dtmf(digit, rest)) => match digit {
+                    Some((side, d)) => {
+                        asks.push(next_digit(rest));
+                        Event::Answer(0, Answer::Dtmf(side, d))
+                    }
+                    None => {
+                        // The relay is gone: no more digits.
+                        actions = Vec::new();
+                        continue;
+                    }
+                },
                 Got::Back(Back::Plan(op, p)) => {
                     let opened = p.map(|p| plan = Some(p));
                     Event::Answer(op, Answer::Dialplan(opened))
@@ -271,6 +285,15 @@ fn spawn(asks: &mut FuturesUnordered<BoxFuture<Back>>, b: &Arc<dyn Backends>, op
                 return;
             }
         }
+        Ask::WatchDtmf(s) => next_digit(b.dtmf(&s)),
+        Ask::MatchExtension {
+            context,
+            exten,
+            caller,
+        } => {
+            let f = b.match_extension(&context, &exten, &caller);
+            Box::pin(async move { answer(Answer::Matched(exten, f.await)) })
+        }
         Ask::CloseMedia(s) => {
             // Outlives the call: the session is freed even as the task ends.
             tokio::spawn(b.close_media(s).instrument(tracing::Span::current()));
@@ -278,6 +301,14 @@ fn spawn(asks: &mut FuturesUnordered<BoxFuture<Back>>, b: &Arc<dyn Backends>, op
         }
     };
     asks.push(fut);
+}
+
+/// A relay's next digit (the stream comes back with it, to be asked again).
+fn next_digit(digits: BoxStream<(Side, char)>) -> BoxFuture<Back> {
+    Box::pin(async move {
+        let (d, rest) = digits.into_future().await;
+        Back::Dtmf(d, rest)
+    })
 }
 
 /// The router's next step; `None` (once) when its stream ends or breaks.

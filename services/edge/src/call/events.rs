@@ -48,6 +48,11 @@ pub enum Answer {
     Signed(ClientKey, bool, Result<String, BackendError>),
     /// Prompts a relay leg was played are over (Dial's L timeout file).
     Prompted(Result<bool, BackendError>),
+    /// A relay leg sent a digit.
+    Dtmf(super::bridge::Side, char),
+    /// [`Ask::MatchExtension`]'s answer for that extension: (exists,
+    /// could match more).
+    Matched(String, Result<(bool, bool), BackendError>),
     /// A relay took a leg's SDP; with the leg's request to answer, when it
     /// was a new offer.
     RelayUpdated(Option<Box<Reoffer>>, Result<String, BackendError>),
@@ -75,6 +80,8 @@ impl std::fmt::Debug for Answer {
             Answer::Signed(..) => "Signed",
             Answer::RelayUpdated(..) => "RelayUpdated",
             Answer::Prompted(_) => "Prompted",
+            Answer::Dtmf(..) => "Dtmf",
+            Answer::Matched(..) => "Matched",
         };
         f.write_str(name)
     }
@@ -135,6 +142,15 @@ pub enum Ask {
     WatchMedia(MediaSession),
     /// Free the session (no answer).
     CloseMedia(MediaSession),
+    /// Answer [`Answer::Dtmf`] for every digit a leg of the relay sends
+    /// (whatever the op then).
+    WatchDtmf(MediaSession),
+    /// Does the transfer's `exten` exist in `context`, could it grow?
+    MatchExtension {
+        context: String,
+        exten: String,
+        caller: String,
+    },
 }
 
 /// What the machine wants done.
@@ -172,6 +188,8 @@ impl std::fmt::Debug for Action {
                     Ask::Play(..) => "Play",
                     Ask::RelayMusic { .. } => "RelayMusic",
                     Ask::RelayPrompts { .. } => "RelayPrompts",
+                    Ask::WatchDtmf(_) => "WatchDtmf",
+                    Ask::MatchExtension { .. } => "MatchExtension",
                     Ask::Echo(_) => "Echo",
                     Ask::WatchMedia(_) => "WatchMedia",
                     Ask::CloseMedia(_) => "CloseMedia",

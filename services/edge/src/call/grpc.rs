@@ -299,6 +299,25 @@ impl Backends for GrpcBackends {
         Box::pin(super::media_rpc::relay_music(ctx, s, side, class, seq))
     }
 
+    fn dtmf(&self, s: &MediaSession) -> super::backends::BoxStream<(super::bridge::Side, char)> {
+        super::features_rpc::dtmf(s)
+    }
+
+    fn match_extension(
+        &self,
+        context: &str,
+        exten: &str,
+        caller: &str,
+    ) -> BoxFuture<Result<(bool, bool), BackendError>> {
+        let (c, e, who) = (context.to_owned(), exten.to_owned(), caller.to_owned());
+        Box::pin(super::features_rpc::match_extension(
+            self.0.clone(),
+            c,
+            e,
+            who,
+        ))
+    }
+
     fn relay_prompts(
         &self,
         s: &MediaSession,

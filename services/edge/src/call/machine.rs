@@ -104,6 +104,8 @@ pub struct Machine {
     /// Dial's `L` for the Dial under way, and once answered, running.
     pub(super) dial_limit: Option<asterism_proto::router::DialLimit>,
     pub(super) limit: Option<super::limit::Running>,
+    /// Dial's `t`: who may transfer, a transfer being dialled.
+    pub(super) transfers: Option<super::features::Transfers>,
     /// call-limit slots held until the call ends.
     pub(super) slots: Vec<Slot>,
     /// Slots taken for the targets of the Dial under way.
@@ -142,6 +144,7 @@ impl Machine {
             music_seq: 0,
             dial_limit: None,
             limit: None,
+            transfers: None,
             slots: Vec::new(),
             dial_slots: Vec::new(),
             dial_numbers: Vec::new(),
@@ -175,6 +178,8 @@ impl Machine {
             }
             Event::Leg(LegEvent::Timeout { key }) => self.on_timeout(&key),
             Event::Answer(_, Answer::MediaLost(id)) => self.media_lost(&id),
+            Event::Answer(_, Answer::Dtmf(side, d)) => self.on_dtmf(side, d, now),
+            Event::Answer(_, Answer::Matched(exten, r)) => self.matched(&exten, r),
             Event::Answer(_, Answer::RelayUpdated(reply, r)) => self.relay_updated(reply, r),
             Event::Answer(_, Answer::Signed(key, proxy, r)) => self.signed(&key, proxy, r),
             Event::Answer(op, answer) if op == self.op => self.on_answer(answer, now),
@@ -198,10 +203,17 @@ impl Machine {
             _ => None,
         };
         let absolute = self.hangup_at.filter(|_| self.in_step());
-        [state, self.a.deadline(), absolute, self.limit_deadline()]
-            .into_iter()
-            .flatten()
-            .min()
+        let features = self.transfer_deadline();
+        [
+            state,
+            self.a.deadline(),
+            absolute,
+            self.limit_deadline(),
+            features,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     pub fn is_done(&self) -> bool {
@@ -385,7 +397,7 @@ impl Machine {
 
     /// Send the step's result; the router's next step is awaited.
     pub(super) fn result(&mut self, mut r: StepResult) {
-        (self.limit, self.dial_limit) = (None, None);
+        (self.limit, self.dial_limit, self.transfers) = (None, None, None);
         r.step_id = self.step_id;
         self.out.push(Action::StepResult(r));
         self.state = CallState::AwaitingStep;
@@ -516,6 +528,7 @@ impl Machine {
             self.absolute_timeout();
         }
         self.on_limit_timer(now);
+        self.on_transfer_timer(now);
     }
 
     /// The call's media instance died: its audio is gone, so hang up (BYE)

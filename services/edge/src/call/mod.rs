@@ -15,6 +15,8 @@ mod caller;
 mod dialing;
 mod driver;
 pub mod events;
+mod features;
+mod features_rpc;
 mod forks;
 pub mod grpc;
 mod limit;

@@ -84,7 +84,8 @@ impl Machine {
         tracing::debug!(app = app_name(&app), "step");
         match app {
             step::App::Dial(d) => {
-                self.dial_limit = d.limit.filter(|l| l.limit_ms > 0);
+                self.dial_limit = d.limit.map(|l| *l).filter(|l| l.limit_ms > 0);
+                self.transfers = super::features::Transfers::of(&d.options, &d.transfer_context);
                 let known: Vec<_> = d
                     .targets
                     .into_iter()

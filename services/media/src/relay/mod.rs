@@ -86,6 +86,8 @@ struct Side {
     /// The player is hold music started because the other side held.
     held: bool,
     hold_music: String,
+    /// The timestamp of its last RFC 4733 event reported (one per digit).
+    last_dtmf_ts: Option<u32>,
     /// The latest music request taken for it (see [`Relay::play_leg`]).
     music_seq: u64,
     /// Our own stream to it, for what it is played.
@@ -94,6 +96,8 @@ struct Side {
 
 struct Relay {
     sides: [Side; 2],
+    /// Each leg's RFC 4733 digits, for the edge (Dial's t/T).
+    events: broadcast::Sender<crate::session::Event>,
     origin: Origin,
     settings: Arc<Settings>,
     epoch: Instant,
@@ -125,11 +129,13 @@ pub fn start(
         player: None,
         held: false,
         hold_music: s.hold_music,
+        last_dtmf_ts: None,
         music_seq: 0,
         stream: s.stream,
     };
     let relay = Relay {
         sides: [side(a), side(b)],
+        events: events.clone(),
         origin,
         settings,
         epoch: now,
@@ -242,6 +248,15 @@ impl Relay {
         side.last_rx = now;
         if let Ok(mut s) = side.stats.lock() {
             s.on_receive(h.seq, h.timestamp, p.len(), now, self.epoch);
+        }
+        if side.leg.dtmf_pt == Some(h.payload_type) {
+            if let Some(digit) =
+                rtp::digit_ended(&p[range.clone()], h.timestamp, &mut side.last_dtmf_ts)
+            {
+                let _ = self
+                    .events
+                    .send(crate::session::Event::Dtmf { digit, leg: i });
+            }
         }
         let Some(to) = other.leg.rtp_target().filter(|_| other.player.is_none()) else {
             return;

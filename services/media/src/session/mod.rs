@@ -40,7 +40,12 @@ pub enum EchoEnd {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    Dtmf(char),
+    /// An RFC 4733 digit ended, from `leg` (a relay's; a session's are
+    /// [`crate::relay::CALLER`]'s).
+    Dtmf {
+        digit: char,
+        leg: usize,
+    },
     RtpTimeout,
 }
 
@@ -239,15 +244,11 @@ impl Session {
         }
         let payload = &p[range];
         if Some(h.payload_type) == self.offer.dtmf_pt {
-            if let Some((event, end)) = rtp::telephone_event(payload) {
-                if end && self.last_dtmf_ts != Some(h.timestamp) {
-                    self.last_dtmf_ts = Some(h.timestamp);
-                    if let Some(digit) = rtp::dtmf_char(event) {
-                        let _ = self.events.send(Event::Dtmf(digit));
-                        if digit == '#' {
-                            self.finish_echo(EchoEnd::Dtmf('#'));
-                        }
-                    }
+            if let Some(digit) = rtp::digit_ended(payload, h.timestamp, &mut self.last_dtmf_ts) {
+                let leg = crate::relay::CALLER;
+                let _ = self.events.send(Event::Dtmf { digit, leg });
+                if digit == '#' {
+                    self.finish_echo(EchoEnd::Dtmf('#'));
                 }
             }
             return;

@@ -278,7 +278,19 @@ pub fn external_step(call: &mut Call, app: &Application) -> step::App {
         "Dial" => {
             call.dial_goes_on = Some(asterism_config::dial_options::has_option(arg(2), 'g'));
             let limit = super::dial_limit::limit(arg(2), call);
-            dial_step(&parts, limit)
+            let transfers = ['t', 'T']
+                .iter()
+                .any(|&c| asterism_config::dial_options::has_option(arg(2), c));
+            call.dial_transfer = transfers.then(|| {
+                call.lookup("TRANSFER_CONTEXT")
+                    .filter(|c| !c.is_empty())
+                    .unwrap_or_else(|| call.context.clone())
+            });
+            let mut step = dial_step(&parts, limit);
+            if let (step::App::Dial(d), Some(c)) = (&mut step, &call.dial_transfer) {
+                d.transfer_context = c.clone();
+            }
+            step
         }
         "Wait" => step::App::Wait(pb::Wait {
             millis: arg(0)
@@ -328,7 +340,8 @@ fn dial_step(parts: &[String], limit: Option<pb::DialLimit>) -> step::App {
             .map(|s| s.max(0.0) as u32)
             .unwrap_or(0),
         options: arg(2).to_owned(),
-        limit,
+        limit: limit.map(Box::new),
+        transfer_context: String::new(),
     })
 }
 

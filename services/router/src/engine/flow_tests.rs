@@ -356,3 +356,31 @@ fn the_callers_hang_up_ends_the_local_channel_with_its_h() {
     assert_eq!(steps, ["Answer", "Playback(long)"]);
     assert_eq!(db.get("/local/h").map(String::as_str), Some("ran"));
 }
+
+#[test]
+fn a_blind_transfer_by_the_called_party_takes_the_caller_there() {
+    let p = plan(concat!(
+        "[in]\nexten => 80,1,Dial(SIP/alice,20,t)\n same => n,SayDigits(never)\n",
+        "exten => 81,1,Set(TRANSFER_CONTEXT=desk)\n same => n,Dial(SIP/alice,20,t)\n",
+        "exten => 63,1,SayDigits(63)\n",
+        "[desk]\nexten => 63,1,SayDigits(desk)\n",
+    ));
+    let transferred = |app: &asterism_proto::router::step::App| match app {
+        asterism_proto::router::step::App::Dial(d) => StepResult {
+            status: StepStatus::Ok as i32,
+            dial_status: "ANSWER".into(),
+            transfer_to: "63".into(),
+            error: d.transfer_context.clone(),
+            ..Default::default()
+        },
+        other => ok(other),
+    };
+    let (steps, _) = run(&p, start("in", "80"), transferred);
+    assert_eq!(steps, ["Dial(SIP/alice,20)", "SayDigits(63)"]);
+    let (steps, _) = run(&p, start("in", "81"), transferred);
+    assert_eq!(
+        steps,
+        ["Dial(SIP/alice,20)", "SayDigits(desk)"],
+        "TRANSFER_CONTEXT"
+    );
+}

@@ -105,6 +105,9 @@ pub struct Call {
     pub(crate) dial_goes_on: Option<bool>,
     /// `TIMEOUT(absolute)`: when the call must stop (Unix ms; 0: never).
     pub(crate) hangup_at_ms: i64,
+    /// The step under way is a Dial with `t`/`T`: where a blind
+    /// transfer's extension is.
+    pub(crate) dial_transfer: Option<String>,
 }
 
 impl Call {
@@ -139,6 +142,7 @@ impl Call {
             pending_system: None,
             dial_goes_on: None,
             hangup_at_ms: 0,
+            dial_transfer: None,
             depth: 0,
             locals_left: std::sync::Arc::new(local::MAX_LOCALS.into()),
             inherited: HashMap::new(),
@@ -408,6 +412,14 @@ impl Call {
             self.vars.insert("DIALSTATUS".into(), r.dial_status.clone());
         }
         let dial_goes_on = self.dial_goes_on.take();
+        let transfer = self.dial_transfer.take();
+        if let Some(context) = transfer.filter(|_| !r.transfer_to.is_empty()) {
+            // Blind-transferred by the called party: the caller goes on
+            // there, as Asterisk's async goto of the transferee.
+            tracing::info!(%context, exten = %r.transfer_to, "caller transferred");
+            (self.context, self.exten, self.priority) = (context, r.transfer_to.clone(), 1);
+            return;
+        }
         if r.status == StepStatus::CallerHungUp as i32 {
             self.vars.insert("HANGUPCAUSE".into(), "16".into());
             self.hang_up(0, "caller hung up");

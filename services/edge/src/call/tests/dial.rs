@@ -356,6 +356,7 @@ async fn dial_r_rings_the_caller_at_once_and_a_number_goes_in_the_request_uri() 
         timeout_secs: 20,
         options: "L(60000:30000)r".into(),
         limit: None,
+        transfer_context: String::new(),
     });
     let mut h = H::start(Fake::new(vec![app])).await;
     let cmds = h.drain().await;

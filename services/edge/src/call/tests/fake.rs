@@ -75,10 +75,22 @@ pub struct Fake {
     pub music: Arc<Mutex<Vec<MusicAsk>>>,
     /// Prompts asked for relay legs: leg, files, waited for.
     pub prompts: Arc<Mutex<Vec<PromptAsk>>>,
+    /// Digits the relay's legs send (a test feeds the sender).
+    pub digits: DigitFeed,
+    /// The dialplan's extensions, for MatchExtension: (context, exten).
+    pub extensions: Vec<(String, String)>,
 }
 
 /// Music asked for a relay leg: leg, class (None: stop), order.
 pub type MusicAsk = (crate::call::bridge::Side, Option<String>, u64);
+
+/// The relay's digits: the sender for the test, the stream for the call.
+pub type DigitFeed = Arc<
+    Mutex<(
+        tokio::sync::mpsc::UnboundedSender<(crate::call::bridge::Side, char)>,
+        Option<tokio::sync::mpsc::UnboundedReceiver<(crate::call::bridge::Side, char)>>,
+    )>,
+>;
 
 /// Prompts asked for a relay leg: leg, files, waited for.
 pub type PromptAsk = (crate::call::bridge::Side, Vec<String>, bool);
@@ -139,6 +151,11 @@ impl Fake {
             relay_updates: Arc::default(),
             music: Arc::default(),
             prompts: Arc::default(),
+            digits: {
+                let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+                Arc::new(Mutex::new((tx, Some(rx))))
+            },
+            extensions: Vec::new(),
         }
     }
 
@@ -349,6 +366,30 @@ impl Backends for Fake {
     ) -> BoxFuture<Result<bool, BackendError>> {
         self.music.lock().unwrap().push((side, class, seq));
         Box::pin(async { Ok(true) })
+    }
+
+    fn dtmf(
+        &self,
+        _: &MediaSession,
+    ) -> crate::call::backends::BoxStream<(crate::call::bridge::Side, char)> {
+        match self.digits.lock().unwrap().1.take() {
+            Some(rx) => Box::pin(tokio_stream::wrappers::UnboundedReceiverStream::new(rx)),
+            None => Box::pin(futures::stream::empty()),
+        }
+    }
+
+    fn match_extension(
+        &self,
+        context: &str,
+        exten: &str,
+        _: &str,
+    ) -> BoxFuture<Result<(bool, bool), BackendError>> {
+        let here = self.extensions.iter().filter(|(c, _)| c == context);
+        let exists = here.clone().any(|(_, e)| e == exten);
+        let more = here
+            .into_iter()
+            .any(|(_, e)| e.len() > exten.len() && e.starts_with(exten));
+        Box::pin(async move { Ok((exists, more)) })
     }
 
     fn relay_prompts(

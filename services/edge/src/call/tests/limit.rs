@@ -12,7 +12,7 @@ fn limited(limit: DialLimit) -> Fake {
         unreachable!()
     };
     d.options = format!("L({})", limit.limit_ms);
-    d.limit = Some(limit);
+    d.limit = Some(Box::new(limit));
     Fake::new(vec![step::App::Dial(d)])
 }
 

@@ -14,6 +14,7 @@ mod media;
 mod music;
 mod start;
 mod timeout;
+mod transfer;
 mod trunk;
 
 use super::a_leg::ALeg;
@@ -489,6 +490,7 @@ pub fn dial(targets: &[&str], timeout_secs: u32) -> step::App {
         timeout_secs,
         options: String::new(),
         limit: None,
+        transfer_context: String::new(),
     })
 }
 
