@@ -319,6 +319,14 @@ impl Media for MediaService {
         self.update_relay_leg(req.into_inner()).await
     }
 
+    async fn swap_legs(
+        &self,
+        req: Request<SwapLegsRequest>,
+    ) -> Result<Response<SwapLegsResponse>, Status> {
+        self.swap_relay_legs(&req.get_ref().session_id).await?;
+        Ok(Response::new(SwapLegsResponse {}))
+    }
+
     async fn play_on_relay(
         &self,
         req: Request<RelayPlayRequest>,

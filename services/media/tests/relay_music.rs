@@ -210,6 +210,29 @@ async fn a_relay_takes_over_a_session_and_plays_to_the_caller() {
         .send_to(&rtp(0, 1, &[0xFF; 160]), ("127.0.0.1", to_a))
         .unwrap();
     assert_eq!(bob.recv(&mut buf).unwrap(), 172, "and he hears her");
+    // Swapped (the caller transferred the callee): bob is the caller leg.
+    c.swap_legs(SwapLegsRequest {
+        session_id: id.clone(),
+    })
+    .await
+    .unwrap();
+    let to_bob = RelayPlayRequest {
+        session_id: id.clone(),
+        leg: RelayLeg::Caller as i32,
+        files: vec!["beep".into()],
+        language: "en".into(),
+        ..Default::default()
+    };
+    c.play_on_relay(to_bob).await.unwrap();
+    let (peak, _) = listen(&bob).expect("the caller leg is bob's now");
+    assert!(peak > 5000, "{peak}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(listen(&bob), None, "the prompt is over (and drained)");
+    c.swap_legs(SwapLegsRequest {
+        session_id: id.clone(),
+    })
+    .await
+    .unwrap();
     // Dial's L warning to bob: prompts on his leg, the answer once over
     // (all ten frames of the 200 ms prompt are there by then).
     let warn = RelayPlayRequest {

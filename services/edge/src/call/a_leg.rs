@@ -108,6 +108,56 @@ impl ALeg {
         }
     }
 
+    /// The called party of an answered Dial as the call's party in the
+    /// dialplan (the caller transferred it): answered, in its dialog (ours
+    /// as UAC), its identity the dialog's remote side. Nothing is ever
+    /// answered on its INVITE (we sent that one).
+    pub fn from_callee(
+        dialog: Dialog,
+        invite: &Request,
+        host: String,
+        timers: TimerConfig,
+    ) -> ALeg {
+        let checked = Checked {
+            vias: Vec::new(),
+            from: dialog.remote.clone(),
+            to: dialog.local.clone(),
+            call_id: dialog.call_id.clone(),
+            cseq: asterism_sip::header::CSeq {
+                seq: dialog.local_cseq,
+                method: "INVITE".into(),
+            },
+            max_forwards: Some(70),
+            uri: dialog.remote.uri.clone(),
+            expires: None,
+        };
+        let key = TsxKey::Rfc3261 {
+            branch: format!("transferred-{}", dialog.call_id),
+            sent_by: host.clone(),
+            method: Method::INVITE,
+        };
+        ALeg {
+            contact: dialog.contact.clone(),
+            invite: invite.clone(),
+            checked,
+            key,
+            flow: dialog.flow,
+            replier: Replier::new(invite.headers.clone(), None),
+            host,
+            state: AState::Answered,
+            dialog: Some(dialog),
+            answer: None,
+            retransmit: None,
+            timers,
+            span: None,
+            final_status: Some(200),
+        }
+    }
+
+    pub fn timers(&self) -> TimerConfig {
+        self.timers
+    }
+
     pub fn trying(&self, out: &mut Vec<Action>) {
         self.respond_raw(out, self.replier.reply(100));
     }

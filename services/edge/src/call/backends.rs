@@ -126,6 +126,8 @@ pub struct Resolved {
     pub trunk: Option<TrunkFrom>,
     /// Its call-limit slot, when it has a limit.
     pub slot: Option<Slot>,
+    /// Its sip.conf user (caller ID, context), when it is one.
+    pub user: Option<User>,
 }
 
 /// What a trunk's sip.conf section says of the INVITEs sent to it.
@@ -281,6 +283,8 @@ pub trait Backends: Send + Sync + 'static {
         class: Option<String>,
         seq: u64,
     ) -> BoxFuture<Result<bool, BackendError>>;
+    /// The relay's callee becomes its caller (a transfer by the caller).
+    fn swap_legs(&self, s: &MediaSession) -> BoxFuture<Result<(), BackendError>>;
     /// The RFC 4733 digits each leg of relay `s` sends, as they end.
     fn dtmf(&self, s: &MediaSession) -> BoxStream<(super::bridge::Side, char)>;
     /// Whether `exten` is an extension of `context` for `caller`, and

@@ -66,10 +66,9 @@ impl Machine {
                 self.a.state = AState::Gone;
                 self.caller_gone();
             }
+            // The caller's media is a relay (bridged or not): it answers.
+            _ if self.relay_answers(req) => self.reoffer(Side::Caller, key, replier, req),
             _ if self.state == CallState::Bridged && self.callee.is_some() => {
-                if self.relay_answers(req) {
-                    return self.reoffer(Side::Caller, key, replier, req);
-                }
                 let origin = (key, replier);
                 if let Some(callee) = self.callee.as_mut() {
                     self.relays

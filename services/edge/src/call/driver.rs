@@ -286,6 +286,10 @@ fn spawn(asks: &mut FuturesUnordered<BoxFuture<Back>>, b: &Arc<dyn Backends>, op
             }
         }
         Ask::WatchDtmf(s) => next_digit(b.dtmf(&s)),
+        Ask::SwapRelay(s) => {
+            let f = b.swap_legs(&s);
+            Box::pin(async move { answer(Answer::Swapped(f.await)) })
+        }
         Ask::MatchExtension {
             context,
             exten,

@@ -48,6 +48,8 @@ pub enum Answer {
     Signed(ClientKey, bool, Result<String, BackendError>),
     /// Prompts a relay leg was played are over (Dial's L timeout file).
     Prompted(Result<bool, BackendError>),
+    /// The relay's legs were swapped (the caller transferred the callee).
+    Swapped(Result<(), BackendError>),
     /// A relay leg sent a digit.
     Dtmf(super::bridge::Side, char),
     /// [`Ask::MatchExtension`]'s answer for that extension: (exists,
@@ -81,6 +83,7 @@ impl std::fmt::Debug for Answer {
             Answer::RelayUpdated(..) => "RelayUpdated",
             Answer::Prompted(_) => "Prompted",
             Answer::Dtmf(..) => "Dtmf",
+            Answer::Swapped(_) => "Swapped",
             Answer::Matched(..) => "Matched",
         };
         f.write_str(name)
@@ -145,6 +148,8 @@ pub enum Ask {
     /// Answer [`Answer::Dtmf`] for every digit a leg of the relay sends
     /// (whatever the op then).
     WatchDtmf(MediaSession),
+    /// Make the relay's callee its caller; answered [`Answer::Swapped`].
+    SwapRelay(MediaSession),
     /// Does the transfer's `exten` exist in `context`, could it grow?
     MatchExtension {
         context: String,
@@ -189,6 +194,7 @@ impl std::fmt::Debug for Action {
                     Ask::RelayMusic { .. } => "RelayMusic",
                     Ask::RelayPrompts { .. } => "RelayPrompts",
                     Ask::WatchDtmf(_) => "WatchDtmf",
+                    Ask::SwapRelay(_) => "SwapRelay",
                     Ask::MatchExtension { .. } => "MatchExtension",
                     Ask::Echo(_) => "Echo",
                     Ask::WatchMedia(_) => "WatchMedia",

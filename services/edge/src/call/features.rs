@@ -1,15 +1,16 @@
-//! Dial's `t`: the called party may blind-transfer the caller with the
-//! `blindxfer` code of features.conf's defaults (`#`), as Asterisk's
-//! bridge features do. The call is anchored (the relay reports each leg's
+//! Dial's `t` and `T`: the called party (`t`) may blind-transfer the
+//! caller, the caller (`T`) the called party, with the `blindxfer` code
+//! of features.conf's defaults (`#`), as Asterisk's bridge features do. The call is anchored (the relay reports each leg's
 //! RFC 4733 digits; Asterisk too leaves native bridging for features). `#`
 //! starts the transfer and the transferer hears `pbx-transfer`; the digits
 //! that follow are matched in the Dial's transfer context through the
 //! router as `ast_app_dtget` collects them: done when no longer
 //! extension could match, at a second `#`, or 3 s after the last digit
-//! (`transferdigittimeout`). An extension that exists takes the caller
-//! there (the router's async goto) and the called party is hung up;
-//! anything else plays `pbx-invalid` to the transferer and the call goes
-//! on. Digits still reach the other phone, unlike Asterisk, which holds
+//! (`transferdigittimeout`). An extension that exists takes the
+//! transferee there — the caller by the router's async goto, the called
+//! party as a call of its own ([`super::swap`]) — and the transferer is
+//! hung up; anything else plays `pbx-invalid` to the transferer and the
+//! call goes on. Digits still reach the other phone, unlike Asterisk, which holds
 //! back those of a feature code.
 
 use super::bridge::Side;
@@ -30,6 +31,8 @@ const MAX_DIGITS: usize = 32;
 pub struct Transfers {
     /// `t`: the called party.
     callee: bool,
+    /// `T`: the calling party.
+    caller: bool,
     context: String,
     collecting: Option<Collect>,
 }
@@ -47,15 +50,21 @@ struct Collect {
 impl Transfers {
     /// Dial's options `options` with its transfer context; None without `t`.
     pub fn of(options: &str, context: &str) -> Option<Transfers> {
-        asterism_config::dial_options::has_option(options, 't').then(|| Transfers {
-            callee: true,
+        let has = |c| asterism_config::dial_options::has_option(options, c);
+        let (callee, caller) = (has('t'), has('T'));
+        (callee || caller).then(|| Transfers {
+            callee,
+            caller,
             context: context.to_owned(),
             collecting: None,
         })
     }
 
     fn may(&self, side: Side) -> bool {
-        side == Side::Callee && self.callee
+        match side {
+            Side::Callee => self.callee,
+            Side::Caller => self.caller,
+        }
     }
 }
 
@@ -159,6 +168,10 @@ impl Machine {
         if !c.known.is_some_and(|(exists, _)| exists) {
             tracing::info!(digits = %c.digits, "blind transfer to no extension: back to the call");
             return self.transfer_prompt(c.side, "pbx-invalid");
+        }
+        if c.side == Side::Caller {
+            let context = t.context.clone();
+            return self.transfer_callee(context, c.digits);
         }
         tracing::info!(exten = %c.digits, "blind transfer: the caller goes there");
         self.hang_up_callee();

@@ -1,12 +1,13 @@
 //! The backend requests of in-call features (Dial's `t`/`T`): a relay's
-//! RFC 4733 digits per leg (the media service's `Events` stream), and the
-//! router's `MatchExtension` for the transfer's digits.
+//! RFC 4733 digits per leg (the media service's `Events` stream), the
+//! router's `MatchExtension` for the transfer's digits, and `SwapLegs`
+//! when the caller transfers the callee.
 
 use super::backends::{BackendError, BoxStream, MediaSession};
 use super::bridge::Side;
 use super::grpc::timed;
 use crate::Ctx;
-use asterism_proto::media::{media_event, EventsRequest, RelayLeg};
+use asterism_proto::media::{media_event, EventsRequest, RelayLeg, SwapLegsRequest};
 use asterism_proto::router::MatchRequest;
 use futures::StreamExt;
 use std::sync::Arc;
@@ -35,6 +36,29 @@ pub fn dtmf(s: &MediaSession) -> BoxStream<(Side, char)> {
             Some((side, d.chars().next()?))
         });
     Box::pin(digits)
+}
+
+/// The relay's callee becomes its caller.
+pub async fn swap_legs(ctx: Arc<Ctx>, s: MediaSession) -> Result<(), BackendError> {
+    let Some(inst) = s.instance else {
+        return Err(BackendError::Failed("no media instance".into()));
+    };
+    let mut client = inst.client.clone();
+    let mut req = tonic::Request::new(SwapLegsRequest { session_id: s.id });
+    req.set_timeout(ctx.cfg.rpc_timeout);
+    let started = std::time::Instant::now();
+    let r = tokio::time::timeout(ctx.cfg.rpc_timeout, client.swap_legs(req))
+        .await
+        .unwrap_or_else(|_| Err(tonic::Status::deadline_exceeded("no answer")));
+    timed(
+        &ctx,
+        "asterism.media.v1.Media",
+        "SwapLegs",
+        started,
+        r.as_ref().err(),
+    );
+    r.map(|_| ())
+        .map_err(|s| BackendError::Failed(s.message().to_owned()))
 }
 
 /// Whether `exten` is an extension of `context` for `caller`, and whether

@@ -181,7 +181,7 @@ impl Backends for GrpcBackends {
                 });
                 let anchor = user.as_ref().is_some_and(|u| u.anchor_media);
                 let prefs = user.as_ref().map(MediaPrefs::of).unwrap_or_default();
-                let limit = user.map(|u| u.call_limit).unwrap_or(0);
+                let limit = user.as_ref().map(|u| u.call_limit).unwrap_or(0);
                 let mut slot = None;
                 if limit > 0 && !contacts.is_empty() {
                     match acquire(&ctx, &target, limit, &call_id).await {
@@ -197,6 +197,7 @@ impl Backends for GrpcBackends {
                     prefs,
                     trunk,
                     slot,
+                    user,
                 });
             }
             out
@@ -297,6 +298,10 @@ impl Backends for GrpcBackends {
     ) -> BoxFuture<Result<bool, BackendError>> {
         let (ctx, s) = (self.0.clone(), s.clone());
         Box::pin(super::media_rpc::relay_music(ctx, s, side, class, seq))
+    }
+
+    fn swap_legs(&self, s: &MediaSession) -> BoxFuture<Result<(), BackendError>> {
+        Box::pin(super::features_rpc::swap_legs(self.0.clone(), s.clone()))
     }
 
     fn dtmf(&self, s: &MediaSession) -> super::backends::BoxStream<(super::bridge::Side, char)> {

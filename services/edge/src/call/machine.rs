@@ -71,6 +71,8 @@ pub enum CallState {
         deadline: Instant,
     },
     Bridged,
+    /// The caller transferred the callee: the relay's legs are swapping.
+    Swapping,
     Ending {
         until: Instant,
     },
@@ -104,8 +106,12 @@ pub struct Machine {
     /// Dial's `L` for the Dial under way, and once answered, running.
     pub(super) dial_limit: Option<asterism_proto::router::DialLimit>,
     pub(super) limit: Option<super::limit::Running>,
-    /// Dial's `t`: who may transfer, a transfer being dialled.
+    /// Dial's `t`/`T`: who may transfer, a transfer being dialled.
     pub(super) transfers: Option<super::features::Transfers>,
+    /// The Dial's targets' sip.conf users (a transferred callee's caller ID).
+    pub(super) dial_users: Vec<(String, User)>,
+    /// The caller transferred the callee: waiting for the relay's swap.
+    pub(super) swap: Option<super::swap::Pending>,
     /// call-limit slots held until the call ends.
     pub(super) slots: Vec<Slot>,
     /// Slots taken for the targets of the Dial under way.
@@ -145,6 +151,8 @@ impl Machine {
             dial_limit: None,
             limit: None,
             transfers: None,
+            dial_users: Vec::new(),
+            swap: None,
             slots: Vec::new(),
             dial_slots: Vec::new(),
             dial_numbers: Vec::new(),
@@ -330,6 +338,7 @@ impl Machine {
             }
             (Answer::Echoed(r), CallState::Echoing) => self.echoed(r),
             (Answer::Prompted(_), CallState::Bridged) => self.limit_reached(),
+            (Answer::Swapped(r), CallState::Swapping) => self.swapped(r),
             (answer, state) => {
                 tracing::debug!(?answer, ?state, "backend answer out of turn ignored");
                 self.stale(answer)
@@ -463,7 +472,10 @@ impl Machine {
                 self.hang_up_callee();
                 self.result(with_status(StepStatus::CallerHungUp, "ANSWER"))
             }
-            CallState::AwaitingStep | CallState::Ending { .. } | CallState::Done => {}
+            CallState::AwaitingStep
+            | CallState::Swapping
+            | CallState::Ending { .. }
+            | CallState::Done => {}
         }
     }
 

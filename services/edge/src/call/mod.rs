@@ -24,6 +24,7 @@ pub mod machine;
 mod media_rpc;
 mod say;
 mod steps;
+mod swap;
 #[cfg(test)]
 pub(crate) mod tests;
 mod timeout;

@@ -304,6 +304,10 @@ impl Machine {
             from_domain: None,
         };
         let mut forks = Vec::new();
+        self.dial_users = targets
+            .iter()
+            .filter_map(|r| Some((r.target.clone(), r.user.clone()?)))
+            .collect();
         for r in targets {
             if let Some(slot) = r.slot {
                 self.dial_slots.push((r.target.clone(), slot));

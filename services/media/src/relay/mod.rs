@@ -218,6 +218,11 @@ impl Relay {
                     Some(Command::Echo { done }) => {
                         let _ = done.send(crate::session::EchoEnd::Closed);
                     }
+                    Some(Command::Swap { reply }) => {
+                        self.sides.swap(CALLER, CALLEE);
+                        tracing::debug!("relay legs swapped: the callee is the caller now");
+                        let _ = reply.send(true);
+                    }
                     Some(Command::Handover { reply }) => {
                         let [caller, _] = self.sides;
                         let _ = reply.send(Handover {

@@ -178,6 +178,20 @@ impl MediaService {
         Ok(Response::new(RelayPlayResponse { playing }))
     }
 
+    pub(crate) async fn swap_relay_legs(&self, id: &str) -> Result<(), Status> {
+        let commands = self.command(id)?;
+        let (tx, rx) = oneshot::channel();
+        let gone = || Status::not_found("session closed");
+        commands
+            .send(Command::Swap { reply: tx })
+            .await
+            .map_err(|_| gone())?;
+        match rx.await.map_err(|_| gone())? {
+            true => Ok(()),
+            false => Err(Status::failed_precondition("not a relay session")),
+        }
+    }
+
     pub(crate) async fn update_relay_leg(
         &self,
         r: UpdateRelayRequest,

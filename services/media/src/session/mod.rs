@@ -74,6 +74,10 @@ pub enum Command {
         seq: u64,
         reply: oneshot::Sender<bool>,
     },
+    /// A relay's callee becomes its caller (plain sessions refuse).
+    Swap {
+        reply: oneshot::Sender<bool>,
+    },
     /// Give the caller's sockets and stream to a relay; the task ends.
     Handover {
         reply: oneshot::Sender<crate::relay::Handover>,
@@ -207,6 +211,9 @@ impl Session {
                     }
                     Some(Command::Update { reply, .. }) => {
                         let _ = reply.send(Err("not a relay session".into()));
+                    }
+                    Some(Command::Swap { reply }) => {
+                        let _ = reply.send(false);
                     }
                     Some(Command::PlayLeg { leg, what, reply, .. }) => {
                         let _ = reply.send(self.play_leg(leg, what));

@@ -77,6 +77,12 @@ pub struct Fake {
     pub prompts: Arc<Mutex<Vec<PromptAsk>>>,
     /// Digits the relay's legs send (a test feeds the sender).
     pub digits: DigitFeed,
+    /// Every dialplan run asked for (a transferred callee's is the second).
+    pub starts: Arc<Mutex<Vec<CallStart>>>,
+    /// The dialplan of the runs after the first.
+    pub then: Vec<step::App>,
+    /// Dial targets' sip.conf users (caller ID, context).
+    pub users: HashMap<String, User>,
     /// The dialplan's extensions, for MatchExtension: (context, exten).
     pub extensions: Vec<(String, String)>,
 }
@@ -156,6 +162,9 @@ impl Fake {
                 Arc::new(Mutex::new((tx, Some(rx))))
             },
             extensions: Vec::new(),
+            users: HashMap::new(),
+            starts: Arc::default(),
+            then: Vec::new(),
         }
     }
 
@@ -249,6 +258,7 @@ impl Backends for Fake {
                 anchor: self.anchored.contains(&target),
                 prefs: self.prefs.get(&target).cloned().unwrap_or_default(),
                 trunk: self.trunks.get(&target).cloned(),
+                user: self.users.get(&target).cloned(),
                 target,
                 contacts,
                 slot,
@@ -274,7 +284,12 @@ impl Backends for Fake {
         Box::pin(async move { r })
     }
 
-    fn execute(&self, _start: CallStart) -> BoxFuture<Result<Dialplan, BackendError>> {
+    fn execute(&self, start: CallStart) -> BoxFuture<Result<Dialplan, BackendError>> {
+        let first = {
+            let mut starts = self.starts.lock().unwrap();
+            starts.push(start);
+            starts.len() == 1
+        };
         if self.router == Router::Unavailable {
             return Box::pin(async { Err(BackendError::Unavailable) });
         }
@@ -282,7 +297,11 @@ impl Backends for Fake {
             Router::DiesAfter(n) => Some(n),
             _ => None,
         };
-        let mut plan = self.plan.clone();
+        let mut plan = if first {
+            self.plan.clone()
+        } else {
+            self.then.clone()
+        };
         plan.push(step::App::Finished(Finished::default()));
         let recorded = self.results.clone();
         let hangup_at_unix_ms = self.hangup_at_unix_ms;
@@ -366,6 +385,15 @@ impl Backends for Fake {
     ) -> BoxFuture<Result<bool, BackendError>> {
         self.music.lock().unwrap().push((side, class, seq));
         Box::pin(async { Ok(true) })
+    }
+
+    fn swap_legs(&self, _: &MediaSession) -> BoxFuture<Result<(), BackendError>> {
+        self.relay_updates.lock().unwrap().push((
+            crate::call::bridge::Side::Caller,
+            "swap".into(),
+            false,
+        ));
+        Box::pin(async { Ok(()) })
     }
 
     fn dtmf(

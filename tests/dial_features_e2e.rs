@@ -6,7 +6,8 @@
 //! the callee answers; `Dial(…,L(x:y))` says the time left to the caller
 //! and ends the call at the limit; a Local channel that answers and
 //! plays before it dials does so on the caller's channel; with
-//! `Dial(…,t)` the called party's `#` and an extension transfer the caller.
+//! `Dial(…,t)` the called party's `#` and an extension transfer the caller,
+//! with `T` the caller's transfer the called party.
 
 mod common;
 
@@ -22,6 +23,7 @@ exten => 64,1,Dial(SIP/alice,20,m)\n\
 exten => 65,1,Dial(SIP/alice,20,L(4000:2000))\n\
 exten => 66,1,Dial(Local/ivr@local)\n\
 exten => 67,1,Dial(SIP/alice,20,t)\n\
+exten => 69,1,Dial(SIP/alice,20,T)\n\
 exten => 68,1,Playback(beep)\n\
  same => n,Hangup()\n\
 [local]\n\
@@ -229,5 +231,38 @@ fn dial_t_lets_the_called_party_transfer_the_caller() {
         near(&heard_b, 2000),
         0,
         "only the transferer hears pbx-transfer"
+    );
+}
+
+#[test]
+fn dial_cap_t_lets_the_caller_transfer_the_called_party() {
+    let t = pbx();
+    let dir = TempDir::new("music-ct");
+    let alice = phone(&dir, &t, "alice", "alice61", 1000.0, "auto");
+    let bob = phone(&dir, &t, "bob", "bob62", 600.0, "auto");
+    bob.ctrl("dial", "69").unwrap();
+    until(&alice, &bob, "answered", |c| c.contains("ESTABLISHED"));
+    std::thread::sleep(Duration::from_millis(1000));
+    // Bob presses # 6 8: he is hung up, alice goes to 68 (the beep).
+    for digit in ["#", "6", "8"] {
+        bob.ctrl("sndcode", digit).unwrap();
+        std::thread::sleep(Duration::from_millis(700));
+    }
+    until(&alice, &bob, "transferred, then hung up by 68", |c| {
+        c.contains("Active calls (0)")
+    });
+    let (heard_a, heard_b) = (tones(&alice.heard()), tones(&bob.heard()));
+    assert!(
+        near(&heard_b, 2000) >= 3,
+        "bob hears pbx-transfer: {heard_b:?}"
+    );
+    let first = |f| heard_a.iter().position(|&x: &u32| x.abs_diff(f) <= 60);
+    assert!(near(&heard_a, 600) >= 8, "alice hears bob: {heard_a:?}");
+    assert!(near(&heard_a, 300) >= 5, "then 68's prompt: {heard_a:?}");
+    assert!(first(600) < first(300), "{heard_a:?}");
+    assert_eq!(
+        near(&heard_b, 300),
+        0,
+        "the prompt is alice's alone: {heard_b:?}"
     );
 }
