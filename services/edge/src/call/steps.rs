@@ -75,7 +75,11 @@ pub fn call_start(a: &ALeg, user: Option<&User>) -> CallStart {
         extension: a.checked.uri.user.clone().unwrap_or_default(),
         callerid_num: user.callerid_num,
         callerid_name: user.callerid_name,
-        variables: Default::default(),
+        // chan_sip's CHANNEL(peername): the channel is named after it.
+        variables: [("CHANNEL(peername)".to_owned(), user.name)]
+            .into_iter()
+            .filter(|(_, v)| !v.is_empty())
+            .collect(),
     }
 }
 

@@ -82,7 +82,7 @@ impl Machine {
             extension: p.exten,
             callerid_num: user.callerid_num.clone(),
             callerid_name: user.callerid_name.clone(),
-            variables: Default::default(),
+            variables: [("CHANNEL(peername)".to_owned(), user.name.clone())].into(),
         };
         self.entry.state("transferred");
         self.user = Some(user);

@@ -384,3 +384,33 @@ fn a_blind_transfer_by_the_called_party_takes_the_caller_there() {
         "TRANSFER_CONTEXT"
     );
 }
+
+#[test]
+fn shared_variables_cross_to_the_channel_named() {
+    let p = plan(concat!(
+        "[in]\nexten => 90,1,Set(SHARED(K)=fromcaller)\n",
+        " same => n,Set(__ME=${CHANNEL})\n",
+        " same => n,Dial(Local/x@l,,g)\n",
+        " same => n,SayDigits(${SHARED(BACK)}-${CUT(CHANNEL,-,1)})\n",
+        " same => n,Set(SHARED(Z,SIP/nobody-00000000)=lost)\n",
+        " same => n,SayDigits(${SHARED(Z,SIP/nobody-00000000)}.)\n",
+        "[l]\nexten => x,1,Answer()\n",
+        " same => n,Set(SHARED(BACK,${ME})=fromlocal)\n",
+        " same => n,SayDigits(${SHARED(K,${ME})}-${CHANNEL(name)})\n",
+    ));
+    let (steps, _) = run(&p, start("in", "90"), ok);
+    assert_eq!(steps.len(), 4, "{steps:?}");
+    assert!(
+        steps[1].starts_with("SayDigits(fromcaller-Local/x@l-"),
+        "{steps:?}"
+    );
+    assert!(steps[1].ends_with(";2)"), "{steps:?}");
+    assert_eq!(
+        steps[2], "SayDigits(fromlocal-SIP/62)",
+        "the caller's channel"
+    );
+    assert_eq!(
+        steps[3], "SayDigits(.)",
+        "no such channel: nothing set or read"
+    );
+}

@@ -72,7 +72,8 @@ pub fn read(call: &Call, name: &str, args: &str) -> Option<String> {
         "CUT" => cut(&call.lookup(arg(0)).unwrap_or_default(), arg(1), arg(2)),
         "ISNULL" => bool01(args.is_empty()),
         "EXISTS" => bool01(!args.is_empty()),
-        "LOCAL" | "SHARED" => call.lookup(&shared_name(name, arg(0))).unwrap_or_default(),
+        "LOCAL" => call.lookup(arg(0)).unwrap_or_default(),
+        "SHARED" => super::channels::read(&call.shared, &call.channel, arg(0), arg(1)),
         "GLOBAL" => call.globals.get(arg(0)).unwrap_or_default(),
         "FILTER" => filter(arg(0), a.get(1).map(String::as_str).unwrap_or("")),
         "REGEX" => regex(args),
@@ -179,12 +180,8 @@ pub fn write(call: &mut Call, name: &str, args: &str, value: &str) -> bool {
         }
         "LOCAL" => call.set_local(&arg(0), value),
         "SHARED" => {
-            if a.len() > 1 {
-                tracing::warn!("SHARED() of another channel is not supported by Asterism");
-                return false;
-            }
-            call.vars
-                .insert(shared_name(name, &arg(0)), value.to_owned());
+            let (own, me) = (call.shared.clone(), call.channel.clone());
+            return super::channels::write(&own, &me, &arg(0), &arg(1), value);
         }
         "GLOBAL" => call.globals.set(&arg(0), value),
         "HASH" => {
@@ -252,14 +249,6 @@ fn delimiter(d: &str) -> String {
 
 fn bool01(b: bool) -> String {
     if b { "1" } else { "0" }.to_owned()
-}
-
-fn shared_name(kind: &str, var: &str) -> String {
-    if kind.eq_ignore_ascii_case("SHARED") {
-        format!("SHARED({var})")
-    } else {
-        var.to_owned()
-    }
 }
 
 fn hash_var(hash: &str, key: &str) -> String {
@@ -343,6 +332,7 @@ fn channel(call: &Call, field: &str) -> String {
         "language" => "en".into(),
         "channeltype" => "SIP".into(),
         "uniqueid" | "linkedid" => call.call_id.clone(),
+        "name" => call.channel.clone(),
         "context" => call.context.clone(),
         "exten" => call.exten.clone(),
         "state" => "Up".into(),

@@ -128,6 +128,8 @@ impl Expansion {
                 variables,
             };
             let mut sub = Call::new(parent.plan().clone(), &start);
+            let resource = format!("{exten}@{context}");
+            sub.set_channel(format!("{};2", super::channels::name("Local", &resource)));
             sub.inherited = parent
                 .inherited
                 .iter()

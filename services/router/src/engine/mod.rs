@@ -6,6 +6,7 @@
 //! hung up (autofallthrough); after hang-up the `h` extension runs.
 
 pub mod apps;
+pub mod channels;
 pub mod db;
 mod dial_limit;
 pub mod expr;
@@ -105,6 +106,9 @@ pub struct Call {
     pub(crate) dial_goes_on: Option<bool>,
     /// `TIMEOUT(absolute)`: when the call must stop (Unix ms; 0: never).
     pub(crate) hangup_at_ms: i64,
+    /// Its channel name (`${CHANNEL}`) and `SHARED()` variables.
+    pub(crate) channel: String,
+    pub(crate) shared: channels::Shared,
     /// The step under way is a Dial with `t`/`T`: where a blind
     /// transfer's extension is.
     pub(crate) dial_transfer: Option<String>,
@@ -142,6 +146,8 @@ impl Call {
             pending_system: None,
             dial_goes_on: None,
             hangup_at_ms: 0,
+            channel: String::new(),
+            shared: channels::Shared::default(),
             dial_transfer: None,
             depth: 0,
             locals_left: std::sync::Arc::new(local::MAX_LOCALS.into()),
@@ -149,6 +155,11 @@ impl Call {
             local: None,
             delegate: None,
         };
+        let peer = match call.vars.get("CHANNEL(peername)") {
+            Some(p) if !p.is_empty() => p.clone(),
+            _ => call.callerid_num.clone(),
+        };
+        call.set_channel(channels::name("SIP", &peer));
         // As chan_sip: a number that is no extension is refused before the
         // dialplan runs (the `i` extension is not used), 484 when more
         // digits could still make it one (overlap dialling), else 404.
@@ -322,6 +333,15 @@ impl Call {
         None
     }
 
+    /// Name the channel `name` (a Local channel's), live for the others.
+    pub(crate) fn set_channel(&mut self, name: String) {
+        if !self.channel.is_empty() {
+            channels::unregister(&self.channel);
+        }
+        channels::register(&name, &self.shared);
+        self.channel = name;
+    }
+
     /// Let `System()` run commands (`ASTERISM_ROUTER_SYSTEM=yes`).
     pub fn allow_system(mut self, yes: bool) -> Call {
         self.allow_system = yes;
@@ -492,6 +512,7 @@ impl Call {
             "PRIORITY" => Some(self.priority.to_string()),
             "EPOCH" => Some(self.now().as_second().to_string()),
             "UNIQUEID" => Some(self.call_id.clone()),
+            "CHANNEL" => Some(self.channel.clone()),
             "CALLERID(num)" => Some(self.callerid_num.clone()),
             // DB_EXISTS sets it at once, for the rest of the same line.
             "DB_RESULT" if self.db.result.borrow().is_some() => self.db.result.borrow().clone(),
@@ -527,6 +548,12 @@ impl Call {
     #[cfg(test)]
     pub(crate) fn step_id(&self) -> u64 {
         self.step_id
+    }
+}
+
+impl Drop for Call {
+    fn drop(&mut self) {
+        channels::unregister(&self.channel);
     }
 }
 
