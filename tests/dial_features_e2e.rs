@@ -201,68 +201,60 @@ fn a_local_channel_answers_plays_then_dials() {
     assert!(near(&heard_a, 600) >= 8, "alice hears bob: {heard_a:?}");
 }
 
-#[test]
-fn dial_t_lets_the_called_party_transfer_the_caller() {
+/// Bob dials `exten` (a Dial with t or T) and alice answers; then the
+/// transferer (alice with t, bob with T) presses # 6 8: it is hung up and
+/// the other party hears 68's prompt after the transferer's tone.
+fn blind_transfer(exten: &str, by_callee: bool) {
     let t = pbx();
-    let dir = TempDir::new("music-t");
+    let dir = TempDir::new("transfer");
     let alice = phone(&dir, &t, "alice", "alice61", 1000.0, "auto");
     let bob = phone(&dir, &t, "bob", "bob62", 600.0, "auto");
-    bob.ctrl("dial", "67").unwrap();
+    bob.ctrl("dial", exten).unwrap();
     until(&alice, &bob, "answered", |c| c.contains("ESTABLISHED"));
     std::thread::sleep(Duration::from_millis(1000));
-    // Alice presses # 6 8: she is hung up, bob goes to 68 (the beep).
+    let (transferer, tone) = if by_callee {
+        (&alice, 1000)
+    } else {
+        (&bob, 600)
+    };
     for digit in ["#", "6", "8"] {
-        alice.ctrl("sndcode", digit).unwrap();
+        transferer.ctrl("sndcode", digit).unwrap();
         std::thread::sleep(Duration::from_millis(700));
     }
     until(&alice, &bob, "transferred, then hung up by 68", |c| {
         c.contains("Active calls (0)")
     });
     let (heard_a, heard_b) = (tones(&alice.heard()), tones(&bob.heard()));
+    let (by, other) = if by_callee {
+        (heard_a, heard_b)
+    } else {
+        (heard_b, heard_a)
+    };
     assert!(
-        near(&heard_a, 2000) >= 3,
-        "alice hears pbx-transfer: {heard_a:?}"
+        near(&by, 2000) >= 3,
+        "the transferer hears pbx-transfer: {by:?}"
     );
-    let first = |f| heard_b.iter().position(|&x: &u32| x.abs_diff(f) <= 60);
-    assert!(near(&heard_b, 1000) >= 8, "bob hears alice: {heard_b:?}");
-    assert!(near(&heard_b, 300) >= 5, "then 68's prompt: {heard_b:?}");
-    assert!(first(1000) < first(300), "{heard_b:?}");
+    let first = |f| other.iter().position(|&x: &u32| x.abs_diff(f) <= 60);
+    assert!(
+        near(&other, tone) >= 8,
+        "the other hears the transferer: {other:?}"
+    );
+    assert!(near(&other, 300) >= 5, "then 68's prompt: {other:?}");
+    assert!(first(tone) < first(300), "{other:?}");
     assert_eq!(
-        near(&heard_b, 2000),
+        near(&other, 2000),
         0,
-        "only the transferer hears pbx-transfer"
+        "pbx-transfer is the transferer's alone"
     );
+    assert_eq!(near(&by, 300), 0, "68's prompt is the transferee's alone");
+}
+
+#[test]
+fn dial_t_lets_the_called_party_transfer_the_caller() {
+    blind_transfer("67", true);
 }
 
 #[test]
 fn dial_cap_t_lets_the_caller_transfer_the_called_party() {
-    let t = pbx();
-    let dir = TempDir::new("music-ct");
-    let alice = phone(&dir, &t, "alice", "alice61", 1000.0, "auto");
-    let bob = phone(&dir, &t, "bob", "bob62", 600.0, "auto");
-    bob.ctrl("dial", "69").unwrap();
-    until(&alice, &bob, "answered", |c| c.contains("ESTABLISHED"));
-    std::thread::sleep(Duration::from_millis(1000));
-    // Bob presses # 6 8: he is hung up, alice goes to 68 (the beep).
-    for digit in ["#", "6", "8"] {
-        bob.ctrl("sndcode", digit).unwrap();
-        std::thread::sleep(Duration::from_millis(700));
-    }
-    until(&alice, &bob, "transferred, then hung up by 68", |c| {
-        c.contains("Active calls (0)")
-    });
-    let (heard_a, heard_b) = (tones(&alice.heard()), tones(&bob.heard()));
-    assert!(
-        near(&heard_b, 2000) >= 3,
-        "bob hears pbx-transfer: {heard_b:?}"
-    );
-    let first = |f| heard_a.iter().position(|&x: &u32| x.abs_diff(f) <= 60);
-    assert!(near(&heard_a, 600) >= 8, "alice hears bob: {heard_a:?}");
-    assert!(near(&heard_a, 300) >= 5, "then 68's prompt: {heard_a:?}");
-    assert!(first(600) < first(300), "{heard_a:?}");
-    assert_eq!(
-        near(&heard_b, 300),
-        0,
-        "the prompt is alice's alone: {heard_b:?}"
-    );
+    blind_transfer("69", false);
 }

@@ -25,6 +25,9 @@ use tokio::time::Instant;
 
 /// How often the trunk list is read again.
 const RELOAD: Duration = Duration::from_secs(60);
+/// How soon it is asked again when the registrar did not answer (it may
+/// still be starting, as at a cluster's first start).
+const RETRY: Duration = Duration::from_secs(2);
 /// chan_sip's DEFAULT_FREQ_NOTOK: an unreachable peer is asked more often.
 const FREQ_NOT_OK: Duration = Duration::from_secs(10);
 
@@ -111,7 +114,9 @@ pub async fn supervise(ctx: Arc<Ctx>, core: CoreHandle) {
         let mut req = tonic::Request::new(TrunksRequest {});
         req.set_timeout(ctx.cfg.rpc_timeout);
         let mut client = ctx.registrar.clone();
-        if let Ok(r) = client.trunks(req).await {
+        let answer = client.trunks(req).await;
+        let next = if answer.is_ok() { RELOAD } else { RETRY };
+        if let Ok(r) = answer {
             let wanted: Vec<Trunk> = r
                 .into_inner()
                 .trunks
@@ -145,7 +150,7 @@ pub async fn supervise(ctx: Arc<Ctx>, core: CoreHandle) {
                 running.insert(t.name.clone(), (t, task));
             }
         }
-        tokio::time::sleep(RELOAD).await;
+        tokio::time::sleep(next).await;
     }
 }
 

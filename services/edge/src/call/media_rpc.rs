@@ -207,26 +207,14 @@ pub async fn relay_music(
     class: Option<String>,
     seq: u64,
 ) -> Result<bool, BackendError> {
-    let req = request(
-        &ctx,
-        RelayPlayRequest {
-            session_id: s.id.clone(),
-            leg: leg_of(side) as i32,
-            stop: class.is_none(),
-            music_class: class.unwrap_or_default(),
-            seq,
-            ..Default::default()
-        },
-    );
-    let r = on_instance(&ctx, &s, "PlayOnRelay", |mut c| async move {
-        c.play_on_relay(req).await
-    })
-    .await?;
-    Ok(r.playing)
+    let body = RelayPlayRequest {
+        stop: class.is_none(),
+        music_class: class.unwrap_or_default(),
+        seq,
+        ..Default::default()
+    };
+    relay_play(ctx, s, side, body).await
 }
-
-/// The longest prompts a caller waits for (L's timeout file).
-const PROMPTS_LIMIT: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// Prompts to a relay leg; with `wait`, the answer comes when they are over.
 pub async fn relay_prompts(
@@ -238,14 +226,27 @@ pub async fn relay_prompts(
     wait: bool,
 ) -> Result<bool, BackendError> {
     let body = RelayPlayRequest {
-        session_id: s.id.clone(),
-        leg: leg_of(side) as i32,
         files,
         seq,
         wait,
         ..Default::default()
     };
-    let limit = if wait {
+    relay_play(ctx, s, side, body).await
+}
+
+/// The longest prompts a caller waits for (L's timeout file).
+const PROMPTS_LIMIT: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// `PlayOnRelay` for leg `side` of `s`: whether it plays.
+async fn relay_play(
+    ctx: Arc<Ctx>,
+    s: MediaSession,
+    side: Side,
+    mut body: RelayPlayRequest,
+) -> Result<bool, BackendError> {
+    body.session_id = s.id.clone();
+    body.leg = leg_of(side) as i32;
+    let limit = if body.wait {
         PROMPTS_LIMIT
     } else {
         ctx.cfg.rpc_timeout

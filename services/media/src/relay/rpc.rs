@@ -108,14 +108,9 @@ impl MediaService {
     /// the caller's offer.
     async fn caller_side(&self, r: &OpenRelayRequest, origin: Origin) -> Result<Start, Status> {
         if !r.from_session.is_empty() {
-            let commands = self.command(&r.from_session)?;
-            let (tx, rx) = oneshot::channel();
-            let gone = || Status::not_found("session closed");
-            commands
-                .send(Command::Handover { reply: tx })
-                .await
-                .map_err(|_| gone())?;
-            let h: Handover = rx.await.map_err(|_| gone())?;
+            let h: Handover = self
+                .ask(&r.from_session, |reply| Command::Handover { reply })
+                .await?;
             return Ok(Start {
                 io: h.io,
                 leg: h.leg,
@@ -158,19 +153,15 @@ impl MediaService {
         } else {
             LegPlay::Music(r.music_class)
         };
-        let commands = self.command(&r.session_id)?;
-        let (tx, rx) = oneshot::channel();
-        let gone = || Status::not_found("session closed");
-        commands
-            .send(Command::PlayLeg {
+        let seq = r.seq;
+        let playing = self
+            .ask(&r.session_id, |reply| Command::PlayLeg {
                 leg,
                 what,
-                seq: r.seq,
-                reply: tx,
+                seq,
+                reply,
             })
-            .await
-            .map_err(|_| gone())?;
-        let playing = rx.await.map_err(|_| gone())?;
+            .await?;
         // The prompts' player holds the sender: closed when they are over.
         if r.wait {
             while over.recv().await.is_some() {}
@@ -179,17 +170,24 @@ impl MediaService {
     }
 
     pub(crate) async fn swap_relay_legs(&self, id: &str) -> Result<(), Status> {
-        let commands = self.command(id)?;
-        let (tx, rx) = oneshot::channel();
-        let gone = || Status::not_found("session closed");
-        commands
-            .send(Command::Swap { reply: tx })
-            .await
-            .map_err(|_| gone())?;
-        match rx.await.map_err(|_| gone())? {
+        match self.ask(id, |reply| Command::Swap { reply }).await? {
             true => Ok(()),
             false => Err(Status::failed_precondition("not a relay session")),
         }
+    }
+
+    /// Send session `id` the command `make` builds around a reply
+    /// channel; the reply.
+    async fn ask<T>(
+        &self,
+        id: &str,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, Status> {
+        let commands = self.command(id)?;
+        let (tx, rx) = oneshot::channel();
+        let gone = || Status::not_found("session closed");
+        commands.send(make(tx)).await.map_err(|_| gone())?;
+        rx.await.map_err(|_| gone())
     }
 
     pub(crate) async fn update_relay_leg(
@@ -198,22 +196,16 @@ impl MediaService {
     ) -> Result<Response<UpdateRelayResponse>, Status> {
         let leg = leg_index(r.leg)?;
         let sdp = sdp::parse_media(&r.sdp).map_err(sdp_status)?;
-        let commands = self.command(&r.session_id)?;
-        let (tx, rx) = oneshot::channel();
-        let update = Command::Update {
+        let offer = r.offer;
+        let update = |reply| Command::Update {
             leg,
             sdp,
-            offer: r.offer,
-            reply: tx,
+            offer,
+            reply,
         };
-        commands
-            .send(update)
-            .await
-            .map_err(|_| Status::not_found("session closed"))?;
-        match rx.await {
-            Ok(Ok(sdp_answer)) => Ok(Response::new(UpdateRelayResponse { sdp_answer })),
-            Ok(Err(e)) => Err(Status::failed_precondition(e)),
-            Err(_) => Err(Status::not_found("session closed")),
+        match self.ask(&r.session_id, update).await? {
+            Ok(sdp_answer) => Ok(Response::new(UpdateRelayResponse { sdp_answer })),
+            Err(e) => Err(Status::failed_precondition(e)),
         }
     }
 }

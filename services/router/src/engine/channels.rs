@@ -54,14 +54,18 @@ pub fn find(name: &str) -> Option<Shared> {
     found
 }
 
-/// SHARED(var[,channel]) of `own` (the channel `own_name`), or of another.
-pub fn read(own: &Shared, own_name: &str, var: &str, channel: &str) -> String {
-    let table = if channel.is_empty() || channel == own_name {
+/// The table SHARED(…,`channel`) names: the channel's own, or another's.
+fn table(own: &Shared, own_name: &str, channel: &str) -> Option<Shared> {
+    if channel.is_empty() || channel == own_name {
         Some(own.clone())
     } else {
         find(channel)
-    };
-    let Some(table) = table else {
+    }
+}
+
+/// SHARED(var[,channel]) of `own` (the channel `own_name`), or of another.
+pub fn read(own: &Shared, own_name: &str, var: &str, channel: &str) -> String {
+    let Some(table) = table(own, own_name, channel) else {
         tracing::error!("Channel '{channel}' not found!  Variable '{var}' is empty.");
         return String::new();
     };
@@ -71,12 +75,7 @@ pub fn read(own: &Shared, own_name: &str, var: &str, channel: &str) -> String {
 
 /// `Set(SHARED(var[,channel])=value)`; false when the channel is not live.
 pub fn write(own: &Shared, own_name: &str, var: &str, channel: &str, value: &str) -> bool {
-    let table = if channel.is_empty() || channel == own_name {
-        Some(own.clone())
-    } else {
-        find(channel)
-    };
-    let Some(table) = table else {
+    let Some(table) = table(own, own_name, channel) else {
         tracing::error!("Channel '{channel}' not found!  Variable '{var}' will not be set.");
         return false;
     };
