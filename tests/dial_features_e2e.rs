@@ -62,6 +62,17 @@ fn pbx() -> Topology {
     t
 }
 
+/// One of them hangs up; once both phones see no call, the tones each heard
+/// (alice's, bob's).
+fn hang_up(alice: Baresip, bob: Baresip, by_alice: bool) -> (Vec<u32>, Vec<u32>) {
+    let who = if by_alice { &alice } else { &bob };
+    who.ctrl("hangup", "").unwrap();
+    until(&alice, &bob, "both hung up", |c| {
+        c.contains("Active calls (0)")
+    });
+    (tones(&alice.heard()), tones(&bob.heard()))
+}
+
 /// How many 100 ms windows of `t` are near `freq`.
 fn near(t: &[u32], freq: u32) -> usize {
     t.iter().filter(|&&f| f.abs_diff(freq) <= 60).count()
@@ -86,11 +97,7 @@ fn answer_playback_then_dial_and_music_while_held() {
     std::thread::sleep(Duration::from_millis(1500));
     alice.ctrl("resume", "").unwrap();
     std::thread::sleep(Duration::from_millis(1500));
-    bob.ctrl("hangup", "").unwrap();
-    until(&alice, &bob, "both hung up", |c| {
-        c.contains("Active calls (0)")
-    });
-    let (heard_a, heard_b) = (tones(&alice.heard()), tones(&bob.heard()));
+    let (heard_a, heard_b) = hang_up(alice, bob, false);
     assert!(
         near(&heard_b, 300) >= 5,
         "bob hears the prompt: {heard_b:?}"
@@ -124,11 +131,7 @@ fn dial_m_plays_music_until_the_callee_answers() {
         c.contains("ESTABLISHED")
     });
     std::thread::sleep(Duration::from_millis(1500));
-    bob.ctrl("hangup", "").unwrap();
-    until(&alice, &bob, "both hung up", |c| {
-        c.contains("Active calls (0)")
-    });
-    let (heard_a, heard_b) = (tones(&alice.heard()), tones(&bob.heard()));
+    let (heard_a, heard_b) = hang_up(alice, bob, false);
     assert!(
         near(&heard_b, 1500) >= 10,
         "music while ringing: {heard_b:?}"
@@ -185,12 +188,8 @@ fn a_local_channel_answers_plays_then_dials() {
         c.contains("ESTABLISHED")
     });
     std::thread::sleep(Duration::from_millis(1500));
-    alice.ctrl("hangup", "").unwrap();
     // No g: alice hanging up ends the Local channel, then bob's call.
-    until(&alice, &bob, "both hung up", |c| {
-        c.contains("Active calls (0)")
-    });
-    let (heard_a, heard_b) = (tones(&alice.heard()), tones(&bob.heard()));
+    let (heard_a, heard_b) = hang_up(alice, bob, true);
     let first = |f| heard_b.iter().position(|&x: &u32| x.abs_diff(f) <= 60);
     assert!(
         near(&heard_b, 300) >= 5,
