@@ -414,3 +414,28 @@ fn shared_variables_cross_to_the_channel_named() {
         "no such channel: nothing set or read"
     );
 }
+
+#[test]
+fn a_local_channel_alone_runs_its_dial_and_what_follows_for_the_caller() {
+    let p = plan(concat!(
+        "[in]\nexten => 95,1,Dial(Local/fm@l,30,rm(jazz))\n same => n,SayDigits(never)\n",
+        "[l]\nexten => fm,1,Dial(SIP/alice,60,t)\n same => n,SayDigits(vm-${DIALSTATUS})\n",
+    ));
+    let mut options = Vec::new();
+    let (steps, _) = run(&p, start("in", "95"), |app| match app {
+        asterism_proto::router::step::App::Dial(d) => {
+            options.push(d.options.clone());
+            StepResult {
+                status: StepStatus::Ok as i32,
+                dial_status: "NOANSWER".into(),
+                ..Default::default()
+            }
+        }
+        other => ok(other),
+    });
+    // Its Dial, bounded by the caller's 30 s and carrying r and m(jazz),
+    // then its voicemail say answers the caller; the Local channel's end
+    // is the caller's Dial's ANSWER, and without g the caller's end.
+    assert_eq!(steps, ["Dial(SIP/alice,30)", "SayDigits(vm-NOANSWER)"]);
+    assert_eq!(options, ["trm(jazz)"]);
+}

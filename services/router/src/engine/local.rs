@@ -4,9 +4,10 @@
 //! until it dials; the phones it dials join the caller's Dial, so the
 //! caller is bridged with whichever answers, as through Asterisk's Local
 //! channel (optimised away). Ringing/Progress on the way are fine. An
-//! extension that does something else first (Answer, Playback, Wait…)
-//! answers, or holds, the caller's Dial by itself, as Asterisk's Local
-//! channel does: the caller's Dial is then [`Delegate`]d to it — its
+//! extension that does something else first (Answer, Playback, Wait…),
+//! or that is the Dial's one target, answers or holds the caller's Dial
+//! by itself, as Asterisk's Local channel does: the caller's Dial is then
+//! [`Delegate`]d to it — its
 //! steps run on the caller's channel (its prompts heard, its own Dial
 //! ringing the phones), its variables its own, and when it ends the
 //! caller's Dial is over: ANSWER if the caller was answered on the way,
@@ -57,6 +58,30 @@ pub struct Delegate {
     /// The caller hung up (or its absolute timeout came): what the caller's
     /// call takes once the Local channel has run its `h`.
     pub caller_end: Option<StepResult>,
+}
+
+/// A Local channel's Dial run for the caller's: the caller's ringing
+/// (`r`) or music (`m`) and its timeout bound it too, as the caller's Dial
+/// of the Local channel would.
+fn with_outer_options(mut inner: Step, outer: &Step) -> Step {
+    let (Some(step::App::Dial(i)), Some(step::App::Dial(o))) =
+        (inner.app.as_mut(), outer.app.as_ref())
+    else {
+        return inner;
+    };
+    for c in ['r', 'm'] {
+        let has = |opts: &str| asterism_config::dial_options::has_option(opts, c);
+        if has(&o.options) && !has(&i.options) {
+            match asterism_config::dial_options::argument(&o.options, c) {
+                Some(arg) if !arg.is_empty() => i.options.push_str(&format!("{c}({arg})")),
+                _ => i.options.push(c),
+            }
+        }
+    }
+    if o.timeout_secs > 0 && (i.timeout_secs == 0 || o.timeout_secs < i.timeout_secs) {
+        i.timeout_secs = o.timeout_secs;
+    }
+    inner
 }
 
 /// Whether a step answers the channel it runs on.
@@ -155,6 +180,15 @@ impl Expansion {
                     self.queue.pop_front();
                 }
                 Next::Step(s) => match &s.app {
+                    // The Dial's one target: its Dial (and what follows it,
+                    // its voicemail say) runs on the caller's channel.
+                    Some(step::App::Dial(_)) if self.alone => {
+                        let Some(sub) = self.queue.pop_front() else {
+                            break;
+                        };
+                        let s = with_outer_options(s, &self.step);
+                        return Progress::TakeOver(Box::new(sub), s);
+                    }
                     Some(step::App::Dial(d)) => {
                         if let Some(step::App::Dial(outer)) = self.step.app.as_mut() {
                             outer.targets.extend(d.targets.iter().cloned());
