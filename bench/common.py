@@ -115,6 +115,34 @@ def start_stack(work, procs, replicas=1, edges=1):
     return sports
 
 
+def start_all_in_one(work, procs):
+    """Redis and the all-in-one `asterism` (release) with it, config from
+    `work`; its SIP port once it answers."""
+    import subprocess
+    rel = os.environ.get("ASTERISM_BENCH_BIN_DIR") or os.path.join(ROOT, "target", "release")
+    rport = free_port()
+    procs["redis"] = subprocess.Popen(["redis-server", "--port", str(rport), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+                                      stdout=subprocess.DEVNULL)
+    wait_port(rport)
+    sport = free_port()
+    env = dict(os.environ, ASTERISM_LOG="warn", ASTERISM_CONFIG_DIR=work, ASTERISM_REDIS_URL=f"redis://127.0.0.1:{rport}/",
+               ASTERISM_SIP_BIND=f"127.0.0.1:{sport}", ASTERISM_EDGE_ADMIN_LISTEN=f"127.0.0.1:{free_port()}",
+               ASTERISM_CLUSTER_SECRET="bench-cluster-secret", ASTERISM_RTP_PORTS="40000-40999")
+    procs["asterism"] = subprocess.Popen([os.path.join(rel, "asterism")], env=env)
+    # It listens for SIP once every part inside is up.
+    wait_port(sport)
+    time.sleep(0.5)
+    return sport
+
+
+def percentile(values, q):
+    """The q-th percentile (0–100) of `values` (nearest rank); 0 when empty."""
+    if not values:
+        return 0.0
+    v = sorted(values)
+    return v[min(len(v) - 1, max(0, int(round(q / 100.0 * len(v) + 0.5)) - 1))]
+
+
 def stop(procs):
     import signal, subprocess
     for p in procs.values():

@@ -7,16 +7,21 @@ edge is ready only with one) and asterism-edge (release
 builds, separate processes, gRPC between them) with 1000 users, then drives
 sipp (tests/sipp/register_auth.xml: REGISTER, 401, REGISTER with digest, 200)
 at increasing rates for a few seconds each, and prints, per step, failures,
-retransmissions and the CPU each process used (100% = one core).
+retransmissions, the CPU each process used (100% = one core), the CPU time per
+registration summed over Asterism's processes and Redis (the figure that travels
+across machines), and the p50/p99 response times (first REGISTER to its 401, the
+REGISTER with digest to its 200; bench/sipp/register_timed.xml).
 
 Usage: bench/register_load.py [--rates 1000,2000,...] [--seconds 5] [--sipp N]
                               [--replicas N]   (registrars and routers behind the edge)
+                              [--all-in-one]   (the `asterism` binary instead)
 Everything runs on loopback and stops by itself.
 """
 import argparse, csv, os, shutil, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import ROOT, TICK, cpu_percent, cpu_ticks, free_port, start_stack, stop  # noqa: E402
+from common import (ROOT, TICK, cpu_percent, cpu_ticks, free_port, percentile,  # noqa: E402
+                    start_all_in_one, start_stack, stop)
 USERS = 1000
 
 
@@ -26,6 +31,7 @@ def main():
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--sipp", type=int, default=2, help="sipp instances sharing the rate")
     ap.add_argument("--replicas", type=int, default=1, help="registrar (and router) replicas")
+    ap.add_argument("--all-in-one", action="store_true", help="the all-in-one binary, with Redis")
     ap.add_argument("--no-build", action="store_true")
     args = ap.parse_args()
     if not args.no_build:
@@ -44,12 +50,20 @@ def main():
         ext.write("[default]\n")  # the routers' (idle here)
     procs = {}
     try:
-        [sport] = start_stack(work, procs, replicas=args.replicas)
-        print(f"{'rate/s':>7} {'done':>7} {'failed':>6} {'retrans':>7} {'edge%':>6} {'registrar%':>10} {'redis%':>6} {'sipp%':>6}")
+        if args.all_in_one:
+            sport = start_all_in_one(work, procs)
+        else:
+            [sport] = start_stack(work, procs, replicas=args.replicas)
+        kinds = sorted({k.rstrip("0123456789") for k in procs})
+        print(f"{'rate/s':>7} {'done':>7} {'failed':>6} {'retrans':>7} " + " ".join(f"{k + '%':>10}" for k in kinds)
+              + f" {'sipp%':>6} {'us/reg':>7} {'401 p50/p99 ms':>15} {'200 p50/p99 ms':>15}")
         best = 0
         for rate in [int(r) for r in args.rates.split(",")]:
             row = step(rate, args, work, sport, procs)
-            print(f"{rate:>7} {row['ok']:>7} {row['failed']:>6} {row['retrans']:>7} {row['edge']:>6.0f} {row['registrar']:>10.0f} {row['redis']:>6.0f} {row['sipp']:>6.0f}", flush=True)
+            cpu = " ".join(f"{row.get(k, 0):>10.0f}" for k in kinds)
+            rt = [f"{row['p50'][i]:.2f}/{row['p99'][i]:.2f}" for i in (1, 2)]
+            print(f"{rate:>7} {row['ok']:>7} {row['failed']:>6} {row['retrans']:>7} {cpu} {row['sipp']:>6.0f} "
+                  f"{row['us_per_reg']:>7.0f} {rt[0]:>15} {rt[1]:>15}", flush=True)
             if row["failed"] == 0 and row["retrans"] == 0 and row["ok"] == rate * args.seconds:
                 best = rate
             else:
@@ -63,18 +77,20 @@ def main():
 def step(rate, args, work, sport, procs):
     n = args.sipp
     calls = rate * args.seconds
+    rtts = os.path.join(work, f"rtt-{rate}")
+    os.makedirs(rtts, exist_ok=True)
     before = {k: cpu_ticks(p.pid) for k, p in procs.items()}
     t0 = time.time()
     runs = []
     for i in range(n):
         stats = os.path.join(work, f"stats-{rate}-{i}.csv")
-        cmd = ["sipp", f"127.0.0.1:{sport}", "-sf", os.path.join(ROOT, "tests/sipp/register_auth.xml"),
+        cmd = ["sipp", f"127.0.0.1:{sport}", "-sf", os.path.join(ROOT, "bench/sipp/register_timed.xml"),
                "-inf", os.path.join(work, "users.csv"), "-key", "expires", "60",
                "-r", str(rate / n), "-m", str(calls // n), "-t", "u1", "-i", "127.0.0.1", "-p", str(free_port()),
                "-buff_size", "4194304", "-nostdin", "-timeout", f"{args.seconds + 30}s", "-trace_stat", "-stf", stats, "-fd", "1",
                "-trace_err", "-error_file", os.path.join(ROOT, "target", f"register-load-errors-{rate}-{i}.log"),
-               "-bg"]
-        subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+               "-trace_rtt", "-rtt_freq", "1", "-bg"]
+        subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=rtts)
         runs.append(stats)
     sipp_ticks = 0
     # sipp -bg daemonises: follow its processes by name until they finish.
@@ -96,6 +112,20 @@ def step(rate, args, work, sport, procs):
         failed += int(last["FailedCall(C)"])
         retrans += int(last["Retransmissions(C)"])
     row.update(ok=ok, failed=failed, retrans=retrans)
+    # CPU time of everything but the load generator, per registration.
+    spent = sum(cpu_ticks(p.pid) - before[k] for k, p in procs.items()) / TICK
+    row["us_per_reg"] = 1e6 * spent / ok if ok else 0.0
+    times = {1: [], 2: []}
+    for name in os.listdir(rtts):
+        if not name.endswith("_rtt.csv"):
+            continue
+        with open(os.path.join(rtts, name)) as f:
+            for line in f:
+                parts = line.strip().split(";")
+                if len(parts) >= 3 and parts[2].isdigit() and int(parts[2]) in times:
+                    times[int(parts[2])].append(float(parts[1]))
+    row["p50"] = {i: percentile(t, 50) for i, t in times.items()}
+    row["p99"] = {i: percentile(t, 99) for i, t in times.items()}
     return row
 
 
