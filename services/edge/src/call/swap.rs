@@ -33,6 +33,7 @@ impl Machine {
         tracing::info!(%exten, %context, callee = %callee.target, "blind transfer: the called party goes there");
         self.result(with_status(StepStatus::CallerHungUp, "ANSWER"));
         self.bye_caller();
+        self.entry.leg_state(&self.a.checked.call_id, "gone");
         self.swap = Some(Pending {
             callee,
             context,
