@@ -75,12 +75,13 @@ def backends_up(port, timeout=15):
     sys.exit(f"edge on {port}: backends never up")
 
 
-def start_stack(work, procs, replicas=1, edges=1):
+def start_stack(work, procs, replicas=1, edges=1, admins=None):
     """Redis, `replicas` registrars and routers and `edges` edges balancing
     over them, release builds on loopback, config from `work`. Fills `procs` by
     name (registrar1, router2, edge1…; the caller stops them, even when this
     fails) and returns the edges' SIP ports once each edge is ready (every
-    replica passed a health check)."""
+    replica passed a health check). `admins`, a list, gets each edge's admin
+    (metrics) port."""
     import subprocess
     # ASTERISM_BENCH_BIN_DIR: binaries of another build (to compare commits).
     rel = os.environ.get("ASTERISM_BENCH_BIN_DIR") or os.path.join(ROOT, "target", "release")
@@ -112,6 +113,8 @@ def start_stack(work, procs, replicas=1, edges=1):
         http_ready(admin)
         backends_up(admin)
         sports.append(sport)
+        if admins is not None:
+            admins.append(admin)
     return sports
 
 
@@ -133,6 +136,39 @@ def start_all_in_one(work, procs):
     wait_port(sport)
     time.sleep(0.5)
     return sport
+
+
+def histogram(port, name):
+    """A histogram's cumulative bucket counts from an admin port's /metrics:
+    {upper bound in seconds: count}."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=2)
+    s.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    out = {}
+    for line in data.decode(errors="replace").splitlines():
+        if line.startswith(name + "_bucket{") and 'le="' in line:
+            le = line.split('le="', 1)[1].split('"', 1)[0]
+            out[float("inf") if le == "+Inf" else float(le)] = float(line.rsplit(" ", 1)[1])
+    return out
+
+
+def histogram_quantile(before, after, q):
+    """The upper bound of the bucket holding the q-th percentile (0–100) of
+    what was observed between two readings; None without observations."""
+    bounds = sorted(after)
+    total = after.get(float("inf"), 0) - before.get(float("inf"), 0)
+    if total <= 0:
+        return None
+    for b in bounds:
+        if after[b] - before.get(b, 0) >= q / 100.0 * total:
+            return b
+    return float("inf")
 
 
 def percentile(values, q):
