@@ -104,7 +104,9 @@ impl Player {
                 progress,
             } => {
                 while let Some(name) = queue.pop_front() {
-                    match sounds::load(sounds, language, &name) {
+                    let (dir, lang, file) = (sounds.to_path_buf(), language.clone(), name.clone());
+                    let loaded = off_runtime(move || sounds::load(&dir, &lang, &file)).await;
+                    match loaded {
                         Ok(s) if !s.is_empty() => {
                             (self.samples, self.pos) = (s, 0);
                             self.current = name.clone();
@@ -123,7 +125,8 @@ impl Player {
                 for _ in 0..files.len() {
                     let path = &files[*next % files.len()];
                     *next = (*next + 1) % files.len();
-                    match sounds::load_path(path) {
+                    let file = path.clone();
+                    match off_runtime(move || sounds::load_path(&file)).await {
                         Ok(s) if !s.is_empty() => {
                             (self.samples, self.pos) = (s, 0);
                             return true;
@@ -137,6 +140,16 @@ impl Player {
             }
         }
     }
+}
+
+/// Read and decode a sound file on the blocking pool: a multi-megabyte
+/// music file must not stall the task relaying a call (or its thread).
+async fn off_runtime(
+    load: impl FnOnce() -> Result<Vec<i16>, sounds::SoundError> + Send + 'static,
+) -> Result<Vec<i16>, sounds::SoundError> {
+    tokio::task::spawn_blocking(load)
+        .await
+        .unwrap_or_else(|_| Err(sounds::SoundError::Missing("loader failed".into())))
 }
 
 /// One outgoing RTP stream of ours: its SSRC, sequence and timestamp.

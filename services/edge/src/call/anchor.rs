@@ -308,6 +308,29 @@ impl Machine {
         self.out.push(Action::Ask(0, ask));
     }
 
+    /// `files` to the relay's `side` instead of the other side's audio;
+    /// with `wait`, answered ([`super::events::Answer::Prompted`], this
+    /// op) once over. False without a relay.
+    pub(super) fn leg_prompts(&mut self, side: Side, files: Vec<String>, wait: bool) -> bool {
+        let Some(session) = self.media.clone().filter(|_| self.anchor.is_some()) else {
+            return false;
+        };
+        self.music_seq += 1;
+        let ask = Ask::RelayPrompts {
+            session,
+            side,
+            files,
+            seq: self.music_seq,
+            wait,
+        };
+        if wait {
+            self.ask(ask);
+        } else {
+            self.out.push(Action::Ask(0, ask));
+        }
+        true
+    }
+
     /// The Dial's ringing ended (answered or not): Dial's `m` music stops.
     pub(super) fn stop_dial_music(&mut self) {
         if self.dial_music.take().is_some() {

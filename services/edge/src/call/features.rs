@@ -184,17 +184,6 @@ impl Machine {
     }
 
     fn transfer_prompt(&mut self, side: Side, file: &str) {
-        let Some(session) = self.media.clone().filter(|_| self.anchor.is_some()) else {
-            return;
-        };
-        self.music_seq += 1;
-        let ask = Ask::RelayPrompts {
-            session,
-            side,
-            files: vec![file.to_owned()],
-            seq: self.music_seq,
-            wait: false,
-        };
-        self.out.push(Action::Ask(0, ask));
+        self.leg_prompts(side, vec![file.to_owned()], false);
     }
 }

@@ -8,7 +8,7 @@
 //! anything has its media anchored. `timeleft` says the time left.
 
 use super::bridge::Side;
-use super::events::{Action, Ask};
+
 use super::machine::{CallState, Machine};
 use super::steps::with_status;
 use asterism_proto::router::{DialLimit, StepStatus};
@@ -108,30 +108,16 @@ impl Machine {
     /// `files` to the legs the limit plays to; `wait`: answered when over
     /// (to the caller's leg, else the callee's).
     fn limit_prompts(&mut self, spec: &DialLimit, files: Vec<String>, wait: bool) {
-        let Some(session) = self.media.clone().filter(|_| self.anchor.is_some()) else {
-            tracing::warn!("Dial's L: no relay to play the limit's sounds");
-            return;
-        };
         let sides = [
             (spec.to_caller, Side::Caller),
             (spec.to_callee, Side::Callee),
         ];
         let mut waited = false;
         for side in sides.iter().filter(|(on, _)| *on).map(|(_, s)| *s) {
-            self.music_seq += 1;
-            let ask = Ask::RelayPrompts {
-                session: session.clone(),
-                side,
-                files: files.clone(),
-                seq: self.music_seq,
-                wait: wait && !waited,
-            };
-            if wait && !waited {
-                waited = true;
-                self.ask(ask);
-            } else {
-                self.out.push(Action::Ask(0, ask));
+            if !self.leg_prompts(side, files.clone(), wait && !waited) {
+                return tracing::warn!("Dial's L: no relay to play the limit's sounds");
             }
+            waited = true;
         }
     }
 }
