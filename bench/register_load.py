@@ -40,14 +40,7 @@ def main():
         if not shutil.which(tool):
             sys.exit(f"{tool} is missing: apt-get install sip-tester redis-server")
     work = tempfile.mkdtemp(prefix="asterism-bench-")
-    with open(os.path.join(work, "sip.conf"), "w") as conf, open(os.path.join(work, "users.csv"), "w") as users:
-        conf.write("[general]\nrealm=asterisk\n\n")
-        users.write("SEQUENTIAL\n")
-        for i in range(USERS):
-            conf.write(f"[user{i:04}]\ntype=friend\nsecret=pw{i:04}\nhost=dynamic\n\n")
-            users.write(f"user{i:04};pw{i:04};[authentication username=user{i:04} password=pw{i:04}];x\n")
-    with open(os.path.join(work, "extensions.conf"), "w") as ext:
-        ext.write("[default]\n")  # the routers' (idle here)
+    write_users(work)
     procs = {}
     try:
         if args.all_in_one:
@@ -74,6 +67,19 @@ def main():
     finally:
         stop(procs)
         shutil.rmtree(work, ignore_errors=True)
+
+
+def write_users(work):
+    """sip.conf with USERS users, sipp's users.csv for them, an empty
+    extensions.conf (the routers are idle here)."""
+    with open(os.path.join(work, "sip.conf"), "w") as conf, open(os.path.join(work, "users.csv"), "w") as users:
+        conf.write("[general]\nrealm=asterisk\n\n")
+        users.write("SEQUENTIAL\n")
+        for i in range(USERS):
+            conf.write(f"[user{i:04}]\ntype=friend\nsecret=pw{i:04}\nhost=dynamic\n\n")
+            users.write(f"user{i:04};pw{i:04};[authentication username=user{i:04} password=pw{i:04}];x\n")
+    with open(os.path.join(work, "extensions.conf"), "w") as ext:
+        ext.write("[default]\n")
 
 
 def step(rate, args, work, sport, procs):

@@ -62,7 +62,12 @@ pub fn continue_trace(span: &tracing::Span, metadata: &MetadataMap) {
 
 /// The W3C `traceparent` of `span`, when it is being traced.
 pub fn traceparent(span: &tracing::Span) -> Option<String> {
+    use opentelemetry::trace::TraceContextExt;
     let cx = span.context();
+    // Nothing to say (and nothing to allocate) when no one traces.
+    if !cx.span().span_context().is_valid() {
+        return None;
+    }
     let mut out = std::collections::HashMap::new();
     opentelemetry::global::get_text_map_propagator(|p| p.inject_context(&cx, &mut out));
     out.remove("traceparent")

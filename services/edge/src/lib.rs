@@ -12,6 +12,7 @@ pub mod command;
 pub mod config;
 pub mod core;
 pub mod dispatch;
+pub mod lanes;
 pub mod metrics;
 pub mod outreg;
 pub mod placement;
@@ -44,6 +45,8 @@ pub type Rpc = tonic::service::interceptor::InterceptedService<
 pub struct Ctx {
     pub cfg: EdgeConfig,
     pub registrar: RegistrarClient<Rpc>,
+    /// REGISTERs on long-lived streams to the registrars.
+    pub register_lanes: lanes::Lanes,
     pub router: RouterClient<Rpc>,
     /// Media instances and their load (new sessions go to the least loaded).
     pub media: placement::Pool,
@@ -322,6 +325,7 @@ impl Edge {
         let max_pending = cfg.max_pending.max(1);
         let ctx = Arc::new(Ctx {
             cfg,
+            register_lanes: lanes::Lanes::new(registrar.clone()),
             registrar,
             router,
             media,

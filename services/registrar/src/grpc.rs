@@ -37,6 +37,19 @@ impl RegistrarRpc for RegistrarService {
         ))
     }
 
+    type RegisterStreamStream =
+        tokio_stream::wrappers::ReceiverStream<Result<RegisterResult, Status>>;
+
+    async fn register_stream(
+        &self,
+        req: Request<tonic::Streaming<RegisterCall>>,
+    ) -> Result<Response<Self::RegisterStreamStream>, Status> {
+        Ok(Response::new(crate::stream::serve(
+            self.0.clone(),
+            req.into_inner(),
+        )))
+    }
+
     async fn authenticate(
         &self,
         req: Request<AuthenticateRequest>,

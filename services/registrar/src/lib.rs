@@ -16,6 +16,7 @@ pub mod outreg;
 pub mod register;
 pub mod sip_keys;
 pub mod store;
+pub mod stream;
 pub mod trunks;
 pub mod users;
 

@@ -77,7 +77,19 @@ impl Backends for GrpcBackends {
     fn register(&self, req: RegisterRequest) -> BoxFuture<Result<RegisterResponse, BackendError>> {
         let ctx = self.0.clone();
         Box::pin(async move {
-            rpc!(ctx, registrar, register, req).map_err(|status| {
+            // On the lanes (crate::lanes), timed and traced as the unary call.
+            let (service, method) = (rpc_service("registrar"), "Register");
+            let span = asterism_telemetry::rpc::client_span(service, method);
+            let started = std::time::Instant::now();
+            let timeout = ctx.cfg.rpc_timeout;
+            let attempt = || ctx.register_lanes.register(req.clone(), timeout);
+            let answer = tracing::Instrument::instrument(
+                crate::retry::until_answered(timeout, attempt),
+                span,
+            )
+            .await;
+            timed(&ctx, service, method, started, answer.as_ref().err());
+            answer.map_err(|status| {
                 tracing::warn!(code = ?status.code(), message = status.message(), "registrar failed");
                 BackendError::Unavailable
             })
