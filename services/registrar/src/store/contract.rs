@@ -89,6 +89,12 @@ pub async fn run(store: &dyn BindingStore) {
     assert_eq!(b.len(), 1);
     assert_eq!(b[0].contact, "sip:a@3");
     assert!(b[0].expires_in <= 31);
+    // A fetch then forgets the expired one and reports what is alive.
+    let o = store
+        .update("alice", &update(3, vec![], t0 + 30_500))
+        .await
+        .unwrap();
+    assert_eq!(contacts(o), vec!["sip:a@3"]);
     // `*` removes all.
     let mut all = update(3, vec![], t0 + 31_000);
     all.remove_all = true;
