@@ -1,23 +1,30 @@
 #!/usr/bin/env python3
-"""Call load: the highest call rate Asterism holds with zero failed calls.
+"""Call load: the highest call rate Asterism holds with zero failed calls and
+zero retransmissions.
 
 Starts a private redis-server, asterism-registrar, asterism-router and
-asterism-edge (release builds, separate processes), registers a sipp UAS as
-user `uas`, then drives a sipp UAC (tests/sipp/caller_hangs_up.xml: INVITE,
-401, INVITE with digest, 180, 200, ACK, short hold, BYE) through the edge
-and router's `Dial(SIP/uas)` at increasing rates, and prints per step failed
-calls, retransmissions and the CPU each process used (100% = one core).
+asterism-edge (release builds, separate processes; or the all-in-one
+`asterism` with --all-in-one), registers a sipp UAS as user `uas`, then drives
+a sipp UAC (bench/sipp/call_timed.xml: INVITE, 401, INVITE with digest, 180,
+200, ACK, hold, BYE) through the edge and router's `Dial(SIP/uas)` at
+increasing rates, and prints per step failed calls, retransmissions, the CPU
+each process used (100% = one core), the CPU time per call summed over
+Asterism's processes and Redis (the figure that travels across machines), and
+the p50/p99 response times (the INVITE with digest to its 200, the BYE to its
+200).
 
-Usage: bench/call_load.py [--rates 100,200,...] [--seconds 5] [--hold-ms 100]
+Usage: bench/call_load.py [--rates 100,200,...] [--seconds 5] [--hold-ms 500]
                           [--replicas N]   (registrars and routers behind the edge)
                           [--cross-edge]   (callee behind edge 2, calls enter edge 1:
                                             every call takes the edge-to-edge hop)
+                          [--all-in-one]   (the `asterism` binary, with Redis)
 Everything runs on loopback and stops by itself.
 """
 import argparse, csv, os, shutil, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import ROOT, cpu_percent, cpu_ticks, free_port, start_stack, stop  # noqa: E402
+from common import (ROOT, TICK, cpu_percent, cpu_ticks, free_port, percentile,  # noqa: E402
+                    start_all_in_one, start_stack, stop)
 USERS = 1000
 
 
@@ -25,10 +32,11 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rates", default="100,200,400,600,800,1000,1500,2000,2500")
     ap.add_argument("--seconds", type=int, default=5)
-    ap.add_argument("--hold-ms", type=int, default=100)
+    ap.add_argument("--hold-ms", type=int, default=500)
     ap.add_argument("--replicas", type=int, default=1, help="registrar and router replicas")
     ap.add_argument("--cross-edge", action="store_true",
                     help="two edges: the callee registers through edge 2, calls enter through edge 1")
+    ap.add_argument("--all-in-one", action="store_true", help="the all-in-one binary, with Redis")
     ap.add_argument("--no-build", action="store_true")
     args = ap.parse_args()
     if not args.no_build:
@@ -46,7 +54,10 @@ def main():
             f.write(f"SEQUENTIAL\n{user};{pw};[authentication username={user} password={pw}];x\n")
     procs = {}
     try:
-        sports = start_stack(work, procs, replicas=args.replicas, edges=2 if args.cross_edge else 1)
+        if args.all_in_one:
+            sports = [start_all_in_one(work, procs)]
+        else:
+            sports = start_stack(work, procs, replicas=args.replicas, edges=2 if args.cross_edge else 1)
         sport, callee_edge = sports[0], sports[-1]
         uport = free_port()
         uas = subprocess.Popen(["sipp", "-sn", "uas", "-i", "127.0.0.1", "-p", str(uport), "-buff_size", "4194304", "-nostdin", "-bg"],
@@ -57,16 +68,21 @@ def main():
                         "-m", "1", "-i", "127.0.0.1", "-p", str(free_port()), "-nostdin"],
                        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(0.3)
-        print(f"{'calls/s':>7} {'done':>7} {'failed':>6} {'retrans':>7} {'edge%':>6} {'registrar%':>10} {'router%':>7} {'redis%':>6}")
+        kinds = sorted({k.rstrip("0123456789") for k in procs})
+        print(f"{'calls/s':>7} {'done':>7} {'failed':>6} {'retrans':>7} " + " ".join(f"{k + '%':>10}" for k in kinds)
+              + f" {'us/call':>8} {'setup p50/p99 ms':>17} {'BYE p50/p99 ms':>15}")
         best = 0
         for rate in [int(r) for r in args.rates.split(",")]:
             row = step(rate, args, work, sport, procs)
-            print(f"{rate:>7} {row['ok']:>7} {row['failed']:>6} {row['retrans']:>7} {row['edge']:>6.0f} {row['registrar']:>10.0f} {row['router']:>7.0f} {row['redis']:>6.0f}", flush=True)
-            if row["failed"] == 0 and row["ok"] == rate * args.seconds:
+            cpu = " ".join(f"{row.get(k, 0):>10.0f}" for k in kinds)
+            rt = [f"{row['p50'][i]:.2f}/{row['p99'][i]:.2f}" for i in (1, 2)]
+            print(f"{rate:>7} {row['ok']:>7} {row['failed']:>6} {row['retrans']:>7} {cpu} {row['us_per_call']:>8.0f}"
+                  f" {rt[0]:>17} {rt[1]:>15}", flush=True)
+            if row["failed"] == 0 and row["retrans"] == 0 and row["ok"] == rate * args.seconds:
                 best = rate
             else:
                 break
-        print(f"\nhighest call rate held with no failed call: {best}/s")
+        print(f"\nhighest call rate held with no failed call and no retransmission: {best}/s")
     finally:
         subprocess.run(["pkill", "-f", "sipp -sn uas -i 127.0.0.1 -p"], check=False)
         stop(procs)
@@ -78,21 +94,36 @@ def step(rate, args, work, sport, procs):
     before = {k: cpu_ticks(p.pid) for k, p in procs.items()}
     t0 = time.time()
     stats = os.path.join(work, f"stats-{rate}.csv")
-    subprocess.run(["sipp", f"127.0.0.1:{sport}", "-sf", os.path.join(ROOT, "tests/sipp/caller_hangs_up.xml"),
+    rtts = os.path.join(work, f"rtt-{rate}")
+    os.makedirs(rtts, exist_ok=True)
+    subprocess.run(["sipp", f"127.0.0.1:{sport}", "-sf", os.path.join(ROOT, "bench/sipp/call_timed.xml"),
                     "-inf", os.path.join(work, "caller.csv"), "-s", "100", "-d", str(args.hold_ms),
                     "-auth_uri", f"100@127.0.0.1:{sport}",
                     "-r", str(rate), "-m", str(calls), "-t", "u1", "-i", "127.0.0.1", "-p", str(free_port()),
                     "-buff_size", "4194304", "-nostdin", "-timeout", f"{args.seconds + 60}s",
                     "-trace_stat", "-stf", stats, "-fd", "1",
+                    "-trace_rtt", "-rtt_freq", "1",
                     "-trace_err", "-error_file", os.path.join(ROOT, "target", f"call-load-errors-{rate}.log")],
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=rtts)
     elapsed = time.time() - t0
     row = cpu_percent(procs, before, elapsed)
     with open(stats) as f:
         last = list(csv.DictReader(f, delimiter=";"))[-1]
     row.update(ok=int(last["SuccessfulCall(C)"]), failed=int(last["FailedCall(C)"]), retrans=int(last["Retransmissions(C)"]))
+    # CPU time of everything but the load generators, per call.
+    spent = sum(cpu_ticks(p.pid) - before[k] for k, p in procs.items()) / TICK
+    row["us_per_call"] = 1e6 * spent / row["ok"] if row["ok"] else 0.0
+    times = {1: [], 2: []}
+    for name in os.listdir(rtts):
+        if name.endswith("_rtt.csv"):
+            with open(os.path.join(rtts, name)) as f:
+                for line in f:
+                    parts = line.strip().split(";")
+                    if len(parts) >= 3 and parts[2].isdigit() and int(parts[2]) in times:
+                        times[int(parts[2])].append(float(parts[1]))
+    row["p50"] = {i: percentile(t, 50) for i, t in times.items()}
+    row["p99"] = {i: percentile(t, 99) for i, t in times.items()}
     return row
-
 
 if __name__ == "__main__":
     main()

@@ -1,6 +1,8 @@
 //! `asterism`: the whole PBX in one process. The edge, the registrar, the
-//! router and the media service run side by side and still talk gRPC, over
-//! loopback; without
+//! router and the media service run side by side and still talk gRPC: the
+//! edge reaches the registrar and the router over in-memory pipes
+//! (`asterism_telemetry::inproc`), the media service over loopback, and
+//! all of them answer on one loopback port for the CLI tools; without
 //! `ASTERISM_REDIS_URL` bindings stay in memory, and without
 //! `ASTERISM_CONFIG_DIR` the example configuration is used.
 //! `asterism dialplan check|show …` are the offline dialplan tools,
@@ -46,6 +48,9 @@ fn settings() -> Vec<Setting> {
 }
 
 const ME: &str = "asterism";
+/// The in-process gRPC server of the registrar and the router.
+const INPROC_NAME: &str = "asterism";
+const INPROC: &str = "inproc://asterism";
 
 fn fail(msg: impl std::fmt::Display) -> ExitCode {
     cli::fail(ME, msg)
@@ -123,7 +128,7 @@ async fn main() -> ExitCode {
     };
     let mut overrides: HashMap<String, String> = HashMap::new();
     if layered.get(ENV_ROUTER_ADDR).is_none() {
-        overrides.insert(ENV_ROUTER_ADDR.to_owned(), format!("http://{internal}"));
+        overrides.insert(ENV_ROUTER_ADDR.to_owned(), INPROC.to_owned());
     }
     let media = match layered.get(ENV_MEDIA_ADDRS) {
         Some(_) => None,
@@ -139,7 +144,7 @@ async fn main() -> ExitCode {
         }
     };
     if registrar.is_some() {
-        overrides.insert(ENV_REGISTRAR_ADDR.to_owned(), format!("http://{internal}"));
+        overrides.insert(ENV_REGISTRAR_ADDR.to_owned(), INPROC.to_owned());
     }
     let edge_env = Over {
         top: &overrides,
@@ -161,9 +166,20 @@ async fn main() -> ExitCode {
         Ok(e) => e,
         Err(e) => return fail(e),
     };
+    // The edge's own way to the registrar and the router: no socket.
+    let router_service = asterism_router::grpc::service(router);
     tokio::spawn(
         tonic::transport::Server::builder()
-            .add_service(asterism_router::grpc::service(router))
+            .add_service(router_service.clone())
+            .add_optional_service(registrar.clone())
+            .serve_with_incoming_shutdown(
+                asterism_telemetry::inproc::listen(INPROC_NAME),
+                asterism_config::shutdown::signal(),
+            ),
+    );
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(router_service)
             .add_service(asterism_edge::admin::service(
                 edge.calls.clone(),
                 edge.outregs.clone(),

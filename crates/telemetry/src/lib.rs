@@ -13,6 +13,7 @@
 
 pub mod admin;
 pub mod export;
+pub mod inproc;
 pub mod join;
 pub mod json;
 pub mod propagation;

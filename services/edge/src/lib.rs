@@ -174,6 +174,15 @@ fn channel(
     timeout: std::time::Duration,
     service: &'static str,
 ) -> Result<Channel, EdgeError> {
+    if asterism_telemetry::inproc::is_inproc(addrs) {
+        // The all-in-one: a service in this very process.
+        return asterism_telemetry::inproc::channel(addrs.trim()).ok_or_else(|| {
+            EdgeError::Backend {
+                addr: addrs.to_owned(),
+                reason: "not an in-process address".into(),
+            }
+        });
+    }
     let sources = replicas(addrs);
     if sources.iter().any(|s| s.starts_with(placement::DNS_SCHEME)) {
         // Replicas found by name (a headless Service): resolved again and again.
