@@ -49,6 +49,11 @@ def main():
             admins = []
             [sport] = start_stack(work, procs, replicas=args.replicas, admins=admins)
             args.admin = admins[0]
+        # Each sipp instance keeps its port across steps (chosen once the
+        # stack holds its own): a phone's contact is then refreshed, not
+        # added (12 contacts a minute would hit sip.conf's max_contacts and
+        # be refused from the 6th step on).
+        args.ports = [free_port() for _ in range(args.sipp)]
         kinds = sorted({k.rstrip("0123456789") for k in procs})
         print(f"{'rate/s':>7} {'done':>7} {'failed':>6} {'retrans':>7} " + " ".join(f"{k + '%':>10}" for k in kinds)
               + f" {'sipp%':>6} {'us/reg':>7} {'401 p50/p99 ms':>15} {'200 p50/p99 ms':>15} {'edge p50/p99 ms':>16}")
@@ -99,7 +104,7 @@ def step(rate, args, work, sport, procs):
         stats = os.path.join(work, f"stats-{rate}-{i}.csv")
         cmd = ["sipp", f"127.0.0.1:{sport}", "-sf", os.path.join(ROOT, "bench/sipp/register_timed.xml"),
                "-inf", os.path.join(work, "users.csv"), "-key", "expires", "60",
-               "-r", str(rate / n), "-m", str(calls // n), "-t", "u1", "-i", "127.0.0.1", "-p", str(free_port()),
+               "-r", str(rate / n), "-m", str(calls // n), "-t", "u1", "-i", "127.0.0.1", "-p", str(args.ports[i]),
                "-buff_size", "4194304", "-nostdin", "-timeout", f"{args.seconds + 30}s", "-trace_stat", "-stf", stats, "-fd", "1",
                "-trace_err", "-error_file", os.path.join(ROOT, "target", f"register-load-errors-{rate}-{i}.log"),
                "-trace_rtt", "-rtt_freq", "1", "-bg"]

@@ -13,6 +13,7 @@ mod invite;
 mod key;
 mod layer;
 mod non_invite;
+mod shards;
 mod timers;
 
 pub use key::{ClientKey, TsxKey, OUR_BRANCH_PREFIX};

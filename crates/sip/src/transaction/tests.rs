@@ -292,12 +292,56 @@ async fn transactions_the_tu_never_answers_end_within_their_lifetime() {
     let f = flow(Kind::Udp);
     layer.on_request(&key(Method::BYE), false, f, Instant::now());
     layer.on_request(&key(Method::INVITE), false, f, Instant::now());
-    // A non-INVITE one is gone once its client gave up (64·T1, one sweep late at most).
-    let (_, timed_out) = run_until(&mut layer, cfg.lifetime(false) + cfg.t1 * 16).await;
+    // A non-INVITE one is gone once its client gave up (64·T1).
+    let (_, timed_out) = run_until(&mut layer, cfg.lifetime(false)).await;
     assert_eq!(timed_out, 1);
     assert_eq!(layer.len(), 1, "the INVITE rings on");
     let (_, timed_out) = run_until(&mut layer, cfg.lifetime(true)).await;
     assert_eq!(timed_out, 1);
     assert!(layer.is_empty());
-    assert_eq!(layer.poll_timeout(), None, "no sweep while nothing is left");
+    assert_eq!(layer.poll_timeout(), None, "no timer while nothing is left");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_answered_transaction_leaves_no_lifetime_timer() {
+    let cfg = TimerConfig::default();
+    let mut layer = Layer::new(cfg);
+    // Over TCP a final answer ends a non-INVITE transaction at once (Timer
+    // J fires at 0): nothing may be left to fire, not even its lifetime.
+    let k = key(Method::REGISTER);
+    layer.on_request(&k, false, flow(Kind::Tcp), Instant::now());
+    assert!(
+        layer.poll_timeout().is_some(),
+        "the lifetime runs while unanswered"
+    );
+    let a = layer.respond(
+        &k,
+        200,
+        Bytes::from_static(b"SIP/2.0 200 OK\r\n\r\n"),
+        Instant::now(),
+    );
+    assert_eq!(sends(&a), 1);
+    run_until(&mut layer, Duration::from_millis(1)).await;
+    assert!(layer.is_empty());
+    assert_eq!(layer.poll_timeout(), None);
+    // Over UDP only Timer J is left: it ends at 64·T1, and then nothing.
+    layer.on_request(&k, false, flow(Kind::Udp), Instant::now());
+    let _ = layer.respond(
+        &k,
+        200,
+        Bytes::from_static(b"SIP/2.0 200 OK\r\n\r\n"),
+        Instant::now(),
+    );
+    let (sent, timed_out) = run_until(&mut layer, cfg.sixty_four_t1()).await;
+    assert_eq!((sent, timed_out), (0, 0));
+    assert!(layer.is_empty());
+    assert_eq!(layer.poll_timeout(), None);
+    // An INVITE answered once (respond_once) leaves nothing either.
+    let inv = key(Method::INVITE);
+    layer.on_request(&inv, false, flow(Kind::Udp), Instant::now());
+    let _ = layer.respond_once(
+        &inv,
+        Bytes::from_static(b"SIP/2.0 401 Unauthorized\r\n\r\n"),
+    );
+    assert_eq!(layer.poll_timeout(), None);
 }
