@@ -64,20 +64,9 @@ struct Served {
 }
 
 async fn serve(refuse_stream: bool, redis_url: Option<String>) -> Served {
-    let dir = std::env::temp_dir().join(format!(
-        "asterism-lanes-{}-{refuse_stream}-{}",
-        std::process::id(),
-        redis_url.is_some()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("sip.conf"), SIP_CONF).unwrap();
-    let mut env: HashMap<String, String> = HashMap::new();
-    env.insert("ASTERISM_CONFIG_DIR".into(), dir.display().to_string());
-    if let Some(url) = redis_url {
-        env.insert("ASTERISM_REDIS_URL".into(), url);
-    }
-    let cfg = asterism_registrar::config::RegistrarConfig::from_env(&env).unwrap();
-    let registrar = asterism_registrar::build(&cfg).unwrap();
+    let tag = format!("lanes-{refuse_stream}-{}", redis_url.is_some());
+    let registrar =
+        asterism_registrar::with_sip_conf(&tag, SIP_CONF, redis_url.as_deref()).unwrap();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let gate = Gate {
         inner: asterism_registrar::service(registrar),

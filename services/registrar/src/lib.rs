@@ -104,6 +104,26 @@ pub fn build(cfg: &RegistrarConfig) -> Result<Arc<Registrar>, StartError> {
     }))
 }
 
+/// A registrar serving `sip_conf` (written to a directory of its own, named
+/// after `tag`), with bindings in Redis at `redis_url` or in memory: for
+/// tests of this service and of its clients.
+pub fn with_sip_conf(
+    tag: &str,
+    sip_conf: &str,
+    redis_url: Option<&str>,
+) -> Result<Arc<Registrar>, String> {
+    let dir = std::env::temp_dir().join(format!("asterism-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    std::fs::write(dir.join("sip.conf"), sip_conf).map_err(|e| e.to_string())?;
+    let mut env = std::collections::HashMap::new();
+    env.insert(config::ENV_CONFIG_DIR.to_owned(), dir.display().to_string());
+    if let Some(url) = redis_url {
+        env.insert(config::ENV_REDIS_URL.to_owned(), url.to_owned());
+    }
+    let cfg = RegistrarConfig::from_env(&env).map_err(|e| asterism_config::env::describe(&e))?;
+    build(&cfg).map_err(|e| e.to_string())
+}
+
 /// The gRPC service to mount on a tonic server.
 pub fn service(
     r: Arc<Registrar>,

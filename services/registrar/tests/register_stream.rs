@@ -7,7 +7,6 @@ use asterism_proto::registrar::registrar_client::RegistrarClient;
 use asterism_proto::registrar::{
     ContactSpec, DigestCredentials, Outcome, RegisterCall, RegisterRequest, RegisterResult,
 };
-use asterism_registrar::config::RegistrarConfig;
 use asterism_sip::digest::{expected_response, ha1, Algorithm, Credentials};
 use std::collections::HashMap;
 use tokio::sync::mpsc;
@@ -18,20 +17,8 @@ const SIP_CONF: &str =
 
 /// A registrar serving on a loopback port; its address.
 async fn serve(redis_url: Option<&str>) -> String {
-    let dir = std::env::temp_dir().join(format!(
-        "asterism-register-stream-{}-{}",
-        std::process::id(),
-        redis_url.is_some()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("sip.conf"), SIP_CONF).unwrap();
-    let mut env: HashMap<String, String> = HashMap::new();
-    env.insert("ASTERISM_CONFIG_DIR".into(), dir.display().to_string());
-    if let Some(url) = redis_url {
-        env.insert("ASTERISM_REDIS_URL".into(), url.to_owned());
-    }
-    let cfg = RegistrarConfig::from_env(&env).unwrap();
-    let registrar = asterism_registrar::build(&cfg).unwrap();
+    let tag = format!("register-stream-{}", redis_url.is_some());
+    let registrar = asterism_registrar::with_sip_conf(&tag, SIP_CONF, redis_url).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(
@@ -96,15 +83,17 @@ impl Stream {
         Stream { out, answers }
     }
 
+    async fn send(&self, id: u64, req: RegisterRequest) {
+        let call = RegisterCall {
+            id,
+            request: Some(req),
+            traceparent: String::new(),
+        };
+        self.out.send(call).await.unwrap();
+    }
+
     async fn call(&mut self, id: u64, req: RegisterRequest) -> RegisterResult {
-        self.out
-            .send(RegisterCall {
-                id,
-                request: Some(req),
-                traceparent: String::new(),
-            })
-            .await
-            .unwrap();
+        self.send(id, req).await;
         self.answers.message().await.unwrap().unwrap()
     }
 }
@@ -127,14 +116,7 @@ async fn calls_on_one_stream_are_answered_by_id() {
     let mut again = request(Some(signed(&nonce, "alicepw")));
     again.cseq = 3;
     for (id, req) in [(43, request(Some(signed(&nonce, "alicepw")))), (44, again)] {
-        s.out
-            .send(RegisterCall {
-                id,
-                request: Some(req),
-                traceparent: String::new(),
-            })
-            .await
-            .unwrap();
+        s.send(id, req).await;
     }
     let mut got = HashMap::new();
     for _ in 0..2 {
@@ -147,15 +129,7 @@ async fn calls_on_one_stream_are_answered_by_id() {
     assert!(got.contains_key(&44), "{got:?}");
 
     // The edge closes its side: the stream ends after the last answer.
-    let last = request(None);
-    s.out
-        .send(RegisterCall {
-            id: 45,
-            request: Some(last),
-            traceparent: String::new(),
-        })
-        .await
-        .unwrap();
+    s.send(45, request(None)).await;
     drop(s.out);
     let r = s.answers.message().await.unwrap().unwrap();
     assert_eq!(r.id, 45);
