@@ -197,3 +197,17 @@ def cpu_percent(procs, before, elapsed):
         kind = name.rstrip("0123456789")
         row[kind] = row.get(kind, 0.0) + 100.0 * (cpu_ticks(p.pid) - before[name]) / TICK / elapsed
     return row
+
+
+def add_workers(ap):
+    """--workers N: tokio worker threads per Asterism process (tokio's own
+    TOKIO_WORKER_THREADS; unset, a process runs one per core)."""
+    ap.add_argument("--workers", type=int, default=0,
+                    help="tokio worker threads per Asterism process (default: one per core)")
+
+
+def apply_workers(args):
+    if args.workers > 0:
+        os.environ["TOKIO_WORKER_THREADS"] = str(args.workers)
+    else:
+        os.environ.pop("TOKIO_WORKER_THREADS", None)

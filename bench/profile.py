@@ -19,7 +19,7 @@ import argparse, os, shutil, subprocess, sys, tempfile, time
 from collections import Counter
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import ROOT, free_port, start_all_in_one, start_stack, stop  # noqa: E402
+from common import add_workers, apply_workers, ROOT, free_port, start_all_in_one, start_stack, stop  # noqa: E402
 from register_load import write_users  # noqa: E402
 
 
@@ -48,7 +48,9 @@ def main():
     ap.add_argument("--seconds", type=int, default=6)
     ap.add_argument("--all-in-one", action="store_true")
     ap.add_argument("--dwarf", action="store_true", help="DWARF call graphs (bigger, slower)")
+    add_workers(ap)
     args = ap.parse_args()
+    apply_workers(args)
     for tool in ("sipp", "redis-server", "perf"):
         if not shutil.which(tool):
             sys.exit(f"{tool} is missing")

@@ -20,7 +20,7 @@ Everything runs on loopback and stops by itself.
 import argparse, csv, os, shutil, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (ROOT, TICK, cpu_percent, cpu_ticks, free_port, histogram,  # noqa: E402
+from common import (ROOT, add_workers, apply_workers, TICK, cpu_percent, cpu_ticks, free_port, histogram,  # noqa: E402
                     histogram_quantile, percentile, start_all_in_one, start_stack, stop)
 USERS = 1000
 
@@ -33,7 +33,9 @@ def main():
     ap.add_argument("--replicas", type=int, default=1, help="registrar (and router) replicas")
     ap.add_argument("--all-in-one", action="store_true", help="the all-in-one binary, with Redis")
     ap.add_argument("--no-build", action="store_true")
+    add_workers(ap)
     args = ap.parse_args()
+    apply_workers(args)
     if not args.no_build:
         subprocess.run(["cargo", "build", "--release", "--bins", "--workspace"], cwd=ROOT, check=True)
     for tool in ("sipp", "redis-server"):

@@ -14,7 +14,7 @@ Usage: bench/register_timeline.py [--rate 6000] [--seconds 30] [--all-in-one]
 import argparse, glob, os, shutil, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import ROOT, free_port, percentile, start_all_in_one, start_stack, stop  # noqa: E402
+from common import add_workers, apply_workers, ROOT, free_port, percentile, start_all_in_one, start_stack, stop  # noqa: E402
 from register_load import write_users  # noqa: E402
 
 
@@ -23,7 +23,9 @@ def main():
     ap.add_argument("--rate", type=int, default=6000)
     ap.add_argument("--seconds", type=int, default=30)
     ap.add_argument("--all-in-one", action="store_true")
+    add_workers(ap)
     args = ap.parse_args()
+    apply_workers(args)
     for tool in ("sipp", "redis-server"):
         if not shutil.which(tool):
             sys.exit(f"{tool} is missing: apt-get install sip-tester redis-server")
