@@ -31,22 +31,34 @@ macro_rules! rpc {
             let mut client = ctx.$client.clone();
             let mut r = tonic::Request::new(req.clone());
             r.set_timeout(ctx.cfg.rpc_timeout);
-            async move { client.$method(r).await }
+            async move { client.$method(r).await.map(tonic::Response::into_inner) }
         };
-        let (service, method) = (
-            rpc_service(stringify!($client)),
-            asterism_telemetry::rpc::method_name(stringify!($method)),
-        );
-        let span = asterism_telemetry::rpc::client_span(service, &method);
-        let started = std::time::Instant::now();
-        let answer = tracing::Instrument::instrument(
-            crate::retry::until_answered(ctx.cfg.rpc_timeout, attempt),
-            span,
-        )
-        .await;
-        timed(&ctx, service, &method, started, answer.as_ref().err());
-        answer.map(tonic::Response::into_inner)
+        let method = asterism_telemetry::rpc::method_name(stringify!($method));
+        attempted(&ctx, rpc_service(stringify!($client)), &method, attempt).await
     }};
+}
+
+/// `attempt` until a replica answers or the edge's deadline passes, in a
+/// CLIENT span and counted in the gRPC latency histogram.
+async fn attempted<T, F, Fut>(
+    ctx: &Ctx,
+    service: &'static str,
+    method: &str,
+    attempt: F,
+) -> Result<T, tonic::Status>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, tonic::Status>>,
+{
+    let span = asterism_telemetry::rpc::client_span(service, method);
+    let started = std::time::Instant::now();
+    let answer = tracing::Instrument::instrument(
+        crate::retry::until_answered(ctx.cfg.rpc_timeout, attempt),
+        span,
+    )
+    .await;
+    timed(ctx, service, method, started, answer.as_ref().err());
+    answer
 }
 
 /// Count a gRPC request's time in `asterism_edge_grpc_client_duration_seconds`.
@@ -78,17 +90,9 @@ impl Backends for GrpcBackends {
         let ctx = self.0.clone();
         Box::pin(async move {
             // On the lanes (crate::lanes), timed and traced as the unary call.
-            let (service, method) = (rpc_service("registrar"), "Register");
-            let span = asterism_telemetry::rpc::client_span(service, method);
-            let started = std::time::Instant::now();
             let timeout = ctx.cfg.rpc_timeout;
             let attempt = || ctx.register_lanes.register(req.clone(), timeout);
-            let answer = tracing::Instrument::instrument(
-                crate::retry::until_answered(timeout, attempt),
-                span,
-            )
-            .await;
-            timed(&ctx, service, method, started, answer.as_ref().err());
+            let answer = attempted(&ctx, rpc_service("registrar"), "Register", attempt).await;
             answer.map_err(|status| {
                 tracing::warn!(code = ?status.code(), message = status.message(), "registrar failed");
                 BackendError::Unavailable
