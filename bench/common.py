@@ -200,14 +200,14 @@ def cpu_percent(procs, before, elapsed):
 
 
 def add_workers(ap):
-    """--workers N: tokio worker threads per Asterism process (tokio's own
-    TOKIO_WORKER_THREADS; unset, a process runs one per core)."""
+    """--workers N: tokio worker threads per Asterism process
+    (ASTERISM_WORKER_THREADS; unset, a process runs one per core)."""
     ap.add_argument("--workers", type=int, default=0,
                     help="tokio worker threads per Asterism process (default: one per core)")
 
 
 def apply_workers(args):
     if args.workers > 0:
-        os.environ["TOKIO_WORKER_THREADS"] = str(args.workers)
+        os.environ["ASTERISM_WORKER_THREADS"] = str(args.workers)
     else:
-        os.environ.pop("TOKIO_WORKER_THREADS", None)
+        os.environ.pop("ASTERISM_WORKER_THREADS", None)

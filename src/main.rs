@@ -32,6 +32,7 @@ use tokio::net::TcpListener;
 
 fn settings() -> Vec<Setting> {
     let mut s: Vec<Setting> = asterism_edge::config::SETTINGS.to_vec();
+    s.push(asterism_config::runtime::SETTING);
     let others = asterism_registrar::config::SETTINGS
         .iter()
         .chain(asterism_router::config::SETTINGS)
@@ -56,8 +57,14 @@ fn fail(msg: impl std::fmt::Display) -> ExitCode {
     cli::fail(ME, msg)
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    match asterism_config::runtime::build(ME) {
+        Ok(rt) => rt.block_on(run()),
+        Err(code) => code,
+    }
+}
+
+async fn run() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("dialplan") {
         return dialplan_cli::run(&args[1..]);

@@ -90,3 +90,89 @@ fn malformed_redis_urls_exit_64_saying_what_is_wrong() {
         assert!(!stderr.contains("unavailable"), "{url}: {stderr}");
     }
 }
+
+/// Every binary sizes its runtime from `ASTERISM_WORKER_THREADS` (or
+/// `--worker-threads`), refuses a bad value with exit 64 instead of a
+/// panic, and checks tokio's own `TOKIO_WORKER_THREADS` the same way.
+#[test]
+fn worker_threads_setting_is_checked_and_applied() {
+    let bins = [
+        "asterism",
+        "asterism-edge",
+        "asterism-registrar",
+        "asterism-router",
+        "asterism-media",
+    ];
+    for bin in bins {
+        for (var, value) in [
+            ("ASTERISM_WORKER_THREADS", "0"),
+            ("ASTERISM_WORKER_THREADS", "two"),
+            ("TOKIO_WORKER_THREADS", "many"),
+        ] {
+            let out = Command::new(bin_path(bin))
+                .env_remove("ASTERISM_WORKER_THREADS")
+                .env_remove("TOKIO_WORKER_THREADS")
+                .env(var, value)
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(64), "{bin} {var}={value}: {stderr}");
+            assert!(
+                stderr.contains(&format!("{var}=\"{value}\"")),
+                "{bin}: {stderr}"
+            );
+            assert!(!stderr.contains("panicked"), "{bin}: {stderr}");
+        }
+        let out = Command::new(bin_path(bin))
+            .args(["--worker-threads", "-3"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(64), "{bin}");
+    }
+    // A good value is what the process runs with (it says so on start).
+    let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/examples");
+    for (how, args, env) in [
+        ("flag", vec!["--worker-threads", "3"], None),
+        ("variable", vec![], Some("3")),
+    ] {
+        let mut cmd = Command::new(bin_path("asterism-registrar"));
+        cmd.args(&args)
+            .env("ASTERISM_CONFIG_DIR", examples)
+            .env("ASTERISM_REGISTRAR_LISTEN", "127.0.0.1:0")
+            .env("ASTERISM_ADMIN_LISTEN", "127.0.0.1:0")
+            .env_remove("ASTERISM_REDIS_URL")
+            .env("TOKIO_WORKER_THREADS", "1")
+            .env("ASTERISM_LOG_FORMAT", "json")
+            .stderr(std::process::Stdio::piped());
+        if let Some(v) = env {
+            cmd.env("ASTERISM_WORKER_THREADS", v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let line = first_line_with(&mut child, "async runtime");
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(line.contains("\"worker_threads\":3"), "{how}: {line}");
+    }
+}
+
+/// The first line of the child's stderr holding `needle` (empty if it
+/// exits or stays silent for 20 s).
+fn first_line_with(child: &mut std::process::Child, needle: &str) -> String {
+    use std::io::BufRead;
+    let stderr = child.stderr.take().expect("piped stderr");
+    let needle = needle.to_owned();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.contains(&needle) {
+                let _ = tx.send(line);
+                return;
+            }
+        }
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(20))
+        .unwrap_or_default()
+}

@@ -108,6 +108,16 @@ port, OTLP, then the component's extraEnv. Call with (list $ hostNetwork
   value: {{ $top.Values.logging.level | quote }}
 - name: ASTERISM_ADMIN_LISTEN
   value: "{{ if $hostNet }}$(ASTERISM_POD_IP){{ else }}0.0.0.0{{ end }}:{{ $c.adminPort }}"
+# Runtime threads: as many as the CPUs the container may use.
+- name: ASTERISM_WORKER_THREADS
+{{- if $c.workerThreads }}
+  value: {{ $c.workerThreads | quote }}
+{{- else }}
+  valueFrom:
+    resourceFieldRef:
+      resource: limits.cpu
+      divisor: "1"
+{{- end }}
 {{- if $top.Values.otel.endpoint }}
 - name: OTEL_EXPORTER_OTLP_ENDPOINT
   value: {{ $top.Values.otel.endpoint | quote }}

@@ -9,6 +9,7 @@ pub mod conf;
 pub mod dial_options;
 pub mod env;
 pub mod register_line;
+pub mod runtime;
 pub mod shutdown;
 
 pub use conf::{ConfError, ConfFile, Entry, Section};

@@ -107,6 +107,11 @@ pub fn init(service: &'static str) -> Result<Guard, TelemetryError> {
     opentelemetry::global::set_text_map_propagator(
         opentelemetry_sdk::propagation::TraceContextPropagator::new(),
     );
+    // The size of the runtime is an operator's setting
+    // (ASTERISM_WORKER_THREADS): say what it came to.
+    if let Ok(rt) = tokio::runtime::Handle::try_current() {
+        tracing::info!(worker_threads = rt.metrics().num_workers(), "async runtime");
+    }
     Ok(Guard { provider })
 }
 
@@ -140,6 +145,7 @@ pub fn boot<C>(
         default: admin_default,
         help: "HTTP address of /live, /ready and /metrics",
     });
+    all.push(asterism_config::runtime::SETTING);
     let layered = cli::parse_args(program, about, &all, &env)?;
     let guard = init(program).map_err(|e| cli::fail(program, e))?;
     let cfg = config(&layered)

@@ -9,9 +9,16 @@ use std::process::ExitCode;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    const ME: &str = "asterism-edge";
+const ME: &str = "asterism-edge";
+
+fn main() -> ExitCode {
+    match asterism_config::runtime::build(ME) {
+        Ok(rt) => rt.block_on(run()),
+        Err(code) => code,
+    }
+}
+
+async fn run() -> ExitCode {
     let (_telemetry, cfg, admin) = match asterism_telemetry::boot(
         ME,
         "Asterism SIP edge: transports, transactions, the B2BUA; backends over gRPC",

@@ -10,9 +10,16 @@ use std::process::ExitCode;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    const ME: &str = "asterism-media";
+const ME: &str = "asterism-media";
+
+fn main() -> ExitCode {
+    match asterism_config::runtime::build(ME) {
+        Ok(rt) => rt.block_on(run()),
+        Err(code) => code,
+    }
+}
+
+async fn run() -> ExitCode {
     if std::env::args().nth(1).as_deref() == Some("drain") {
         return drain();
     }

@@ -9,9 +9,16 @@ use std::sync::Arc;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    const ME: &str = "asterism-router";
+const ME: &str = "asterism-router";
+
+fn main() -> ExitCode {
+    match asterism_config::runtime::build(ME) {
+        Ok(rt) => rt.block_on(run()),
+        Err(code) => code,
+    }
+}
+
+async fn run() -> ExitCode {
     let (_telemetry, cfg, admin) = match asterism_telemetry::boot(
         ME,
         "Asterism dialplan router: extensions.conf over gRPC",
