@@ -58,10 +58,7 @@ fn fail(msg: impl std::fmt::Display) -> ExitCode {
 }
 
 fn main() -> ExitCode {
-    match asterism_config::runtime::build(ME) {
-        Ok(rt) => rt.block_on(run()),
-        Err(code) => code,
-    }
+    asterism_config::runtime::run(ME, run())
 }
 
 async fn run() -> ExitCode {

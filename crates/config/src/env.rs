@@ -7,7 +7,7 @@ use std::fmt;
 use std::str::FromStr;
 
 /// A source of named string settings.
-pub trait Strings {
+pub trait Strings: Sync {
     fn get(&self, key: &str) -> Option<String>;
 }
 

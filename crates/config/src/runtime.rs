@@ -75,6 +75,27 @@ fn parse(name: &str, value: &str) -> Result<Option<usize>, String> {
     }
 }
 
+/// Run a binary's main future as a task of a runtime sized by the settings.
+/// A task, not `block_on`'s own future: that one runs on the calling
+/// thread, outside the workers, and every message it hands to a task would
+/// wake a worker on another thread (with one worker per process, that was
+/// two busy threads and a context switch per SIP message).
+pub fn run<F>(program: &str, main: F) -> ExitCode
+where
+    F: std::future::Future<Output = ExitCode> + Send + 'static,
+{
+    let rt = match build(program) {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    rt.block_on(async move {
+        tokio::spawn(main).await.unwrap_or_else(|e| {
+            eprintln!("{program}: {e}");
+            ExitCode::FAILURE
+        })
+    })
+}
+
 /// Build the multi-threaded runtime from the process's own arguments and
 /// environment, or report the bad setting and return the exit code.
 pub fn build(program: &str) -> Result<tokio::runtime::Runtime, ExitCode> {

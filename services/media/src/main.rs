@@ -13,10 +13,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const ME: &str = "asterism-media";
 
 fn main() -> ExitCode {
-    match asterism_config::runtime::build(ME) {
-        Ok(rt) => rt.block_on(run()),
-        Err(code) => code,
-    }
+    asterism_config::runtime::run(ME, run())
 }
 
 async fn run() -> ExitCode {
