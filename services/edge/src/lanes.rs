@@ -1,19 +1,26 @@
-//! REGISTERs to the registrar on a few long-lived `RegisterStream`s
-//! ("lanes") instead of one unary call each: under load the per-call HTTP/2
-//! stream, header blocks and service stacks on both sides cost more CPU
-//! than the registration (see `bench/profile.py`). Calls are spread over
+//! The registrar's per-request calls (Register, Authenticate, Lookup) on a
+//! few long-lived `RegisterStream`s ("lanes") instead of one unary call
+//! each: under load the per-call HTTP/2 stream, header blocks and service
+//! stacks on both sides cost more CPU than the work (see
+//! `bench/profile.py`; a call takes two Authenticates and a Lookup). Calls are spread over
 //! [`LANES`] streams, each opened through the balanced channel, so with
 //! several registrars they land on several replicas; a lane is replaced
 //! after [`LIFETIME`] so a replica that joins gets its share. A stream that
 //! breaks (a replica killed) fails the calls waiting on it as never
 //! answered, which [`crate::retry`] sends again on a fresh lane; a
 //! registrar that ends a stream (draining) has answered everything it
-//! read. A registrar that does not know `RegisterStream` (an older one,
-//! mid-upgrade) is asked with unary calls for a minute, then tried again.
+//! read. A registrar that does not know `RegisterStream`, or a kind of
+//! call on it (an older one, mid-upgrade), is asked that kind with unary
+//! calls for a minute, then tried again.
 
 use crate::Rpc;
+use asterism_proto::registrar::register_call::Call;
+use asterism_proto::registrar::register_result::Result as Answer;
 use asterism_proto::registrar::registrar_client::RegistrarClient;
-use asterism_proto::registrar::{RegisterCall, RegisterRequest, RegisterResponse, RegisterResult};
+use asterism_proto::registrar::{
+    AuthenticateRequest, AuthenticateResponse, LookupRequest, LookupResponse, RegisterCall,
+    RegisterRequest, RegisterResponse, RegisterResult,
+};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -31,14 +38,21 @@ const QUEUE: usize = 256;
 /// How long an older registrar (no `RegisterStream`) is asked unary.
 const UNARY_FOR: Duration = Duration::from_secs(60);
 
-type Reply = oneshot::Sender<Result<RegisterResponse, Status>>;
+type Reply = oneshot::Sender<Result<Answer, Status>>;
+
+/// The kinds of call, for the per-kind unary fallback.
+const REGISTER: usize = 0;
+const AUTHENTICATE: usize = 1;
+const LOOKUP: usize = 2;
 
 pub struct Lanes {
     client: RegistrarClient<Rpc>,
     slots: Vec<tokio::sync::Mutex<Option<Arc<Lane>>>>,
     next: AtomicUsize,
     ids: AtomicU64,
-    unary_until: Mutex<Option<Instant>>,
+    /// Per kind: until when (ms after `born`) it is asked unary; 0: not.
+    unary_until: [AtomicU64; 3],
+    born: Instant,
 }
 
 struct Lane {
@@ -71,9 +85,9 @@ fn unanswered(why: &'static str) -> Status {
 
 /// What the registrar answered for one call; its errors carry metadata,
 /// as a status a server sent does ([`crate::retry::never_answered`]).
-fn answered(r: RegisterResult) -> Result<RegisterResponse, Status> {
-    if let Some(resp) = r.response {
-        return Ok(resp);
+fn answered(r: RegisterResult) -> Result<Answer, Status> {
+    if let Some(a) = r.result {
+        return Ok(a);
     }
     let mut md = tonic::metadata::MetadataMap::new();
     md.insert(
@@ -94,7 +108,8 @@ impl Lanes {
             slots: (0..LANES).map(|_| tokio::sync::Mutex::new(None)).collect(),
             next: AtomicUsize::new(0),
             ids: AtomicU64::new(1),
-            unary_until: Mutex::new(None),
+            unary_until: Default::default(),
+            born: Instant::now(),
         }
     }
 
@@ -104,20 +119,101 @@ impl Lanes {
         req: RegisterRequest,
         timeout: Duration,
     ) -> Result<RegisterResponse, Status> {
-        if self.unary_now() {
-            return self.unary(req, timeout).await;
+        let streamed = self.streamed(
+            REGISTER,
+            "Register",
+            Call::Request(req.clone()),
+            |a| match a {
+                Answer::Response(r) => Some(r),
+                _ => None,
+            },
+        );
+        if let Some(answer) = streamed.await {
+            return answer;
         }
-        let lane = match self.lane().await {
-            Ok(l) => l,
-            Err(s) if s.code() == tonic::Code::Unimplemented => {
-                tracing::info!(
-                    "the registrar has no RegisterStream (older version): unary calls for a minute"
-                );
-                *lock(&self.unary_until) = Some(Instant::now() + UNARY_FOR);
-                return self.unary(req, timeout).await;
-            }
-            Err(s) => return Err(s),
-        };
+        let mut client = self.client.clone();
+        client
+            .register(request(req, timeout))
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    /// The digest check of a request other than REGISTER.
+    pub async fn authenticate(
+        &self,
+        req: AuthenticateRequest,
+        timeout: Duration,
+    ) -> Result<AuthenticateResponse, Status> {
+        let streamed = self.streamed(
+            AUTHENTICATE,
+            "Authenticate",
+            Call::Authenticate(req.clone()),
+            |a| match a {
+                Answer::Authenticated(r) => Some(r),
+                _ => None,
+            },
+        );
+        if let Some(answer) = streamed.await {
+            return answer;
+        }
+        let mut client = self.client.clone();
+        client
+            .authenticate(request(req, timeout))
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    /// The bindings (and sip.conf entry) of a Dial target.
+    pub async fn lookup(
+        &self,
+        req: LookupRequest,
+        timeout: Duration,
+    ) -> Result<LookupResponse, Status> {
+        let streamed = self.streamed(LOOKUP, "Lookup", Call::Lookup(req.clone()), |a| match a {
+            Answer::Found(r) => Some(r),
+            _ => None,
+        });
+        if let Some(answer) = streamed.await {
+            return answer;
+        }
+        let mut client = self.client.clone();
+        client
+            .lookup(request(req, timeout))
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    /// A call of `kind` on a lane, its answer taken by `pick`; `None` when
+    /// that kind is to be asked unary (an older registrar: UNIMPLEMENTED,
+    /// or an answer of another kind).
+    async fn streamed<T>(
+        &self,
+        kind: usize,
+        name: &str,
+        call: Call,
+        pick: impl FnOnce(Answer) -> Option<T>,
+    ) -> Option<Result<T, Status>> {
+        if self.unary_now(kind) {
+            return None;
+        }
+        match self.call(call).await.map(pick) {
+            Ok(Some(r)) => return Some(Ok(r)),
+            Err(s) if s.code() != tonic::Code::Unimplemented => return Some(Err(s)),
+            Ok(None) | Err(_) => {}
+        }
+        tracing::info!(
+            call = name,
+            "the registrar does not take this call on RegisterStream (older version): unary calls for a minute"
+        );
+        let until = self.born.elapsed() + UNARY_FOR;
+        self.unary_until[kind].store(until.as_millis() as u64, Ordering::Relaxed);
+        None
+    }
+
+    /// One call on a lane. An older registrar answers a kind it does not
+    /// know with UNIMPLEMENTED, or (before the kinds) with a Register answer.
+    async fn call(&self, call: Call) -> Result<Answer, Status> {
+        let lane = self.lane().await?;
         let id = self.ids.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         lock(&lane.pending).insert(id, tx);
@@ -130,7 +226,7 @@ impl Lanes {
             .unwrap_or_default();
         let call = RegisterCall {
             id,
-            request: Some(req),
+            call: Some(call),
             traceparent,
         };
         if lane.out.send(call).await.is_err() {
@@ -140,27 +236,9 @@ impl Lanes {
             .unwrap_or_else(|_| Err(unanswered("register stream ended before the answer")))
     }
 
-    fn unary_now(&self) -> bool {
-        let mut until = lock(&self.unary_until);
-        match *until {
-            Some(t) if Instant::now() < t => true,
-            Some(_) => {
-                *until = None;
-                false
-            }
-            None => false,
-        }
-    }
-
-    async fn unary(
-        &self,
-        req: RegisterRequest,
-        timeout: Duration,
-    ) -> Result<RegisterResponse, Status> {
-        let mut r = tonic::Request::new(req);
-        r.set_timeout(timeout);
-        let mut client = self.client.clone();
-        client.register(r).await.map(tonic::Response::into_inner)
+    fn unary_now(&self, kind: usize) -> bool {
+        let until = self.unary_until[kind].load(Ordering::Relaxed);
+        until != 0 && (self.born.elapsed().as_millis() as u64) < until
     }
 
     /// The next lane, its stream opened first when it has none (or its
@@ -192,6 +270,12 @@ impl Lanes {
         *slot = Some(lane.clone());
         Ok(lane)
     }
+}
+
+fn request<T>(req: T, timeout: Duration) -> tonic::Request<T> {
+    let mut r = tonic::Request::new(req);
+    r.set_timeout(timeout);
+    r
 }
 
 /// Hand each answer to its caller until the stream ends; then whatever

@@ -1,5 +1,6 @@
-//! The lanes against a real registrar over loopback gRPC: REGISTERs ride
-//! the stream, an older registrar (no `RegisterStream`) is asked unary, and
+//! The lanes against a real registrar over loopback gRPC: REGISTERs,
+//! Authenticates and Lookups ride the stream, an older registrar (no
+//! `RegisterStream`) is asked unary, and
 //! a registrar that dies under a call fails it as never answered (so
 //! `crate::retry` sends it again).
 
@@ -111,12 +112,39 @@ fn request() -> RegisterRequest {
 
 const TIMEOUT: Duration = Duration::from_secs(2);
 
+fn invite() -> AuthenticateRequest {
+    AuthenticateRequest {
+        method: "INVITE".into(),
+        request_uri: "sip:61@127.0.0.1".into(),
+        from_user: "alice".into(),
+        call_id: "lanes-invite".into(),
+        cseq: 1,
+        branch: "z9hG4bKlanes".into(),
+        ..Default::default()
+    }
+}
+
+fn lookup(aor: &str) -> LookupRequest {
+    LookupRequest { aor: aor.into() }
+}
+
 #[tokio::test]
-async fn registers_ride_the_stream() {
+async fn every_kind_rides_the_stream() {
     let s = serve(false, None).await;
     for _ in 0..(2 * LANES) {
         let r = s.lanes.register(request(), TIMEOUT).await.unwrap();
         assert_eq!(r.outcome, Outcome::Challenge as i32);
+        let a = s.lanes.authenticate(invite(), TIMEOUT).await.unwrap();
+        assert_eq!(a.outcome, Outcome::Challenge as i32);
+        let l = s.lanes.lookup(lookup("alice"), TIMEOUT).await.unwrap();
+        assert!(l.known);
+        assert!(
+            !s.lanes
+                .lookup(lookup("nobody"), TIMEOUT)
+                .await
+                .unwrap()
+                .known
+        );
     }
     let seen = lock(&s.seen).clone();
     // One stream per lane, reused; no unary call.
@@ -135,6 +163,31 @@ async fn an_older_registrar_is_asked_unary() {
         seen,
         ["RegisterStream", "Register", "Register", "Register"],
         "tried once, then unary"
+    );
+    // Each kind finds out for itself, once.
+    for _ in 0..2 {
+        let a = s.lanes.authenticate(invite(), TIMEOUT).await.unwrap();
+        assert_eq!(a.outcome, Outcome::Challenge as i32);
+        assert!(
+            s.lanes
+                .lookup(lookup("alice"), TIMEOUT)
+                .await
+                .unwrap()
+                .known
+        );
+    }
+    let seen = lock(&s.seen).clone();
+    assert_eq!(
+        seen[4..],
+        [
+            "RegisterStream",
+            "Authenticate",
+            "RegisterStream",
+            "Lookup",
+            "Authenticate",
+            "Lookup"
+        ],
+        "{seen:?}"
     );
 }
 

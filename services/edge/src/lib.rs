@@ -46,7 +46,7 @@ pub struct Ctx {
     pub cfg: EdgeConfig,
     pub registrar: RegistrarClient<Rpc>,
     /// REGISTERs on long-lived streams to the registrars.
-    pub register_lanes: lanes::Lanes,
+    pub registrar_lanes: lanes::Lanes,
     pub router: RouterClient<Rpc>,
     /// Media instances and their load (new sessions go to the least loaded).
     pub media: placement::Pool,
@@ -334,7 +334,7 @@ impl Edge {
         let max_pending = cfg.max_pending.max(1);
         let ctx = Arc::new(Ctx {
             cfg,
-            register_lanes: lanes::Lanes::new(registrar.clone()),
+            registrar_lanes: lanes::Lanes::new(registrar.clone()),
             registrar,
             router,
             media,

@@ -1,4 +1,5 @@
-//! `RegisterStream`: the edges' REGISTERs as messages on a long-lived
+//! `RegisterStream`: the edges' per-request calls (REGISTER, the digest
+//! check of other requests, Dial's lookups) as messages on a long-lived
 //! stream instead of one HTTP/2 stream each. A unary call costs a stream,
 //! two header blocks and a pass through the server's service stack, more
 //! CPU than the registration itself under load; a message on an open
@@ -10,6 +11,8 @@
 //! replica that stays.
 
 use crate::register::Registrar;
+use asterism_proto::registrar::register_call::Call;
+use asterism_proto::registrar::register_result::Result as Answer;
 use asterism_proto::registrar::{RegisterCall, RegisterResult};
 use std::sync::Arc;
 use tokio::sync::{mpsc, Semaphore};
@@ -58,19 +61,54 @@ pub fn serve(
 }
 
 async fn answer(registrar: &Registrar, call: RegisterCall) -> RegisterResult {
-    let req = call.request.unwrap_or_default();
-    let server =
-        asterism_telemetry::rpc::server_span("asterism.registrar.v1.Registrar", "Register");
+    let method = match &call.call {
+        Some(Call::Request(_)) => "Register",
+        Some(Call::Authenticate(_)) => "Authenticate",
+        Some(Call::Lookup(_)) => "Lookup",
+        None => "Unknown",
+    };
+    let server = asterism_telemetry::rpc::server_span("asterism.registrar.v1.Registrar", method);
     if !call.traceparent.is_empty() {
         asterism_telemetry::propagation::continue_from(&server, &call.traceparent);
     }
-    let span = tracing::info_span!(parent: &server, "registrar.register", aor = %req.aor);
     let mut result = RegisterResult {
         id: call.id,
         ..Default::default()
     };
-    match registrar.register(&req).instrument(span).await {
-        Ok(r) => result.response = Some(r),
+    let answer = match call.call {
+        Some(Call::Request(req)) => {
+            let span = tracing::info_span!(parent: &server, "registrar.register", aor = %req.aor);
+            registrar
+                .register(&req)
+                .instrument(span)
+                .await
+                .map(Answer::Response)
+        }
+        Some(Call::Authenticate(req)) => {
+            let span = tracing::info_span!(parent: &server, "registrar.authenticate", user = %req.from_user);
+            registrar
+                .authenticate(&req)
+                .instrument(span)
+                .await
+                .map(Answer::Authenticated)
+        }
+        Some(Call::Lookup(req)) => {
+            let span = tracing::info_span!(parent: &server, "registrar.lookup", aor = %req.aor);
+            registrar
+                .lookup(&req.aor)
+                .instrument(span)
+                .await
+                .map(Answer::Found)
+        }
+        // A kind from a newer edge: it asks that kind unary instead.
+        None => {
+            result.error_code = tonic::Code::Unimplemented as i32;
+            result.error_message = "unknown call on the register stream".into();
+            return result;
+        }
+    };
+    match answer {
+        Ok(a) => result.result = Some(a),
         Err(e) => {
             let status = Status::from(e);
             result.error_code = status.code() as i32;

@@ -1,11 +1,15 @@
 //! `RegisterStream` over a real gRPC connection: calls answered by id in
-//! any order, each with what the unary Register would answer, the stream
+//! any order, each with what the unary Register (Authenticate, Lookup)
+//! would answer, a kind it does not know refused as UNIMPLEMENTED, the stream
 //! ending after the last answer once the edge closes its side, and a store
 //! that is down reported per call as UNAVAILABLE (the edge's 503).
 
+use asterism_proto::registrar::register_call::Call;
+use asterism_proto::registrar::register_result::Result as Answer;
 use asterism_proto::registrar::registrar_client::RegistrarClient;
 use asterism_proto::registrar::{
-    ContactSpec, DigestCredentials, Outcome, RegisterCall, RegisterRequest, RegisterResult,
+    AuthenticateRequest, ContactSpec, DigestCredentials, LookupRequest, Outcome, RegisterCall,
+    RegisterRequest, RegisterResponse, RegisterResult,
 };
 use asterism_sip::digest::{expected_response, ha1, Algorithm, Credentials};
 use std::collections::HashMap;
@@ -84,9 +88,13 @@ impl Stream {
     }
 
     async fn send(&self, id: u64, req: RegisterRequest) {
+        self.send_call(id, Some(Call::Request(req))).await;
+    }
+
+    async fn send_call(&self, id: u64, call: Option<Call>) {
         let call = RegisterCall {
             id,
-            request: Some(req),
+            call,
             traceparent: String::new(),
         };
         self.out.send(call).await.unwrap();
@@ -96,6 +104,19 @@ impl Stream {
         self.send(id, req).await;
         self.answers.message().await.unwrap().unwrap()
     }
+
+    async fn ask(&mut self, id: u64, call: Option<Call>) -> RegisterResult {
+        self.send_call(id, call).await;
+        self.answers.message().await.unwrap().unwrap()
+    }
+}
+
+/// The Register answer a result carries (a failed test otherwise).
+fn registered(r: RegisterResult) -> RegisterResponse {
+    match r.result {
+        Some(Answer::Response(resp)) => resp,
+        other => panic!("not a Register answer: {other:?}"),
+    }
 }
 
 #[tokio::test]
@@ -104,13 +125,13 @@ async fn calls_on_one_stream_are_answered_by_id() {
     let mut s = Stream::open(&addr).await;
     let first = s.call(41, request(None)).await;
     assert_eq!(first.id, 41);
-    let resp = first.response.unwrap();
+    let resp = registered(first);
     assert_eq!(resp.outcome, Outcome::Challenge as i32);
     let nonce = resp.challenge.unwrap().nonce;
 
     let wrong = s.call(42, request(Some(signed(&nonce, "guess")))).await;
     assert_eq!(wrong.id, 42);
-    assert_eq!(wrong.response.unwrap().outcome, Outcome::Forbidden as i32);
+    assert_eq!(registered(wrong).outcome, Outcome::Forbidden as i32);
 
     // Two at once: both answered, each under its own id.
     let mut again = request(Some(signed(&nonce, "alicepw")));
@@ -121,7 +142,7 @@ async fn calls_on_one_stream_are_answered_by_id() {
     let mut got = HashMap::new();
     for _ in 0..2 {
         let r = s.answers.message().await.unwrap().unwrap();
-        got.insert(r.id, r.response.unwrap());
+        got.insert(r.id, registered(r));
     }
     let ok = &got[&43];
     assert_eq!(ok.outcome, Outcome::Ok as i32, "{ok:?}");
@@ -146,18 +167,67 @@ async fn a_store_down_fails_the_call_as_unavailable() {
         .port();
     let addr = serve(Some(&format!("redis://127.0.0.1:{port}/"))).await;
     let mut s = Stream::open(&addr).await;
-    let nonce = s
-        .call(1, request(None))
-        .await
-        .response
-        .unwrap()
+    let nonce = registered(s.call(1, request(None)).await)
         .challenge
         .unwrap()
         .nonce;
     let r = s.call(2, request(Some(signed(&nonce, "alicepw")))).await;
     assert_eq!(r.id, 2);
-    assert!(r.response.is_none());
+    assert!(r.result.is_none());
     assert_eq!(r.error_code, tonic::Code::Unavailable as i32, "{r:?}");
     // The stream stays usable.
     assert_eq!(s.call(3, request(None)).await.id, 3);
+}
+
+#[tokio::test]
+async fn authenticate_and_lookup_ride_the_stream_too() {
+    let addr = serve(None).await;
+    let mut s = Stream::open(&addr).await;
+    let nonce = registered(s.call(1, request(None)).await)
+        .challenge
+        .unwrap()
+        .nonce;
+    let ok = registered(s.call(2, request(Some(signed(&nonce, "alicepw")))).await);
+    assert_eq!(ok.outcome, Outcome::Ok as i32, "{ok:?}");
+
+    let lookup = Call::Lookup(LookupRequest {
+        aor: "alice".into(),
+    });
+    let r = s.ask(3, Some(lookup)).await;
+    assert_eq!(r.id, 3);
+    let Some(Answer::Found(found)) = r.result else {
+        panic!("not a Lookup answer: {r:?}")
+    };
+    assert!(found.known);
+    assert_eq!(found.bindings[0].contact, "sip:alice@127.0.0.1:5070");
+
+    // An INVITE without credentials is challenged, as the unary call does.
+    let invite = Call::Authenticate(AuthenticateRequest {
+        method: "INVITE".into(),
+        request_uri: "sip:61@127.0.0.1".into(),
+        from_user: "alice".into(),
+        call_id: "stream-invite".into(),
+        cseq: 1,
+        branch: "z9hG4bKstream".into(),
+        ..Default::default()
+    });
+    let r = s.ask(4, Some(invite)).await;
+    let Some(Answer::Authenticated(auth)) = r.result else {
+        panic!("not an Authenticate answer: {r:?}")
+    };
+    assert_eq!(auth.outcome, Outcome::Challenge as i32, "{auth:?}");
+    assert_eq!(auth.challenge.unwrap().realm, "asterisk");
+
+    // A kind this registrar does not know (a newer edge's): UNIMPLEMENTED,
+    // and the stream goes on.
+    let r = s.ask(5, None).await;
+    assert_eq!(r.id, 5);
+    assert!(r.result.is_none());
+    assert_eq!(r.error_code, tonic::Code::Unimplemented as i32, "{r:?}");
+    assert_eq!(
+        s.ask(6, Some(Call::Lookup(LookupRequest::default())))
+            .await
+            .id,
+        6
+    );
 }

@@ -91,7 +91,7 @@ impl Backends for GrpcBackends {
         Box::pin(async move {
             // On the lanes (crate::lanes), timed and traced as the unary call.
             let timeout = ctx.cfg.rpc_timeout;
-            let attempt = || ctx.register_lanes.register(req.clone(), timeout);
+            let attempt = || ctx.registrar_lanes.register(req.clone(), timeout);
             let answer = attempted(&ctx, rpc_service("registrar"), "Register", attempt).await;
             answer.map_err(|status| {
                 tracing::warn!(code = ?status.code(), message = status.message(), "registrar failed");
@@ -105,7 +105,12 @@ impl Backends for GrpcBackends {
         Box::pin(async move {
             let mut req = ask.request;
             req.flow = Some(ctx.pb_flow(ask.flow));
-            let answer = match rpc!(ctx, registrar, authenticate, req.clone()) {
+            // On the lanes (crate::lanes), timed and traced as the unary call.
+            let timeout = ctx.cfg.rpc_timeout;
+            let attempt = || ctx.registrar_lanes.authenticate(req.clone(), timeout);
+            let answer = match attempted(&ctx, rpc_service("registrar"), "Authenticate", attempt)
+                .await
+            {
                 Ok(a) => a,
                 Err(status) => {
                     tracing::warn!(code = ?status.code(), "registrar failed during INVITE authentication");
@@ -165,14 +170,12 @@ impl Backends for GrpcBackends {
         Box::pin(async move {
             let mut out = Vec::new();
             for target in targets {
-                let lookup = rpc!(
-                    ctx,
-                    registrar,
-                    lookup,
-                    LookupRequest {
-                        aor: target.clone()
-                    }
-                );
+                let req = LookupRequest {
+                    aor: target.clone(),
+                };
+                let timeout = ctx.cfg.rpc_timeout;
+                let attempt = || ctx.registrar_lanes.lookup(req.clone(), timeout);
+                let lookup = attempted(&ctx, rpc_service("registrar"), "Lookup", attempt).await;
                 let (user, bindings, trunk) = match lookup {
                     Ok(r) => (r.user, r.bindings, r.trunk),
                     Err(status) => {
