@@ -12,43 +12,85 @@ use crate::text::{is_token, split_outside, trim_lws};
 use bytes::Bytes;
 
 /// Headers in arrival order. List headers hold one entry per element.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Headers(Vec<(HeaderName, String)>);
+/// The values live in one text buffer, each entry a range of it: parsing a
+/// message or cloning its headers (a B2BUA copies them for every reply and
+/// relayed request) costs two allocations, not one per header.
+#[derive(Clone, Default)]
+pub struct Headers {
+    text: String,
+    items: Vec<(HeaderName, usize, usize)>,
+}
+
+impl PartialEq for Headers {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Headers {}
+
+impl std::fmt::Debug for Headers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
 
 impl Headers {
     pub fn new() -> Self {
-        Headers(Vec::with_capacity(12))
+        Headers::with_capacity(256)
+    }
+
+    /// Room for `bytes` of values (a parsed message's header block).
+    pub fn with_capacity(bytes: usize) -> Self {
+        Headers {
+            text: String::with_capacity(bytes),
+            items: Vec::with_capacity(12),
+        }
+    }
+
+    fn value(&self, start: usize, end: usize) -> &str {
+        &self.text[start..end]
+    }
+
+    /// Store `value` at the end of the text; its range.
+    fn store(&mut self, value: &str) -> (usize, usize) {
+        let start = self.text.len();
+        self.text.push_str(value);
+        (start, self.text.len())
     }
 
     pub fn get(&self, name: &HeaderName) -> Option<&str> {
-        self.0
+        self.items
             .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+            .find(|(n, _, _)| n == name)
+            .map(|&(_, s, e)| self.value(s, e))
     }
 
     pub fn get_all<'a>(&'a self, name: &'a HeaderName) -> impl Iterator<Item = &'a str> + 'a {
-        self.0
+        self.items
             .iter()
-            .filter(move |(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+            .filter(move |(n, _, _)| n == name)
+            .map(|&(_, s, e)| self.value(s, e))
     }
 
     pub fn count(&self, name: &HeaderName) -> usize {
-        self.0.iter().filter(|(n, _)| n == name).count()
+        self.items.iter().filter(|(n, _, _)| n == name).count()
     }
 
-    pub fn push(&mut self, name: HeaderName, value: impl Into<String>) {
-        self.0.push((name, value.into()));
+    pub fn push(&mut self, name: HeaderName, value: impl AsRef<str>) {
+        let (s, e) = self.store(value.as_ref());
+        self.items.push((name, s, e));
     }
 
     /// Replace every value of `name` with one value (appended if absent).
-    pub fn set(&mut self, name: HeaderName, value: impl Into<String>) {
-        match self.0.iter().position(|(n, _)| *n == name) {
+    pub fn set(&mut self, name: HeaderName, value: impl AsRef<str>) {
+        match self.items.iter().position(|(n, _, _)| *n == name) {
             Some(i) => {
-                self.0[i].1 = value.into();
+                let (s, e) = self.store(value.as_ref());
+                self.items[i].1 = s;
+                self.items[i].2 = e;
                 let mut seen = false;
-                self.0.retain(|(n, _)| {
+                self.items.retain(|(n, _, _)| {
                     if *n != name {
                         return true;
                     }
@@ -62,35 +104,43 @@ impl Headers {
     }
 
     pub fn remove(&mut self, name: &HeaderName) {
-        self.0.retain(|(n, _)| n != name);
+        self.items.retain(|(n, _, _)| n != name);
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&HeaderName, &str)> {
-        self.0.iter().map(|(n, v)| (n, v.as_str()))
+        self.items.iter().map(|(n, s, e)| (n, self.value(*s, *e)))
     }
 
     /// Take the first value of `name` out (a proxy popping its Route or Via).
     pub fn pop_first(&mut self, name: &HeaderName) -> Option<String> {
-        let i = self.0.iter().position(|(n, _)| n == name)?;
-        Some(self.0.remove(i).1)
+        let i = self.items.iter().position(|(n, _, _)| n == name)?;
+        let (_, s, e) = self.items.remove(i);
+        Some(self.value(s, e).to_owned())
     }
 
     /// Put a value before every other value of `name` (a proxy's Via or
     /// Record-Route), or first of all headers when there is none.
-    pub fn push_front(&mut self, name: HeaderName, value: impl Into<String>) {
-        let i = self.0.iter().position(|(n, _)| *n == name).unwrap_or(0);
-        self.0.insert(i, (name, value.into()));
+    pub fn push_front(&mut self, name: HeaderName, value: impl AsRef<str>) {
+        let i = self
+            .items
+            .iter()
+            .position(|(n, _, _)| *n == name)
+            .unwrap_or(0);
+        let (s, e) = self.store(value.as_ref());
+        self.items.insert(i, (name, s, e));
     }
 
     /// Replace the first value of `name` (e.g. the top Via).
     pub fn replace_first(&mut self, name: &HeaderName, value: String) {
-        if let Some(slot) = self.0.iter_mut().find(|(n, _)| n == name) {
-            slot.1 = value;
+        if let Some(i) = self.items.iter().position(|(n, _, _)| n == name) {
+            let (s, e) = self.store(&value);
+            self.items[i].1 = s;
+            self.items[i].2 = e;
         }
     }
 
     fn write(&self, out: &mut Vec<u8>) {
-        for (n, v) in &self.0 {
+        for (n, v) in self.iter() {
             if *n == HeaderName::ContentLength {
                 continue;
             }
@@ -161,7 +211,7 @@ impl SipMessage {
         } else {
             Kind::Request
         };
-        let (headers, header_error) = parse_headers(lines);
+        let (headers, header_error) = parse_headers(lines, frame.head_len);
         let fail = |error: ParseError, headers: Headers| {
             Err(Box::new(Malformed {
                 error,
@@ -261,27 +311,37 @@ fn parse_status_line(line: &str) -> Result<(u16, String), ParseError> {
 
 /// Unfold continuation lines, split name from value, expand compact names and
 /// split list headers. Returns the headers read and the first error met.
-fn parse_headers<'a>(lines: impl Iterator<Item = &'a str>) -> (Headers, Option<ParseError>) {
-    let mut logical: Vec<String> = Vec::with_capacity(16);
+/// Lines are read in place; only a folded header is copied to unfold it.
+fn parse_headers<'a>(
+    lines: impl Iterator<Item = &'a str>,
+    size: usize,
+) -> (Headers, Option<ParseError>) {
+    let mut headers = Headers::with_capacity(size);
+    let mut error = None;
+    let mut pending: Option<std::borrow::Cow<'a, str>> = None;
+    let mut finish = |line: &str, headers: &mut Headers| {
+        if let Err(e) = parse_header_line(line, headers) {
+            error.get_or_insert(e);
+        }
+    };
     for line in lines {
         if line.is_empty() {
             continue;
         }
         if line.starts_with([' ', '\t']) {
-            if let Some(prev) = logical.last_mut() {
+            if let Some(prev) = pending.as_mut() {
+                let prev = prev.to_mut();
                 prev.push(' ');
                 prev.push_str(trim_lws(line));
                 continue;
             }
         }
-        logical.push(line.to_owned());
-    }
-    let mut headers = Headers::new();
-    let mut error = None;
-    for line in &logical {
-        if let Err(e) = parse_header_line(line, &mut headers) {
-            error.get_or_insert(e);
+        if let Some(prev) = pending.replace(std::borrow::Cow::Borrowed(line)) {
+            finish(&prev, &mut headers);
         }
+    }
+    if let Some(prev) = pending {
+        finish(&prev, &mut headers);
     }
     (headers, error)
 }
@@ -363,6 +423,27 @@ mod tests {
         let order: Vec<_> = h.iter().map(|(_, v)| v).collect();
         assert_eq!(order, ["rr", "v0", "v1", "r2"]);
         assert_eq!(h.pop_first(&HeaderName::Path), None);
+    }
+
+    #[test]
+    fn replaced_values_read_back_and_headers_compare_by_content() {
+        let mut a = Headers::new();
+        a.push(HeaderName::Via, "v1");
+        a.push(HeaderName::To, "t");
+        a.push(HeaderName::Via, "v2");
+        a.set(HeaderName::Via, "v9");
+        assert_eq!(a.get_all(&HeaderName::Via).collect::<Vec<_>>(), ["v9"]);
+        a.replace_first(&HeaderName::To, "t2".to_owned());
+        a.set(HeaderName::CallId, "c");
+        let mut b = Headers::new();
+        b.push(HeaderName::Via, "v9");
+        b.push(HeaderName::To, "t2");
+        b.push(HeaderName::CallId, "c");
+        // Same headers, though `a`'s text still holds the replaced values.
+        assert_eq!(a, b);
+        assert_eq!(format!("{a:?}"), format!("{b:?}"));
+        b.remove(&HeaderName::CallId);
+        assert_ne!(a, b);
     }
 
     #[test]
