@@ -101,6 +101,29 @@ fn answered(r: RegisterResult) -> Result<Answer, Status> {
     ))
 }
 
+/// A kind of call: on a lane, or unary to a registrar that does not take
+/// it there.
+macro_rules! kind_of_call {
+    ($(#[$doc:meta])* $method:ident($req:ty) -> $resp:ty:
+        $kind:expr, $name:literal, $call:ident, $answer:ident) => {
+        $(#[$doc])*
+        pub async fn $method(&self, req: $req, timeout: Duration) -> Result<$resp, Status> {
+            let pick = |a| match a {
+                Answer::$answer(r) => Some(r),
+                _ => None,
+            };
+            if let Some(answer) = self.streamed($kind, $name, Call::$call(req.clone()), pick).await {
+                return answer;
+            }
+            let mut client = self.client.clone();
+            client
+                .$method(request(req, timeout))
+                .await
+                .map(tonic::Response::into_inner)
+        }
+    };
+}
+
 impl Lanes {
     pub fn new(client: RegistrarClient<Rpc>) -> Self {
         Lanes {
@@ -113,74 +136,18 @@ impl Lanes {
         }
     }
 
-    /// One REGISTER, answered by a registrar (or the failure to get one).
-    pub async fn register(
-        &self,
-        req: RegisterRequest,
-        timeout: Duration,
-    ) -> Result<RegisterResponse, Status> {
-        let streamed = self.streamed(
-            REGISTER,
-            "Register",
-            Call::Request(req.clone()),
-            |a| match a {
-                Answer::Response(r) => Some(r),
-                _ => None,
-            },
-        );
-        if let Some(answer) = streamed.await {
-            return answer;
-        }
-        let mut client = self.client.clone();
-        client
-            .register(request(req, timeout))
-            .await
-            .map(tonic::Response::into_inner)
+    kind_of_call! {
+        /// One REGISTER, answered by a registrar (or the failure to get one).
+        register(RegisterRequest) -> RegisterResponse: REGISTER, "Register", Request, Response
     }
-
-    /// The digest check of a request other than REGISTER.
-    pub async fn authenticate(
-        &self,
-        req: AuthenticateRequest,
-        timeout: Duration,
-    ) -> Result<AuthenticateResponse, Status> {
-        let streamed = self.streamed(
-            AUTHENTICATE,
-            "Authenticate",
-            Call::Authenticate(req.clone()),
-            |a| match a {
-                Answer::Authenticated(r) => Some(r),
-                _ => None,
-            },
-        );
-        if let Some(answer) = streamed.await {
-            return answer;
-        }
-        let mut client = self.client.clone();
-        client
-            .authenticate(request(req, timeout))
-            .await
-            .map(tonic::Response::into_inner)
+    kind_of_call! {
+        /// The digest check of a request other than REGISTER.
+        authenticate(AuthenticateRequest) -> AuthenticateResponse:
+            AUTHENTICATE, "Authenticate", Authenticate, Authenticated
     }
-
-    /// The bindings (and sip.conf entry) of a Dial target.
-    pub async fn lookup(
-        &self,
-        req: LookupRequest,
-        timeout: Duration,
-    ) -> Result<LookupResponse, Status> {
-        let streamed = self.streamed(LOOKUP, "Lookup", Call::Lookup(req.clone()), |a| match a {
-            Answer::Found(r) => Some(r),
-            _ => None,
-        });
-        if let Some(answer) = streamed.await {
-            return answer;
-        }
-        let mut client = self.client.clone();
-        client
-            .lookup(request(req, timeout))
-            .await
-            .map(tonic::Response::into_inner)
+    kind_of_call! {
+        /// The bindings (and sip.conf entry) of a Dial target.
+        lookup(LookupRequest) -> LookupResponse: LOOKUP, "Lookup", Lookup, Found
     }
 
     /// A call of `kind` on a lane, its answer taken by `pick`; `None` when
