@@ -71,9 +71,11 @@ pub(super) fn timed(
 ) {
     let short = service.rsplit('.').next().unwrap_or(service);
     let code = failed.map_or(tonic::Code::Ok, tonic::Status::code);
-    ctx.metrics
-        .latency
-        .rpc_done(&format!("{short}/{method}"), code, started);
+    ctx.metrics.latency.rpc_done(
+        crate::metrics::rpc_method_label(short, method),
+        code,
+        started,
+    );
 }
 
 /// The gRPC service a backend client calls.
