@@ -89,7 +89,7 @@ def start_stack(work, procs, replicas=1, edges=1, admins=None):
     procs["redis"] = subprocess.Popen(["redis-server", "--port", str(rport), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
                                       stdout=subprocess.DEVNULL)
     wait_port(rport)
-    base = dict(os.environ, ASTERISM_LOG="warn", ASTERISM_CONFIG_DIR=work, ASTERISM_REDIS_URL=f"redis://127.0.0.1:{rport}/")
+    base = dict(os.environ, ASTERISM_LOG=os.environ.get("ASTERISM_BENCH_LOG", "warn"), ASTERISM_CONFIG_DIR=work, ASTERISM_REDIS_URL=f"redis://127.0.0.1:{rport}/")
     grpc = {"registrar": [], "router": []}
     for i in range(1, replicas + 1):
         for kind in ("registrar", "router"):
@@ -128,7 +128,7 @@ def start_all_in_one(work, procs):
                                       stdout=subprocess.DEVNULL)
     wait_port(rport)
     sport = free_port()
-    env = dict(os.environ, ASTERISM_LOG="warn", ASTERISM_CONFIG_DIR=work, ASTERISM_REDIS_URL=f"redis://127.0.0.1:{rport}/",
+    env = dict(os.environ, ASTERISM_LOG=os.environ.get("ASTERISM_BENCH_LOG", "warn"), ASTERISM_CONFIG_DIR=work, ASTERISM_REDIS_URL=f"redis://127.0.0.1:{rport}/",
                ASTERISM_SIP_BIND=f"127.0.0.1:{sport}", ASTERISM_EDGE_ADMIN_LISTEN=f"127.0.0.1:{free_port()}",
                ASTERISM_CLUSTER_SECRET="bench-cluster-secret", ASTERISM_RTP_PORTS="40000-40999")
     procs["asterism"] = subprocess.Popen([os.path.join(rel, "asterism")], env=env)

@@ -17,6 +17,12 @@ pub fn method_name(snake: &str) -> String {
         .collect()
 }
 
+/// Whether a span is one of the per-RPC spans below (traces only: the log
+/// output leaves them out).
+pub fn is_rpc_span(name: &str) -> bool {
+    name == "grpc.client" || name == "grpc.server"
+}
+
 /// The span of a call to `service`'s `method` (e.g.
 /// `asterism.registrar.v1.Registrar`, `Register`), to enter around it.
 pub fn client_span(service: &str, method: &str) -> tracing::Span {
