@@ -23,7 +23,7 @@ Everything runs on loopback and stops by itself.
 import argparse, csv, os, shutil, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (ROOT, add_workers, apply_workers, TICK, cpu_percent, cpu_ticks, free_port, percentile,  # noqa: E402
+from common import (need_tools, ROOT, add_workers, apply_workers, TICK, cpu_percent, cpu_ticks, free_port, percentile,  # noqa: E402
                     start_all_in_one, start_stack, stop)
 USERS = 1000
 
@@ -43,9 +43,7 @@ def main():
     apply_workers(args)
     if not args.no_build:
         subprocess.run(["cargo", "build", "--release", "--bins", "--workspace"], cwd=ROOT, check=True)
-    for tool in ("sipp", "redis-server"):
-        if not shutil.which(tool):
-            sys.exit(f"{tool} is missing: apt-get install sip-tester redis-server")
+    need_tools("sipp", "redis-server")
     work = tempfile.mkdtemp(prefix="asterism-callbench-")
     with open(os.path.join(work, "sip.conf"), "w") as conf:
         conf.write("[general]\nrealm=asterisk\n\n[uas]\ntype=friend\nsecret=uaspw\nhost=dynamic\n\n[caller]\ntype=friend\nsecret=callerpw\nhost=dynamic\n")

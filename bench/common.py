@@ -1,6 +1,6 @@
 """Helpers shared by the load scripts: free loopback ports, per-process CPU
 from /proc, waiting for a listener."""
-import os, socket, sys, time
+import os, shutil, socket, sys, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TICK = os.sysconf("SC_CLK_TCK")
@@ -211,3 +211,11 @@ def apply_workers(args):
         os.environ["ASTERISM_WORKER_THREADS"] = str(args.workers)
     else:
         os.environ.pop("ASTERISM_WORKER_THREADS", None)
+
+
+def need_tools(*tools):
+    """Stop with the install command when a tool the bench drives is missing."""
+    packages = {"sipp": "sip-tester", "redis-server": "redis-server", "perf": "linux-perf"}
+    for tool in tools:
+        if not shutil.which(tool):
+            sys.exit(f"{tool} is missing: apt-get install {packages.get(tool, tool)}")

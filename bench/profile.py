@@ -19,7 +19,7 @@ import argparse, os, shutil, subprocess, sys, tempfile, time
 from collections import Counter
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import add_workers, apply_workers, ROOT, free_port, start_all_in_one, start_stack, stop  # noqa: E402
+from common import need_tools, add_workers, apply_workers, ROOT, free_port, start_all_in_one, start_stack, stop  # noqa: E402
 from register_load import write_users  # noqa: E402
 
 
@@ -51,9 +51,7 @@ def main():
     add_workers(ap)
     args = ap.parse_args()
     apply_workers(args)
-    for tool in ("sipp", "redis-server", "perf"):
-        if not shutil.which(tool):
-            sys.exit(f"{tool} is missing")
+    need_tools("sipp", "redis-server", "perf")
     out = os.path.join(ROOT, "target", "profile")
     os.makedirs(out, exist_ok=True)
     work = tempfile.mkdtemp(prefix="asterism-profile-")

@@ -20,7 +20,7 @@ Everything runs on loopback and stops by itself.
 import argparse, csv, os, shutil, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (ROOT, add_workers, apply_workers, TICK, cpu_percent, cpu_ticks, free_port, histogram,  # noqa: E402
+from common import (need_tools, ROOT, add_workers, apply_workers, TICK, cpu_percent, cpu_ticks, free_port, histogram,  # noqa: E402
                     histogram_quantile, percentile, start_all_in_one, start_stack, stop)
 USERS = 1000
 
@@ -38,9 +38,7 @@ def main():
     apply_workers(args)
     if not args.no_build:
         subprocess.run(["cargo", "build", "--release", "--bins", "--workspace"], cwd=ROOT, check=True)
-    for tool in ("sipp", "redis-server"):
-        if not shutil.which(tool):
-            sys.exit(f"{tool} is missing: apt-get install sip-tester redis-server")
+    need_tools("sipp", "redis-server")
     work = tempfile.mkdtemp(prefix="asterism-bench-")
     write_users(work)
     procs = {}

@@ -14,7 +14,7 @@ Usage: bench/register_timeline.py [--rate 6000] [--seconds 30] [--all-in-one]
 import argparse, glob, os, shutil, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import add_workers, apply_workers, ROOT, free_port, percentile, start_all_in_one, start_stack, stop  # noqa: E402
+from common import need_tools, add_workers, apply_workers, ROOT, free_port, percentile, start_all_in_one, start_stack, stop  # noqa: E402
 from register_load import write_users  # noqa: E402
 
 
@@ -26,9 +26,7 @@ def main():
     add_workers(ap)
     args = ap.parse_args()
     apply_workers(args)
-    for tool in ("sipp", "redis-server"):
-        if not shutil.which(tool):
-            sys.exit(f"{tool} is missing: apt-get install sip-tester redis-server")
+    need_tools("sipp", "redis-server")
     work = tempfile.mkdtemp(prefix="asterism-timeline-")
     write_users(work)
     procs = {}
