@@ -22,6 +22,7 @@ pub mod register;
 pub mod relay;
 pub mod reply;
 pub mod retry;
+pub mod router_lanes;
 pub mod seal;
 pub mod security;
 pub mod trace;
@@ -48,6 +49,8 @@ pub struct Ctx {
     /// REGISTERs on long-lived streams to the registrars.
     pub registrar_lanes: lanes::Lanes,
     pub router: RouterClient<Rpc>,
+    /// Calls' dialplans on long-lived streams to the routers.
+    pub router_lanes: router_lanes::RouterLanes,
     /// Media instances and their load (new sessions go to the least loaded).
     pub media: placement::Pool,
     /// host:port of this edge as others reach it.
@@ -336,6 +339,7 @@ impl Edge {
             cfg,
             registrar_lanes: lanes::Lanes::new(registrar.clone()),
             registrar,
+            router_lanes: router_lanes::RouterLanes::new(router.clone()),
             router,
             media,
             advertise,

@@ -1,10 +1,10 @@
 //! The tonic face of the router: `Execute` drives one [`Call`] per stream
-//! (doing the AstDB reads and writes the call asks for), `ShowDialplan`
+//! and `ExecuteLane` many ([`crate::drive`] runs each), `ShowDialplan`
 //! and `Reload` expose the dialplan, `Database` the AstDB.
 
-use crate::astdb::{full_key, AstDb};
-use crate::engine::db::{DbOp, DbRequest};
-use crate::engine::{Call, Next};
+use crate::astdb::full_key;
+use crate::drive::{drive, Out};
+use crate::engine::Call;
 use crate::service::Router;
 use asterism_proto::router::router_server::Router as RouterRpc;
 use asterism_proto::router::*;
@@ -19,9 +19,16 @@ pub struct RouterService(pub Arc<Router>, pub StepMetrics);
 
 /// Dialplan steps sent to the edge, by application.
 pub type StepMetrics = prometheus_client::metrics::family::Family<
-    Vec<(&'static str, String)>,
+    AppLabel,
     prometheus_client::metrics::counter::Counter,
 >;
+
+/// A dialplan application (`Dial`, `Playback`, …): a static name, so
+/// counting a step allocates nothing.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
+pub struct AppLabel {
+    pub application: &'static str,
+}
 
 type StepStream = Pin<Box<dyn Stream<Item = Result<Step, Status>> + Send>>;
 
@@ -55,10 +62,24 @@ impl RouterRpc for RouterService {
         let db = self.0.db();
         let call = Call::new(plan, &start).allow_system(self.0.allow_system());
         tokio::spawn(tracing::Instrument::instrument(
-            drive(call, events, tx, steps, db),
+            drive(call, events, Out::Stream(tx), steps, db),
             span,
         ));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    type ExecuteLaneStream = ReceiverStream<Result<LaneStep, Status>>;
+
+    async fn execute_lane(
+        &self,
+        req: Request<Streaming<LaneEvent>>,
+    ) -> Result<Response<Self::ExecuteLaneStream>, Status> {
+        let inbound = req.into_inner();
+        Ok(Response::new(crate::lanes::serve(
+            self.0.clone(),
+            self.1.clone(),
+            inbound,
+        )))
     }
 
     async fn show_dialplan(
@@ -153,137 +174,6 @@ impl RouterRpc for RouterService {
             },
         }))
     }
-}
-
-/// One call: send a step, wait for its result, until the dialplan ends or
-/// the edge goes away. Each step is a span from sending it to its result.
-async fn drive(
-    mut call: Call,
-    mut events: Streaming<CallEvent>,
-    tx: mpsc::Sender<Result<Step, Status>>,
-    steps: StepMetrics,
-    db: Arc<dyn AstDb>,
-) {
-    loop {
-        match call.advance() {
-            Next::Db(request) => database(&mut call, &*db, request).await,
-            Next::System(command) => {
-                let must = call.pending_system.as_ref().is_some_and(|(_, m)| *m);
-                let exit = run_system(&command).await;
-                call.system_done(exit, must);
-            }
-            Next::Step(step) => {
-                let span = step_span(&step);
-                if let Some(app) = &step.app {
-                    steps
-                        .get_or_create(&vec![(
-                            "application",
-                            crate::engine::app_name(app).to_owned(),
-                        )])
-                        .inc();
-                }
-                let reply = tracing::Instrument::instrument(
-                    async {
-                        if tx.send(Ok(step)).await.is_err() {
-                            return None;
-                        }
-                        events.next().await
-                    },
-                    span,
-                )
-                .await;
-                match reply {
-                    Some(Ok(CallEvent {
-                        event: Some(call_event::Event::Result(r)),
-                    })) => call.result(&r),
-                    Some(Ok(_)) => {
-                        let _ = tx
-                            .send(Err(Status::invalid_argument("expected a StepResult")))
-                            .await;
-                        return;
-                    }
-                    Some(Err(_)) | None => {
-                        call.abandon();
-                        return;
-                    }
-                }
-            }
-            Next::Finished(f) => {
-                let step = Step {
-                    step_id: 0,
-                    location: None,
-                    app: Some(step::App::Finished(f)),
-                    hangup_at_unix_ms: 0,
-                };
-                let _ = tx.send(Ok(step)).await;
-                return;
-            }
-        }
-    }
-}
-
-/// How long a `System()` command may run before it is killed.
-const SYSTEM_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
-
-/// `sh -c command`, waited for (without blocking the runtime); its exit
-/// code, None when it could not run or ran past [`SYSTEM_LIMIT`].
-async fn run_system(command: &str) -> Option<i32> {
-    let child = tokio::process::Command::new("/bin/sh")
-        .arg("-c")
-        .arg(command)
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .status();
-    match tokio::time::timeout(SYSTEM_LIMIT, child).await {
-        Ok(Ok(status)) => status.code(),
-        Ok(Err(e)) => {
-            tracing::warn!(command, "System(): {e}");
-            None
-        }
-        Err(_) => {
-            tracing::warn!(command, "System(): still running after 60 s: killed");
-            None
-        }
-    }
-}
-
-/// The AstDB work a call asked for. Asterisk's DB() reads an unreachable
-/// database as empty and logs; so does the router, and the call goes on.
-async fn database(call: &mut Call, db: &dyn AstDb, request: DbRequest) {
-    match request {
-        DbRequest::Get(keys) => {
-            let values = match db.get(&keys).await {
-                Ok(v) => v,
-                Err(e) => {
-                    tracing::warn!("DB: {e}");
-                    vec![None; keys.len()]
-                }
-            };
-            call.db_values(keys.into_iter().zip(values));
-        }
-        DbRequest::Write(ops) => {
-            for op in ops {
-                let result = match &op {
-                    DbOp::Put(k, v) => db.put(k, v).await,
-                    DbOp::Del(k) => db.del(k).await.map(|_| ()),
-                    DbOp::DelTree(t) => db.deltree(t).await.map(|_| ()),
-                };
-                if let Err(e) = result {
-                    tracing::warn!(?op, "DB write failed: {e}");
-                }
-            }
-        }
-    }
-}
-
-/// A span for one dialplan step: where it is and what it runs.
-fn step_span(step: &Step) -> tracing::Span {
-    let loc = step.location.clone().unwrap_or_default();
-    let (app, args) = match &step.app {
-        Some(a) => (crate::engine::app_name(a), format!("{a:?}")),
-        None => ("", String::new()),
-    };
-    tracing::info_span!("router.step", context = %loc.context, extension = %loc.extension, priority = loc.priority, application = app, arguments = %args)
 }
 
 /// The gRPC service to mount on a tonic server.

@@ -1,12 +1,13 @@
 //! The router over real gRPC (a tonic server on a loopback port, a tonic
 //! client): a call's steps stream one at a time, results steer the
 //! dialplan; ShowDialplan; Reload keeps the old dialplan when the new file
-//! is broken and reports file:line; a changed file is picked up by itself.
+//! is broken and reports file:line; a changed file is picked up by itself;
+//! a lane carries many calls, and the calls its edge leaves run `h`.
 
 use asterism_proto::router::router_client::RouterClient;
 use asterism_proto::router::{
-    call_event, step, CallEvent, CallStart, ReloadRequest, ShowDialplanRequest, StepResult,
-    StepStatus,
+    call_event, lane_event, lane_step, step, CallEvent, CallStart, DatabaseRequest, LaneEnd,
+    LaneEvent, LaneStep, ReloadRequest, ShowDialplanRequest, StepResult, StepStatus,
 };
 use asterism_router::service::Router;
 use std::path::PathBuf;
@@ -243,4 +244,157 @@ async fn a_changed_file_is_picked_up_and_running_calls_keep_their_dialplan() {
         call(&mut c, "default", "1", "").await,
         (vec!["Busy".into()], 486)
     );
+}
+
+/// A lane's messages for the test to send, and what comes back.
+struct Lane {
+    tx: mpsc::Sender<LaneEvent>,
+    rx: tonic::Streaming<LaneStep>,
+}
+
+impl Lane {
+    async fn open(c: &mut RouterClient<Channel>) -> Lane {
+        let (tx, rx) = mpsc::channel(16);
+        let rx = c
+            .execute_lane(ReceiverStream::new(rx))
+            .await
+            .unwrap()
+            .into_inner();
+        Lane { tx, rx }
+    }
+
+    async fn send(&self, call: u64, event: lane_event::Event) {
+        let traceparent = String::new();
+        let m = LaneEvent {
+            call,
+            event: Some(event),
+            traceparent,
+        };
+        self.tx.send(m).await.unwrap();
+    }
+
+    async fn start(&self, call: u64, exten: &str, caller: &str) {
+        let start = CallStart {
+            call_id: format!("lane-{call}"),
+            context: "default".into(),
+            extension: exten.into(),
+            callerid_num: caller.into(),
+            ..Default::default()
+        };
+        self.send(call, lane_event::Event::Start(start)).await;
+    }
+
+    async fn ok(&self, call: u64, step_id: u64) {
+        let r = StepResult {
+            step_id,
+            status: StepStatus::Ok as i32,
+            ..Default::default()
+        };
+        self.send(call, lane_event::Event::Result(r)).await;
+    }
+
+    async fn next(&mut self) -> LaneStep {
+        tokio::time::timeout(Duration::from_secs(5), self.rx.message())
+            .await
+            .expect("the router answers")
+            .unwrap()
+            .expect("the lane goes on")
+    }
+}
+
+#[tokio::test]
+async fn a_lane_carries_interleaved_calls() {
+    let (mut c, _, _tmp, _) = serve(LAB).await;
+    let mut lane = Lane::open(&mut c).await;
+    for (call, exten) in [(1, "3666"), (2, "4444"), (3, "3666")] {
+        lane.start(call, exten, "62").await;
+    }
+    let mut apps: std::collections::HashMap<u64, Vec<String>> = Default::default();
+    let mut finished = std::collections::HashMap::new();
+    while finished.len() < 3 {
+        let m = lane.next().await;
+        let seen = apps.entry(m.call).or_default();
+        match m.answer {
+            Some(lane_step::Answer::Accepted(_)) => {
+                assert!(seen.is_empty(), "taken before its steps");
+                seen.push("taken".into());
+            }
+            Some(lane_step::Answer::Step(s)) => match s.app.unwrap() {
+                step::App::Finished(f) => {
+                    finished.insert(m.call, f.sip_code);
+                }
+                app => {
+                    seen.push(asterism_router::engine::app_name(&app).to_owned());
+                    lane.ok(m.call, s.step_id).await;
+                }
+            },
+            None => panic!("call {} failed: {}", m.call, m.error_message),
+        }
+    }
+    let echo: Vec<String> = ["taken", "Answer", "Playback", "Echo"]
+        .map(String::from)
+        .into();
+    assert_eq!(apps[&1], echo);
+    assert_eq!(apps[&3], echo);
+    assert_eq!(apps[&2], ["taken"]);
+    assert_eq!((finished[&1], finished[&2], finished[&3]), (0, 404, 0));
+    // A number in use is refused, the lane goes on.
+    lane.start(9, "1", "62").await;
+    lane.start(9, "1", "62").await;
+    assert!(matches!(
+        lane.next().await.answer,
+        Some(lane_step::Answer::Accepted(_))
+    ));
+    let refused = lane.next().await;
+    assert_eq!(
+        (refused.call, refused.error_code),
+        (9, tonic::Code::InvalidArgument as i32)
+    );
+}
+
+/// What `h` stored for caller `who` (polled: it runs after the call goes).
+async fn hung_up(c: &mut RouterClient<Channel>, who: &str) -> bool {
+    for _ in 0..100 {
+        let get = DatabaseRequest {
+            op: "get".into(),
+            family: "hung".into(),
+            key: who.into(),
+            value: String::new(),
+        };
+        if c.database(get).await.unwrap().into_inner().found {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn calls_the_edge_leaves_are_abandoned_and_run_h() {
+    let plan =
+        "[default]\nexten => 1,1,Wait(30)\nexten => h,1,Set(DB(hung/${CALLERID(num)})=yes)\n";
+    let (mut c, _, _tmp, _) = serve(plan).await;
+    let mut lane = Lane::open(&mut c).await;
+    let first_step = |m: LaneStep| match m.answer {
+        Some(lane_step::Answer::Step(s)) => s.step_id,
+        other => panic!("expected a step for call {}: {other:?}", m.call),
+    };
+    // One ended by the edge mid-step.
+    lane.start(1, "1", "101").await;
+    assert!(matches!(
+        lane.next().await.answer,
+        Some(lane_step::Answer::Accepted(_))
+    ));
+    first_step(lane.next().await);
+    lane.send(1, lane_event::Event::End(LaneEnd {})).await;
+    assert!(hung_up(&mut c, "101").await, "h ran for the ended call");
+    // Results and ends of calls it does not have are let go.
+    lane.ok(77, 1).await;
+    lane.send(78, lane_event::Event::End(LaneEnd {})).await;
+    // The lane going away abandons what is left on it.
+    lane.start(3, "1", "103").await;
+    lane.next().await;
+    first_step(lane.next().await);
+    drop(lane);
+    assert!(hung_up(&mut c, "103").await, "h ran when the lane ended");
 }

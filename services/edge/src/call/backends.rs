@@ -232,7 +232,23 @@ pub enum EchoEnd {
 /// The router's side of a call's dialplan: its steps, and where results go.
 pub struct Dialplan {
     pub steps: Pin<Box<dyn futures::Stream<Item = Result<Step, tonic::Status>> + Send>>,
-    pub results: mpsc::Sender<CallEvent>,
+    pub results: Results,
+}
+
+/// Where a call's step results go: a stream of its own, or its lane.
+pub enum Results {
+    Stream(mpsc::Sender<CallEvent>),
+    Lane(crate::router_lanes::OnLane),
+}
+
+impl Results {
+    /// Send a step's result; false when the router can no longer be reached.
+    pub async fn send(&self, event: CallEvent) -> bool {
+        match self {
+            Results::Stream(tx) => tx.send(event).await.is_ok(),
+            Results::Lane(call) => call.send(event).await,
+        }
+    }
 }
 
 pub trait Backends: Send + Sync + 'static {

@@ -93,7 +93,7 @@ impl Task {
                             event: Some(call_event::Event::Result(r)),
                         };
                         let sent = match &plan {
-                            Some(p) => p.results.send(event).await.is_ok(),
+                            Some(p) => p.results.send(event).await,
                             None => false,
                         };
                         if !sent {

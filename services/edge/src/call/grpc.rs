@@ -10,14 +10,12 @@ use asterism_proto::registrar::{
     AcquireCallRequest, AuthFailure, Binding, LookupRequest, Outcome, RegisterRequest,
     RegisterResponse, ReleaseCallRequest, SignRequest,
 };
-use asterism_proto::router::{call_event, CallEvent, CallStart};
+use asterism_proto::router::CallStart;
 use asterism_sip::transport::Flow;
 use asterism_sip::transport::Kind;
 use futures::StreamExt;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
 
 pub struct GrpcBackends(pub Arc<Ctx>);
 
@@ -252,20 +250,9 @@ impl Backends for GrpcBackends {
     fn execute(&self, start: CallStart) -> BoxFuture<Result<Dialplan, BackendError>> {
         let ctx = self.0.clone();
         Box::pin(async move {
-            // A new stream per try: one balanced onto a dead replica never
-            // reached it (see crate::retry).
-            let attempt = || {
-                let mut router = ctx.router.clone();
-                let (tx, rx) = mpsc::channel(4);
-                let first = CallEvent {
-                    event: Some(call_event::Event::Start(start.clone())),
-                };
-                async move {
-                    let _ = tx.send(first).await;
-                    let steps = router.execute(ReceiverStream::new(rx)).await?;
-                    Ok((steps.into_inner(), tx))
-                }
-            };
+            // On the lanes (crate::router_lanes); a lane that breaks
+            // before the router took the call is left for another.
+            let attempt = || ctx.router_lanes.open(&start);
             let span = asterism_telemetry::rpc::client_span("asterism.router.v1.Router", "Execute");
             let started = std::time::Instant::now();
             let opened = tracing::Instrument::instrument(
@@ -276,10 +263,7 @@ impl Backends for GrpcBackends {
             let router = "asterism.router.v1.Router";
             timed(&ctx, router, "Execute", started, opened.as_ref().err());
             match opened {
-                Ok((steps, results)) => Ok(Dialplan {
-                    steps: Box::pin(steps),
-                    results,
-                }),
+                Ok(plan) => Ok(plan),
                 Err(status) => {
                     tracing::warn!(code = ?status.code(), "router unavailable");
                     Err(BackendError::Unavailable)

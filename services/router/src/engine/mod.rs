@@ -472,19 +472,28 @@ impl Call {
         }
     }
 
-    /// The edge went away mid-call: run `h` with no more steps.
+    /// The edge went away mid-call: run `h` with no more steps (and
+    /// without its AstDB work: see [`Call::leave`] for that).
     pub fn abandon(&mut self) -> Finished {
+        self.leave();
+        loop {
+            if let Next::Finished(f) = self.advance() {
+                return f;
+            }
+        }
+    }
+
+    /// The edge went away mid-call: from here the call runs `h`, whose
+    /// steps no edge will run (the caller skips them) but whose AstDB work
+    /// and `System()` commands still happen, as on an Asterisk channel hung
+    /// up under its application.
+    pub fn leave(&mut self) {
         // A Local channel holding the Dial goes first (its `h` runs).
         if let Some(mut d) = self.delegate.take() {
             let _ = d.call.abandon();
         }
         self.local = None;
         self.hang_up(0, "caller hung up");
-        loop {
-            if let Next::Finished(f) = self.advance() {
-                return f;
-            }
-        }
     }
 
     pub(crate) fn plan(&self) -> &Arc<Dialplan> {

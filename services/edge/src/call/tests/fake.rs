@@ -334,7 +334,7 @@ impl Backends for Fake {
         Box::pin(async move {
             Ok(Dialplan {
                 steps: Box::pin(steps),
-                results,
+                results: Results::Stream(results),
             })
         })
     }
