@@ -8,7 +8,9 @@ asterism-edge (release builds, separate processes; or the all-in-one
 a sipp UAC (bench/sipp/call_timed.xml: INVITE, 401, INVITE with digest, 180,
 200, ACK, hold, BYE) through the edge and router's `Dial(SIP/uas)` at
 increasing rates, and prints per step failed calls, retransmissions, the CPU
-each process used (100% = one core), the CPU time per call summed over
+each process used (100% = one core), the load generators' (sipp%) and the
+whole machine's (box%: 200 = two cores busy, so a rate beyond it needs less
+CPU per call, not more threads), the CPU time per call summed over
 Asterism's processes and Redis (the figure that travels across machines), and
 the p50/p99 response times (the INVITE with digest to its 200, the BYE to its
 200).
@@ -20,7 +22,7 @@ Usage: bench/call_load.py [--rates 100,200,...] [--seconds 5] [--hold-ms 500]
                           [--all-in-one]   (the `asterism` binary, with Redis)
 Everything runs on loopback and stops by itself.
 """
-import argparse, csv, os, shutil, subprocess, sys, tempfile, time
+import argparse, csv, os, resource, shutil, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import (need_tools, ROOT, add_workers, apply_workers, TICK, cpu_percent, cpu_ticks, free_port, percentile,  # noqa: E402
@@ -70,14 +72,14 @@ def main():
         time.sleep(0.3)
         kinds = sorted({k.rstrip("0123456789") for k in procs})
         print(f"{'calls/s':>7} {'done':>7} {'failed':>6} {'retrans':>7} " + " ".join(f"{k + '%':>10}" for k in kinds)
-              + f" {'us/call':>8} {'setup p50/p99 ms':>17} {'BYE p50/p99 ms':>15}")
+              + f" {'sipp%':>6} {'box%':>5} {'us/call':>8} {'setup p50/p99 ms':>17} {'BYE p50/p99 ms':>15}")
         best = 0
         for rate in [int(r) for r in args.rates.split(",")]:
             row = step(rate, args, work, sport, procs)
             cpu = " ".join(f"{row.get(k, 0):>10.0f}" for k in kinds)
             rt = [f"{row['p50'][i]:.2f}/{row['p99'][i]:.2f}" for i in (1, 2)]
-            print(f"{rate:>7} {row['ok']:>7} {row['failed']:>6} {row['retrans']:>7} {cpu} {row['us_per_call']:>8.0f}"
-                  f" {rt[0]:>17} {rt[1]:>15}", flush=True)
+            print(f"{rate:>7} {row['ok']:>7} {row['failed']:>6} {row['retrans']:>7} {cpu} {row['sipp']:>6.0f} {row['box']:>5.0f}"
+                  f" {row['us_per_call']:>8.0f} {rt[0]:>17} {rt[1]:>15}", flush=True)
             if row["failed"] == 0 and row["retrans"] == 0 and row["ok"] == rate * args.seconds:
                 best = rate
             else:
@@ -89,9 +91,30 @@ def main():
         shutil.rmtree(work, ignore_errors=True)
 
 
+def uas_pid():
+    """The sipp UAS (it runs in the background, not as our child)."""
+    out = subprocess.run(["pgrep", "-f", "sipp -sn uas -i 127.0.0.1 -p"], capture_output=True, text=True).stdout.split()
+    return int(out[0]) if out else 0
+
+
+def children_cpu():
+    """CPU seconds of the children waited for (the sipp UAC of each step)."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def box_ticks():
+    """Busy CPU ticks of the whole machine, all cores."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return sum(v) - v[3] - v[4]
+
+
 def step(rate, args, work, sport, procs):
     calls = rate * args.seconds
     before = {k: cpu_ticks(p.pid) for k, p in procs.items()}
+    uas = uas_pid()
+    uas_before, uac_before, box_before = cpu_ticks(uas), children_cpu(), box_ticks()
     t0 = time.time()
     stats = os.path.join(work, f"stats-{rate}.csv")
     rtts = os.path.join(work, f"rtt-{rate}")
@@ -107,6 +130,11 @@ def step(rate, args, work, sport, procs):
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=rtts)
     elapsed = time.time() - t0
     row = cpu_percent(procs, before, elapsed)
+    # The load generators' share, and the whole machine's (200 = two cores
+    # busy): where the box is full, a higher rate needs less CPU per call.
+    uac = children_cpu() - uac_before
+    row["sipp"] = 100.0 * ((cpu_ticks(uas) - uas_before) / TICK + uac) / elapsed
+    row["box"] = 100.0 * (box_ticks() - box_before) / TICK / elapsed
     with open(stats) as f:
         last = list(csv.DictReader(f, delimiter=";"))[-1]
     row.update(ok=int(last["SuccessfulCall(C)"]), failed=int(last["FailedCall(C)"]), retrans=int(last["Retransmissions(C)"]))

@@ -115,9 +115,9 @@ macro_rules! kind_of_call {
             if let Some(answer) = self.streamed($kind, $name, Call::$call(req.clone()), pick).await {
                 return answer;
             }
+            // Boxed: a tonic call's future is large, and rarely made here.
             let mut client = self.client.clone();
-            client
-                .$method(request(req, timeout))
+            Box::pin(client.$method(request(req, timeout)))
                 .await
                 .map(tonic::Response::into_inner)
         }
@@ -223,8 +223,8 @@ impl Lanes {
         *slot = None;
         let (out, rx) = mpsc::channel(QUEUE);
         let mut client = self.client.clone();
-        let inbound = client
-            .register_stream(ReceiverStream::new(rx))
+        // Boxed: a large future, made once per lane, not in every call's.
+        let inbound = Box::pin(client.register_stream(ReceiverStream::new(rx)))
             .await?
             .into_inner();
         let lane = Arc::new(Lane {

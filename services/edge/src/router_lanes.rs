@@ -165,7 +165,8 @@ impl RouterLanes {
                 other => return other,
             }
         }
-        self.own_stream(start).await
+        // Boxed: a tonic call's future is large, and rarely made here.
+        Box::pin(self.own_stream(start)).await
     }
 
     async fn on_lane(&self, start: &CallStart) -> Result<Dialplan, Status> {
@@ -254,8 +255,8 @@ impl RouterLanes {
         *slot = None;
         let (out, rx) = mpsc::channel(QUEUE);
         let mut client = self.client.clone();
-        let inbound = client
-            .execute_lane(ReceiverStream::new(rx))
+        // Boxed: a large future, made once per lane, not in every call's.
+        let inbound = Box::pin(client.execute_lane(ReceiverStream::new(rx)))
             .await?
             .into_inner();
         let lane = Arc::new(Lane {

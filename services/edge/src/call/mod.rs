@@ -62,6 +62,35 @@ impl Incoming {
         (tx, rx): (mpsc::Sender<LegEvent>, mpsc::Receiver<LegEvent>),
         admission: Option<tokio::sync::OwnedSemaphorePermit>,
     ) {
+        // Built by a plain function, on the heap, as is its drive below:
+        // the call's task would otherwise carry (and move on spawn) ~15 KB.
+        let (mut task, call_id) = self.task(&ctx, core, key, flow, tx, admission);
+        ctx.metrics.calls_active.inc();
+        let backends: Arc<dyn backends::Backends> = Arc::new(grpc::GrpcBackends(ctx.clone()));
+        Box::pin(task.drive(backends, rx)).await;
+        ctx.metrics.calls_active.dec();
+        let outcome = task.machine.outcome();
+        ctx.metrics.call_ended(outcome);
+        let span = tracing::Span::current();
+        span.record("asterism.call.outcome", outcome);
+        if let Some(code) = task.machine.final_status() {
+            crate::trace::record_status(&span, code);
+            if crate::trace::is_challenge(code) {
+                ctx.joins.remember(&call_id, &span);
+            }
+        }
+    }
+
+    /// The call's machine and task, ready to drive.
+    fn task(
+        self,
+        ctx: &Arc<Ctx>,
+        core: CoreHandle,
+        key: TsxKey,
+        flow: Flow,
+        tx: mpsc::Sender<LegEvent>,
+        admission: Option<tokio::sync::OwnedSemaphorePermit>,
+    ) -> (Box<driver::Task>, String) {
         let call_id = self.checked.call_id.clone();
         let host = ctx.sip_host(&self.request);
         let entry = ctx.calls.enter(
@@ -86,7 +115,7 @@ impl Incoming {
         );
         let mut machine = machine::Machine::new(a, entry, ctx.cfg.retry_after);
         machine.hold(admission);
-        let mut task = driver::Task::new(machine, core, tx, &call_id);
+        let mut task = Box::new(driver::Task::new(machine, core, tx, &call_id));
         let (answers, arrived) = (
             ctx.metrics.latency.answer.clone(),
             std::time::Instant::now(),
@@ -96,19 +125,6 @@ impl Incoming {
                 answers.observe(arrived.elapsed().as_secs_f64());
             }
         });
-        ctx.metrics.calls_active.inc();
-        let backends: Arc<dyn backends::Backends> = Arc::new(grpc::GrpcBackends(ctx.clone()));
-        task.drive(backends, rx).await;
-        ctx.metrics.calls_active.dec();
-        let outcome = task.machine.outcome();
-        ctx.metrics.call_ended(outcome);
-        let span = tracing::Span::current();
-        span.record("asterism.call.outcome", outcome);
-        if let Some(code) = task.machine.final_status() {
-            crate::trace::record_status(&span, code);
-            if crate::trace::is_challenge(code) {
-                ctx.joins.remember(&call_id, &span);
-            }
-        }
+        (task, call_id)
     }
 }
