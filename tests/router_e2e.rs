@@ -1,12 +1,14 @@
 //! The router as its own process (`asterism-router`) over gRPC: the lab's
 //! echo program, SIGHUP reloads (a broken file keeps the old dialplan), and
-//! the offline `asterism dialplan check|show` tools.
+//! the offline `asterism dialplan check|show` tools; a draining router's
+//! lanes refuse new calls and serve the ones they have.
 
 mod common;
 
 use asterism_proto::router::router_client::RouterClient;
 use asterism_proto::router::{
-    call_event, step, CallEvent, CallStart, ShowDialplanRequest, StepResult, StepStatus,
+    call_event, lane_event, lane_step, step, CallEvent, CallStart, LaneEvent, LaneStep,
+    ShowDialplanRequest, StepResult, StepStatus,
 };
 use asterism_testkit::{bin_path, free_port, Service};
 use common::TempDir;
@@ -214,5 +216,96 @@ fn all_in_one_serves_the_router_too() {
     assert!(
         stderr.contains("extensions.conf:3:1: error: cannot read"),
         "{stderr}"
+    );
+}
+
+/// One message from the lane, in time.
+async fn lane_next(rx: &mut tonic::Streaming<LaneStep>) -> LaneStep {
+    tokio::time::timeout(Duration::from_secs(5), rx.message())
+        .await
+        .expect("the router answers")
+        .unwrap()
+        .expect("the lane goes on")
+}
+
+fn lane_start(call: u64) -> LaneEvent {
+    LaneEvent {
+        call,
+        event: Some(lane_event::Event::Start(CallStart {
+            context: "default".into(),
+            extension: "1".into(),
+            ..Default::default()
+        })),
+        traceparent: String::new(),
+    }
+}
+
+#[tokio::test]
+async fn a_draining_router_refuses_new_calls_on_its_lanes_and_ends_its_own() {
+    let dir = TempDir::new("router-drain");
+    std::fs::write(
+        dir.0.join("extensions.conf"),
+        "[default]\nexten => 1,1,Wait(1)\n same => n,Hangup()\n",
+    )
+    .unwrap();
+    let port = free_port();
+    let router = Service::start(
+        "asterism-router",
+        &[
+            ("ASTERISM_CONFIG_DIR", dir.0.display().to_string()),
+            ("ASTERISM_ROUTER_LISTEN", format!("127.0.0.1:{port}")),
+            (
+                "ASTERISM_ADMIN_LISTEN",
+                format!("127.0.0.1:{}", free_port()),
+            ),
+            ("ASTERISM_DRAIN_SECS", "10".into()),
+        ],
+    );
+    common::wait_tcp(port);
+    let mut c = RouterClient::connect(format!("http://127.0.0.1:{port}"))
+        .await
+        .unwrap();
+    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    let mut lane = c
+        .execute_lane(ReceiverStream::new(rx))
+        .await
+        .unwrap()
+        .into_inner();
+    tx.send(lane_start(1)).await.unwrap();
+    assert!(matches!(
+        lane_next(&mut lane).await.answer,
+        Some(lane_step::Answer::Accepted(_))
+    ));
+    let wait = lane_next(&mut lane).await;
+    router.signal("TERM");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // A new call is refused as "go elsewhere"…
+    tx.send(lane_start(2)).await.unwrap();
+    let refused = lane_next(&mut lane).await;
+    assert_eq!(
+        (refused.call, refused.error_code),
+        (2, tonic::Code::Unavailable as i32),
+        "{refused:?}"
+    );
+    // …and the call it has runs to its end.
+    let Some(lane_step::Answer::Step(wait)) = wait.answer else {
+        panic!("expected the Wait step: {wait:?}");
+    };
+    let result = StepResult {
+        step_id: wait.step_id,
+        status: StepStatus::Ok as i32,
+        ..Default::default()
+    };
+    tx.send(LaneEvent {
+        call: 1,
+        event: Some(lane_event::Event::Result(result)),
+        traceparent: String::new(),
+    })
+    .await
+    .unwrap();
+    let hangup = lane_next(&mut lane).await;
+    assert!(
+        matches!(&hangup.answer, Some(lane_step::Answer::Step(s)) if matches!(s.app, Some(step::App::Hangup(_)))),
+        "{hangup:?}"
     );
 }

@@ -15,7 +15,17 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
 
-pub struct RouterService(pub Arc<Router>, pub StepMetrics);
+pub struct RouterService(pub Arc<Router>, pub StepMetrics, pub LaneLimit);
+
+/// Calls one lane may carry at once ([`crate::lanes::CALLS_PER_LANE`]).
+#[derive(Clone, Copy)]
+pub struct LaneLimit(pub usize);
+
+impl Default for LaneLimit {
+    fn default() -> Self {
+        LaneLimit(crate::lanes::CALLS_PER_LANE)
+    }
+}
 
 /// Dialplan steps sent to the edge, by application.
 pub type StepMetrics = prometheus_client::metrics::family::Family<
@@ -79,6 +89,7 @@ impl RouterRpc for RouterService {
             self.0.clone(),
             self.1.clone(),
             inbound,
+            self.2 .0,
         )))
     }
 
@@ -186,5 +197,5 @@ pub fn service_with_metrics(
     router: Arc<Router>,
     steps: StepMetrics,
 ) -> router_server::RouterServer<RouterService> {
-    router_server::RouterServer::new(RouterService(router, steps))
+    router_server::RouterServer::new(RouterService(router, steps, LaneLimit::default()))
 }

@@ -29,14 +29,16 @@ const OUT_QUEUE: usize = 1024;
 /// Results queued for one call: it is sent one step at a time.
 const RESULTS: usize = 2;
 
-/// Serve the calls `inbound` brings; their steps, as they come.
+/// Serve the calls `inbound` brings, at most `limit` at once; their
+/// steps, as they come.
 pub fn serve(
     router: Arc<Router>,
     steps: StepMetrics,
     inbound: Streaming<LaneEvent>,
+    limit: usize,
 ) -> ReceiverStream<Result<LaneStep, Status>> {
     let (tx, rx) = mpsc::channel(OUT_QUEUE);
-    tokio::spawn(read(router, steps, inbound, tx));
+    tokio::spawn(read(router, steps, inbound, tx, limit));
     ReceiverStream::new(rx)
 }
 
@@ -47,6 +49,7 @@ async fn read(
     steps: StepMetrics,
     mut inbound: Streaming<LaneEvent>,
     tx: mpsc::Sender<Result<LaneStep, Status>>,
+    limit: usize,
 ) {
     let mut calls: HashMap<u64, mpsc::Sender<Result<CallEvent, Status>>> = HashMap::new();
     let stop = asterism_config::shutdown::signal();
@@ -74,7 +77,7 @@ async fn read(
                 let refused = if draining {
                     Some(Status::unavailable("the router is shutting down"))
                 } else {
-                    full(&mut calls, id)
+                    full(&mut calls, id, limit)
                 };
                 let answer = match refused {
                     Some(status) => lane_message(id, Err(status)),
@@ -118,11 +121,12 @@ async fn read(
 fn full(
     calls: &mut HashMap<u64, mpsc::Sender<Result<CallEvent, Status>>>,
     id: u64,
+    limit: usize,
 ) -> Option<Status> {
-    if calls.len() >= CALLS_PER_LANE {
+    if calls.len() >= limit {
         calls.retain(|_, c| !c.is_closed());
     }
-    if calls.len() >= CALLS_PER_LANE {
+    if calls.len() >= limit {
         return Some(Status::resource_exhausted("this call lane is full"));
     }
     calls

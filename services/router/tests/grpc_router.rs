@@ -5,10 +5,12 @@
 //! a lane carries many calls, and the calls its edge leaves run `h`.
 
 use asterism_proto::router::router_client::RouterClient;
+use asterism_proto::router::router_server;
 use asterism_proto::router::{
     call_event, lane_event, lane_step, step, CallEvent, CallStart, DatabaseRequest, LaneEnd,
     LaneEvent, LaneStep, ReloadRequest, ShowDialplanRequest, StepResult, StepStatus,
 };
+use asterism_router::grpc::{LaneLimit, RouterService, StepMetrics};
 use asterism_router::service::Router;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -26,6 +28,13 @@ impl Drop for Tmp {
 }
 
 async fn serve(text: &str) -> (RouterClient<Channel>, Arc<Router>, Tmp, PathBuf) {
+    serve_limited(text, LaneLimit::default()).await
+}
+
+async fn serve_limited(
+    text: &str,
+    limit: LaneLimit,
+) -> (RouterClient<Channel>, Arc<Router>, Tmp, PathBuf) {
     let dir = std::env::temp_dir().join(format!(
         "asterism-router-{}-{}",
         std::process::id(),
@@ -40,7 +49,11 @@ async fn serve(text: &str) -> (RouterClient<Channel>, Arc<Router>, Tmp, PathBuf)
     let addr = listener.local_addr().unwrap();
     tokio::spawn(
         tonic::transport::Server::builder()
-            .add_service(asterism_router::grpc::service(router.clone()))
+            .add_service(router_server::RouterServer::new(RouterService(
+                router.clone(),
+                StepMetrics::default(),
+                limit,
+            )))
             .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
     );
     let client = RouterClient::connect(format!("http://{addr}"))
@@ -397,4 +410,32 @@ async fn calls_the_edge_leaves_are_abandoned_and_run_h() {
     first_step(lane.next().await);
     drop(lane);
     assert!(hung_up(&mut c, "103").await, "h ran when the lane ended");
+}
+
+#[tokio::test]
+async fn a_full_lane_refuses_new_calls_until_one_ends() {
+    let plan = "[default]\nexten => 1,1,Wait(30)\n";
+    let (mut c, _, _tmp, _) = serve_limited(plan, LaneLimit(2)).await;
+    let mut lane = Lane::open(&mut c).await;
+    for call in [1, 2, 3] {
+        lane.start(call, "1", "62").await;
+    }
+    let mut refused = Vec::new();
+    for _ in 0..5 {
+        let m = lane.next().await;
+        if m.error_code != 0 {
+            refused.push((m.call, m.error_code));
+        }
+    }
+    let full = tonic::Code::ResourceExhausted as i32;
+    assert_eq!(refused, [(3, full)], "the third call is refused");
+    // A call that ends makes room.
+    lane.send(1, lane_event::Event::End(LaneEnd {})).await;
+    lane.start(4, "1", "62").await;
+    let taken = lane.next().await;
+    assert_eq!(taken.call, 4);
+    assert!(
+        matches!(taken.answer, Some(lane_step::Answer::Accepted(_))),
+        "{taken:?}"
+    );
 }
