@@ -58,6 +58,16 @@ impl Drop for Guard {
     }
 }
 
+/// Whether a span lives inside a request's own span (a dialplan step, a SIP
+/// transaction, a request relayed between legs): log lines carry it only
+/// at `debug`; traces always.
+pub fn is_detail_span(name: &str) -> bool {
+    matches!(
+        name,
+        "router.step" | "sip.server_transaction" | "sip.client_transaction" | "sip.relay"
+    )
+}
+
 /// Install the global subscriber. `service` names the process in traces
 /// unless `OTEL_SERVICE_NAME` says otherwise. Must run inside a tokio runtime
 /// when OTLP export is on.
@@ -101,13 +111,21 @@ pub fn init(service: &'static str) -> Result<Guard, TelemetryError> {
     // the log lines keep the call's, the REGISTER's and the step's context
     // without them, and with no exporter nothing else wants them, so they
     // are never built (a slab slot, their fields and formatted text on every
-    // request: 10-15 % of the edge's CPU under call load).
+    // request: 10-15 % of the edge's CPU under call load). The spans nested
+    // inside a request's own ([`is_detail_span`]: a dialplan step, a SIP
+    // transaction, a relayed request) give log lines their context only at
+    // `debug`: at `info` a line names its call (or REGISTER) and not the
+    // step inside it, and those spans are not built for the log.
     // (The hint keeps ASTERISM_LOG's level as the global maximum: without
     // one, `and` would drop it, and every disabled trace!/debug! in the
     // dependencies would be checked one by one.)
-    let no_rpc_spans =
-        tracing_subscriber::filter::filter_fn(|m| !(m.is_span() && rpc::is_rpc_span(m.name())))
-            .with_max_level_hint(tracing_subscriber::filter::LevelFilter::TRACE);
+    let detail = filter
+        .max_level_hint()
+        .is_none_or(|l| l >= tracing_subscriber::filter::LevelFilter::DEBUG);
+    let no_rpc_spans = tracing_subscriber::filter::filter_fn(move |m| {
+        !(m.is_span() && (rpc::is_rpc_span(m.name()) || (!detail && is_detail_span(m.name()))))
+    })
+    .with_max_level_hint(tracing_subscriber::filter::LevelFilter::TRACE);
     let log_filter = filter.and(no_rpc_spans);
     // Without an exporter there is no trace layer at all: an absent
     // (`None`) layer would declare interest in every span, and they would

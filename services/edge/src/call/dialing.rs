@@ -134,7 +134,9 @@ impl Machine {
         self.entry.state("answered");
         self.entry.leg_state(&winner.dialog.call_id, "confirmed");
         self.entry.leg_state(&self.a.checked.call_id, "confirmed");
-        tracing::info!(callee = %winner.dialog.call_id, "call answered and bridged");
+        // Per call, so `debug`: at the default level a log line is
+        // something to act on, as in Asterisk's default `messages` log.
+        tracing::debug!(callee = %winner.dialog.call_id, "call answered and bridged");
         self.callee = Some(winner);
         self.state = CallState::Bridged;
         self.start_limit(now);
