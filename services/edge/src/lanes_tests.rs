@@ -5,56 +5,16 @@
 //! `crate::retry` sends it again).
 
 use super::*;
+use crate::test_gate::{forwarder, serve as serve_gate, Gate, Named};
 use asterism_proto::registrar::{ContactSpec, Outcome};
-use std::convert::Infallible;
-use tonic::codegen::{http, BoxFuture, Service};
 
 const SIP_CONF: &str =
     "[general]\nrealm=asterisk\n\n[alice]\ntype=friend\nsecret=alicepw\nhost=dynamic\n";
 
-/// The registrar's service behind a gate that notes each method called
-/// and, for an "older" registrar, answers `RegisterStream` UNIMPLEMENTED.
-#[derive(Clone)]
-struct Gate<S> {
-    inner: S,
-    refuse_stream: bool,
-    seen: Arc<Mutex<Vec<String>>>,
-}
+/// The registrar's name, for its gate.
+struct RegistrarName;
 
-impl<S> Service<http::Request<tonic::body::Body>> for Gate<S>
-where
-    S: Service<
-            http::Request<tonic::body::Body>,
-            Response = http::Response<tonic::body::Body>,
-            Error = Infallible,
-        > + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-{
-    type Response = http::Response<tonic::body::Body>;
-    type Error = Infallible;
-    type Future = BoxFuture<Self::Response, Self::Error>;
-
-    fn poll_ready(
-        &mut self,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), Infallible>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, req: http::Request<tonic::body::Body>) -> Self::Future {
-        let path = req.uri().path().to_owned();
-        lock(&self.seen).push(path.rsplit('/').next().unwrap_or_default().to_owned());
-        if self.refuse_stream && path.ends_with("/RegisterStream") {
-            return Box::pin(async { Ok(Status::unimplemented("older registrar").into_http()) });
-        }
-        let mut inner = self.inner.clone();
-        Box::pin(async move { inner.call(req).await })
-    }
-}
-
-impl<S> tonic::server::NamedService for Gate<S> {
+impl Named for RegistrarName {
     const NAME: &'static str = "asterism.registrar.v1.Registrar";
 }
 
@@ -68,20 +28,10 @@ async fn serve(refuse_stream: bool, redis_url: Option<String>) -> Served {
     let tag = format!("lanes-{refuse_stream}-{}", redis_url.is_some());
     let registrar =
         asterism_registrar::with_sip_conf(&tag, SIP_CONF, redis_url.as_deref()).unwrap();
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let gate = Gate {
-        inner: asterism_registrar::service(registrar),
-        refuse_stream,
-        seen: seen.clone(),
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let _ = tonic::transport::Server::builder()
-            .add_service(gate)
-            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
-            .await;
-    });
+    let refuse = refuse_stream.then_some("RegisterStream");
+    let gate: Gate<_, RegistrarName> = Gate::new(asterism_registrar::service(registrar), refuse);
+    let seen = gate.seen.clone();
+    let addr = serve_gate(gate).await;
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
         .unwrap()
         .connect_lazy();
@@ -189,26 +139,6 @@ async fn an_older_registrar_is_asked_unary() {
         ],
         "{seen:?}"
     );
-}
-
-/// A TCP forwarder to `to`: the registrar as the edge reaches it; aborting
-/// the returned task cuts every connection, as a replica killed does.
-async fn forwarder(
-    to: std::net::SocketAddr,
-) -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let task = tokio::spawn(async move {
-        let mut conns = tokio::task::JoinSet::new();
-        while let Ok((mut inbound, _)) = listener.accept().await {
-            conns.spawn(async move {
-                if let Ok(mut outbound) = tokio::net::TcpStream::connect(to).await {
-                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                }
-            });
-        }
-    });
-    (addr, task)
 }
 
 #[tokio::test]

@@ -25,6 +25,8 @@ pub mod retry;
 pub mod router_lanes;
 pub mod seal;
 pub mod security;
+#[cfg(test)]
+mod test_gate;
 pub mod trace;
 
 use crate::config::EdgeConfig;

@@ -5,56 +5,16 @@
 //! its code says.
 
 use super::*;
+use crate::test_gate::{forwarder, serve as serve_gate, Gate, Named};
 use asterism_proto::router::{step, StepResult, StepStatus};
 use futures::StreamExt;
-use std::convert::Infallible;
-use tonic::codegen::{http, BoxFuture, Service};
 
 const PLAN: &str = "[default]\nexten => 3666,1,Answer()\n same => n,Playback(demo-echotest)\n same => n,Hangup()\nexten => 61,1,Wait(30)\n";
 
-/// The router's service behind a gate that notes each method called and,
-/// for an "older" router, answers `ExecuteLane` UNIMPLEMENTED.
-#[derive(Clone)]
-struct Gate<S> {
-    inner: S,
-    refuse_lanes: bool,
-    seen: Arc<Mutex<Vec<String>>>,
-}
+/// The router's name, for its gate.
+struct RouterName;
 
-impl<S> Service<http::Request<tonic::body::Body>> for Gate<S>
-where
-    S: Service<
-            http::Request<tonic::body::Body>,
-            Response = http::Response<tonic::body::Body>,
-            Error = Infallible,
-        > + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-{
-    type Response = http::Response<tonic::body::Body>;
-    type Error = Infallible;
-    type Future = BoxFuture<Self::Response, Self::Error>;
-
-    fn poll_ready(
-        &mut self,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), Infallible>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, req: http::Request<tonic::body::Body>) -> Self::Future {
-        let path = req.uri().path().to_owned();
-        lock(&self.seen).push(path.rsplit('/').next().unwrap_or_default().to_owned());
-        if self.refuse_lanes && path.ends_with("/ExecuteLane") {
-            return Box::pin(async { Ok(Status::unimplemented("older router").into_http()) });
-        }
-        let mut inner = self.inner.clone();
-        Box::pin(async move { inner.call(req).await })
-    }
-}
-
-impl<S> tonic::server::NamedService for Gate<S> {
+impl Named for RouterName {
     const NAME: &'static str = "asterism.router.v1.Router";
 }
 
@@ -73,20 +33,11 @@ async fn serve(refuse_lanes: bool) -> Served {
     std::fs::write(&path, PLAN).unwrap();
     let (router, _) = asterism_router::Router::load(Some(&path)).unwrap();
     let _ = std::fs::remove_dir_all(&dir);
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let gate = Gate {
-        inner: asterism_router::grpc::service(Arc::new(router)),
-        refuse_lanes,
-        seen: seen.clone(),
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let _ = tonic::transport::Server::builder()
-            .add_service(gate)
-            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
-            .await;
-    });
+    let refuse = refuse_lanes.then_some("ExecuteLane");
+    let gate: Gate<_, RouterName> =
+        Gate::new(asterism_router::grpc::service(Arc::new(router)), refuse);
+    let seen = gate.seen.clone();
+    let addr = serve_gate(gate).await;
     Served { addr, seen }
 }
 
@@ -186,26 +137,6 @@ async fn an_older_router_gets_a_stream_per_call() {
         ["ExecuteLane", "Execute", "Execute", "Execute"],
         "tried once"
     );
-}
-
-/// A TCP forwarder to `to`; aborting the returned task cuts every
-/// connection, as a router killed does.
-async fn forwarder(
-    to: std::net::SocketAddr,
-) -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let task = tokio::spawn(async move {
-        let mut conns = tokio::task::JoinSet::new();
-        while let Ok((mut inbound, _)) = listener.accept().await {
-            conns.spawn(async move {
-                if let Ok(mut outbound) = tokio::net::TcpStream::connect(to).await {
-                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                }
-            });
-        }
-    });
-    (addr, task)
 }
 
 #[tokio::test]
