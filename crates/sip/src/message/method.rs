@@ -22,18 +22,59 @@ impl Method {
 
     /// Parse a method token exactly as written.
     pub fn parse(s: &str) -> Method {
-        rsip::Method::all()
-            .into_iter()
-            .find(|m| m.to_string() == s)
-            .map(Method::Known)
+        KNOWN
+            .iter()
+            .find(|(_, name)| *name == s)
+            .map(|(m, _)| Method::Known(*m))
             .unwrap_or_else(|| Method::Extension(s.to_owned()))
     }
 
-    pub fn as_str(&self) -> std::borrow::Cow<'_, str> {
+    pub fn as_str(&self) -> &str {
         match self {
-            Method::Known(m) => m.to_string().into(),
-            Method::Extension(s) => s.as_str().into(),
+            Method::Known(m) => name(*m),
+            Method::Extension(s) => s,
         }
+    }
+}
+
+/// rsip's methods and their tokens. rsip spells a method by upper-casing
+/// its variant's name into a new `String` each time (and parses by trying
+/// them all, case-insensitively): every message parsed and every
+/// transaction key hashed paid for a dozen allocations. The table is
+/// checked against rsip's own spelling in the tests.
+const KNOWN: [(rsip::Method, &str); 14] = [
+    (rsip::Method::Ack, "ACK"),
+    (rsip::Method::Bye, "BYE"),
+    (rsip::Method::Cancel, "CANCEL"),
+    (rsip::Method::Info, "INFO"),
+    (rsip::Method::Invite, "INVITE"),
+    (rsip::Method::Message, "MESSAGE"),
+    (rsip::Method::Notify, "NOTIFY"),
+    (rsip::Method::Options, "OPTIONS"),
+    (rsip::Method::PRack, "PRACK"),
+    (rsip::Method::Publish, "PUBLISH"),
+    (rsip::Method::Refer, "REFER"),
+    (rsip::Method::Register, "REGISTER"),
+    (rsip::Method::Subscribe, "SUBSCRIBE"),
+    (rsip::Method::Update, "UPDATE"),
+];
+
+fn name(m: rsip::Method) -> &'static str {
+    match m {
+        rsip::Method::Ack => "ACK",
+        rsip::Method::Bye => "BYE",
+        rsip::Method::Cancel => "CANCEL",
+        rsip::Method::Info => "INFO",
+        rsip::Method::Invite => "INVITE",
+        rsip::Method::Message => "MESSAGE",
+        rsip::Method::Notify => "NOTIFY",
+        rsip::Method::Options => "OPTIONS",
+        rsip::Method::PRack => "PRACK",
+        rsip::Method::Publish => "PUBLISH",
+        rsip::Method::Refer => "REFER",
+        rsip::Method::Register => "REGISTER",
+        rsip::Method::Subscribe => "SUBSCRIBE",
+        rsip::Method::Update => "UPDATE",
     }
 }
 
@@ -46,7 +87,7 @@ impl std::hash::Hash for Method {
 impl fmt::Display for Method {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Method::Known(m) => write!(f, "{m}"),
+            Method::Known(m) => f.write_str(name(*m)),
             Method::Extension(s) => f.write_str(s),
         }
     }
@@ -55,6 +96,17 @@ impl fmt::Display for Method {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_table_spells_every_method_as_rsip_does() {
+        let all = rsip::Method::all();
+        assert_eq!(all.len(), KNOWN.len());
+        for m in all {
+            assert_eq!(name(m), m.to_string());
+            assert_eq!(Method::parse(&m.to_string()), Method::Known(m));
+            assert!(KNOWN.iter().any(|(k, n)| *k == m && *n == m.to_string()));
+        }
+    }
 
     #[test]
     fn known_and_extension() {

@@ -328,7 +328,7 @@ Max-Forwards: 70
     /// `response` of the callee to `sent`.
     pub async fn respond_with(&self, sent: &Sent, response: Response) {
         let ev = LegEvent::Response {
-            key: ClientKey::for_response(&sent.key.branch, &sent.request.method.as_str()),
+            key: ClientKey::for_response(&sent.key.branch, sent.request.method.as_str()),
             response: Box::new(response),
         };
         let _ = self.tx.send(ev).await;
