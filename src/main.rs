@@ -6,11 +6,13 @@
 //! `ASTERISM_REDIS_URL` bindings stay in memory, and without
 //! `ASTERISM_CONFIG_DIR` the example configuration is used.
 //! `asterism dialplan check|show …` are the offline dialplan tools,
-//! `asterism database …` the AstDB CLI and `asterism probe …` a health check
+//! `asterism database …` the AstDB CLI, `asterism mwi …` message-waiting
+//! counts and `asterism probe …` a health check
 //! of a deployment (the chart's `helm test`).
 
 mod database_cli;
 mod dialplan_cli;
+mod mwi_cli;
 mod probe_cli;
 mod sip_cli;
 
@@ -75,6 +77,9 @@ async fn run() -> ExitCode {
     if args.first().map(String::as_str) == Some("database") {
         return database_cli::run(&args[1..]).await;
     }
+    if args.first().map(String::as_str) == Some("mwi") {
+        return mwi_cli::run(&args[1..]).await;
+    }
     let env = ProcessEnv;
     let settings = settings();
     let layered = match cli::parse_args(
@@ -103,6 +108,7 @@ async fn run() -> ExitCode {
             Err(e) => return fail(e),
         },
     };
+    let registrar_for_cli = registrar.clone();
     let router_cfg = match RouterConfig::from_env(&layered) {
         Ok(c) => c,
         Err(errors) => return fail(asterism_config::env::describe(&errors)),
@@ -204,6 +210,9 @@ async fn run() -> ExitCode {
         "Asterism ready"
     );
     serve_edge_admin(&edge);
+    if let Some(r) = registrar_for_cli {
+        serve_on_default(r);
+    }
     edge.run().await;
     ExitCode::SUCCESS
 }
@@ -224,6 +233,30 @@ fn serve_edge_admin(edge: &asterism_edge::Edge) {
     };
     let service =
         asterism_edge::admin::service(edge.calls.clone(), edge.outregs.clone(), edge.peers.clone());
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming_shutdown(
+                tokio_stream::wrappers::TcpListenerStream::new(listener),
+                asterism_config::shutdown::signal(),
+            ),
+    );
+}
+
+/// The built-in registrar on the standalone registrar's usual local port
+/// too (what `asterism mwi` asks), when that port is free.
+fn serve_on_default(
+    service: asterism_proto::registrar::registrar_server::RegistrarServer<
+        asterism_registrar::grpc::RegistrarService,
+    >,
+) {
+    let addr = mwi_cli::DEFAULT_REGISTRAR.trim_start_matches("http://");
+    let Ok(listener) = std::net::TcpListener::bind(addr)
+        .and_then(|l| l.set_nonblocking(true).map(|()| l))
+        .and_then(TcpListener::from_std)
+    else {
+        return tracing::warn!(%addr, "registrar port taken: `asterism mwi` will not reach this process without --registrar");
+    };
     tokio::spawn(
         tonic::transport::Server::builder()
             .add_service(service)

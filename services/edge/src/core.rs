@@ -153,7 +153,10 @@ impl Core {
         }
         // Requests of a call's dialogs (and the CANCEL of its INVITE) go to
         // its task (which checks the tags); a new INVITE starts one.
-        let new_call = req.method == asterism_sip::Method::INVITE && checked.to.tag().is_none();
+        // (A new SUBSCRIBE too: a dialog-creating request.)
+        let new_call = (req.method == asterism_sip::Method::INVITE
+            || req.method == asterism_sip::Method::SUBSCRIBE)
+            && checked.to.tag().is_none();
         if let Some(tx) = self.routes.get(&checked.call_id) {
             if new_call && !tx.is_closed() {
                 // A second INVITE for a live call's Call-ID (RFC 3261
@@ -221,6 +224,16 @@ impl Core {
                 ctx.joins.adopt(call.call_id(), &span);
                 tokio::spawn(tracing::Instrument::instrument(
                     async move { call.run(ctx, core, key, flow, (tx, rx), admission).await },
+                    span,
+                ));
+            }
+            Handled::Subscribe(sub) => {
+                let core = self.handle.clone();
+                let ctx = self.ctx.clone();
+                let span =
+                    crate::trace::server_span("edge.subscribe", &sub.request, &sub.checked, &flow);
+                tokio::spawn(tracing::Instrument::instrument(
+                    sub.run(ctx, core, key, flow, admission),
                     span,
                 ));
             }

@@ -1,6 +1,7 @@
 //! Which handler answers which new out-of-dialog request (RFC 3261 §8.2.1):
 //! REGISTER goes to the registrar, OPTIONS is answered here, an INVITE
-//! starts a call task, requests for unknown dialogs get 481, methods we know
+//! starts a call task, a SUBSCRIBE a subscription task
+//! ([`crate::mwi`]), requests for unknown dialogs get 481, methods we know
 //! but do not take outside a dialog get 405 and unknown ones 501, with Allow.
 
 use crate::reply::{Replier, ACCEPT};
@@ -18,6 +19,8 @@ pub enum Handled {
     Later(Pin<Box<dyn Future<Output = Response> + Send>>),
     /// A new call: its task takes over the INVITE.
     Call(Box<crate::call::Incoming>),
+    /// A new subscription: its task answers the SUBSCRIBE.
+    Subscribe(Box<crate::mwi::subscription::Incoming>),
     /// Nothing to answer (an ACK without a transaction).
     Absorbed,
 }
@@ -58,6 +61,13 @@ pub fn handle(
         m if *m == Method::ACK => Handled::Absorbed,
         m if *m == Method::INVITE && checked.to.tag().is_none() => {
             Handled::Call(Box::new(crate::call::Incoming {
+                request: req,
+                checked,
+                replier,
+            }))
+        }
+        m if *m == Method::SUBSCRIBE && checked.to.tag().is_none() => {
+            Handled::Subscribe(Box::new(crate::mwi::subscription::Incoming {
                 request: req,
                 checked,
                 replier,

@@ -14,6 +14,7 @@ pub mod core;
 pub mod dispatch;
 pub mod lanes;
 pub mod metrics;
+pub mod mwi;
 pub mod outreg;
 pub mod placement;
 pub mod qualify;
@@ -84,7 +85,14 @@ pub struct Ctx {
     pub outregs: outreg::Table,
     /// Trunks with `qualify=`, and whether they answer.
     pub peers: qualify::Peers,
+    /// Every mailbox's message counts, as the registrars last said.
+    pub mwi: tokio::sync::watch::Receiver<mwi::watch::Boxes>,
+    /// Room for subscriptions ([`MAX_SUBSCRIPTIONS`]); none left: 503.
+    pub subscriptions: Arc<tokio::sync::Semaphore>,
 }
+
+/// Subscriptions one edge serves at once.
+pub const MAX_SUBSCRIPTIONS: usize = 10_000;
 
 /// Every branch we generate starts so: a request that comes back through
 /// this edge with it in a lower Via is a loop (482).
@@ -337,6 +345,7 @@ impl Edge {
         let mut own_addrs = vec![local_addr];
         own_addrs.extend(hop.as_ref().map(|(t, _)| t.local_addr()));
         let max_pending = cfg.max_pending.max(1);
+        let (mwi_tx, mwi_rx) = mwi::watch::channel();
         let ctx = Arc::new(Ctx {
             cfg,
             registrar_lanes: lanes::Lanes::new(registrar.clone()),
@@ -359,7 +368,10 @@ impl Edge {
             joins: asterism_telemetry::join::Joins::new(trace::JOIN_CAPACITY, trace::JOIN_TTL),
             outregs: outreg::Table::default(),
             peers: qualify::Peers::default(),
+            mwi: mwi_rx,
+            subscriptions: Arc::new(tokio::sync::Semaphore::new(MAX_SUBSCRIPTIONS)),
         });
+        tokio::spawn(mwi::watch::follow(ctx.clone(), mwi_tx));
         let calls = ctx.calls.clone();
         let outregs = ctx.outregs.clone();
         let peers = ctx.peers.clone();

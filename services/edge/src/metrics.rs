@@ -51,6 +51,10 @@ pub struct EdgeMetrics {
     pub banned_drops: Counter,
     /// Requests shed (503) because too many wait on a backend.
     pub shed: Counter,
+    /// Active subscriptions (message-summary).
+    pub subscriptions: Gauge,
+    /// NOTIFYs sent for subscriptions.
+    pub mwi_notifies: Counter,
     pub latency: Latency,
 }
 
@@ -178,6 +182,16 @@ impl EdgeMetrics {
             "shed",
             "REGISTERs and INVITEs answered 503 because ASTERISM_MAX_PENDING wait on the registrar",
             self.shed.clone(),
+        );
+        r.register(
+            "subscriptions",
+            "message-summary subscriptions this edge serves",
+            self.subscriptions.clone(),
+        );
+        r.register(
+            "mwi_notifies",
+            "message-summary NOTIFYs sent",
+            self.mwi_notifies.clone(),
         );
         r.register(
             "banned_drops",

@@ -185,6 +185,26 @@ impl RegistrarRpc for RegistrarService {
         Ok(Response::new(ReleaseCallResponse {}))
     }
 
+    async fn set_mailbox(
+        &self,
+        req: Request<SetMailboxRequest>,
+    ) -> Result<Response<SetMailboxResponse>, Status> {
+        let m = req.into_inner().mailbox.unwrap_or_default();
+        let version = crate::mwi::set(self.0.store.as_ref(), &m).await?;
+        Ok(Response::new(SetMailboxResponse { version }))
+    }
+
+    async fn mailboxes(
+        &self,
+        req: Request<MailboxesRequest>,
+    ) -> Result<Response<MailboxesResponse>, Status> {
+        let r = req.get_ref();
+        let wait = std::time::Duration::from_millis(u64::from(r.wait_ms));
+        Ok(Response::new(
+            crate::mwi::mailboxes(self.0.store.as_ref(), r.after, wait).await?,
+        ))
+    }
+
     async fn list_bindings(
         &self,
         _req: Request<ListBindingsRequest>,

@@ -11,6 +11,8 @@ pub mod expiry;
 pub mod gauges;
 pub mod grpc;
 pub mod media_keys;
+pub mod mwi;
+pub mod mwi_keys;
 pub mod nonce;
 pub mod outreg;
 pub mod register;

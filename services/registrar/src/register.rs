@@ -68,6 +68,10 @@ pub(crate) fn user(u: &crate::users::User) -> PbUser {
         no_rfc2833: !u.rfc2833,
         moh_interpret: u.moh_interpret.clone(),
         moh_suggest: u.moh_suggest.clone(),
+        mailboxes: u.mwi.mailboxes.clone(),
+        vmexten: u.mwi.vmexten(),
+        subscribe_forbidden: u.mwi.allow_subscribe == Some(false),
+        buggy_mwi: u.mwi.buggy_mwi == Some(true),
     }
 }
 

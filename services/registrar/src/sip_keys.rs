@@ -32,6 +32,9 @@ const GENERAL_DONE: &[&str] = &[
     "nat",
     "mohinterpret",
     "mohsuggest",
+    "vmexten",
+    "allowsubscribe",
+    "buggymwi",
 ];
 
 /// Peer keys Asterism acts on (`max_contacts` is pjsip's, taken as an extension).
@@ -64,6 +67,10 @@ const PEER_DONE: &[&str] = &[
     "dtmfmode",
     "mohinterpret",
     "mohsuggest",
+    "mailbox",
+    "vmexten",
+    "allowsubscribe",
+    "buggymwi",
 ];
 
 /// chan_sip keys Asterism has its own setting for.
@@ -449,7 +456,8 @@ mod tests {
         assert_eq!(general("relam"), Support::Unknown);
         assert_eq!(peer("Secret"), Support::Implemented);
         assert_eq!(peer("qualify"), Support::Implemented);
-        assert_eq!(peer("mailbox"), Support::NotSupported { hint: None });
+        assert_eq!(peer("mailbox"), Support::Implemented);
+        assert_eq!(peer("subscribemwi"), Support::NotSupported { hint: None });
         assert_eq!(peer("dtlsenable"), Support::NotSupported { hint: None });
         assert_eq!(peer("realm"), Support::Unknown, "a [general]-only key");
     }

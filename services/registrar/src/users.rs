@@ -10,6 +10,7 @@
 
 use crate::acl::{Acl, Sense};
 use crate::media_keys::MediaKeys;
+use crate::mwi_keys::MwiKeys;
 use crate::sip_keys;
 use crate::trunks::Trunk;
 use asterism_config::register_line::{self, Registration};
@@ -67,6 +68,8 @@ pub struct User {
     /// `mohinterpret` (chan_sip's default: `default`) and `mohsuggest`.
     pub moh_interpret: String,
     pub moh_suggest: String,
+    /// `mailbox=`, `vmexten=`, `allowsubscribe=`, `buggymwi=`.
+    pub mwi: MwiKeys,
 }
 
 impl User {
@@ -94,6 +97,8 @@ pub struct Directory {
     pub registrations: Vec<Registration>,
     /// `[general]`'s `directmedia`/`nat`: what peers inherit.
     media: MediaKeys,
+    /// `[general]`'s `vmexten`, `allowsubscribe`, `buggymwi`.
+    mwi: MwiKeys,
     /// `registertimeout=`: seconds before a failed registration is tried
     /// again (chan_sip's default 20).
     pub register_timeout: u32,
@@ -123,7 +128,7 @@ impl Directory {
         let mut warned = HashSet::new();
         for general in conf.sections.iter().filter(|s| is(s, "general")) {
             for e in &general.entries {
-                if dir.media.take(e, &mut dir.warnings) {
+                if dir.media.take(e, &mut dir.warnings) || dir.mwi.take(e, false)? {
                     continue;
                 }
                 match e.key.to_ascii_lowercase().as_str() {
@@ -254,6 +259,7 @@ impl Directory {
             }
         }
         let mut media = MediaKeys::default();
+        let mut mwi = MwiKeys::default();
         if let (Some(e), false) = (s.get("qualify"), matches!(host_of(s), PeerHost::Static(_))) {
             if !matches!(
                 e.value.trim().to_ascii_lowercase().as_str(),
@@ -268,7 +274,7 @@ impl Directory {
             }
         }
         for e in &s.entries {
-            if !media.take(e, &mut self.warnings) {
+            if !media.take(e, &mut self.warnings) && !mwi.take(e, true)? {
                 self.warn_key(e, &s.name, sip_keys::peer(&e.key), warned);
             }
         }
@@ -322,6 +328,7 @@ impl Directory {
             rfc2833: own.rfc2833.unwrap_or(true),
             moh_interpret: own.moh_interpret.unwrap_or_else(|| "default".to_owned()),
             moh_suggest: own.moh_suggest.unwrap_or_default(),
+            mwi: mwi.over(&self.mwi),
         }))
     }
 
@@ -394,7 +401,7 @@ fn count(s: &Section, key: &str) -> Result<Option<u32>, ConfError> {
     }
 }
 
-fn yes_no(e: &Entry) -> Result<bool, ConfError> {
+pub(crate) fn yes_no(e: &Entry) -> Result<bool, ConfError> {
     match e.value.trim().to_ascii_lowercase().as_str() {
         "yes" | "true" | "y" | "t" | "1" | "on" => Ok(true),
         "no" | "false" | "n" | "f" | "0" | "off" => Ok(false),

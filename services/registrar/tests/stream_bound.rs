@@ -87,6 +87,15 @@ impl BindingStore for Gated {
     async fn edges_alive(&self, edge_ids: &[String]) -> Result<Vec<bool>, StoreError> {
         self.inner.edges_alive(edge_ids).await
     }
+    async fn set_mailbox(&self, id: &str, new: u32, old: u32) -> Result<u64, StoreError> {
+        self.inner.set_mailbox(id, new, old).await
+    }
+    async fn mailboxes(&self) -> Result<(u64, Vec<(String, u32, u32)>), StoreError> {
+        self.inner.mailboxes().await
+    }
+    async fn mailbox_version(&self) -> Result<u64, StoreError> {
+        self.inner.mailbox_version().await
+    }
 }
 
 #[tokio::test]

@@ -19,6 +19,8 @@ impl Method {
     pub const BYE: Method = Method::Known(rsip::Method::Bye);
     pub const INFO: Method = Method::Known(rsip::Method::Info);
     pub const UPDATE: Method = Method::Known(rsip::Method::Update);
+    pub const SUBSCRIBE: Method = Method::Known(rsip::Method::Subscribe);
+    pub const NOTIFY: Method = Method::Known(rsip::Method::Notify);
 
     /// Parse a method token exactly as written.
     pub fn parse(s: &str) -> Method {

@@ -58,7 +58,7 @@ impl BackendError {
 /// What the registrar said of an INVITE's credentials.
 #[derive(Debug, Clone)]
 pub enum AuthAnswer {
-    Ok(User),
+    Ok(Box<User>),
     /// Challenge with this `WWW-Authenticate` value.
     Challenge(String),
     /// Wrong credentials, unknown user, banned, not allowed: 403.

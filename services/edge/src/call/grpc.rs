@@ -141,7 +141,7 @@ impl Backends for GrpcBackends {
                         if !user.guest {
                             ctx.transport.authenticated(&ask.flow);
                         }
-                        AuthAnswer::Ok(user)
+                        AuthAnswer::Ok(Box::new(user))
                     }
                     Outcome::Challenge => AuthAnswer::Challenge(
                         answer

@@ -276,7 +276,7 @@ impl Machine {
     fn on_answer(&mut self, answer: Answer, now: Instant) {
         match (answer, &self.state) {
             (Answer::Auth(a), CallState::Authenticating) => match a {
-                Ok(AuthAnswer::Ok(user)) => self.authenticated(user),
+                Ok(AuthAnswer::Ok(user)) => self.authenticated(*user),
                 Ok(AuthAnswer::Challenge(www)) => {
                     let mut r = self.a.replier.reply(401);
                     r.headers

@@ -37,6 +37,7 @@ fn contacts(o: UpdateOutcome) -> Vec<String> {
 }
 
 pub async fn run(store: &dyn BindingStore) {
+    mailboxes(store).await;
     let t0 = 1_700_000_000_000u64;
     // Two phones, one user.
     let o = store
@@ -301,4 +302,23 @@ pub async fn run(store: &dyn BindingStore) {
     assert_eq!(store.edges_alive(&ids).await.unwrap(), vec![true, false]);
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     assert_eq!(store.edges_alive(&ids).await.unwrap(), vec![false, false]);
+}
+
+/// Message-waiting counts: every change moves the version, the last
+/// counts set are the ones read.
+async fn mailboxes(store: &dyn BindingStore) {
+    let v0 = store.mailbox_version().await.unwrap();
+    let v1 = store.set_mailbox("61@default", 2, 0).await.unwrap();
+    assert!(v1 > v0);
+    let v2 = store.set_mailbox("62@sales", 0, 5).await.unwrap();
+    let v3 = store.set_mailbox("61@default", 1, 1).await.unwrap();
+    assert!(v3 > v2 && v2 > v1);
+    assert_eq!(store.mailbox_version().await.unwrap(), v3);
+    let (v, mut all) = store.mailboxes().await.unwrap();
+    all.sort();
+    assert_eq!(v, v3);
+    assert_eq!(
+        all,
+        vec![("61@default".into(), 1, 1), ("62@sales".into(), 0, 5)]
+    );
 }

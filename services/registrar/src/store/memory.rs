@@ -3,6 +3,7 @@
 
 use super::bans::{BanPolicy, LocalBans};
 use super::calls::LocalCalls;
+use super::mailboxes::LocalBoxes;
 use super::{with_remaining, BindingStore, CallSlot, NonceUse, StoreError, Update, UpdateOutcome};
 use asterism_proto::registrar::Binding;
 use async_trait::async_trait;
@@ -24,6 +25,7 @@ struct State {
     edges: HashMap<String, u64>,
     bans: LocalBans,
     calls: LocalCalls,
+    boxes: LocalBoxes,
 }
 
 #[derive(Default)]
@@ -254,6 +256,18 @@ impl BindingStore for MemoryStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         self.lock().map(|_| ())
+    }
+
+    async fn set_mailbox(&self, id: &str, new: u32, old: u32) -> Result<u64, StoreError> {
+        Ok(self.lock()?.boxes.set(id, new, old))
+    }
+
+    async fn mailboxes(&self) -> Result<(u64, Vec<(String, u32, u32)>), StoreError> {
+        Ok(self.lock()?.boxes.all())
+    }
+
+    async fn mailbox_version(&self) -> Result<u64, StoreError> {
+        Ok(self.lock()?.boxes.version)
     }
 
     async fn edge_alive(&self, edge_id: &str, _: &str, ttl_secs: u64) -> Result<(), StoreError> {

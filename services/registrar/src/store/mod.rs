@@ -8,6 +8,7 @@ pub mod bans;
 pub mod calls;
 pub mod cluster;
 pub mod confirm;
+pub mod mailboxes;
 pub mod memory;
 mod nonce_use;
 pub mod redis;
@@ -179,6 +180,12 @@ pub trait BindingStore: Send + Sync + 'static {
     async fn lease(&self, _name: &str, _holder: &str, _ttl_secs: u64) -> Result<bool, StoreError> {
         Ok(true)
     }
+    /// Set mailbox `id`'s message counts ([`mailboxes`]): the new version.
+    async fn set_mailbox(&self, id: &str, new: u32, old: u32) -> Result<u64, StoreError>;
+    /// Every mailbox's counts and the version they are at.
+    async fn mailboxes(&self) -> Result<(u64, Vec<(String, u32, u32)>), StoreError>;
+    /// The version alone: asked every few hundred milliseconds.
+    async fn mailbox_version(&self) -> Result<u64, StoreError>;
 }
 
 /// Seconds left of a binding that expires at `expires_at` (Unix seconds).

@@ -340,6 +340,18 @@ impl BindingStore for RedisStore {
         }
     }
 
+    async fn set_mailbox(&self, id: &str, new: u32, old: u32) -> Result<u64, StoreError> {
+        self.set_box(id, new, old).await
+    }
+
+    async fn mailboxes(&self) -> Result<(u64, Vec<(String, u32, u32)>), StoreError> {
+        self.all_boxes().await
+    }
+
+    async fn mailbox_version(&self) -> Result<u64, StoreError> {
+        self.box_version().await
+    }
+
     async fn lease(&self, name: &str, holder: &str, ttl_secs: u64) -> Result<bool, StoreError> {
         let mut conn = self.conn().await?;
         let held = self

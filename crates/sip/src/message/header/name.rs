@@ -58,6 +58,7 @@ header_names! {
     MaxForwards => "Max-Forwards";
     Expires => "Expires";
     MinExpires => "Min-Expires";
+    SubscriptionState => "Subscription-State";
     Route => "Route";
     RecordRoute => "Record-Route";
     Path => "Path";

@@ -223,12 +223,12 @@ impl Backends for Fake {
                 Auth::Unavailable => Err(BackendError::Unavailable),
                 Auth::Slow(ms) => {
                     tokio::time::sleep(Duration::from_millis(ms)).await;
-                    Ok(AuthAnswer::Ok(user))
+                    Ok(AuthAnswer::Ok(Box::new(user)))
                 }
                 Auth::Digest if ask.request.credentials.is_none() => Ok(AuthAnswer::Challenge(
                     "Digest realm=\"asterisk\", nonce=\"abc\"".into(),
                 )),
-                Auth::Digest => Ok(AuthAnswer::Ok(user)),
+                Auth::Digest => Ok(AuthAnswer::Ok(Box::new(user))),
             }
         })
     }
