@@ -102,6 +102,52 @@ fn subscribers_on_two_edges_hear_the_counts_set_by_the_cli() {
     assert_eq!(subscriptions(t.edge_http), Some(0), "unsubscribed");
 }
 
+#[test]
+fn a_phone_that_never_subscribes_gets_unsolicited_notifies() {
+    let t = Topology::start_full(&[], None, ("", PEERS));
+    let sipp = Sipp::local(&t.dir.0);
+    let port = sipp.port();
+    let log = t.dir.0.join("unsolicited.log");
+    let phone = {
+        let (sipp, sf, log) = (sipp.clone(), scenario("mwi_unsolicited.xml"), log.clone());
+        let edge = t.sip_addr();
+        std::thread::spawn(move || {
+            let log = log.display().to_string();
+            let args = ["-trace_msg", "-message_file", &log];
+            sipp.run_calls(edge, &sf, port, &["-m", "2"], &args)
+        })
+    };
+    sipp.register(t.sip_addr(), "carl", "carl65", port);
+    // Its first NOTIFY (0/0) comes shortly after the 200.
+    let first = wait_until(Duration::from_secs(10), || {
+        std::fs::read_to_string(&log).is_ok_and(|l| l.contains("Voice-Message"))
+    });
+    assert!(first, "a NOTIFY after the registration");
+    let (code, out) = mwi(&t, &["set", "61@default", "2/1"]);
+    assert_eq!(code, Some(0), "{out}");
+    let r = phone.join().unwrap();
+    assert!(r.success, "two NOTIFYs answered:\n{}", r.output);
+    let text = std::fs::read_to_string(&log).unwrap();
+    let bodies: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("Voice-Message:") || l.starts_with("Messages-Waiting:"))
+        .collect();
+    assert_eq!(
+        bodies,
+        [
+            "Messages-Waiting: no",
+            "Voice-Message: 0/0 (0/0)",
+            "Messages-Waiting: yes",
+            "Voice-Message: 2/1 (0/0)"
+        ],
+        "{text}"
+    );
+    assert!(
+        !text.contains("Subscription-State"),
+        "out of any subscription"
+    );
+}
+
 /// A SUBSCRIBE from `user` on its own socket, answered with digest when
 /// challenged: the final response.
 fn subscribe(edge: SocketAddr, (user, password): (&str, &str), extra: &str) -> String {

@@ -93,7 +93,7 @@ impl Sipp {
         self.run_calls(target, sf, self.port(), &count, &args)
     }
 
-    fn run_calls(
+    pub fn run_calls(
         &self,
         target: SocketAddr,
         sf: &Path,

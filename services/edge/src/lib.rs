@@ -87,6 +87,8 @@ pub struct Ctx {
     pub peers: qualify::Peers,
     /// Every mailbox's message counts, as the registrars last said.
     pub mwi: tokio::sync::watch::Receiver<mwi::watch::Boxes>,
+    /// Contacts with mailboxes registered here (unsolicited NOTIFYs).
+    pub mwi_contacts: mwi::unsolicited::Table,
     /// Room for subscriptions ([`MAX_SUBSCRIPTIONS`]); none left: 503.
     pub subscriptions: Arc<tokio::sync::Semaphore>,
 }
@@ -369,6 +371,7 @@ impl Edge {
             outregs: outreg::Table::default(),
             peers: qualify::Peers::default(),
             mwi: mwi_rx,
+            mwi_contacts: mwi::unsolicited::Table::default(),
             subscriptions: Arc::new(tokio::sync::Semaphore::new(MAX_SUBSCRIPTIONS)),
         });
         tokio::spawn(mwi::watch::follow(ctx.clone(), mwi_tx));
@@ -384,6 +387,10 @@ impl Edge {
             command::CoreHandle(cmd_tx.clone()),
         ));
         tokio::spawn(qualify::supervise(
+            ctx.clone(),
+            command::CoreHandle(cmd_tx.clone()),
+        ));
+        tokio::spawn(mwi::unsolicited::serve(
             ctx.clone(),
             command::CoreHandle(cmd_tx.clone()),
         ));

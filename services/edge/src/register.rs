@@ -69,6 +69,9 @@ async fn answer(
         Outcome::Ok => {
             // A phone's TCP connection is no stranger's any more.
             ctx.transport.authenticated(&flow);
+            if let Some(mwi) = &answer.mwi {
+                remember_for_mwi(ctx, flow, req, c, mwi, &answer.bindings);
+            }
             let mut r = replier.reply(200);
             for b in &answer.bindings {
                 r.headers.push(
@@ -124,6 +127,40 @@ pub fn challenge_text(ch: &asterism_proto::registrar::Challenge) -> String {
 }
 
 /// The gRPC request, or the reason for a 400.
+/// A user with mailboxes registered: its contacts from this flow, for
+/// the unsolicited NOTIFYs ([`crate::mwi::unsolicited`]).
+fn remember_for_mwi(
+    ctx: &Ctx,
+    flow: Flow,
+    req: &Request,
+    c: &Checked,
+    mwi: &asterism_proto::registrar::Mwi,
+    bindings: &[asterism_proto::registrar::Binding],
+) {
+    let from_here = |b: &&asterism_proto::registrar::Binding| {
+        b.flow.as_ref().is_some_and(|f| {
+            f.edge_id == ctx.cfg.edge_id
+                && f.source_port == u32::from(flow.remote.port())
+                && f.source_ip == flow.remote.ip().to_string()
+        })
+    };
+    let contacts: Vec<(&str, u32, Flow)> = bindings
+        .iter()
+        .filter(from_here)
+        .filter_map(|b| {
+            Some((
+                b.contact.as_str(),
+                b.expires_in,
+                crate::call::grpc::target_flow(b)?,
+            ))
+        })
+        .collect();
+    let user = c.to.uri.user.as_deref().unwrap_or_default();
+    let host = ctx.sip_host(req);
+    ctx.mwi_contacts
+        .registered(user, flow.remote, &host, mwi, &contacts);
+}
+
 fn build(
     ctx: &Ctx,
     flow: Flow,

@@ -83,6 +83,34 @@ mod tests {
     use super::*;
 
     #[test]
+    fn read_from_sip_conf_as_chan_sip_reads_them() {
+        let conf = "[general]\nvmexten=*97\nbuggymwi=yes\n\n\
+            [alice]\ntype=friend\nsecret=a\nhost=dynamic\nmailbox=61, 70@sales,61\n\n\
+            [bob]\ntype=friend\nsecret=b\nhost=dynamic\nvmexten=8500\nallowsubscribe=no\nbuggymwi=no\n";
+        let d = crate::users::Directory::parse(std::path::Path::new("sip.conf"), conf).unwrap();
+        let a = &d.get("alice").unwrap().mwi;
+        assert_eq!(a.mailboxes, ["61@default", "70@sales"]);
+        assert_eq!(
+            (a.vmexten(), a.allow_subscribe, a.buggy_mwi),
+            ("*97".into(), None, Some(true))
+        );
+        let b = &d.get("bob").unwrap().mwi;
+        assert!(b.mailboxes.is_empty());
+        assert_eq!(
+            (b.vmexten(), b.allow_subscribe, b.buggy_mwi),
+            ("8500".into(), Some(false), Some(false))
+        );
+        assert!(d.warnings.is_empty(), "{:?}", d.warnings);
+        let off = "[general]\nallowsubscribe=no\n\n[carl]\ntype=friend\nsecret=c\nhost=dynamic\nallowsubscribe=yes\n";
+        let d = crate::users::Directory::parse(std::path::Path::new("sip.conf"), off).unwrap();
+        assert_eq!(
+            d.get("carl").unwrap().mwi.allow_subscribe,
+            Some(false),
+            "[general] wins"
+        );
+    }
+
+    #[test]
     fn a_mailbox_gets_the_default_context() {
         assert_eq!(mailbox_id(" 61 "), Some("61@default".into()));
         assert_eq!(mailbox_id("61@sales"), Some("61@sales".into()));

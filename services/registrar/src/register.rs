@@ -75,6 +75,15 @@ pub(crate) fn user(u: &crate::users::User) -> PbUser {
     }
 }
 
+/// A user's message-waiting settings, when it has mailboxes.
+fn mwi_of(u: &crate::users::User) -> Option<asterism_proto::registrar::Mwi> {
+    (!u.mwi.mailboxes.is_empty()).then(|| asterism_proto::registrar::Mwi {
+        mailboxes: u.mwi.mailboxes.clone(),
+        vmexten: u.mwi.vmexten(),
+        buggy_mwi: u.mwi.buggy_mwi == Some(true),
+    })
+}
+
 fn outcome(o: Outcome) -> RegisterResponse {
     RegisterResponse {
         outcome: o as i32,
@@ -217,6 +226,7 @@ impl Registrar {
                     .or_else(|| bindings.iter().map(|b| b.expires_in).max())
                     .unwrap_or(0),
                 bindings,
+                mwi: dir.get(&req.aor).and_then(mwi_of),
                 ..Default::default()
             },
             UpdateOutcome::OutOfOrder => {

@@ -186,7 +186,9 @@ impl Incoming {
         sub.accept(&key, &replier, expires).await;
         if expires > 0 {
             ctx.metrics.subscriptions.inc();
+            ctx.mwi_contacts.subscribed(&sub.user.name, true);
             sub.serve(rx).await;
+            ctx.mwi_contacts.subscribed(&sub.user.name, false);
             ctx.metrics.subscriptions.dec();
         }
         drop(slot);
