@@ -7,7 +7,8 @@
 //! and ends the call at the limit; a Local channel that answers and
 //! plays before it dials does so on the caller's channel; with
 //! `Dial(…,t)` the called party's `#` and an extension transfer the caller,
-//! with `T` the caller's transfer the called party.
+//! with `T` the caller's transfer the called party; `MusicOnHold(,2)`
+//! plays the caller's class for two seconds, then the dialplan goes on.
 
 mod common;
 
@@ -25,6 +26,10 @@ exten => 66,1,Dial(Local/ivr@local)\n\
 exten => 67,1,Dial(SIP/alice,20,t)\n\
 exten => 69,1,Dial(SIP/alice,20,T)\n\
 exten => 68,1,Playback(beep)\n\
+ same => n,Hangup()\n\
+exten => 70,1,Answer()\n\
+ same => n,MusicOnHold(,2)\n\
+ same => n,Playback(beep)\n\
  same => n,Hangup()\n\
 [local]\n\
 exten => ivr,1,Answer()\n\
@@ -115,6 +120,28 @@ fn answer_playback_then_dial_and_music_while_held() {
     assert!(
         first(1000) < first(1500) && last(1500) < last(1000),
         "{heard_b:?}"
+    );
+}
+
+#[test]
+fn music_on_hold_plays_for_its_duration_then_the_dialplan_goes_on() {
+    let t = pbx();
+    let dir = TempDir::new("music-app");
+    let bob = phone(&dir, &t, "bob", "bob62", 600.0, "auto");
+    bob.ctrl("dial", "70").unwrap();
+    until(&bob, &bob, "answered", |c| c.contains("ESTABLISHED"));
+    until(&bob, &bob, "the PBX hung up after the beep", |c| {
+        c.contains("Active calls (0)")
+    });
+    let heard = tones(&bob.heard());
+    assert!(near(&heard, 1500) >= 10, "two seconds of music: {heard:?}");
+    assert!(near(&heard, 1500) <= 30, "not more: {heard:?}");
+    assert!(near(&heard, 300) >= 5, "then the beep: {heard:?}");
+    let last_music = heard.iter().rposition(|&x| x.abs_diff(1500) <= 60);
+    let first_beep = heard.iter().position(|&x| x.abs_diff(300) <= 60);
+    assert!(
+        last_music < first_beep,
+        "the music stopped first: {heard:?}"
     );
 }
 

@@ -44,6 +44,8 @@ pub enum Then {
     Answer,
     Play(Vec<String>),
     Echo,
+    /// MusicOnHold: this class to the caller until then.
+    Music(String, Instant),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,6 +105,8 @@ pub struct Machine {
     pub(super) dial_music: Option<String>,
     /// The order of the music requests sent to the relay.
     pub(super) music_seq: u64,
+    /// MusicOnHold plays to the caller (stopped when the step ends).
+    pub(super) caller_music: bool,
     /// Dial's `L` for the Dial under way, and once answered, running.
     pub(super) dial_limit: Option<asterism_proto::router::DialLimit>,
     pub(super) limit: Option<super::limit::Running>,
@@ -148,6 +152,7 @@ impl Machine {
             anchoring: Vec::new(),
             dial_music: None,
             music_seq: 0,
+            caller_music: false,
             dial_limit: None,
             limit: None,
             transfers: None,
@@ -527,7 +532,10 @@ impl Machine {
             self.caller_gone();
         }
         match self.state {
-            CallState::Waiting { until } if now >= until => self.result(ok()),
+            CallState::Waiting { until } if now >= until => {
+                self.stop_caller_music();
+                self.result(ok())
+            }
             CallState::Dialing { deadline } if now >= deadline => {
                 self.stop_dialing();
                 self.drop_relay();

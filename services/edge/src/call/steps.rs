@@ -168,6 +168,16 @@ impl Machine {
                 self.answer_with_media(Then::Play(files), now)
             }
             step::App::Echo(_) => self.answer_with_media(Then::Echo, now),
+            step::App::MusicOnHold(m) => {
+                // No duration: until the caller hangs up (a day at most).
+                let secs = match m.seconds {
+                    0 => 24 * 3600,
+                    s => u64::from(s),
+                };
+                let class = self.music_class(&m.class);
+                let until = now + Duration::from_secs(secs);
+                self.answer_with_media(Then::Music(class, until), now)
+            }
             step::App::Finished(_) => self.result(ok()),
         }
     }
@@ -261,6 +271,41 @@ impl Machine {
                 self.ask(Ask::Echo(session));
                 self.state = CallState::Echoing;
             }
+            Then::Music(class, until) => {
+                self.music_seq += 1;
+                let seq = self.music_seq;
+                let side = super::bridge::Side::Caller;
+                let class = Some(class);
+                // No answer comes (as for hold music): not an op of the step.
+                let ask = Ask::RelayMusic {
+                    session,
+                    side,
+                    class,
+                    seq,
+                };
+                self.out.push(Action::Ask(0, ask));
+                self.caller_music = true;
+                self.state = CallState::Waiting { until };
+            }
+        }
+    }
+
+    /// MusicOnHold's music ends with its step.
+    pub(super) fn stop_caller_music(&mut self) {
+        if !std::mem::take(&mut self.caller_music) {
+            return;
+        }
+        if let Some(session) = self.media.clone() {
+            self.music_seq += 1;
+            let seq = self.music_seq;
+            let side = super::bridge::Side::Caller;
+            let ask = Ask::RelayMusic {
+                session,
+                side,
+                class: None,
+                seq,
+            };
+            self.out.push(Action::Ask(0, ask));
         }
     }
 

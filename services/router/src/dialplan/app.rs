@@ -53,6 +53,7 @@ const EXTERNAL: &[&str] = &[
     "Busy",
     "Congestion",
     "SayDigits",
+    "MusicOnHold",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -292,6 +292,15 @@ pub fn external_step(call: &mut Call, app: &Application) -> step::App {
             }
             step
         }
+        // app_musiconhold's MusicOnHold(class[,duration]).
+        "MusicOnHold" => step::App::MusicOnHold(pb::MusicOnHold {
+            class: arg(0).trim().to_owned(),
+            seconds: arg(1)
+                .trim()
+                .parse::<f64>()
+                .map(|s| s.max(0.0).ceil() as u32)
+                .unwrap_or(0),
+        }),
         "Wait" => step::App::Wait(pb::Wait {
             millis: arg(0)
                 .parse::<f64>()

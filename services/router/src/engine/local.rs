@@ -317,7 +317,7 @@ impl Delegate {
         let ok = r.status == StepStatus::Ok as i32;
         let answered = matches!(
             self.pending.take(),
-            Some("Answer" | "Playback" | "SayDigits" | "Echo")
+            Some("Answer" | "Playback" | "SayDigits" | "Echo" | "MusicOnHold")
         );
         if (ok && answered) || r.dial_status == "ANSWER" {
             self.answered = true;

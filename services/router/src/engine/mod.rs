@@ -595,6 +595,7 @@ pub fn app_name(app: &step::App) -> &'static str {
         step::App::Busy(_) => "Busy",
         step::App::Congestion(_) => "Congestion",
         step::App::SayDigits(_) => "SayDigits",
+        step::App::MusicOnHold(_) => "MusicOnHold",
         step::App::Finished(_) => "Finished",
     }
 }

@@ -36,6 +36,7 @@ fn describe(app: &App) -> String {
         App::SayDigits(s) => format!("SayDigits({})", s.digits),
         App::Hangup(h) => format!("Hangup({})", h.cause),
         App::Wait(w) => format!("Wait({})", w.millis),
+        App::MusicOnHold(m) => format!("MusicOnHold({},{})", m.class, m.seconds),
         other => app_name(other).to_owned(),
     }
 }
@@ -129,6 +130,13 @@ fn lab_echo_program() {
     assert_eq!(code, 0);
     let (steps, _) = run(&p, start("default", "61"), ok);
     assert_eq!(steps, vec!["Dial(SIP/nlys,0)"]);
+}
+
+#[test]
+fn music_on_hold_takes_a_class_and_seconds() {
+    let p = plan("[default]\nexten => 1,1,MusicOnHold(jazz,2.5)\n same => n,MusicOnHold()\n");
+    let (steps, _) = run(&p, start("default", "1"), ok);
+    assert_eq!(steps, vec!["MusicOnHold(jazz,3)", "MusicOnHold(,0)"]);
 }
 
 #[test]
