@@ -8,7 +8,8 @@
 //! at once, another at every change of the peer's mailboxes, a re-SUBSCRIBE
 //! refreshes it, `Expires: 0` or the end of its time ends it with a NOTIFY
 //! `terminated;reason=timeout`; a NOTIFY answered 481 (or never) ends it
-//! without one.
+//! without one, and so does a newer subscription of the same peer on this
+//! edge (chan_sip keeps one per peer).
 
 use super::body::{self, Account, Counts};
 use super::watch::{sum, Boxes};
@@ -186,9 +187,9 @@ impl Incoming {
         sub.accept(&key, &replier, expires).await;
         if expires > 0 {
             ctx.metrics.subscriptions.inc();
-            ctx.mwi_contacts.subscribed(&sub.user.name, true);
-            sub.serve(rx).await;
-            ctx.mwi_contacts.subscribed(&sub.user.name, false);
+            let (id, replaced) = ctx.mwi_contacts.subscribe(&sub.user.name);
+            sub.serve(rx, replaced).await;
+            ctx.mwi_contacts.unsubscribe(&sub.user.name, id);
             ctx.metrics.subscriptions.dec();
         }
         drop(slot);
@@ -221,9 +222,16 @@ impl Subscription {
         self.notify(expires > 0).await;
     }
 
-    async fn serve(&mut self, mut rx: mpsc::Receiver<LegEvent>) {
+    /// Until it ends, or `replaced` says a newer one of the peer took over
+    /// (then quietly, as chan_sip drops the older dialog).
+    async fn serve(
+        &mut self,
+        mut rx: mpsc::Receiver<LegEvent>,
+        mut replaced: tokio::sync::oneshot::Receiver<()>,
+    ) {
         loop {
             tokio::select! {
+                _ = &mut replaced => return,
                 ev = rx.recv() => match ev {
                     Some(ev) => if !self.on_event(ev).await { return },
                     None => return,

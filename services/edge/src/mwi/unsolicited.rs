@@ -54,8 +54,10 @@ struct Inner {
     /// Contacts just registered (user, URI), in registration order: their
     /// first NOTIFY is due [`AFTER_REGISTER`] after it.
     fresh: std::collections::VecDeque<(String, String, Instant)>,
-    /// Users with a live subscription: theirs goes there.
-    subscribed: HashMap<String, usize>,
+    /// Users with a live subscription (its number, and how to end it):
+    /// theirs goes there.
+    subscribed: HashMap<String, (u64, tokio::sync::oneshot::Sender<()>)>,
+    last_subscription: u64,
 }
 
 /// The registered contacts with mailboxes, and a bell for new ones.
@@ -124,15 +126,24 @@ impl Table {
         self.bell.notify_one();
     }
 
-    /// `user` has one more (`true`) or one fewer live subscription.
-    pub fn subscribed(&self, user: &str, more: bool) {
+    /// `user` subscribed: as chan_sip keeps one MWI subscription per peer,
+    /// the one it had (on this edge) is told to end. Its number, and the
+    /// signal that ends this one in turn.
+    pub fn subscribe(&self, user: &str) -> (u64, tokio::sync::oneshot::Receiver<()>) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
         let mut inner = lock(&self.inner);
-        let n = inner.subscribed.entry(user.to_owned()).or_default();
-        match more {
-            true => *n += 1,
-            false => *n = n.saturating_sub(1),
+        inner.last_subscription += 1;
+        let id = inner.last_subscription;
+        if let Some((_, older)) = inner.subscribed.insert(user.to_owned(), (id, tx)) {
+            let _ = older.send(());
         }
-        if *n == 0 {
+        (id, rx)
+    }
+
+    /// Subscription `id` of `user` ended (a newer one stays).
+    pub fn unsubscribe(&self, user: &str, id: u64) {
+        let mut inner = lock(&self.inner);
+        if inner.subscribed.get(user).is_some_and(|(i, _)| *i == id) {
             inner.subscribed.remove(user);
         }
     }
@@ -316,12 +327,19 @@ mod tests {
         assert!(String::from_utf8_lossy(&r.body).contains("Voice-Message: 0/0"));
         assert!(t.changed(&boxes(0), now).is_empty(), "nothing changed");
         assert_eq!(t.changed(&boxes(2), now).len(), 1);
-        t.subscribed("carl", true);
+        let (first, mut ended) = t.subscribe("carl");
         assert!(
             t.changed(&boxes(3), now).is_empty(),
             "its subscription tells it"
         );
-        t.subscribed("carl", false);
+        let (second, _) = t.subscribe("carl");
+        assert!(
+            ended.try_recv().is_ok(),
+            "one subscription per peer: the older ends"
+        );
+        t.unsubscribe("carl", first);
+        assert!(t.changed(&boxes(3), now).is_empty(), "the newer one stays");
+        t.unsubscribe("carl", second);
         // A refresh keeps it; Expires 0 (nothing left from there) drops it.
         t.registered("carl", src, "h", &mwi(), &[("sip:carl@a", 60, flow(5062))]);
         assert_eq!(t.changed(&boxes(4), now).len(), 1);
