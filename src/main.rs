@@ -225,21 +225,13 @@ fn serve_edge_admin(edge: &asterism_edge::Edge) {
     let Ok(addr) = addr.parse::<std::net::SocketAddr>() else {
         return tracing::warn!(%addr, "ASTERISM_EDGE_ADMIN_LISTEN is not host:port: no edge admin");
     };
-    let Ok(listener) = std::net::TcpListener::bind(addr)
-        .and_then(|l| l.set_nonblocking(true).map(|()| l))
-        .and_then(TcpListener::from_std)
-    else {
-        return tracing::warn!(%addr, "edge admin port taken: `asterism sip show registry` will not reach this process");
-    };
     let service =
         asterism_edge::admin::service(edge.calls.clone(), edge.outregs.clone(), edge.peers.clone());
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(service)
-            .serve_with_incoming_shutdown(
-                tokio_stream::wrappers::TcpListenerStream::new(listener),
-                asterism_config::shutdown::signal(),
-            ),
+    let router = tonic::transport::Server::builder().add_service(service);
+    serve_local(
+        addr,
+        router,
+        "edge admin port taken: `asterism sip show registry` will not reach this process",
     );
 }
 
@@ -250,21 +242,33 @@ fn serve_on_default(
         asterism_registrar::grpc::RegistrarService,
     >,
 ) {
-    let addr = mwi_cli::DEFAULT_REGISTRAR.trim_start_matches("http://");
+    let Ok(addr) = mwi_cli::DEFAULT_REGISTRAR
+        .trim_start_matches("http://")
+        .parse::<std::net::SocketAddr>()
+    else {
+        return;
+    };
+    let router = tonic::transport::Server::builder().add_service(service);
+    serve_local(
+        addr,
+        router,
+        "registrar port taken: `asterism mwi` will not reach this process without --registrar",
+    );
+}
+
+/// Serve `router` on `addr` until shutdown; `taken` is the warning when
+/// the port is not free (another process has it).
+fn serve_local(addr: std::net::SocketAddr, router: tonic::transport::server::Router, taken: &str) {
     let Ok(listener) = std::net::TcpListener::bind(addr)
         .and_then(|l| l.set_nonblocking(true).map(|()| l))
         .and_then(TcpListener::from_std)
     else {
-        return tracing::warn!(%addr, "registrar port taken: `asterism mwi` will not reach this process without --registrar");
+        return tracing::warn!(%addr, "{taken}");
     };
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(service)
-            .serve_with_incoming_shutdown(
-                tokio_stream::wrappers::TcpListenerStream::new(listener),
-                asterism_config::shutdown::signal(),
-            ),
-    );
+    tokio::spawn(router.serve_with_incoming_shutdown(
+        tokio_stream::wrappers::TcpListenerStream::new(listener),
+        asterism_config::shutdown::signal(),
+    ));
 }
 
 /// Values decided here, over the user's settings.

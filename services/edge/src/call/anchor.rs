@@ -294,9 +294,19 @@ impl Machine {
 
     /// Music on hold `class` to the relay's `side` (None: stop).
     pub(super) fn music(&mut self, side: Side, class: Option<String>) {
-        let Some(session) = self.media.clone().filter(|_| self.anchor.is_some()) else {
-            return;
-        };
+        if let Some(session) = self.media.clone().filter(|_| self.anchor.is_some()) {
+            self.music_to(session, side, class);
+        }
+    }
+
+    /// Music `class` to `side` of `session` (None: stop), in order among
+    /// the call's music requests; no answer comes (a failure is logged).
+    pub(super) fn music_to(
+        &mut self,
+        session: super::backends::MediaSession,
+        side: Side,
+        class: Option<String>,
+    ) {
         self.music_seq += 1;
         let seq = self.music_seq;
         let ask = Ask::RelayMusic {

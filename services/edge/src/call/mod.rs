@@ -23,7 +23,7 @@ mod limit;
 pub mod machine;
 mod media_rpc;
 mod say;
-mod steps;
+pub(crate) mod steps;
 mod swap;
 #[cfg(test)]
 pub(crate) mod tests;

@@ -13,7 +13,9 @@ use asterism_proto::common::User;
 use asterism_proto::registrar::AuthenticateRequest;
 use asterism_proto::router::{step, CallStart, StepResult, StepStatus};
 use asterism_sip::digest::parse_authorization;
-use asterism_sip::HeaderName;
+use asterism_sip::transport::Flow;
+use asterism_sip::validate::Checked;
+use asterism_sip::{HeaderName, Request};
 use bytes::Bytes;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -44,7 +46,12 @@ pub fn with_status(status: StepStatus, dial_status: &str) -> StepResult {
 
 /// The registrar's question about the INVITE's credentials.
 pub fn auth_ask(a: &ALeg) -> AuthAsk {
-    let h = &a.invite.headers;
+    auth_ask_for(&a.invite, &a.checked, a.flow)
+}
+
+/// The registrar's question about the credentials of `req` (any method).
+pub fn auth_ask_for(req: &Request, checked: &Checked, flow: Flow) -> AuthAsk {
+    let h = &req.headers;
     let credentials = h
         .get_all(&HeaderName::Authorization)
         .chain(h.get_all(&HeaderName::ProxyAuthorization))
@@ -52,17 +59,17 @@ pub fn auth_ask(a: &ALeg) -> AuthAsk {
         .map(crate::register::pb_credentials);
     AuthAsk {
         request: AuthenticateRequest {
-            method: "INVITE".into(),
-            request_uri: a.invite.uri.clone(),
-            from_user: a.checked.from.uri.user.clone().unwrap_or_default(),
+            method: req.method.as_str().to_owned(),
+            request_uri: req.uri.clone(),
+            from_user: checked.from.uri.user.clone().unwrap_or_default(),
             credentials,
             flow: None,
-            call_id: a.checked.call_id.clone(),
-            cseq: a.checked.cseq.seq,
-            branch: a.checked.vias[0].branch().unwrap_or_default().to_owned(),
+            call_id: checked.call_id.clone(),
+            cseq: checked.cseq.seq,
+            branch: checked.vias[0].branch().unwrap_or_default().to_owned(),
         },
         from: h.get(&HeaderName::From).unwrap_or_default().to_owned(),
-        flow: a.flow,
+        flow,
     }
 }
 
@@ -272,18 +279,7 @@ impl Machine {
                 self.state = CallState::Echoing;
             }
             Then::Music(class, until) => {
-                self.music_seq += 1;
-                let seq = self.music_seq;
-                let side = super::bridge::Side::Caller;
-                let class = Some(class);
-                // No answer comes (as for hold music): not an op of the step.
-                let ask = Ask::RelayMusic {
-                    session,
-                    side,
-                    class,
-                    seq,
-                };
-                self.out.push(Action::Ask(0, ask));
+                self.music_to(session, super::bridge::Side::Caller, Some(class));
                 self.caller_music = true;
                 self.state = CallState::Waiting { until };
             }
@@ -296,16 +292,7 @@ impl Machine {
             return;
         }
         if let Some(session) = self.media.clone() {
-            self.music_seq += 1;
-            let seq = self.music_seq;
-            let side = super::bridge::Side::Caller;
-            let ask = Ask::RelayMusic {
-                session,
-                side,
-                class: None,
-                seq,
-            };
-            self.out.push(Action::Ask(0, ask));
+            self.music_to(session, super::bridge::Side::Caller, None);
         }
     }
 

@@ -13,14 +13,13 @@
 
 use super::body::{self, Account, Counts};
 use super::watch::{sum, Boxes};
-use crate::call::backends::{AuthAnswer, AuthAsk, Backends};
+use crate::call::backends::{AuthAnswer, Backends};
+use crate::call::steps::auth_ask_for;
 use crate::command::{Command, CoreHandle, LegEvent};
 use crate::reply::Replier;
 use crate::Ctx;
 use asterism_proto::common::User;
-use asterism_proto::registrar::AuthenticateRequest;
 use asterism_sip::dialog::{Dialog, Order};
-use asterism_sip::digest::parse_authorization;
 use asterism_sip::header::NameAddr;
 use asterism_sip::transaction::TsxKey;
 use asterism_sip::transport::Flow;
@@ -84,29 +83,6 @@ fn granted(req: &Request) -> Result<u32, ()> {
     }
 }
 
-fn auth_ask(req: &Request, checked: &Checked, flow: Flow) -> AuthAsk {
-    let h = &req.headers;
-    let credentials = h
-        .get_all(&HeaderName::Authorization)
-        .chain(h.get_all(&HeaderName::ProxyAuthorization))
-        .find_map(|v| parse_authorization(v).ok().flatten())
-        .map(crate::register::pb_credentials);
-    AuthAsk {
-        request: AuthenticateRequest {
-            method: "SUBSCRIBE".into(),
-            request_uri: req.uri.clone(),
-            from_user: checked.from.uri.user.clone().unwrap_or_default(),
-            credentials,
-            flow: None,
-            call_id: checked.call_id.clone(),
-            cseq: checked.cseq.seq,
-            branch: checked.vias[0].branch().unwrap_or_default().to_owned(),
-        },
-        from: h.get(&HeaderName::From).unwrap_or_default().to_owned(),
-        flow,
-    }
-}
-
 impl Incoming {
     /// Answer the SUBSCRIBE and, accepted, serve the subscription to its end.
     pub async fn run(
@@ -127,7 +103,7 @@ impl Incoming {
         }
         let backends = crate::call::grpc::GrpcBackends(ctx.clone());
         let user = match backends
-            .authenticate(auth_ask(&request, &checked, flow))
+            .authenticate(auth_ask_for(&request, &checked, flow))
             .await
         {
             Ok(AuthAnswer::Ok(user)) => *user,
