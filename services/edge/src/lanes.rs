@@ -189,16 +189,18 @@ impl Lanes {
         if lane.closed.load(Ordering::Acquire) {
             return Err(unanswered("register stream closed"));
         }
+        // A place in the lane's queue first, then the message: the call's
+        // future does not carry the message while it waits.
+        let Ok(place) = lane.out.reserve().await else {
+            return Err(unanswered("register stream closed"));
+        };
         let traceparent = asterism_telemetry::propagation::traceparent(&tracing::Span::current())
             .unwrap_or_default();
-        let call = RegisterCall {
+        place.send(RegisterCall {
             id,
             call: Some(call),
             traceparent,
-        };
-        if lane.out.send(call).await.is_err() {
-            return Err(unanswered("register stream closed"));
-        }
+        });
         rx.await
             .unwrap_or_else(|_| Err(unanswered("register stream ended before the answer")))
     }
