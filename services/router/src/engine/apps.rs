@@ -367,3 +367,22 @@ pub fn sip_code_for_cause(cause: u32) -> u32 {
         _ => 0,
     }
 }
+
+/// The step kinds, for metrics and tests.
+pub fn app_name(app: &step::App) -> &'static str {
+    match app {
+        step::App::Answer(_) => "Answer",
+        step::App::Ringing(_) => "Ringing",
+        step::App::Progress(_) => "Progress",
+        step::App::Playback(_) => "Playback",
+        step::App::Echo(_) => "Echo",
+        step::App::Dial(_) => "Dial",
+        step::App::Wait(_) => "Wait",
+        step::App::Hangup(_) => "Hangup",
+        step::App::Busy(_) => "Busy",
+        step::App::Congestion(_) => "Congestion",
+        step::App::SayDigits(_) => "SayDigits",
+        step::App::MusicOnHold(_) => "MusicOnHold",
+        step::App::Finished(_) => "Finished",
+    }
+}

@@ -6,6 +6,7 @@
 //! hung up (autofallthrough); after hang-up the `h` extension runs.
 
 pub mod apps;
+pub use apps::app_name;
 pub mod channels;
 pub mod db;
 mod dial_limit;
@@ -16,7 +17,7 @@ pub mod local;
 pub mod subst;
 
 use crate::dialplan::{AppKind, Dialplan, Query};
-use asterism_proto::router::{step, CallStart, Finished, Location, Step, StepResult, StepStatus};
+use asterism_proto::router::{CallStart, Finished, Location, Step, StepResult, StepStatus};
 use jiff::Timestamp;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -578,25 +579,6 @@ impl subst::Scope for Call {
             tracing::warn!(function = name, "function not registered");
         }
         value
-    }
-}
-
-/// The step kinds, for metrics and tests.
-pub fn app_name(app: &step::App) -> &'static str {
-    match app {
-        step::App::Answer(_) => "Answer",
-        step::App::Ringing(_) => "Ringing",
-        step::App::Progress(_) => "Progress",
-        step::App::Playback(_) => "Playback",
-        step::App::Echo(_) => "Echo",
-        step::App::Dial(_) => "Dial",
-        step::App::Wait(_) => "Wait",
-        step::App::Hangup(_) => "Hangup",
-        step::App::Busy(_) => "Busy",
-        step::App::Congestion(_) => "Congestion",
-        step::App::SayDigits(_) => "SayDigits",
-        step::App::MusicOnHold(_) => "MusicOnHold",
-        step::App::Finished(_) => "Finished",
     }
 }
 
