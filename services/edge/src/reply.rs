@@ -8,7 +8,7 @@ use asterism_sip::HeaderName;
 
 /// Methods the edge implements (the `Allow` header).
 pub const ALLOW: &str =
-    "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE, MESSAGE, NOTIFY, SUBSCRIBE";
+    "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE, MESSAGE, NOTIFY, SUBSCRIBE, REFER";
 /// Bodies we accept (the `Accept` header).
 pub const ACCEPT: &str = "application/sdp";
 

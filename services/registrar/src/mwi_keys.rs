@@ -4,6 +4,9 @@
 //! default), `allowsubscribe=` and `buggymwi=` (in `[general]` for every
 //! peer, or per peer). A mailbox without a context gets `@default`, the
 //! voicemail context Asterisk assumes, so `61` and `61@default` are one box.
+//! `allowtransfer=` (may the peer's REFERs transfer calls) rides along: the
+//! other chan_sip key of a desk phone's buttons, and unlike
+//! `allowsubscribe` a peer's own value wins over `[general]`'s.
 
 use asterism_config::{ConfError, Entry};
 
@@ -16,6 +19,7 @@ pub struct MwiKeys {
     pub vmexten: Option<String>,
     pub allow_subscribe: Option<bool>,
     pub buggy_mwi: Option<bool>,
+    pub allow_transfer: Option<bool>,
 }
 
 impl MwiKeys {
@@ -34,6 +38,7 @@ impl MwiKeys {
             "vmexten" => self.vmexten = Some(e.value.trim().to_owned()),
             "allowsubscribe" => self.allow_subscribe = Some(yes()?),
             "buggymwi" => self.buggy_mwi = Some(yes()?),
+            "allowtransfer" => self.allow_transfer = Some(yes()?),
             _ => return Ok(false),
         }
         Ok(true)
@@ -50,6 +55,7 @@ impl MwiKeys {
                 g => self.allow_subscribe.or(g),
             },
             buggy_mwi: self.buggy_mwi.or(general.buggy_mwi),
+            allow_transfer: self.allow_transfer.or(general.allow_transfer),
         }
     }
 
@@ -108,6 +114,17 @@ mod tests {
             Some(false),
             "[general] wins"
         );
+    }
+
+    #[test]
+    fn allowtransfer_of_a_peer_wins_over_general() {
+        let conf = "[general]\nallowtransfer=no\n\n\
+            [alice]\ntype=friend\nsecret=a\nhost=dynamic\n\n\
+            [bob]\ntype=friend\nsecret=b\nhost=dynamic\nallowtransfer=yes\n";
+        let d = crate::users::Directory::parse(std::path::Path::new("sip.conf"), conf).unwrap();
+        assert_eq!(d.get("alice").unwrap().mwi.allow_transfer, Some(false));
+        assert_eq!(d.get("bob").unwrap().mwi.allow_transfer, Some(true));
+        assert!(d.warnings.is_empty(), "{:?}", d.warnings);
     }
 
     #[test]

@@ -72,6 +72,7 @@ pub(crate) fn user(u: &crate::users::User) -> PbUser {
         vmexten: u.mwi.vmexten(),
         subscribe_forbidden: u.mwi.allow_subscribe == Some(false),
         buggy_mwi: u.mwi.buggy_mwi == Some(true),
+        transfer_forbidden: u.mwi.allow_transfer == Some(false),
     }
 }
 

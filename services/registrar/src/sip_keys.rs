@@ -35,6 +35,7 @@ const GENERAL_DONE: &[&str] = &[
     "vmexten",
     "allowsubscribe",
     "buggymwi",
+    "allowtransfer",
 ];
 
 /// Peer keys Asterism acts on (`max_contacts` is pjsip's, taken as an extension).
@@ -71,6 +72,7 @@ const PEER_DONE: &[&str] = &[
     "vmexten",
     "allowsubscribe",
     "buggymwi",
+    "allowtransfer",
 ];
 
 /// chan_sip keys Asterism has its own setting for.

@@ -21,6 +21,7 @@ impl Method {
     pub const UPDATE: Method = Method::Known(rsip::Method::Update);
     pub const SUBSCRIBE: Method = Method::Known(rsip::Method::Subscribe);
     pub const NOTIFY: Method = Method::Known(rsip::Method::Notify);
+    pub const REFER: Method = Method::Known(rsip::Method::Refer);
 
     /// Parse a method token exactly as written.
     pub fn parse(s: &str) -> Method {

@@ -50,10 +50,15 @@ impl Machine {
             let response = replier.reply(200);
             core(&mut self.out, Command::Respond { key, response });
             self.callee = None;
-            if self.state == CallState::Bridged {
-                self.result(with_status(StepStatus::Ok, "ANSWER"));
+            match self.state {
+                CallState::Bridged => self.result(with_status(StepStatus::Ok, "ANSWER")),
+                CallState::Transferring => self.transferee_gone(),
+                _ => {}
             }
             return;
+        }
+        if *m == Method::REFER {
+            return self.on_refer(Side::Callee, key, replier, req);
         }
         if self.relay_answers(req) {
             return self.reoffer(Side::Callee, key, replier, req);

@@ -17,6 +17,9 @@ use asterism_sip::{Method, Request};
 
 impl Machine {
     pub(super) fn on_request(&mut self, key: TsxKey, flow: Flow, req: &Request, c: &Checked) {
+        if self.on_leaving_request(&key, flow, req, c) {
+            return;
+        }
         if c.call_id != self.a.checked.call_id {
             return self.on_callee_request(key, flow, req, c);
         }
@@ -66,6 +69,7 @@ impl Machine {
                 self.a.state = AState::Gone;
                 self.caller_gone();
             }
+            m if *m == Method::REFER => self.on_refer(Side::Caller, key, replier, req),
             // The caller's media is a relay (bridged or not): it answers.
             _ if self.relay_answers(req) => self.reoffer(Side::Caller, key, replier, req),
             _ if self.state == CallState::Bridged && self.callee.is_some() => {

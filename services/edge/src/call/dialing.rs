@@ -107,6 +107,7 @@ impl Machine {
         }
         self.dial_slots.clear();
         winner.finished(r.code);
+        winner.answer = sdp_of(r);
         winner.ack(&mut self.out, r);
         for f in &mut self.forks {
             f.cancel(&mut self.out);

@@ -121,7 +121,12 @@ impl Machine {
         &mut self,
         exten: &str,
         r: Result<(bool, bool), super::backends::BackendError>,
+        now: Instant,
     ) {
+        let exists = r.as_ref().is_ok_and(|(exists, _)| *exists);
+        if self.refer_matched(exten, exists, now) {
+            return;
+        }
         let Some(c) = self.transfers.as_mut().and_then(|t| t.collecting.as_mut()) else {
             return;
         };
@@ -171,7 +176,7 @@ impl Machine {
         }
         if c.side == Side::Caller {
             let context = t.context.clone();
-            return self.transfer_callee(context, c.digits);
+            return self.transfer_callee(context, c.digits, true);
         }
         tracing::info!(exten = %c.digits, "blind transfer: the caller goes there");
         self.hang_up_callee();

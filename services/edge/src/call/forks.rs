@@ -44,6 +44,8 @@ pub struct Fork {
     pub signs_as: Option<String>,
     /// Its challenge is being answered (the registrar signs).
     pub signing: bool,
+    /// The SDP of its 2xx, once it answered (a transfer's new session).
+    pub answer: Option<(String, Bytes)>,
 }
 
 /// Who the B legs say is calling, and what they are offered.
@@ -134,6 +136,7 @@ impl Fork {
             span: Some(span),
             signs_as: None,
             signing: false,
+            answer: None,
         };
         Some((fork, command))
     }

@@ -75,6 +75,8 @@ pub enum CallState {
     Bridged,
     /// The caller transferred the callee: the relay's legs are swapping.
     Swapping,
+    /// A REFER's transferee is moved onto a media session of its own.
+    Transferring,
     Ending {
         until: Instant,
     },
@@ -93,7 +95,7 @@ pub struct Machine {
     /// The B leg that answered, while its dialog lasts.
     pub(super) callee: Option<Fork>,
     pub(super) relays: Relays,
-    /// Our BYEs still unanswered.
+    /// Our BYEs (and a REFER's NOTIFYs) still unanswered.
     pub(super) byes: Vec<ClientKey>,
     pub(super) media: Option<MediaSession>,
     /// The Dial's relay, when its media is anchored (`media` is its session).
@@ -116,6 +118,16 @@ pub struct Machine {
     pub(super) dial_users: Vec<(String, User)>,
     /// The caller transferred the callee: waiting for the relay's swap.
     pub(super) swap: Option<super::swap::Pending>,
+    /// The Dial's transfer context (where a caller's REFER looks).
+    pub(super) dial_context: String,
+    /// A REFER whose extension the router is asked about.
+    pub(super) refer: Option<super::refer::Refer>,
+    /// The transferer's dialog after a REFER, until its BYE.
+    pub(super) leaving: Option<super::refer::Leaving>,
+    /// A REFER's transferee being re-INVITEd onto a session.
+    pub(super) reanchoring: Option<super::reanchor::Reanchor>,
+    /// That re-INVITE once answered (a retransmitted 2xx is ACKed again).
+    pub(super) acked_reinvite: Option<(ClientKey, super::bridge::Side, u32)>,
     /// call-limit slots held until the call ends.
     pub(super) slots: Vec<Slot>,
     /// Slots taken for the targets of the Dial under way.
@@ -158,6 +170,11 @@ impl Machine {
             transfers: None,
             dial_users: Vec::new(),
             swap: None,
+            dial_context: String::new(),
+            refer: None,
+            leaving: None,
+            reanchoring: None,
+            acked_reinvite: None,
             slots: Vec::new(),
             dial_slots: Vec::new(),
             dial_numbers: Vec::new(),
@@ -192,7 +209,7 @@ impl Machine {
             Event::Leg(LegEvent::Timeout { key }) => self.on_timeout(&key),
             Event::Answer(_, Answer::MediaLost(id)) => self.media_lost(&id),
             Event::Answer(_, Answer::Dtmf(side, d)) => self.on_dtmf(side, d, now),
-            Event::Answer(_, Answer::Matched(exten, r)) => self.matched(&exten, r),
+            Event::Answer(_, Answer::Matched(exten, r)) => self.matched(&exten, r, now),
             Event::Answer(_, Answer::RelayUpdated(reply, r)) => self.relay_updated(reply, r),
             Event::Answer(_, Answer::Signed(key, proxy, r)) => self.signed(&key, proxy, r),
             Event::Answer(op, answer) if op == self.op => self.on_answer(answer, now),
@@ -217,12 +234,14 @@ impl Machine {
         };
         let absolute = self.hangup_at.filter(|_| self.in_step());
         let features = self.transfer_deadline();
+        let leaving = self.leaving.as_ref().map(|l| l.until);
         [
             state,
             self.a.deadline(),
             absolute,
             self.limit_deadline(),
             features,
+            leaving,
         ]
         .into_iter()
         .flatten()
@@ -344,6 +363,7 @@ impl Machine {
             (Answer::Echoed(r), CallState::Echoing) => self.echoed(r),
             (Answer::Prompted(_), CallState::Bridged) => self.limit_reached(),
             (Answer::Swapped(r), CallState::Swapping) => self.swapped(r),
+            (Answer::Media(m), CallState::Transferring) => self.reanchor_opened(m),
             (answer, state) => {
                 tracing::debug!(?answer, ?state, "backend answer out of turn ignored");
                 self.stale(answer)
@@ -417,74 +437,10 @@ impl Machine {
         self.state = CallState::AwaitingStep;
     }
 
-    /// The dialplan is over (or broke): cancel the B legs still ringing,
-    /// hang up the callee, and the caller with a final response if never
-    /// answered, a BYE if it was.
-    pub(super) fn end(&mut self, code: u16, now: Instant) {
-        self.entry.state("ending");
-        for f in &mut self.forks {
-            f.cancel(&mut self.out);
-        }
-        self.losers.append(&mut self.forks);
-        self.hang_up_callee();
-        match self.a.state {
-            AState::Early => {
-                let code = if code >= 300 { code } else { 480 };
-                self.a.fail_with(&mut self.out, code, None);
-            }
-            AState::Answered => self.bye_caller(),
-            AState::Gone => {}
-        }
-        self.state = CallState::Ending {
-            until: now + BYE_WAIT,
-        };
-    }
-
-    pub(super) fn bye_caller(&mut self) {
-        if let Some(k) = self.a.bye(&mut self.out) {
-            self.byes.push(k);
-        }
-    }
-
-    pub(super) fn hang_up_callee(&mut self) {
-        if let Some(mut c) = self.callee.take() {
-            let k = c.bye(&mut self.out);
-            self.byes.push(k);
-        }
-    }
-
-    /// The caller hung up (CANCEL before the answer, BYE after, or never
-    /// ACKed): whatever the state was doing ends with "caller hung up".
-    pub(super) fn caller_gone(&mut self) {
-        match self.state {
-            CallState::Authenticating | CallState::Admitting | CallState::Starting => {
-                self.state = CallState::Done
-            }
-            CallState::Waiting { .. }
-            | CallState::Answering { .. }
-            | CallState::Playing
-            | CallState::Echoing => self.result(hung_up()),
-            CallState::Resolving { .. }
-            | CallState::Anchoring { .. }
-            | CallState::Dialing { .. } => {
-                self.stop_dialing();
-                self.result(StepResult {
-                    dial_status: "CANCEL".into(),
-                    ..hung_up()
-                })
-            }
-            CallState::Bridged => {
-                self.hang_up_callee();
-                self.result(with_status(StepStatus::CallerHungUp, "ANSWER"))
-            }
-            CallState::AwaitingStep
-            | CallState::Swapping
-            | CallState::Ending { .. }
-            | CallState::Done => {}
-        }
-    }
-
     fn on_response(&mut self, key: &ClientKey, r: &Response, now: Instant) {
+        if self.reanchor_answered(key, Some(r)) {
+            return;
+        }
         if let Some(i) = self.forks.iter().position(|f| f.is_invite_response(key)) {
             return self.on_fork_response(i, r, now);
         }
@@ -512,6 +468,9 @@ impl Machine {
     }
 
     fn on_timeout(&mut self, key: &ClientKey) {
+        if self.reanchor_answered(key, None) {
+            return;
+        }
         if let Some(f) = self.forks.iter_mut().find(|f| f.is_invite_response(key)) {
             f.settle(408);
             return self.dial_over();
@@ -549,6 +508,7 @@ impl Machine {
         }
         self.on_limit_timer(now);
         self.on_transfer_timer(now);
+        self.let_go(Some(now));
     }
 
     /// The call's media instance died: its audio is gone, so hang up (BYE)
@@ -573,6 +533,7 @@ impl Machine {
         }
         if self.state == CallState::Done && !self.done_sent {
             self.done_sent = true;
+            self.let_go(None);
             if let Some(s) = self.media.take() {
                 self.out.push(Action::Ask(0, Ask::CloseMedia(s)));
             }

@@ -97,6 +97,7 @@ impl Machine {
             step::App::Dial(d) => {
                 self.dial_limit = d.limit.map(|l| *l).filter(|l| l.limit_ms > 0);
                 self.transfers = super::features::Transfers::of(&d.options, &d.transfer_context);
+                self.dial_context = d.transfer_context.clone();
                 let known: Vec<_> = d
                     .targets
                     .into_iter()

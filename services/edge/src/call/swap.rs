@@ -25,14 +25,17 @@ pub struct Pending {
 }
 
 impl Machine {
-    /// The caller transferred the called party to `exten` of `context`.
-    pub(super) fn transfer_callee(&mut self, context: String, exten: String) {
+    /// The caller transferred the called party to `exten` of `context`;
+    /// `bye`: hang the caller up (a REFER's transferer hangs up itself).
+    pub(super) fn transfer_callee(&mut self, context: String, exten: String, bye: bool) {
         let (Some(callee), Some(session)) = (self.callee.take(), self.media.clone()) else {
             return;
         };
         tracing::info!(%exten, %context, callee = %callee.target, "blind transfer: the called party goes there");
         self.result(with_status(StepStatus::CallerHungUp, "ANSWER"));
-        self.bye_caller();
+        if bye {
+            self.bye_caller();
+        }
         self.entry.leg_state(&self.a.checked.call_id, "gone");
         self.swap = Some(Pending {
             callee,
@@ -61,6 +64,16 @@ impl Machine {
             };
             return;
         }
+        if let Some(a) = self.anchor.as_mut() {
+            std::mem::swap(&mut a.to_caller, &mut a.to_callee);
+            a.caller_has_it = true;
+        }
+        self.callee_runs_dialplan(callee, p.context, p.exten);
+    }
+
+    /// The called party becomes the call's party and runs `exten` of
+    /// `context` as a new call, with its sip.conf caller ID.
+    pub(super) fn callee_runs_dialplan(&mut self, callee: Fork, context: String, exten: String) {
         let user = self
             .dial_users
             .iter()
@@ -73,14 +86,10 @@ impl Machine {
             });
         let (host, timers) = (self.a.host.clone(), self.a.timers());
         self.a = ALeg::from_callee(callee.dialog.clone(), &callee.invite, host, timers);
-        if let Some(a) = self.anchor.as_mut() {
-            std::mem::swap(&mut a.to_caller, &mut a.to_callee);
-            a.caller_has_it = true;
-        }
         let start = CallStart {
             call_id: self.a.checked.call_id.clone(),
-            context: p.context,
-            extension: p.exten,
+            context,
+            extension: exten,
             callerid_num: user.callerid_num.clone(),
             callerid_name: user.callerid_name.clone(),
             variables: [("CHANNEL(peername)".to_owned(), user.name.clone())].into(),

@@ -278,17 +278,16 @@ pub fn external_step(call: &mut Call, app: &Application) -> step::App {
         "Dial" => {
             call.dial_goes_on = Some(asterism_config::dial_options::has_option(arg(2), 'g'));
             let limit = super::dial_limit::limit(arg(2), call);
-            let transfers = ['t', 'T']
-                .iter()
-                .any(|&c| asterism_config::dial_options::has_option(arg(2), c));
-            call.dial_transfer = transfers.then(|| {
-                call.lookup("TRANSFER_CONTEXT")
-                    .filter(|c| !c.is_empty())
-                    .unwrap_or_else(|| call.context.clone())
-            });
+            // Any answered Dial may end in a blind transfer (DTMF with t/T,
+            // or a REFER from either phone): where its extension is.
+            let context = call
+                .lookup("TRANSFER_CONTEXT")
+                .filter(|c| !c.is_empty())
+                .unwrap_or_else(|| call.context.clone());
+            call.dial_transfer = Some(context.clone());
             let mut step = dial_step(&parts, limit);
-            if let (step::App::Dial(d), Some(c)) = (&mut step, &call.dial_transfer) {
-                d.transfer_context = c.clone();
+            if let step::App::Dial(d) = &mut step {
+                d.transfer_context = context;
             }
             step
         }

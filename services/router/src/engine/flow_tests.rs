@@ -383,6 +383,23 @@ fn a_blind_transfer_by_the_called_party_takes_the_caller_there() {
         ["Dial(SIP/alice,20)", "SayDigits(desk)"],
         "TRANSFER_CONTEXT"
     );
+    // A REFER from the called party names its own context.
+    let by_refer = |app: &asterism_proto::router::step::App| match app {
+        asterism_proto::router::step::App::Dial(d) => {
+            assert_eq!(d.transfer_context, "in", "every Dial says where");
+            StepResult {
+                status: StepStatus::Ok as i32,
+                dial_status: "ANSWER".into(),
+                transfer_to: "63".into(),
+                transfer_context: "desk".into(),
+                ..Default::default()
+            }
+        }
+        other => ok(other),
+    };
+    let p = plan("[in]\nexten => 82,1,Dial(SIP/alice,20)\n[desk]\nexten => 63,1,SayDigits(desk)\n");
+    let (steps, _) = run(&p, start("in", "82"), by_refer);
+    assert_eq!(steps, ["Dial(SIP/alice,20)", "SayDigits(desk)"], "REFER");
 }
 
 #[test]

@@ -434,7 +434,8 @@ impl Call {
         }
         let dial_goes_on = self.dial_goes_on.take();
         let transfer = self.dial_transfer.take();
-        if let Some(context) = transfer.filter(|_| !r.transfer_to.is_empty()) {
+        let named = (!r.transfer_context.is_empty()).then(|| r.transfer_context.clone());
+        if let Some(context) = named.or(transfer).filter(|_| !r.transfer_to.is_empty()) {
             // Blind-transferred by the called party: the caller goes on
             // there, as Asterisk's async goto of the transferee.
             tracing::info!(%context, exten = %r.transfer_to, "caller transferred");

@@ -12,6 +12,7 @@ mod fake;
 mod limit;
 mod media;
 mod music;
+mod refer;
 mod start;
 mod timeout;
 mod transfer;
@@ -243,7 +244,14 @@ impl H {
     /// A request of the caller in its dialog, with an SDP `body`.
     pub async fn caller_with_body(&mut self, method: &str, body: &str) {
         let tag = self.a_tag.clone().expect("our To tag");
-        let r = self.caller_request(method, "bobtag", Some(&tag), body);
+        let r = self.caller_request(method, "bobtag", Some(&tag), "", body);
+        self.deliver(r, udp(A)).await;
+    }
+
+    /// A request of the caller in its dialog with `extra` header lines.
+    pub async fn caller_with_headers(&mut self, method: &str, extra: &str) {
+        let tag = self.a_tag.clone().expect("our To tag");
+        let r = self.caller_request(method, "bobtag", Some(&tag), extra, "");
         self.deliver(r, udp(A)).await;
     }
 
@@ -253,7 +261,7 @@ impl H {
         from: &str,
         to: Option<&str>,
     ) -> (Request, Checked) {
-        self.caller_request(method, from, to, "")
+        self.caller_request(method, from, to, "", "")
     }
 
     fn caller_request(
@@ -261,6 +269,7 @@ impl H {
         method: &str,
         from: &str,
         to: Option<&str>,
+        extra: &str,
         body: &str,
     ) -> (Request, Checked) {
         self.cseq += 1;
@@ -276,7 +285,7 @@ To: <sip:61@127.0.0.1>{to}
 Call-ID: call-a
 CSeq: {cseq} {method}
 Max-Forwards: 70
-{ctype}"
+{extra}{ctype}"
             ),
             body,
         )
@@ -348,6 +357,28 @@ Max-Forwards: 70
 
     /// A request of the callee in its dialog, with an SDP `body`.
     pub async fn callee_with_body(&mut self, invite: &Sent, tag: &str, method: &str, body: &str) {
+        self.callee_full(invite, tag, method, "", body).await
+    }
+
+    /// A request of the callee in its dialog with `extra` header lines.
+    pub async fn callee_with_headers(
+        &mut self,
+        invite: &Sent,
+        tag: &str,
+        method: &str,
+        extra: &str,
+    ) {
+        self.callee_full(invite, tag, method, extra, "").await
+    }
+
+    async fn callee_full(
+        &mut self,
+        invite: &Sent,
+        tag: &str,
+        method: &str,
+        extra: &str,
+        body: &str,
+    ) {
         self.cseq += 1;
         let ctype = content_type(body);
         let h = &invite.request.headers;
@@ -366,7 +397,7 @@ To: {from}
 Call-ID: {call_id}
 CSeq: {cseq} {method}
 Max-Forwards: 70
-{ctype}"
+{extra}{ctype}"
             ),
             body,
         );
