@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::baresip::{self, sine_wav, tones, until, Baresip, Mic};
+use common::baresip::{self, tones, until, Baresip};
 use common::{http_get, TempDir, Topology};
 use std::time::Duration;
 
@@ -19,17 +19,8 @@ fn metric(text: &str, name: &str) -> f64 {
 /// A phone registered as `user` with a microphone playing `freq`, speaking
 /// only `codec`.
 fn phone(dir: &TempDir, t: &Topology, user: &str, pw: &str, freq: f64, codec: &str) -> Baresip {
-    let home = dir.0.join(user);
-    std::fs::create_dir_all(&home).unwrap();
-    let mic = home.join("mic.wav");
-    sine_wav(&mic, freq, 20.0);
-    let accounts = format!(
-        "<sip:{user}@127.0.0.1:{}>;auth_pass={pw};regint=60;answermode=auto;audio_codecs={codec}\n",
-        t.sip_port
-    );
-    let p = baresip::start(&home, Mic::Wav(&mic), &accounts);
-    assert!(p.registered(), "{user} did not register:\n{}", p.log());
-    p
+    let params = format!("answermode=auto;audio_codecs={codec}");
+    baresip::tone_phone(&dir.0, t.sip_port, (user, pw), (freq, 20.0), &params)
 }
 
 /// Packets the media service sends per second, over one second.

@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::baresip::{self, sine_wav, tones, until, Baresip, Mic};
+use common::baresip::{self, tones, until, Baresip};
 use common::{TempDir, Topology};
 use std::time::Duration;
 
@@ -17,17 +17,8 @@ exten => 62,1,Dial(SIP/bob,20)\n\
 exten => 63,1,Dial(SIP/carol,20)\n";
 
 fn phone(dir: &TempDir, t: &Topology, user: &str, pw: &str, freq: f64) -> Baresip {
-    let home = dir.0.join(user);
-    std::fs::create_dir_all(&home).unwrap();
-    let mic = home.join("mic.wav");
-    sine_wav(&mic, freq, 30.0);
-    let accounts = format!(
-        "<sip:{user}@127.0.0.1:{}>;auth_pass={pw};regint=60;answermode=auto;audio_codecs=PCMU\n",
-        t.sip_port
-    );
-    let p = baresip::start(&home, Mic::Wav(&mic), &accounts);
-    assert!(p.registered(), "{user} did not register:\n{}", p.log());
-    p
+    let params = "answermode=auto;audio_codecs=PCMU";
+    baresip::tone_phone(&dir.0, t.sip_port, (user, pw), (freq, 30.0), params)
 }
 
 /// How many 100 ms windows of `t` are near `freq`.

@@ -136,6 +136,26 @@ impl Baresip {
     }
 }
 
+/// A phone registered as `user` (password `pw`) with the edge on
+/// 127.0.0.1:`sip_port`, its microphone a `freq` Hz tone of `secs`
+/// seconds, `params` (`answermode=auto;audio_codecs=PCMU`…) on its account.
+pub fn tone_phone(
+    dir: &Path,
+    sip_port: u16,
+    (user, pw): (&str, &str),
+    (freq, secs): (f64, f64),
+    params: &str,
+) -> Baresip {
+    let home = dir.join(user);
+    std::fs::create_dir_all(&home).unwrap();
+    let mic = home.join("mic.wav");
+    sine_wav(&mic, freq, secs);
+    let accounts = format!("<sip:{user}@127.0.0.1:{sip_port}>;auth_pass={pw};regint=60;{params}\n");
+    let p = start(&home, Mic::Wav(&mic), &accounts);
+    assert!(p.registered(), "{user} did not register:\n{}", p.log());
+    p
+}
+
 /// Poll until both phones' call lists satisfy `check` (10 s at most).
 pub fn until(a: &Baresip, b: &Baresip, what: &str, check: impl Fn(&str) -> bool) {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
