@@ -36,6 +36,15 @@ pub enum Command {
         call_id: String,
         tx: mpsc::Sender<LegEvent>,
     },
+    /// An attended transfer's Replaces names dialog `call_id`: ask the
+    /// call task that owns it for its other party ([`LegEvent::Replace`]);
+    /// no such task here → [`LegEvent::Replaced`] (None) to `reply`.
+    Replace {
+        call_id: String,
+        /// The sip.conf user asking (the transferer).
+        by: String,
+        reply: mpsc::Sender<LegEvent>,
+    },
 }
 
 /// What the core hands to a call task.
@@ -55,6 +64,27 @@ pub enum LegEvent {
     },
     /// Timer B/F: no answer to one of the call's requests.
     Timeout { key: ClientKey },
+    /// Another call wants the party this call's dialog `call_id` talks to
+    /// (an attended transfer) for sip.conf user `by`, who must own that
+    /// dialog: answered with `Replaced` on `reply`.
+    Replace {
+        call_id: String,
+        by: String,
+        reply: mpsc::Sender<LegEvent>,
+    },
+    /// The answer to a `Replace`: the party handed over, or None.
+    Replaced(Option<Box<crate::call::Handed>>),
+}
+
+impl LegEvent {
+    /// Dropped by a task that owns no call (a subscription, a qualify or
+    /// registration probe): a `Replace` naming its Call-ID is answered
+    /// None, so the asking call is not left waiting.
+    pub fn decline(self) {
+        if let LegEvent::Replace { reply, .. } = self {
+            let _ = reply.try_send(LegEvent::Replaced(None));
+        }
+    }
 }
 
 /// A cheap handle for sending commands to the core.

@@ -308,6 +308,19 @@ impl Core {
             Command::Route { call_id, tx } => {
                 self.routes.insert(call_id, tx);
             }
+            Command::Replace { call_id, by, reply } => {
+                let asked = self.routes.get(&call_id).map(|tx| {
+                    let ask = LegEvent::Replace {
+                        call_id,
+                        by,
+                        reply: reply.clone(),
+                    };
+                    tx.try_send(ask).is_ok()
+                });
+                if asked != Some(true) {
+                    let _ = reply.try_send(LegEvent::Replaced(None));
+                }
+            }
             Command::Unroute { call_id, tx } => {
                 if self
                     .routes

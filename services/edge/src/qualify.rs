@@ -209,7 +209,7 @@ async fn poke(ctx: Arc<Ctx>, core: CoreHandle, t: Trunk) {
                 match ev {
                     LegEvent::Response { key: k, .. } if k == key => return true,
                     LegEvent::Timeout { key: k } if k == key => return false,
-                    _ => {}
+                    other => other.decline(),
                 }
             }
             false

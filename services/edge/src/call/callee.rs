@@ -51,7 +51,10 @@ impl Machine {
             core(&mut self.out, Command::Respond { key, response });
             self.callee = None;
             match self.state {
-                CallState::Bridged => self.result(with_status(StepStatus::Ok, "ANSWER")),
+                CallState::Bridged | CallState::Merging => {
+                    self.merge = None;
+                    self.result(with_status(StepStatus::Ok, "ANSWER"))
+                }
                 CallState::Transferring => self.transferee_gone(),
                 _ => {}
             }

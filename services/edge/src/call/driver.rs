@@ -87,6 +87,14 @@ impl Task {
                     Action::Core(c) => self.core.send(c).await,
                     Action::Route(call_id) => self.route(call_id).await,
                     Action::Unroute(call_id) => self.unroute(&call_id).await,
+                    Action::Replace { call_id, by } => {
+                        let reply = self.tx.clone();
+                        let ask = Command::Replace { call_id, by, reply };
+                        self.core.send(ask).await;
+                    }
+                    Action::Tell(tx, event) => {
+                        let _ = tx.try_send(event);
+                    }
                     Action::Ask(op, ask) => spawn(&mut asks, &backends, op, ask),
                     Action::StepResult(r) => {
                         let event = CallEvent {

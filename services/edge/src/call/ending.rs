@@ -67,7 +67,8 @@ impl Machine {
                     ..hung_up()
                 })
             }
-            CallState::Bridged => {
+            CallState::Bridged | CallState::Merging => {
+                self.merge = None;
                 self.hang_up_callee();
                 self.result(with_status(StepStatus::CallerHungUp, "ANSWER"))
             }

@@ -164,6 +164,15 @@ pub enum Action {
     Core(Command),
     /// Route another Call-ID (a B leg) to this call.
     Route(String),
+    /// Ask the call owning dialog `call_id` for its other party (an
+    /// attended transfer by sip.conf user `by`): the answer comes as a
+    /// `LegEvent::Replaced`.
+    Replace { call_id: String, by: String },
+    /// Send another call's task an event (a `Replace`'s answer).
+    Tell(
+        tokio::sync::mpsc::Sender<crate::command::LegEvent>,
+        crate::command::LegEvent,
+    ),
     /// Stop routing a Call-ID to this call.
     Unroute(String),
     /// Ask a backend; the answer comes back as `Event::Answer(op, _)`.
@@ -180,6 +189,8 @@ impl std::fmt::Debug for Action {
             Action::Core(c) => write!(f, "Core({c:?})"),
             Action::Route(id) => write!(f, "Route({id})"),
             Action::Unroute(id) => write!(f, "Unroute({id})"),
+            Action::Replace { call_id, by } => write!(f, "Replace({call_id}, {by})"),
+            Action::Tell(_, e) => write!(f, "Tell({e:?})"),
             Action::Ask(op, a) => {
                 let name = match a {
                     Ask::Authenticate(_) => "Authenticate",

@@ -77,6 +77,9 @@ pub enum CallState {
     Swapping,
     /// A REFER's transferee is moved onto a media session of its own.
     Transferring,
+    /// An attended transfer: the caller and the party handed over are
+    /// re-INVITEd onto a new relay.
+    Merging,
     Ending {
         until: Instant,
     },
@@ -126,6 +129,8 @@ pub struct Machine {
     pub(super) leaving: Option<super::refer::Leaving>,
     /// A REFER's transferee being re-INVITEd onto a session.
     pub(super) reanchoring: Option<super::reanchor::Reanchor>,
+    /// An attended transfer under way (REFER with Replaces).
+    pub(super) merge: Option<super::attended::Merge>,
     /// That re-INVITE once answered (a retransmitted 2xx is ACKed again).
     pub(super) acked_reinvite: Option<(ClientKey, super::bridge::Side, u32)>,
     /// call-limit slots held until the call ends.
@@ -174,6 +179,7 @@ impl Machine {
             refer: None,
             leaving: None,
             reanchoring: None,
+            merge: None,
             acked_reinvite: None,
             slots: Vec::new(),
             dial_slots: Vec::new(),
@@ -207,6 +213,10 @@ impl Machine {
                 self.on_response(&key, &response, now)
             }
             Event::Leg(LegEvent::Timeout { key }) => self.on_timeout(&key),
+            Event::Leg(LegEvent::Replace { call_id, by, reply }) => {
+                self.give_party((&call_id, &by), reply, now)
+            }
+            Event::Leg(LegEvent::Replaced(handed)) => self.took_party(handed, now),
             Event::Answer(_, Answer::MediaLost(id)) => self.media_lost(&id),
             Event::Answer(_, Answer::Dtmf(side, d)) => self.on_dtmf(side, d, now),
             Event::Answer(_, Answer::Matched(exten, r)) => self.matched(&exten, r, now),
@@ -364,6 +374,7 @@ impl Machine {
             (Answer::Prompted(_), CallState::Bridged) => self.limit_reached(),
             (Answer::Swapped(r), CallState::Swapping) => self.swapped(r),
             (Answer::Media(m), CallState::Transferring) => self.reanchor_opened(m),
+            (Answer::Relay(r), CallState::Merging) => self.merge_opened(r),
             (answer, state) => {
                 tracing::debug!(?answer, ?state, "backend answer out of turn ignored");
                 self.stale(answer)
@@ -438,7 +449,7 @@ impl Machine {
     }
 
     fn on_response(&mut self, key: &ClientKey, r: &Response, now: Instant) {
-        if self.reanchor_answered(key, Some(r)) {
+        if self.reanchor_answered(key, Some(r)) || self.merge_answered(key, Some(r)) {
             return;
         }
         if let Some(i) = self.forks.iter().position(|f| f.is_invite_response(key)) {
@@ -468,7 +479,7 @@ impl Machine {
     }
 
     fn on_timeout(&mut self, key: &ClientKey) {
-        if self.reanchor_answered(key, None) {
+        if self.reanchor_answered(key, None) || self.merge_answered(key, None) {
             return;
         }
         if let Some(f) = self.forks.iter_mut().find(|f| f.is_invite_response(key)) {

@@ -8,6 +8,7 @@
 
 mod a_leg;
 mod anchor;
+mod attended;
 pub mod backends;
 pub mod bridge;
 mod callee;
@@ -40,6 +41,7 @@ use asterism_sip::transaction::TsxKey;
 use asterism_sip::transport::Flow;
 use asterism_sip::validate::Checked;
 use asterism_sip::Request;
+pub use attended::Handed;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 

@@ -79,30 +79,35 @@ impl Machine {
         let Some(side) = self.reanchoring.as_ref().map(|r| r.side) else {
             return;
         };
-        let dialog = match side {
-            Side::Caller => self.a.dialog.as_mut(),
-            Side::Callee => self.callee.as_mut().map(|c| &mut c.dialog),
-        };
-        let Some(d) = dialog else {
+        let Some((key, seq)) = self.reinvite(side, sdp) else {
             return self.reanchor_failed();
         };
+        if let Some(r) = self.reanchoring.as_mut() {
+            r.invite = Some((key, seq));
+        }
+    }
+
+    /// A re-INVITE offering `sdp` in the dialog of `side`: its key and
+    /// CSeq; None without that dialog.
+    pub(super) fn reinvite(&mut self, side: Side, sdp: String) -> Option<(ClientKey, u32)> {
+        let d = match side {
+            Side::Caller => self.a.dialog.as_mut(),
+            Side::Callee => self.callee.as_mut().map(|c| &mut c.dialog),
+        }?;
         let (key, mut req) = d.request(Method::INVITE);
         let h = &mut req.headers;
         h.push(HeaderName::ContentType, "application/sdp");
         h.push(HeaderName::Allow, crate::reply::ALLOW);
         req.body = Bytes::from(sdp);
         crate::trace::inject_via_peer(&mut req, &d.route_set, &tracing::Span::current());
-        let flow = d.flow;
-        let seq = d.local_cseq;
+        let (flow, seq) = (d.flow, d.local_cseq);
         let command = Command::Request {
             key: key.clone(),
             flow,
             request: req,
         };
         self.out.push(Action::Core(command));
-        if let Some(r) = self.reanchoring.as_mut() {
-            r.invite = Some((key, seq));
-        }
+        Some((key, seq))
     }
 
     /// Whether `key` is our re-INVITE to the transferee; if so, its answer
@@ -133,7 +138,7 @@ impl Machine {
             return true;
         }
         if let Some(r) = r {
-            self.ack_transferee(x.side, r, seq);
+            self.ack_in(x.side, r, seq);
         }
         self.acked_reinvite = Some((key, x.side, seq));
         match x.side {
@@ -148,7 +153,7 @@ impl Machine {
     }
 
     /// ACK a 2xx of our re-INVITE (CSeq `seq`) in the dialog of `side`.
-    fn ack_transferee(&mut self, side: Side, r: &Response, seq: u32) {
+    pub(super) fn ack_in(&mut self, side: Side, r: &Response, seq: u32) {
         let dialog = match side {
             Side::Caller => self.a.dialog.as_mut(),
             Side::Callee => self.callee.as_mut().map(|c| &mut c.dialog),
@@ -171,7 +176,7 @@ impl Machine {
             return false;
         };
         // The transferee is the call's caller leg by now (either side).
-        self.ack_transferee(Side::Caller, r, seq);
+        self.ack_in(Side::Caller, r, seq);
         true
     }
 

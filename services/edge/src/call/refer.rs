@@ -22,7 +22,7 @@
 //! phone to phone, the transferee is first re-INVITEd onto a media session
 //! of its own ([`super::reanchor`]), as Asterisk re-INVITEs a natively
 //! bridged phone back when its bridge breaks. A REFER with `Replaces`
-//! (attended transfer) is declined (603) with a warning: not done yet.
+//! (attended transfer) goes to [`super::attended`].
 
 use super::a_leg::{core, send_in};
 use super::bridge::Side;
@@ -66,8 +66,10 @@ pub struct Leaving {
 pub enum Target {
     /// A blind transfer to this extension (the URI's user part, decoded).
     Blind(String),
-    /// `Replaces` in the URI: an attended transfer.
-    Attended,
+    /// `Replaces` in the URI: an attended transfer, replacing the dialog
+    /// with this Call-ID (tags not checked, as chan_sip without
+    /// `pedanticsipchecking`).
+    Attended(String),
 }
 
 /// `Refer-To` as chan_sip's `get_refer_info` reads it; Err: the final
@@ -91,8 +93,14 @@ pub fn target(refer_to: Option<&str>) -> Result<Target, (u16, &'static str)> {
         .map(|s| s.len())
         .ok_or((603, "Declined (Non sip: uri)"))?;
     let rest = &uri[scheme_len..];
-    if rest.to_ascii_lowercase().contains("replaces=") {
-        return Ok(Target::Attended);
+    if let Some(at) = rest.to_ascii_lowercase().find("replaces=") {
+        let value = rest[at + "replaces=".len()..]
+            .split('&')
+            .next()
+            .unwrap_or_default();
+        let decoded = percent_decode(value);
+        let call_id = decoded.split(';').next().unwrap_or_default().trim();
+        return Ok(Target::Attended(call_id.to_owned()));
     }
     let user = rest.split(['@', ';', '?']).next().unwrap_or_default();
     Ok(Target::Blind(percent_decode(user)))
@@ -139,21 +147,25 @@ impl Machine {
     pub(super) fn on_refer(&mut self, from: Side, key: TsxKey, replier: Replier, req: &Request) {
         let respond = |out: &mut Vec<Action>, code: u16, reason: &str| {
             let response = replier.reply_with(code, reason);
+            let key = key.clone();
             core(out, Command::Respond { key, response });
         };
         if self.user_of(from).is_some_and(|u| u.transfer_forbidden) {
             return respond(&mut self.out, 603, "Declined (policy)");
         }
         let busy = self.refer.is_some()
-            || matches!(self.state, CallState::Swapping | CallState::Transferring);
+            || self.merge.is_some()
+            || matches!(
+                self.state,
+                CallState::Swapping | CallState::Transferring | CallState::Merging
+            );
         if busy {
             return respond(&mut self.out, 491, "Request Pending");
         }
         let exten = match target(req.headers.get(&HeaderName::ReferTo)) {
             Err((code, reason)) => return respond(&mut self.out, code, reason),
-            Ok(Target::Attended) => {
-                tracing::warn!("attended transfer (REFER with Replaces) not supported: declined");
-                return respond(&mut self.out, 603, "Declined (attended transfer)");
+            Ok(Target::Attended(call_id)) => {
+                return self.attended_refer(from, (key, replier), req, call_id);
             }
             Ok(Target::Blind(exten)) => exten,
         };
@@ -244,7 +256,7 @@ impl Machine {
 
     /// NOTIFY the transferer on `side` of its REFER's outcome (`frag`: the
     /// sipfrag status line), ending the implicit subscription.
-    fn notify_refer(&mut self, side: Side, id: u32, frag: &str) {
+    pub(super) fn notify_refer(&mut self, side: Side, id: u32, frag: &str) {
         let dialog = match side {
             Side::Caller => self.a.dialog.as_mut(),
             Side::Callee => self.callee.as_mut().map(|c| &mut c.dialog),
@@ -276,7 +288,7 @@ impl Machine {
     }
 
     /// The transferer's dialog waits for its BYE (an older one gets ours).
-    fn leave(&mut self, dialog: Dialog, now: Instant) {
+    pub(super) fn leave(&mut self, dialog: Dialog, now: Instant) {
         self.entry.leg_state(&dialog.call_id, "gone");
         let until = now + LEAVE_WAIT;
         if let Some(mut old) = self.leaving.replace(Leaving { dialog, until }) {
@@ -355,7 +367,11 @@ mod tests {
             target(Some(
                 "<sip:62@h?Replaces=abc%40h%3Bto-tag%3D1%3Bfrom-tag%3D2>"
             )),
-            Ok(Target::Attended)
+            Ok(Target::Attended("abc@h".into()))
+        );
+        assert_eq!(
+            target(Some("<sip:62@h?replaces=x1;to-tag=1&Require=replaces>")),
+            Ok(Target::Attended("x1".into()))
         );
         assert_eq!(target(None), Err((400, "Bad Request (Refer-to missing)")));
         assert_eq!(

@@ -244,6 +244,11 @@ impl Subscription {
                 response.code < 300
             }
             LegEvent::Timeout { .. } => false,
+            // A transfer's Replaces naming a subscription: no call here.
+            other @ (LegEvent::Replace { .. } | LegEvent::Replaced(_)) => {
+                other.decline();
+                true
+            }
         }
     }
 

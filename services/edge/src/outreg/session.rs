@@ -228,7 +228,7 @@ impl Session {
                     return Some(*response)
                 }
                 LegEvent::Timeout { key: k } if k == key => return None,
-                _ => {}
+                other => other.decline(),
             }
         }
         None

@@ -236,6 +236,11 @@ impl H {
         let _ = self.tx.send(ev).await;
     }
 
+    /// Any event, as the core would hand it over.
+    pub async fn event(&self, ev: LegEvent) {
+        let _ = self.tx.send(ev).await;
+    }
+
     /// A request of the caller in its dialog with us.
     pub async fn caller(&mut self, method: &str) {
         self.caller_with_body(method, "").await

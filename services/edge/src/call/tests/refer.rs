@@ -4,6 +4,7 @@
 
 use super::fake::Fake;
 use super::*;
+use crate::command::LegEvent;
 
 const REFER_63: &str = "Refer-To: <sip:63@127.0.0.1:5060>\nReferred-By: <sip:x@127.0.0.1>\n";
 
@@ -186,11 +187,6 @@ async fn bad_refers_are_refused_as_chan_sip_refuses_them() {
     for (extra, code, reason) in [
         ("", 400, "Bad Request (Refer-to missing)"),
         ("Refer-To: <tel:+4930123>\n", 603, "Declined (Non sip: uri)"),
-        (
-            "Refer-To: <sip:62@h?Replaces=x%3Bto-tag%3D1%3Bfrom-tag%3D2>\n",
-            603,
-            "Declined (attended transfer)",
-        ),
     ] {
         h.callee_with_headers(&inv, "alicetag", "REFER", extra)
             .await;
@@ -221,6 +217,86 @@ async fn a_refused_reinvite_hangs_the_transferee_up() {
     let cmds = h.drain().await;
     let byes = requests(&cmds, Method::BYE);
     assert!(byes.iter().any(|b| b.call_id() == "call-a"), "{byes:?}");
+    assert_eq!(
+        status(&h.fake.results()[0]),
+        (StepStatus::CallerHungUp, "ANSWER")
+    );
+}
+
+/// A REFER from alice (the called party) replacing dialog `call_id`.
+fn replacing(call_id: &str) -> String {
+    format!("Refer-To: <sip:63@127.0.0.1?Replaces={call_id}%3Bto-tag%3D1%3Bfrom-tag%3D2>\n")
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_attended_transfer_asks_the_core_for_the_replaced_dialog() {
+    let (mut h, inv) = bridged(plan()).await;
+    h.callee_with_headers(&inv, "alicetag", "REFER", &replacing("other%40h"))
+        .await;
+    let cmds = h.drain().await;
+    assert_eq!(refer_codes(&cmds)[0].0, 202);
+    let asked: Vec<_> = cmds
+        .iter()
+        .filter_map(|c| match c {
+            Command::Replace { call_id, .. } => Some(call_id.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(asked, ["other@h"]);
+    // No call of this edge has it: 481, and the call goes on.
+    h.event(LegEvent::Replaced(None)).await;
+    let cmds = h.drain().await;
+    assert_eq!(
+        notifies(&cmds, &inv.call_id())[0].2,
+        "SIP/2.0 481 Call leg/transaction does not exist\r\n"
+    );
+    assert!(h.fake.results().is_empty(), "still bridged");
+    // A REFER replacing the call's own dialog: 404, as chan_sip.
+    h.callee_with_headers(&inv, "alicetag", "REFER", &replacing("call-a"))
+        .await;
+    let cmds = h.drain().await;
+    assert_eq!(
+        notifies(&cmds, &inv.call_id())[0].2,
+        "SIP/2.0 404 Not found\r\n"
+    );
+    // From the caller: declined.
+    h.caller_with_headers("REFER", &replacing("other%40h"))
+        .await;
+    let cmds = h.drain().await;
+    assert_eq!(
+        refer_codes(&cmds)[0],
+        (603, "Declined (attended transfer)".into())
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_hands_its_called_party_only_to_its_own_caller() {
+    let (mut h, inv) = bridged(plan()).await;
+    let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+    let ask = |by: &str| LegEvent::Replace {
+        call_id: "call-a".into(),
+        by: by.into(),
+        reply: tx.clone(),
+    };
+    h.event(ask("mallory")).await;
+    h.drain().await;
+    assert!(
+        matches!(rx.try_recv(), Ok(LegEvent::Replaced(None))),
+        "not bob"
+    );
+    h.event(ask("bob")).await;
+    let cmds = h.drain().await;
+    match rx.try_recv() {
+        Ok(LegEvent::Replaced(Some(handed))) => {
+            assert_eq!(format!("{handed:?}"), "Handed(alice)")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(h.unroutes.contains(&inv.call_id()), "alice's leg left");
+    // Bob's line here ends as in Asterisk (its dialplan is over): our BYE
+    // goes to him, none to alice, who is the other call's now.
+    let byes = requests(&cmds, Method::BYE);
+    assert!(byes.iter().all(|b| b.call_id() == "call-a"), "{byes:?}");
     assert_eq!(
         status(&h.fake.results()[0]),
         (StepStatus::CallerHungUp, "ANSWER")
