@@ -21,7 +21,10 @@ use std::time::{Duration, Instant};
 
 const PLAN: &str = "[default]\n\
 exten => 62,1,Dial(SIP/bob,20)\n\
-exten => 63,1,Dial(SIP/carol,20)\n";
+exten => 63,1,Dial(SIP/carol,20)\n\
+exten => 71,1,Answer()\n\
+ same => n,Transfer(SIP/63)\n\
+ same => n,Set(DB(test/xfer)=${TRANSFERSTATUS})\n";
 
 fn phone(dir: &TempDir, t: &Topology, user: &str, pw: &str, freq: f64) -> Baresip {
     let params = "answermode=auto;audio_codecs=PCMU";
@@ -236,4 +239,45 @@ fn bob_transfers_alice_to_carol_after_talking_to_her() {
     let (heard_a, heard_c) = (tones(&alice.heard()), tones(&carol.heard()));
     assert!(near(&heard_a, 2000) >= 10, "alice hears carol: {heard_a:?}");
     assert!(near(&heard_c, 1000) >= 10, "carol hears alice: {heard_c:?}");
+}
+
+#[test]
+fn transfer_app_sends_the_callers_phone_elsewhere() {
+    let t = Topology::start_with(&[], Some(PLAN));
+    let dir = TempDir::new("transfer-app");
+    let alice = phone(&dir, &t, "alice", "alice61", 1000.0);
+    let carol = phone(&dir, &t, "carol", "carol63", 2000.0);
+    // 71 answers, then Transfer(SIP/63): alice's phone is REFERred to
+    // 63 and calls carol itself.
+    alice.ctrl("dial", "71").unwrap();
+    until_one(&carol, "carol rings and answers", |c| {
+        c.contains("ESTABLISHED")
+    });
+    std::thread::sleep(Duration::from_millis(2000));
+    until_one(&alice, "alice talks to carol", |c| {
+        c.contains("ESTABLISHED")
+    });
+    alice.ctrl("hangup", "").unwrap();
+    until(&alice, &carol, "both hung up", |c| {
+        c.contains("Active calls (0)")
+    });
+    let log = alice.log();
+    let (heard_a, heard_c) = (tones(&alice.heard()), tones(&carol.heard()));
+    assert!(near(&heard_a, 2000) >= 10, "alice hears carol: {heard_a:?}");
+    assert!(near(&heard_c, 1000) >= 10, "carol hears alice: {heard_c:?}");
+    assert!(
+        log.contains("63"),
+        "alice's phone was referred to 63:\n{log}"
+    );
+    // The dialplan went on after Transfer() with its status.
+    let out = std::process::Command::new(asterism_testkit::bin_path("asterism"))
+        .args([
+            "database",
+            "--router",
+            &format!("http://127.0.0.1:{}", t.router_port),
+        ])
+        .args(["get", "test", "xfer"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "Value: SUCCESS\n");
 }

@@ -70,6 +70,9 @@ impl Machine {
                 self.caller_gone();
             }
             m if *m == Method::REFER => self.on_refer(Side::Caller, key, replier, req),
+            m if *m == Method::NOTIFY && matches!(self.state, CallState::Referring { .. }) => {
+                self.refer_notified(key, replier, req)
+            }
             // The caller's media is a relay (bridged or not): it answers.
             _ if self.relay_answers(req) => self.reoffer(Side::Caller, key, replier, req),
             _ if self.state == CallState::Bridged && self.callee.is_some() => {

@@ -73,6 +73,7 @@ impl Machine {
                 self.result(with_status(StepStatus::CallerHungUp, "ANSWER"))
             }
             CallState::Transferring => self.transferee_gone(),
+            CallState::Referring { .. } => self.referring_gone(),
             CallState::AwaitingStep
             | CallState::Swapping
             | CallState::Ending { .. }

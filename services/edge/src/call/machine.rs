@@ -80,6 +80,12 @@ pub enum CallState {
     /// An attended transfer: the caller and the party handed over are
     /// re-INVITEd onto a new relay.
     Merging,
+    /// `Transfer()`: our REFER to the caller (`accepted`: it said 2xx),
+    /// waiting for the outcome.
+    Referring {
+        key: ClientKey,
+        accepted: bool,
+    },
     Ending {
         until: Instant,
     },
@@ -449,7 +455,10 @@ impl Machine {
     }
 
     fn on_response(&mut self, key: &ClientKey, r: &Response, now: Instant) {
-        if self.reanchor_answered(key, Some(r)) || self.merge_answered(key, Some(r)) {
+        if self.reanchor_answered(key, Some(r))
+            || self.merge_answered(key, Some(r))
+            || self.refer_answered(key, Some(r))
+        {
             return;
         }
         if let Some(i) = self.forks.iter().position(|f| f.is_invite_response(key)) {
@@ -479,7 +488,10 @@ impl Machine {
     }
 
     fn on_timeout(&mut self, key: &ClientKey) {
-        if self.reanchor_answered(key, None) || self.merge_answered(key, None) {
+        if self.reanchor_answered(key, None)
+            || self.merge_answered(key, None)
+            || self.refer_answered(key, None)
+        {
             return;
         }
         if let Some(f) = self.forks.iter_mut().find(|f| f.is_invite_response(key)) {

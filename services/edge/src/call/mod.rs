@@ -32,6 +32,7 @@ mod swap;
 #[cfg(test)]
 pub(crate) mod tests;
 mod timeout;
+mod transfer_app;
 
 use crate::command::{CoreHandle, LegEvent};
 use crate::reply::Replier;

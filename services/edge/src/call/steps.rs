@@ -186,6 +186,7 @@ impl Machine {
                 let until = now + Duration::from_secs(secs);
                 self.answer_with_media(Then::Music(class, until), now)
             }
+            step::App::Transfer(t) => self.transfer_app(t.destination),
             step::App::Finished(_) => self.result(ok()),
         }
     }

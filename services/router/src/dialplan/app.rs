@@ -54,6 +54,7 @@ const EXTERNAL: &[&str] = &[
     "Congestion",
     "SayDigits",
     "MusicOnHold",
+    "Transfer",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -300,6 +300,27 @@ pub fn external_step(call: &mut Call, app: &Application) -> step::App {
                 .map(|s| s.max(0.0).ceil() as u32)
                 .unwrap_or(0),
         }),
+        // app_transfer: a technology other than the caller's (SIP, and
+        // PJSIP as Asterism runs it) fails without a try.
+        "Transfer" => {
+            let dest = arg(0);
+            let dest = match dest.split_once('/') {
+                Some((tech, rest)) if !tech.is_empty() => {
+                    let ours = ["SIP", "PJSIP"]
+                        .iter()
+                        .any(|t| t.eq_ignore_ascii_case(tech));
+                    if ours {
+                        rest
+                    } else {
+                        ""
+                    }
+                }
+                _ => dest,
+            };
+            step::App::Transfer(pb::Transfer {
+                destination: dest.to_owned(),
+            })
+        }
         "Wait" => step::App::Wait(pb::Wait {
             millis: arg(0)
                 .parse::<f64>()
@@ -382,6 +403,7 @@ pub fn app_name(app: &step::App) -> &'static str {
         step::App::Congestion(_) => "Congestion",
         step::App::SayDigits(_) => "SayDigits",
         step::App::MusicOnHold(_) => "MusicOnHold",
+        step::App::Transfer(_) => "Transfer",
         step::App::Finished(_) => "Finished",
     }
 }

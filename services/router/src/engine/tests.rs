@@ -37,6 +37,7 @@ fn describe(app: &App) -> String {
         App::Hangup(h) => format!("Hangup({})", h.cause),
         App::Wait(w) => format!("Wait({})", w.millis),
         App::MusicOnHold(m) => format!("MusicOnHold({},{})", m.class, m.seconds),
+        App::Transfer(t) => format!("Transfer({})", t.destination),
         other => app_name(other).to_owned(),
     }
 }
@@ -137,6 +138,34 @@ fn music_on_hold_takes_a_class_and_seconds() {
     let p = plan("[default]\nexten => 1,1,MusicOnHold(jazz,2.5)\n same => n,MusicOnHold()\n");
     let (steps, _) = run(&p, start("default", "1"), ok);
     assert_eq!(steps, vec!["MusicOnHold(jazz,3)", "MusicOnHold(,0)"]);
+}
+
+#[test]
+fn transfer_names_its_destination_and_refuses_other_technologies() {
+    let p = plan(concat!(
+        "[default]\nexten => 1,1,Transfer(SIP/63)\n same => n,Transfer(63@pbx)\n",
+        " same => n,Transfer(IAX2/63)\n same => n,Transfer()\n",
+        " same => n,Playback(${TRANSFERSTATUS})\n"
+    ));
+    let failed = |app: &App| match app {
+        App::Transfer(_) => StepResult {
+            status: StepStatus::Ok as i32,
+            variables: [("TRANSFERSTATUS".to_owned(), "FAILURE".to_owned())].into(),
+            ..Default::default()
+        },
+        other => ok(other),
+    };
+    let (steps, _) = run(&p, start("default", "1"), failed);
+    assert_eq!(
+        steps,
+        vec![
+            "Transfer(63)",
+            "Transfer(63@pbx)",
+            "Transfer()",
+            "Transfer()",
+            "Playback(FAILURE)"
+        ]
+    );
 }
 
 #[test]

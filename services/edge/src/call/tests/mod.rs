@@ -16,6 +16,7 @@ mod refer;
 mod start;
 mod timeout;
 mod transfer;
+mod transfer_app;
 mod trunk;
 
 use super::a_leg::ALeg;
@@ -255,8 +256,13 @@ impl H {
 
     /// A request of the caller in its dialog with `extra` header lines.
     pub async fn caller_with_headers(&mut self, method: &str, extra: &str) {
+        self.caller_with(method, extra, "").await
+    }
+
+    /// A request of the caller in its dialog with `extra` lines and `body`.
+    pub async fn caller_with(&mut self, method: &str, extra: &str, body: &str) {
         let tag = self.a_tag.clone().expect("our To tag");
-        let r = self.caller_request(method, "bobtag", Some(&tag), extra, "");
+        let r = self.caller_request(method, "bobtag", Some(&tag), extra, body);
         self.deliver(r, udp(A)).await;
     }
 
