@@ -237,6 +237,7 @@ impl Machine {
         m.invites[i].3 = true;
         let (side, seq) = (m.invites[i].1, m.invites[i].2);
         let done = m.invites.iter().all(|x| x.3);
+        self.remember_reinvite(key.clone(), side, seq);
         if let Some(r) = r {
             self.ack_in(side, r, seq);
             if let (Some(session), false) = (self.media.clone(), r.body.is_empty()) {

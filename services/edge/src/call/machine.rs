@@ -137,8 +137,9 @@ pub struct Machine {
     pub(super) reanchoring: Option<super::reanchor::Reanchor>,
     /// An attended transfer under way (REFER with Replaces).
     pub(super) merge: Option<super::attended::Merge>,
-    /// That re-INVITE once answered (a retransmitted 2xx is ACKed again).
-    pub(super) acked_reinvite: Option<(ClientKey, super::bridge::Side, u32)>,
+    /// Our re-INVITEs of transfers once answered: key, side, CSeq (a
+    /// retransmitted 2xx is ACKed again).
+    pub(super) acked_reinvites: Vec<(ClientKey, super::bridge::Side, u32)>,
     /// call-limit slots held until the call ends.
     pub(super) slots: Vec<Slot>,
     /// Slots taken for the targets of the Dial under way.
@@ -186,7 +187,7 @@ impl Machine {
             leaving: None,
             reanchoring: None,
             merge: None,
-            acked_reinvite: None,
+            acked_reinvites: Vec::new(),
             slots: Vec::new(),
             dial_slots: Vec::new(),
             dial_numbers: Vec::new(),

@@ -140,7 +140,8 @@ impl Machine {
         if let Some(r) = r {
             self.ack_in(x.side, r, seq);
         }
-        self.acked_reinvite = Some((key, x.side, seq));
+        // The transferee is the call's caller leg by now (either side).
+        self.remember_reinvite(key, Side::Caller, seq);
         match x.side {
             Side::Caller => self.result(super::refer::transferred(x.exten, x.context)),
             Side::Callee => {
@@ -166,17 +167,25 @@ impl Machine {
         }
     }
 
-    /// The transferee retransmits the 2xx of our re-INVITE (our ACK was
+    /// A re-INVITE of ours answered and ACKed: a retransmitted 2xx of it
+    /// is ACKed again in the dialog of `side` (the last few are kept).
+    pub(super) fn remember_reinvite(&mut self, key: ClientKey, side: Side, seq: u32) {
+        if self.acked_reinvites.len() >= 4 {
+            self.acked_reinvites.remove(0);
+        }
+        self.acked_reinvites.push((key, side, seq));
+    }
+
+    /// A party retransmits the 2xx of one of our re-INVITEs (our ACK was
     /// lost): ACK it again. Whether it was that.
     fn re_ack_transferee(&mut self, key: &ClientKey, r: Option<&Response>) -> bool {
-        let Some((k, _, seq)) = self.acked_reinvite.clone() else {
+        let Some(r) = r.filter(|r| (200..300).contains(&r.code)) else {
             return false;
         };
-        let Some(r) = r.filter(|r| (200..300).contains(&r.code) && k == *key) else {
+        let Some(&(_, side, seq)) = self.acked_reinvites.iter().find(|(k, _, _)| k == key) else {
             return false;
         };
-        // The transferee is the call's caller leg by now (either side).
-        self.ack_in(Side::Caller, r, seq);
+        self.ack_in(side, r, seq);
         true
     }
 

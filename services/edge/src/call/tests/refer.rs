@@ -90,6 +90,9 @@ async fn the_called_party_refers_the_caller_who_gets_a_session_of_its_own() {
     h.respond(&reinvite, 200, "bobtag").await;
     let cmds = h.drain().await;
     assert_eq!(acks(&cmds).len(), 1, "the re-INVITE's 2xx ACKed");
+    h.respond(&reinvite, 200, "bobtag").await;
+    let cmds = h.drain().await;
+    assert_eq!(acks(&cmds).len(), 1, "its retransmission ACKed again");
     let r = &h.fake.results()[0];
     assert_eq!(
         (r.transfer_to.as_str(), r.transfer_context.as_str()),
