@@ -74,6 +74,14 @@ pub enum LegEvent {
     },
     /// The answer to a `Replace`: the party handed over, or None.
     Replaced(Option<Box<crate::call::Handed>>),
+    /// `Pickup()` in another call wants this ringing call's caller: the
+    /// Dial stops ringing and `PickupReply` says yes (with our task) or no.
+    PickupAsk { reply: mpsc::Sender<LegEvent> },
+    /// The ringing call's answer: its task, or None (nothing to pick up).
+    PickupReply(Option<mpsc::Sender<LegEvent>>),
+    /// The picker's answered leg, for the call that agreed (None: the
+    /// picker left before it could be handed over).
+    PickedUp(Option<Box<crate::call::Handed>>),
 }
 
 impl LegEvent {
@@ -81,8 +89,14 @@ impl LegEvent {
     /// registration probe): a `Replace` naming its Call-ID is answered
     /// None, so the asking call is not left waiting.
     pub fn decline(self) {
-        if let LegEvent::Replace { reply, .. } = self {
-            let _ = reply.try_send(LegEvent::Replaced(None));
+        match self {
+            LegEvent::Replace { reply, .. } => {
+                let _ = reply.try_send(LegEvent::Replaced(None));
+            }
+            LegEvent::PickupAsk { reply } => {
+                let _ = reply.try_send(LegEvent::PickupReply(None));
+            }
+            _ => {}
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod lanes;
 pub mod metrics;
 pub mod mwi;
 pub mod outreg;
+pub mod pickups;
 pub mod placement;
 pub mod qualify;
 pub mod readiness;
@@ -78,6 +79,8 @@ pub struct Ctx {
     pub pending: Arc<tokio::sync::Semaphore>,
     pub security: security::SecurityLog,
     pub calls: calls::CallRegistry,
+    /// Calls whose Dial rings, for `Pickup()`.
+    pub ringing: pickups::Ringing,
     pub metrics: metrics::EdgeMetrics,
     /// Challenged transactions' spans, for their retries to join.
     pub joins: asterism_telemetry::join::Joins,
@@ -366,6 +369,7 @@ impl Edge {
             pending: Arc::new(tokio::sync::Semaphore::new(max_pending)),
             security,
             calls: calls::CallRegistry::default(),
+            ringing: pickups::Ringing::default(),
             metrics,
             joins: asterism_telemetry::join::Joins::new(trace::JOIN_CAPACITY, trace::JOIN_TTL),
             outregs: outreg::Table::default(),

@@ -277,6 +277,11 @@ impl ALeg {
         self.answer = None;
     }
 
+    /// Answered and ACKed.
+    pub fn confirmed(&self) -> bool {
+        self.state == AState::Answered && self.retransmit.is_none()
+    }
+
     /// When the 200 is next due (or given up on).
     pub fn deadline(&self) -> Option<Instant> {
         self.retransmit.map(|r| r.next.min(r.give_up))

@@ -16,7 +16,7 @@
 //! to the sip.conf user that is its caller: a Call-ID is no credential.
 
 use super::a_leg::{core, AState};
-use super::backends::{BackendError, MediaAsk, MediaPrefs, MediaSession, RelaySdp};
+use super::backends::{BackendError, MediaSession, RelaySdp};
 use super::bridge::Side;
 use super::events::{Action, Ask};
 use super::forks::Fork;
@@ -29,6 +29,7 @@ use asterism_proto::router::StepStatus;
 use asterism_sip::message::Response;
 use asterism_sip::transaction::{ClientKey, TsxKey};
 use asterism_sip::Request;
+use bytes::Bytes;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -50,6 +51,20 @@ pub struct Merge {
     id: u32,
     /// Our re-INVITEs to both parties: key, side, CSeq, answered.
     invites: Vec<(ClientKey, Side, u32, bool)>,
+    /// The caller is unanswered (a pickup): it is answered with the
+    /// relay's SDP instead of re-INVITEd, and nobody is NOTIFYed.
+    answer_caller: bool,
+}
+
+impl Merge {
+    /// The merge of a pickup: the caller gets its first answer.
+    pub fn answering() -> Merge {
+        Merge {
+            id: 0,
+            invites: Vec::new(),
+            answer_caller: true,
+        }
+    }
 }
 
 impl Machine {
@@ -91,6 +106,7 @@ impl Machine {
         self.merge = Some(Merge {
             id,
             invites: Vec::new(),
+            answer_caller: false,
         });
         let by = self
             .user_of(from)
@@ -172,20 +188,7 @@ impl Machine {
             self.out.push(Action::Ask(0, Ask::CloseMedia(s)));
         }
         self.anchor = None;
-        let Some((_, offer)) = self.a.offer() else {
-            return self.merge_failed("the caller's SDP is unknown");
-        };
-        let prefs = |s: Side| self.user_of(s).map(MediaPrefs::of).unwrap_or_default();
-        let ask = MediaAsk {
-            call_id: self.a.checked.call_id.clone(),
-            offer: String::from_utf8_lossy(&offer).into_owned(),
-            host: self.a.host.clone(),
-            caller: prefs(Side::Caller),
-            callee: prefs(Side::Callee),
-            from: None,
-        };
-        self.ask(Ask::OpenRelay(ask));
-        self.state = CallState::Merging;
+        self.open_merge_relay();
     }
 
     /// The relay for the two parties: re-INVITE each with its side's SDP.
@@ -202,11 +205,17 @@ impl Machine {
             to_callee: sdp.callee_offer.clone(),
             caller_has_it: true,
         });
+        let answer_caller = self.merge.as_ref().is_some_and(|m| m.answer_caller);
+        let mut parties = vec![(Side::Callee, sdp.callee_offer)];
+        if answer_caller {
+            let ours = Some(("application/sdp".to_owned(), Bytes::from(sdp.caller_answer)));
+            self.a.answer(&mut self.out, ours, Instant::now());
+            self.entry.leg_state(&self.a.checked.call_id, "confirmed");
+        } else {
+            parties.insert(0, (Side::Caller, sdp.caller_answer));
+        }
         let mut invites = Vec::new();
-        for (side, body) in [
-            (Side::Caller, sdp.caller_answer),
-            (Side::Callee, sdp.callee_offer),
-        ] {
+        for (side, body) in parties {
             match self.reinvite(side, body) {
                 Some((key, seq)) => invites.push((key, side, seq, false)),
                 None => return self.merge_failed("a party's dialog is gone"),
@@ -260,7 +269,7 @@ impl Machine {
     }
 
     /// The two could not be bridged: both are hung up.
-    fn merge_failed(&mut self, why: &str) {
+    pub(super) fn merge_failed(&mut self, why: &str) {
         tracing::warn!(why, "attended transfer failed after the NOTIFY: hanging up");
         self.merge = None;
         self.hang_up_callee();

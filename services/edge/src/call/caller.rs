@@ -27,6 +27,7 @@ impl Machine {
         if *m == Method::ACK {
             if self.a.in_dialog(c) {
                 self.a.acked();
+                self.picker_confirmed();
             }
             return;
         }

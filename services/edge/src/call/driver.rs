@@ -45,6 +45,10 @@ pub struct Task {
     routed: Vec<String>,
     /// Told the status of the caller's final response, once it is sent.
     on_final: Option<Box<dyn FnOnce(u16) + Send>>,
+    /// The edge's ringing calls (None in tests without an edge).
+    pub ringing: Option<crate::pickups::Ringing>,
+    /// Our Call-ID as the ringing table knows it.
+    call_id: String,
 }
 
 impl Task {
@@ -60,6 +64,19 @@ impl Task {
             tx,
             routed: vec![call_id.to_owned()],
             on_final: None,
+            ringing: None,
+            call_id: call_id.to_owned(),
+        }
+    }
+
+    /// List or unlist the call as ringing from `place`.
+    fn ringing(&self, place: Option<crate::pickups::Place>) {
+        let Some(r) = &self.ringing else {
+            return;
+        };
+        match place {
+            Some(p) => r.add(p, &self.call_id, self.tx.clone()),
+            None => r.remove(&self.call_id),
         }
     }
 
@@ -94,6 +111,21 @@ impl Task {
                     }
                     Action::Tell(tx, event) => {
                         let _ = tx.try_send(event);
+                    }
+                    Action::Ringing(place) => self.ringing(place),
+                    Action::FindRinging(places) => {
+                        let found = self.ringing.as_ref().and_then(|r| r.find(&places));
+                        let asked = found.is_some_and(|tx| {
+                            let reply = self.tx.clone();
+                            tx.try_send(LegEvent::PickupAsk { reply }).is_ok()
+                        });
+                        if !asked {
+                            follow.push(Event::Leg(LegEvent::PickupReply(None)));
+                        }
+                    }
+                    Action::PickupReply { to, accept } => {
+                        let me = accept.then(|| self.tx.clone());
+                        let _ = to.try_send(LegEvent::PickupReply(me));
                     }
                     Action::Ask(op, ask) => spawn(&mut asks, &backends, op, ask),
                     Action::StepResult(r) => {
@@ -172,6 +204,7 @@ impl Task {
 /// unanswered INVITE and the core keeps no route to a task that is gone.
 impl Drop for Task {
     fn drop(&mut self) {
+        self.ringing(None);
         let a = &self.machine.a;
         if a.state == super::a_leg::AState::Early {
             let response = a.replier.reply(500);

@@ -60,7 +60,8 @@ impl Machine {
             | CallState::Echoing => self.result(hung_up()),
             CallState::Resolving { .. }
             | CallState::Anchoring { .. }
-            | CallState::Dialing { .. } => {
+            | CallState::Dialing { .. }
+            | CallState::AwaitingPickup { .. } => {
                 self.stop_dialing();
                 self.result(StepResult {
                     dial_status: "CANCEL".into(),
@@ -74,6 +75,7 @@ impl Machine {
             }
             CallState::Transferring => self.transferee_gone(),
             CallState::Referring { .. } => self.referring_gone(),
+            CallState::PickingUp => self.picker_gone(),
             CallState::AwaitingStep
             | CallState::Swapping
             | CallState::Ending { .. }

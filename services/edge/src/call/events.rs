@@ -168,6 +168,17 @@ pub enum Action {
     /// attended transfer by sip.conf user `by`): the answer comes as a
     /// `LegEvent::Replaced`.
     Replace { call_id: String, by: String },
+    /// The Dial rings from this dialplan place (None: no longer), for
+    /// `Pickup()` in other calls.
+    Ringing(Option<crate::pickups::Place>),
+    /// `Pickup()`: ask the call ringing from the first of these places; its
+    /// `PickupReply` (None when there is none) comes back as a leg event.
+    FindRinging(Vec<crate::pickups::Place>),
+    /// Answer a `PickupAsk`: yes (with our task's sender) or no.
+    PickupReply {
+        to: tokio::sync::mpsc::Sender<crate::command::LegEvent>,
+        accept: bool,
+    },
     /// Send another call's task an event (a `Replace`'s answer).
     Tell(
         tokio::sync::mpsc::Sender<crate::command::LegEvent>,
@@ -191,6 +202,9 @@ impl std::fmt::Debug for Action {
             Action::Unroute(id) => write!(f, "Unroute({id})"),
             Action::Replace { call_id, by } => write!(f, "Replace({call_id}, {by})"),
             Action::Tell(_, e) => write!(f, "Tell({e:?})"),
+            Action::Ringing(p) => write!(f, "Ringing({p:?})"),
+            Action::FindRinging(p) => write!(f, "FindRinging({p:?})"),
+            Action::PickupReply { accept, .. } => write!(f, "PickupReply({accept})"),
             Action::Ask(op, a) => {
                 let name = match a {
                     Ask::Authenticate(_) => "Authenticate",

@@ -141,6 +141,30 @@ impl Fork {
         Some((fork, command))
     }
 
+    /// An answered and ACKed caller's leg of another call as a leg of this
+    /// one (`Pickup()` hands the picker over): its dialog (ours as UAS),
+    /// its INVITE, its SDP; nothing of ours is pending on it.
+    pub fn from_answered(target: &str, dialog: Dialog, invite: Request) -> Fork {
+        let answer = invite
+            .headers
+            .get(&HeaderName::ContentType)
+            .filter(|_| !invite.body.is_empty())
+            .map(|t| (t.to_owned(), invite.body.clone()));
+        Fork {
+            target: target.to_owned(),
+            key: ClientKey::new(Method::INVITE),
+            invite,
+            dialog,
+            state: ForkState::Done(200),
+            cancel_pending: false,
+            settled: true,
+            span: None,
+            signs_as: None,
+            signing: false,
+            answer,
+        }
+    }
+
     /// The trunk challenged the INVITE (401/407): whether to answer it
     /// (once per leg; the registrar signs, [`Fork::with_credentials`]).
     pub fn challenged(&mut self) -> Option<String> {

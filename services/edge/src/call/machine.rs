@@ -25,11 +25,11 @@ use super::backends::{AuthAnswer, MediaSession, Slot, SlotRefused};
 use super::bridge::Relays;
 use super::events::{Action, Answer, Ask, Event};
 use super::forks::Fork;
-use super::steps::{failed, hung_up, ok, with_status};
+use super::steps::{failed, hung_up, ok};
 use crate::calls::CallEntry;
 use crate::command::LegEvent;
 use asterism_proto::common::User;
-use asterism_proto::router::{step, Step, StepResult, StepStatus};
+use asterism_proto::router::{step, Step, StepResult};
 use asterism_sip::message::Response;
 use asterism_sip::transaction::ClientKey;
 use std::time::Duration;
@@ -46,6 +46,8 @@ pub enum Then {
     Echo,
     /// MusicOnHold: this class to the caller until then.
     Music(String, Instant),
+    /// Pickup(): answered to be handed to the ringing call.
+    Pickup,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,6 +82,14 @@ pub enum CallState {
     /// An attended transfer: the caller and the party handed over are
     /// re-INVITEd onto a new relay.
     Merging,
+    /// `Pickup()`: waiting for the ringing call's answer, then for the
+    /// picker's answer and ACK before it is handed over.
+    PickingUp,
+    /// Picked up by another call: our Dial stopped ringing and waits for
+    /// the picker's leg.
+    AwaitingPickup {
+        until: Instant,
+    },
     /// `Transfer()`: our REFER to the caller (`accepted`: it said 2xx),
     /// waiting for the outcome.
     Referring {
@@ -137,6 +147,12 @@ pub struct Machine {
     pub(super) reanchoring: Option<super::reanchor::Reanchor>,
     /// An attended transfer under way (REFER with Replaces).
     pub(super) merge: Option<super::attended::Merge>,
+    /// `Pickup()` under way (the picker's side).
+    pub(super) picking: Option<super::pickup::Picking>,
+    /// The dialplan place of the step under way (context, extension).
+    pub(super) place: crate::pickups::Place,
+    /// Listed in the edge's table of ringing calls.
+    pub(super) listed: bool,
     /// Our re-INVITEs of transfers once answered: key, side, CSeq (a
     /// retransmitted 2xx is ACKed again).
     pub(super) acked_reinvites: Vec<(ClientKey, super::bridge::Side, u32)>,
@@ -187,6 +203,9 @@ impl Machine {
             leaving: None,
             reanchoring: None,
             merge: None,
+            picking: None,
+            place: Default::default(),
+            listed: false,
             acked_reinvites: Vec::new(),
             slots: Vec::new(),
             dial_slots: Vec::new(),
@@ -224,6 +243,9 @@ impl Machine {
                 self.give_party((&call_id, &by), reply, now)
             }
             Event::Leg(LegEvent::Replaced(handed)) => self.took_party(handed, now),
+            Event::Leg(LegEvent::PickupAsk { reply }) => self.pickup_asked(reply, now),
+            Event::Leg(LegEvent::PickupReply(ringing)) => self.pickup_reply(ringing, now),
+            Event::Leg(LegEvent::PickedUp(handed)) => self.picked_up(handed, now),
             Event::Answer(_, Answer::MediaLost(id)) => self.media_lost(&id),
             Event::Answer(_, Answer::Dtmf(side, d)) => self.on_dtmf(side, d, now),
             Event::Answer(_, Answer::Matched(exten, r)) => self.matched(&exten, r, now),
@@ -245,7 +267,9 @@ impl Machine {
     /// The earliest time the machine wants an [`Event::Timer`].
     pub fn next_deadline(&self) -> Option<Instant> {
         let state = match &self.state {
-            CallState::Waiting { until } | CallState::Ending { until } => Some(*until),
+            CallState::Waiting { until }
+            | CallState::Ending { until }
+            | CallState::AwaitingPickup { until } => Some(*until),
             CallState::Dialing { deadline } => Some(*deadline),
             _ => None,
         };
@@ -437,6 +461,9 @@ impl Machine {
         }
         let Some(app) = step.app else { return };
         self.step_id = step.step_id;
+        if let Some(l) = &step.location {
+            self.place = (l.context.clone(), l.extension.clone());
+        }
         self.hangup_at = super::timeout::deadline(step.hangup_at_unix_ms, now);
         if let step::App::Finished(f) = app {
             return self.end(f.sip_code as u16, now);
@@ -508,33 +535,6 @@ impl Machine {
         self.byes.retain(|k| k != key);
     }
 
-    fn on_timer(&mut self, now: Instant) {
-        if self.a.on_timer(&mut self.out, now) {
-            tracing::warn!("caller never ACKed the 200: hanging up");
-            self.bye_caller();
-            self.caller_gone();
-        }
-        match self.state {
-            CallState::Waiting { until } if now >= until => {
-                self.stop_caller_music();
-                self.result(ok())
-            }
-            CallState::Dialing { deadline } if now >= deadline => {
-                self.stop_dialing();
-                self.drop_relay();
-                self.result(with_status(StepStatus::Ok, "NOANSWER"));
-            }
-            CallState::Ending { until } if now >= until => self.state = CallState::Done,
-            _ => {}
-        }
-        if self.hangup_at.is_some_and(|at| now >= at) && self.in_step() {
-            self.absolute_timeout();
-        }
-        self.on_limit_timer(now);
-        self.on_transfer_timer(now);
-        self.let_go(Some(now));
-    }
-
     /// The call's media instance died: its audio is gone, so hang up (BYE)
     /// rather than leave the caller in silence.
     fn media_lost(&mut self, id: &str) {
@@ -551,6 +551,13 @@ impl Machine {
     /// leg gave its final answer (a 2xx crossing our CANCEL still gets its
     /// ACK and BYE); once done, say so.
     fn settle(&mut self) {
+        // Listed as ringing exactly while the Dial rings (for Pickup()).
+        let ringing = matches!(self.state, CallState::Dialing { .. });
+        if ringing != self.listed {
+            self.listed = ringing;
+            let place = ringing.then(|| self.place.clone());
+            self.out.push(Action::Ringing(place));
+        }
         let quiet = self.byes.is_empty() && self.losers.iter().all(|f| f.settled);
         if matches!(self.state, CallState::Ending { .. }) && quiet {
             self.state = CallState::Done;

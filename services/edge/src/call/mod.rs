@@ -24,6 +24,7 @@ pub mod grpc;
 mod limit;
 pub mod machine;
 mod media_rpc;
+mod pickup;
 mod reanchor;
 mod refer;
 mod say;
@@ -122,6 +123,7 @@ impl Incoming {
         let mut machine = machine::Machine::new(a, entry, ctx.cfg.retry_after);
         machine.hold(admission);
         let mut task = Box::new(driver::Task::new(machine, core, tx, &call_id));
+        task.ringing = Some(ctx.ringing.clone());
         let (answers, arrived) = (
             ctx.metrics.latency.answer.clone(),
             std::time::Instant::now(),

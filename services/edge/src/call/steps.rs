@@ -187,6 +187,7 @@ impl Machine {
                 self.answer_with_media(Then::Music(class, until), now)
             }
             step::App::Transfer(t) => self.transfer_app(t.destination),
+            step::App::Pickup(p) => self.pickup_app(p),
             step::App::Finished(_) => self.result(ok()),
         }
     }
@@ -203,7 +204,7 @@ impl Machine {
     }
 
     /// Answer the caller with a media session's SDP (once), then go on.
-    fn answer_with_media(&mut self, then: Then, now: Instant) {
+    pub(super) fn answer_with_media(&mut self, then: Then, now: Instant) {
         match self.a.state {
             AState::Answered if self.media.is_some() => return self.with_media(then),
             // Early media from a relay whose SDP the caller has (a Dial
@@ -285,6 +286,8 @@ impl Machine {
                 self.caller_music = true;
                 self.state = CallState::Waiting { until };
             }
+            // Answered for a pickup: handed over once it ACKs.
+            Then::Pickup => self.state = CallState::PickingUp,
         }
     }
 

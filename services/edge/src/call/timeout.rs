@@ -2,9 +2,11 @@
 //! stop; when that time comes during a step, the edge stops it as Asterisk
 //! does — a bridged callee is hung up, ringing legs are cancelled, a
 //! prompt or echo is left — and answers the step ABSOLUTE_TIMEOUT, so the
-//! router goes on in the `T` extension or hangs the caller up.
+//! router goes on in the `T` extension or hangs the caller up. Also the
+//! machine's timer event, which dispatches every deadline of the call.
 
 use super::machine::{CallState, Machine};
+use super::steps::{ok, with_status};
 use asterism_proto::router::{StepResult, StepStatus};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::time::Instant;
@@ -72,5 +74,36 @@ impl Machine {
             dial_status: dial_status.to_owned(),
             ..Default::default()
         });
+    }
+
+    /// A timer of the machine fired: the 200's retransmission, the
+    /// state's deadline, TIMEOUT(absolute), Dial's limit, a transfer's
+    /// digits, a transferer's BYE, a pickup's handover.
+    pub(super) fn on_timer(&mut self, now: Instant) {
+        if self.a.on_timer(&mut self.out, now) {
+            tracing::warn!("caller never ACKed the 200: hanging up");
+            self.bye_caller();
+            self.caller_gone();
+        }
+        match self.state {
+            CallState::Waiting { until } if now >= until => {
+                self.stop_caller_music();
+                self.result(ok())
+            }
+            CallState::Dialing { deadline } if now >= deadline => {
+                self.stop_dialing();
+                self.drop_relay();
+                self.result(with_status(StepStatus::Ok, "NOANSWER"));
+            }
+            CallState::Ending { until } if now >= until => self.state = CallState::Done,
+            _ => {}
+        }
+        if self.hangup_at.is_some_and(|at| now >= at) && self.in_step() {
+            self.absolute_timeout();
+        }
+        self.on_limit_timer(now);
+        self.on_transfer_timer(now);
+        self.let_go(Some(now));
+        self.on_pickup_timer(now);
     }
 }

@@ -245,7 +245,7 @@ impl Subscription {
             }
             LegEvent::Timeout { .. } => false,
             // A transfer's Replaces naming a subscription: no call here.
-            other @ (LegEvent::Replace { .. } | LegEvent::Replaced(_)) => {
+            other => {
                 other.decline();
                 true
             }

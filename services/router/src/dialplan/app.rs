@@ -55,6 +55,7 @@ const EXTERNAL: &[&str] = &[
     "SayDigits",
     "MusicOnHold",
     "Transfer",
+    "Pickup",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]

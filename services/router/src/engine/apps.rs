@@ -321,6 +321,31 @@ pub fn external_step(call: &mut Call, app: &Application) -> step::App {
                 destination: dest.to_owned(),
             })
         }
+        // app_directed_pickup: `exten[@context]` joined by `&`.
+        "Pickup" => {
+            let targets = args
+                .split('&')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .filter_map(|t| {
+                    let (exten, context) = t.split_once('@').unwrap_or((t, ""));
+                    if context.eq_ignore_ascii_case("PICKUPMARK") {
+                        tracing::warn!(exten, "Pickup by PICKUPMARK is not supported: skipped");
+                        return None;
+                    }
+                    let context = if context.is_empty() {
+                        call.context.clone()
+                    } else {
+                        context.to_owned()
+                    };
+                    Some(pb::PickupTarget {
+                        extension: exten.to_owned(),
+                        context,
+                    })
+                })
+                .collect();
+            step::App::Pickup(pb::Pickup { targets })
+        }
         "Wait" => step::App::Wait(pb::Wait {
             millis: arg(0)
                 .parse::<f64>()
@@ -404,6 +429,7 @@ pub fn app_name(app: &step::App) -> &'static str {
         step::App::SayDigits(_) => "SayDigits",
         step::App::MusicOnHold(_) => "MusicOnHold",
         step::App::Transfer(_) => "Transfer",
+        step::App::Pickup(_) => "Pickup",
         step::App::Finished(_) => "Finished",
     }
 }

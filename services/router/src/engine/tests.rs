@@ -38,6 +38,14 @@ fn describe(app: &App) -> String {
         App::Wait(w) => format!("Wait({})", w.millis),
         App::MusicOnHold(m) => format!("MusicOnHold({},{})", m.class, m.seconds),
         App::Transfer(t) => format!("Transfer({})", t.destination),
+        App::Pickup(p) => format!(
+            "Pickup({})",
+            p.targets
+                .iter()
+                .map(|t| format!("{}@{}", t.extension, t.context))
+                .collect::<Vec<_>>()
+                .join("&")
+        ),
         other => app_name(other).to_owned(),
     }
 }
@@ -166,6 +174,13 @@ fn transfer_names_its_destination_and_refuses_other_technologies() {
             "Playback(FAILURE)"
         ]
     );
+}
+
+#[test]
+fn pickup_names_extensions_in_the_pickers_context_unless_given() {
+    let p = plan("[desk]\nexten => _**.,1,Pickup(${EXTEN:2}&63@sales)\n same => n,Pickup()\n");
+    let (steps, _) = run(&p, start("desk", "**62"), ok);
+    assert_eq!(steps, vec!["Pickup(62@desk&63@sales)", "Pickup()"]);
 }
 
 #[test]

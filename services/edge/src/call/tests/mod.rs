@@ -12,6 +12,7 @@ mod fake;
 mod limit;
 mod media;
 mod music;
+mod pickup;
 mod refer;
 mod start;
 mod timeout;

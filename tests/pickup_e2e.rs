@@ -1,0 +1,77 @@
+//! Directed call pickup with real softphones: alice (baresip) calls 62,
+//! bob's phone rings and is not answered, carol dials `**62`
+//! (`Pickup(${EXTEN:2})`): bob's phone stops ringing, alice is answered
+//! and she and carol hear each other. With nothing ringing, `Pickup()`
+//! lets the dialplan go on.
+
+mod common;
+
+use common::baresip::{self, tones, until, Baresip};
+use common::{TempDir, Topology};
+use std::time::Duration;
+
+const PLAN: &str = "[default]\n\
+exten => 62,1,Dial(SIP/bob,30)\n\
+exten => _**.,1,Pickup(${EXTEN:2})\n\
+ same => n,Hangup(17)\n";
+
+fn phone(dir: &TempDir, t: &Topology, user: &str, pw: &str, freq: f64, answer: &str) -> Baresip {
+    let params = format!("answermode={answer};audio_codecs=PCMU");
+    baresip::tone_phone(&dir.0, t.sip_port, (user, pw), (freq, 30.0), &params)
+}
+
+fn near(t: &[u32], freq: u32) -> usize {
+    t.iter().filter(|&&f| f.abs_diff(freq) <= 60).count()
+}
+
+fn until_one(p: &Baresip, what: &str, check: impl Fn(&str) -> bool) {
+    let ok = common::wait_until(Duration::from_secs(10), || check(&p.calls()));
+    assert!(ok, "{what}: {}\n{}", p.calls(), p.log());
+}
+
+#[test]
+fn carol_picks_up_the_call_ringing_bob() {
+    let t = Topology::start_with(&[], Some(PLAN));
+    let dir = TempDir::new("pickup");
+    let alice = phone(&dir, &t, "alice", "alice61", 1000.0, "auto");
+    let bob = phone(&dir, &t, "bob", "bob62", 600.0, "manual");
+    let carol = phone(&dir, &t, "carol", "carol63", 2000.0, "auto");
+    alice.ctrl("dial", "62").unwrap();
+    until_one(&bob, "bob's phone rings", |c| {
+        c.contains("Active calls (1)")
+    });
+    carol.ctrl("dial", "**62").unwrap();
+    until(&alice, &carol, "alice and carol talk", |c| {
+        c.contains("ESTABLISHED")
+    });
+    until_one(&bob, "bob's phone stops ringing", |c| {
+        c.contains("Active calls (0)")
+    });
+    std::thread::sleep(Duration::from_millis(2500));
+    carol.ctrl("hangup", "").unwrap();
+    until(&alice, &carol, "both hung up", |c| {
+        c.contains("Active calls (0)")
+    });
+    let (heard_a, heard_c) = (tones(&alice.heard()), tones(&carol.heard()));
+    assert!(near(&heard_a, 2000) >= 10, "alice hears carol: {heard_a:?}");
+    assert!(near(&heard_c, 1000) >= 10, "carol hears alice: {heard_c:?}");
+    assert_eq!(near(&heard_a, 600), 0, "never bob: {heard_a:?}");
+}
+
+#[test]
+fn nothing_ringing_lets_the_dialplan_go_on() {
+    let t = Topology::start_with(&[], Some(PLAN));
+    let dir = TempDir::new("pickup-none");
+    let carol = phone(&dir, &t, "carol", "carol63", 2000.0, "auto");
+    carol.ctrl("dial", "**62").unwrap();
+    // Pickup finds nothing, then Hangup(17): busy, never answered.
+    let ok = common::wait_until(Duration::from_secs(10), || {
+        carol.log().contains("486") || carol.log().contains("Busy")
+    });
+    assert!(ok, "{}", carol.log());
+    assert!(
+        carol.calls().contains("Active calls (0)"),
+        "{}",
+        carol.calls()
+    );
+}
