@@ -92,11 +92,9 @@ impl MediaKeys {
                 {
                     let bare = name.split(':').next().unwrap_or(name);
                     if bare != "all" && !KNOWN_CODECS.contains(&bare) {
-                        warnings.push(format!(
-                            "{}:{}: {}: unknown codec '{name}': ignored, as Asterisk does",
-                            e.file.display(),
-                            e.line,
-                            e.key
+                        warnings.push(crate::phone_keys::warning(
+                            e,
+                            &format!(": unknown codec '{name}': ignored, as Asterisk does"),
                         ));
                         continue;
                     }

@@ -6,7 +6,7 @@
 //! store's version is read every [`POLL`]) or `wait_ms` passes; a
 //! registrar shutting down answers what it has.
 
-use crate::mwi_keys::mailbox_id;
+use crate::phone_keys::mailbox_id;
 use crate::store::BindingStore;
 use asterism_proto::registrar::{Mailbox, MailboxesResponse};
 use std::time::Duration;

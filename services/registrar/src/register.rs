@@ -68,20 +68,22 @@ pub(crate) fn user(u: &crate::users::User) -> PbUser {
         no_rfc2833: !u.rfc2833,
         moh_interpret: u.moh_interpret.clone(),
         moh_suggest: u.moh_suggest.clone(),
-        mailboxes: u.mwi.mailboxes.clone(),
-        vmexten: u.mwi.vmexten(),
-        subscribe_forbidden: u.mwi.allow_subscribe == Some(false),
-        buggy_mwi: u.mwi.buggy_mwi == Some(true),
-        transfer_forbidden: u.mwi.allow_transfer == Some(false),
+        mailboxes: u.phone.mailboxes.clone(),
+        vmexten: u.phone.vmexten(),
+        subscribe_forbidden: u.phone.allow_subscribe == Some(false),
+        buggy_mwi: u.phone.buggy_mwi == Some(true),
+        transfer_forbidden: u.phone.allow_transfer == Some(false),
+        call_group: u.phone.call_group,
+        pickup_group: u.phone.pickup_group,
     }
 }
 
 /// A user's message-waiting settings, when it has mailboxes.
 fn mwi_of(u: &crate::users::User) -> Option<asterism_proto::registrar::Mwi> {
-    (!u.mwi.mailboxes.is_empty()).then(|| asterism_proto::registrar::Mwi {
-        mailboxes: u.mwi.mailboxes.clone(),
-        vmexten: u.mwi.vmexten(),
-        buggy_mwi: u.mwi.buggy_mwi == Some(true),
+    (!u.phone.mailboxes.is_empty()).then(|| asterism_proto::registrar::Mwi {
+        mailboxes: u.phone.mailboxes.clone(),
+        vmexten: u.phone.vmexten(),
+        buggy_mwi: u.phone.buggy_mwi == Some(true),
     })
 }
 

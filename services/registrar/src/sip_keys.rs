@@ -73,6 +73,8 @@ const PEER_DONE: &[&str] = &[
     "allowsubscribe",
     "buggymwi",
     "allowtransfer",
+    "callgroup",
+    "pickupgroup",
 ];
 
 /// chan_sip keys Asterism has its own setting for.

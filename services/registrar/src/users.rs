@@ -10,7 +10,7 @@
 
 use crate::acl::{Acl, Sense};
 use crate::media_keys::MediaKeys;
-use crate::mwi_keys::MwiKeys;
+use crate::phone_keys::PhoneKeys;
 use crate::sip_keys;
 use crate::trunks::Trunk;
 use asterism_config::register_line::{self, Registration};
@@ -68,8 +68,9 @@ pub struct User {
     /// `mohinterpret` (chan_sip's default: `default`) and `mohsuggest`.
     pub moh_interpret: String,
     pub moh_suggest: String,
-    /// `mailbox=`, `vmexten=`, `allowsubscribe=`, `buggymwi=`.
-    pub mwi: MwiKeys,
+    /// The phone features' keys: `mailbox=`, `vmexten=`, `allowsubscribe=`,
+    /// `buggymwi=`, `allowtransfer=`, `callgroup=`, `pickupgroup=`.
+    pub phone: PhoneKeys,
 }
 
 impl User {
@@ -97,8 +98,8 @@ pub struct Directory {
     pub registrations: Vec<Registration>,
     /// `[general]`'s `directmedia`/`nat`: what peers inherit.
     media: MediaKeys,
-    /// `[general]`'s `vmexten`, `allowsubscribe`, `buggymwi`.
-    mwi: MwiKeys,
+    /// `[general]`'s `vmexten`, `allowsubscribe`, `buggymwi`, `allowtransfer`.
+    phone: PhoneKeys,
     /// `registertimeout=`: seconds before a failed registration is tried
     /// again (chan_sip's default 20).
     pub register_timeout: u32,
@@ -128,7 +129,9 @@ impl Directory {
         let mut warned = HashSet::new();
         for general in conf.sections.iter().filter(|s| is(s, "general")) {
             for e in &general.entries {
-                if dir.media.take(e, &mut dir.warnings) || dir.mwi.take(e, false)? {
+                if dir.media.take(e, &mut dir.warnings)
+                    || dir.phone.take(e, false, &mut dir.warnings)?
+                {
                     continue;
                 }
                 match e.key.to_ascii_lowercase().as_str() {
@@ -259,7 +262,7 @@ impl Directory {
             }
         }
         let mut media = MediaKeys::default();
-        let mut mwi = MwiKeys::default();
+        let mut phone = PhoneKeys::default();
         if let (Some(e), false) = (s.get("qualify"), matches!(host_of(s), PeerHost::Static(_))) {
             if !matches!(
                 e.value.trim().to_ascii_lowercase().as_str(),
@@ -274,7 +277,7 @@ impl Directory {
             }
         }
         for e in &s.entries {
-            if !media.take(e, &mut self.warnings) && !mwi.take(e, true)? {
+            if !media.take(e, &mut self.warnings) && !phone.take(e, true, &mut self.warnings)? {
                 self.warn_key(e, &s.name, sip_keys::peer(&e.key), warned);
             }
         }
@@ -328,7 +331,7 @@ impl Directory {
             rfc2833: own.rfc2833.unwrap_or(true),
             moh_interpret: own.moh_interpret.unwrap_or_else(|| "default".to_owned()),
             moh_suggest: own.moh_suggest.unwrap_or_default(),
-            mwi: mwi.over(&self.mwi),
+            phone: phone.over(&self.phone),
         }))
     }
 

@@ -70,7 +70,7 @@ impl Task {
     }
 
     /// List or unlist the call as ringing from `place`.
-    fn ringing(&self, place: Option<crate::pickups::Place>) {
+    fn ringing(&self, place: Option<(crate::pickups::Place, u64)>) {
         let Some(r) = &self.ringing else {
             return;
         };
@@ -113,8 +113,8 @@ impl Task {
                         let _ = tx.try_send(event);
                     }
                     Action::Ringing(place) => self.ringing(place),
-                    Action::FindRinging(places) => {
-                        let found = self.ringing.as_ref().and_then(|r| r.find(&places));
+                    Action::FindRinging(wanted) => {
+                        let found = self.ringing.as_ref().and_then(|r| r.find(&wanted));
                         let asked = found.is_some_and(|tx| {
                             let reply = self.tx.clone();
                             tx.try_send(LegEvent::PickupAsk { reply }).is_ok()

@@ -170,10 +170,10 @@ pub enum Action {
     Replace { call_id: String, by: String },
     /// The Dial rings from this dialplan place (None: no longer), for
     /// `Pickup()` in other calls.
-    Ringing(Option<crate::pickups::Place>),
-    /// `Pickup()`: ask the call ringing from the first of these places; its
+    Ringing(Option<(crate::pickups::Place, u64)>),
+    /// `Pickup()`: ask the oldest call ringing as wanted; its
     /// `PickupReply` (None when there is none) comes back as a leg event.
-    FindRinging(Vec<crate::pickups::Place>),
+    FindRinging(crate::pickups::Wanted),
     /// Answer a `PickupAsk`: yes (with our task's sender) or no.
     PickupReply {
         to: tokio::sync::mpsc::Sender<crate::command::LegEvent>,

@@ -153,6 +153,8 @@ pub struct Machine {
     pub(super) place: crate::pickups::Place,
     /// Listed in the edge's table of ringing calls.
     pub(super) listed: bool,
+    /// The caller dialled `*8`: a pickup by group, no dialplan.
+    pub(super) pickup_exten: bool,
     /// Our re-INVITEs of transfers once answered: key, side, CSeq (a
     /// retransmitted 2xx is ACKed again).
     pub(super) acked_reinvites: Vec<(ClientKey, super::bridge::Side, u32)>,
@@ -206,6 +208,7 @@ impl Machine {
             picking: None,
             place: Default::default(),
             listed: false,
+            pickup_exten: false,
             acked_reinvites: Vec::new(),
             slots: Vec::new(),
             dial_slots: Vec::new(),
@@ -440,6 +443,11 @@ impl Machine {
 
     fn admitted(&mut self) {
         self.admission = None;
+        if self.a.checked.uri.user.as_deref() == Some(super::pickup::PICKUP_EXTEN) {
+            self.pickup_exten = true;
+            let groups = self.user.as_ref().map_or(0, |u| u.pickup_group);
+            return self.find_ringing(crate::pickups::Wanted::Groups(groups));
+        }
         let start = super::steps::call_start(&self.a, self.user.as_ref());
         self.ask(Ask::Execute(start));
         self.state = CallState::Starting;
@@ -555,7 +563,7 @@ impl Machine {
         let ringing = matches!(self.state, CallState::Dialing { .. });
         if ringing != self.listed {
             self.listed = ringing;
-            let place = ringing.then(|| self.place.clone());
+            let place = ringing.then(|| (self.place.clone(), self.ringing_groups()));
             self.out.push(Action::Ringing(place));
         }
         let quiet = self.byes.is_empty() && self.losers.iter().all(|f| f.settled);

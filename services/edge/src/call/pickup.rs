@@ -7,9 +7,11 @@
 //! to alice's call, whose Dial then answers alice and bridges the two
 //! through a relay (carol re-INVITEd with its SDP). Carol's own dialplan
 //! ends as Asterisk's picker channel does (its `h` runs); nothing ringing
-//! there: it goes on. `Pickup()` without an extension (group pickup by
-//! `callgroup`/`pickupgroup`) is not done: warned, and the call is hung up
-//! as Asterisk hangs up a pickup that found nothing.
+//! there: it goes on. Without an extension (`Pickup()`), and for
+//! features.conf's `pickupexten` `*8` (taken before any dialplan, as
+//! chan_sip does), the call picked is one ringing a phone whose
+//! `callgroup` shares a group with the picker's `pickupgroup`; nothing
+//! there hangs `Pickup()` up and refuses `*8` with 403.
 
 use super::a_leg::AState;
 use super::attended::{Handed, Merge};
@@ -19,7 +21,7 @@ use super::forks::Fork;
 use super::machine::{CallState, Machine, Then};
 use super::steps::{hung_up, with_status};
 use crate::command::LegEvent;
-use crate::pickups::Place;
+use crate::pickups::{Place, Wanted};
 use asterism_proto::router::{Pickup, StepStatus};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -28,39 +30,80 @@ use tokio::time::Instant;
 /// How long a call that agreed to be picked up waits for the picker.
 pub const HANDOVER_WAIT: Duration = Duration::from_secs(32);
 
+/// features.conf's default `pickupexten`: dialled, it picks up by group
+/// before any dialplan runs, as chan_sip does.
+pub const PICKUP_EXTEN: &str = "*8";
+
 /// The picker's side: the ringing call that agreed, once it did.
 pub struct Picking {
     ringing: Option<mpsc::Sender<LegEvent>>,
+    by_group: bool,
 }
 
 impl Machine {
-    /// Run `Pickup(…)` for the caller.
+    /// Run `Pickup(…)` for the caller: by extension, or without one by
+    /// the caller's `pickupgroup`.
     pub(super) fn pickup_app(&mut self, p: Pickup) {
-        if p.targets.is_empty() {
-            tracing::warn!(
-                "Pickup() without an extension (group pickup) is not supported: hanging up"
-            );
-            return self.result(hung_up());
-        }
-        let places: Vec<Place> = p
-            .targets
-            .into_iter()
-            .map(|t| (t.context, t.extension))
-            .collect();
-        self.picking = Some(Picking { ringing: None });
-        self.state = CallState::PickingUp;
-        self.out.push(Action::FindRinging(places));
+        let wanted = if p.targets.is_empty() {
+            Wanted::Groups(self.user.as_ref().map_or(0, |u| u.pickup_group))
+        } else {
+            let places: Vec<Place> = p
+                .targets
+                .into_iter()
+                .map(|t| (t.context, t.extension))
+                .collect();
+            Wanted::Places(places)
+        };
+        self.find_ringing(wanted);
     }
 
-    /// The ringing call's answer to our `Pickup()`.
+    /// Ask the edge's table for a call ringing as `wanted`.
+    pub(super) fn find_ringing(&mut self, wanted: Wanted) {
+        let by_group = matches!(wanted, Wanted::Groups(_));
+        if wanted == Wanted::Groups(0) {
+            return self.nothing_picked(by_group);
+        }
+        self.picking = Some(Picking {
+            ringing: None,
+            by_group,
+        });
+        self.state = CallState::PickingUp;
+        self.out.push(Action::FindRinging(wanted));
+    }
+
+    /// Nothing to pick up: a pickup by extension lets the dialplan go on;
+    /// one by group hangs up (`Pickup()` returns -1 in Asterisk), and
+    /// `*8` is refused 403, chan_sip's answer for `CALL_REJECTED`.
+    fn nothing_picked(&mut self, by_group: bool) {
+        tracing::info!(by_group, "pickup: nothing rings there");
+        self.picking = None;
+        if !by_group {
+            return self.result(super::steps::ok());
+        }
+        if self.pickup_exten {
+            self.a.fail_with(&mut self.out, 403, None);
+            self.state = CallState::Done;
+        } else {
+            self.result(hung_up());
+        }
+    }
+
+    /// The call groups of the phones the Dial rings.
+    pub(super) fn ringing_groups(&self) -> u64 {
+        self.forks
+            .iter()
+            .filter_map(|f| self.dial_users.iter().find(|(t, _)| *t == f.target))
+            .fold(0, |m, (_, u)| m | u.call_group)
+    }
+
+    /// The ringing call's answer to our pickup.
     pub(super) fn pickup_reply(&mut self, ringing: Option<mpsc::Sender<LegEvent>>, now: Instant) {
         let waiting = self.state == CallState::PickingUp
             && self.picking.as_ref().is_some_and(|p| p.ringing.is_none());
         let Some(tx) = ringing else {
             if waiting {
-                tracing::info!("Pickup(): no call rings there");
-                self.picking = None;
-                self.result(super::steps::ok());
+                let by_group = self.picking.as_ref().is_some_and(|p| p.by_group);
+                self.nothing_picked(by_group);
             }
             return;
         };
@@ -86,11 +129,11 @@ impl Machine {
             return;
         };
         let Some(dialog) = self.a.dialog.clone() else {
-            return self.result(hung_up());
+            return self.picker_done();
         };
         let user = self.user.clone();
         let name = user.as_ref().map(|u| u.name.clone()).unwrap_or_default();
-        tracing::info!("Pickup(): the picker goes to the ringing call");
+        tracing::info!("pickup: the picker goes to the ringing call");
         let fork = Fork::from_answered(&name, dialog, self.a.invite.clone());
         self.out
             .push(Action::Unroute(self.a.checked.call_id.clone()));
@@ -99,7 +142,17 @@ impl Machine {
         let handed = Handed { fork, user };
         self.out
             .push(Action::Tell(tx, LegEvent::PickedUp(Some(Box::new(handed)))));
-        self.result(hung_up());
+        self.picker_done();
+    }
+
+    /// The picker's part is over: its dialplan ends as if it hung up (its
+    /// `h` runs); after `*8` there is none.
+    fn picker_done(&mut self) {
+        if self.pickup_exten {
+            self.state = CallState::Done;
+        } else {
+            self.result(hung_up());
+        }
     }
 
     /// The picker hung up while picking up: the ringing call is told.
@@ -107,7 +160,7 @@ impl Machine {
         if let Some(tx) = self.picking.take().and_then(|p| p.ringing) {
             self.out.push(Action::Tell(tx, LegEvent::PickedUp(None)));
         }
-        self.result(hung_up());
+        self.picker_done();
     }
 
     /// Another call's `Pickup()` wants our caller: agree while the Dial
@@ -124,7 +177,6 @@ impl Machine {
         tracing::info!("the ringing call is picked up elsewhere");
         self.stop_dialing();
         self.stop_dial_music();
-        self.out.push(Action::Ringing(None));
         self.state = CallState::AwaitingPickup {
             until: now + HANDOVER_WAIT,
         };

@@ -116,3 +116,32 @@ async fn pickup_with_nothing_ringing_goes_on_and_without_target_hangs_up() {
         "group pickup"
     );
 }
+
+/// bob's INVITE to `*8`, with credentials.
+fn star_8() -> (Request, asterism_sip::validate::Checked) {
+    let (r, _) = invite(true);
+    let text = String::from_utf8_lossy(&r.to_bytes())
+        .replace("sip:61@127.0.0.1:5060 SIP", "sip:*8@127.0.0.1:5060 SIP");
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let head = head
+        .lines()
+        .filter(|l| !l.starts_with("Content-Length"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    parse(&format!("{head}\n"), body)
+}
+
+#[tokio::test(start_paused = true)]
+async fn star_8_without_a_pickup_group_or_a_ringing_call_is_refused_403() {
+    let mut fake = Fake::new(vec![step::App::Answer(asterism_proto::router::Answer {})]);
+    fake.caller.pickup_group = 0;
+    let mut h = H::start_with(fake, star_8()).await;
+    let cmds = h.drain().await;
+    assert!(response_of(&cmds, &h.a_key, 403).is_some(), "{cmds:?}");
+    assert!(h.fake.starts.lock().unwrap().is_empty(), "no dialplan runs");
+    let mut fake = Fake::new(vec![]);
+    fake.caller.pickup_group = 0b10;
+    let mut h = H::start_with(fake, star_8()).await;
+    let cmds = h.drain().await;
+    assert!(response_of(&cmds, &h.a_key, 403).is_some(), "nothing rings");
+}
