@@ -1,5 +1,6 @@
 //! Bad configuration stops a service with `file:line` and exit code 64,
-//! and `--help` lists every setting.
+//! and `--help` lists every setting; a features.conf line Asterism does
+//! not follow is warned about with `file:line`.
 
 mod common;
 
@@ -175,4 +176,33 @@ fn first_line_with(child: &mut std::process::Child, needle: &str) -> String {
     });
     rx.recv_timeout(std::time::Duration::from_secs(20))
         .unwrap_or_default()
+}
+
+#[test]
+fn a_features_conf_asterism_does_not_follow_is_warned_about() {
+    let dir = TempDir::new("features-conf");
+    let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/examples");
+    std::fs::copy(
+        format!("{examples}/extensions.conf"),
+        dir.0.join("extensions.conf"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.0.join("features.conf"),
+        "[general]\npickupexten = *8\n\n[featuremap]\natxfer => *2\n",
+    )
+    .unwrap();
+    let mut child = Command::new(bin_path("asterism-router"))
+        .env("ASTERISM_CONFIG_DIR", &dir.0)
+        .env("ASTERISM_ROUTER_LISTEN", "127.0.0.1:0")
+        .env("ASTERISM_ADMIN_LISTEN", "127.0.0.1:0")
+        .env_remove("ASTERISM_REDIS_URL")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let line = first_line_with(&mut child, "features.conf");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(line.contains("features.conf:5"), "{line}");
+    assert!(line.contains("atxfer"), "{line}");
 }

@@ -9,6 +9,7 @@ pub mod config;
 pub mod dialplan;
 pub mod drive;
 pub mod engine;
+pub mod features_conf;
 pub mod grpc;
 pub mod lanes;
 pub mod service;

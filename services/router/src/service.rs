@@ -26,13 +26,16 @@ fn mtime(path: &Path) -> Option<SystemTime> {
 impl Router {
     /// Load `path` (or the built-in example when None). Errors refuse to start.
     pub fn load(path: Option<&Path>) -> Result<(Router, Diagnostics), Diagnostics> {
-        let (plan, diags) = match path {
+        let (plan, mut diags) = match path {
             Some(p) => dialplan::load(p)?,
             None => dialplan::parse_str(
                 Path::new("<built-in>/extensions.conf"),
                 crate::config::BUILTIN_EXTENSIONS_CONF,
             )?,
         };
+        if let Some(dir) = path.and_then(Path::parent) {
+            diags.0.extend(crate::features_conf::check(dir));
+        }
         let router = Router {
             db: Arc::new(Memory::default()),
             system: false,
