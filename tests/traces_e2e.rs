@@ -3,7 +3,8 @@
 //! to a real receiver in the test (over TLS with a bearer header, as to a
 //! hosted collector), and the spans arrive joined — the challenged INVITE
 //! and the authenticated one, the challenged REGISTER and its retry, a call
-//! crossing two edges — with gRPC CLIENT/SERVER spans that draw the service
+//! crossing two edges, a call blind-transferred by REFER — with gRPC
+//! CLIENT/SERVER spans that draw the service
 //! graph, SIP attributes to search by, the pod as a resource attribute,
 //! and JSON log lines naming the trace.
 
@@ -382,4 +383,65 @@ fn a_call_crossing_two_edges_is_one_trace() {
         }
         Ok(())
     });
+}
+
+/// A blind transfer keeps the call's trace: alice calls 62, bob (baresip)
+/// REFERs her to 63, and the INVITE to carol is in the trace of the
+/// INVITE to bob, with the router's second Dial.
+#[test]
+fn a_transferred_call_stays_one_trace() {
+    use common::baresip::{self, Baresip};
+    let (port, got) = start_collector(None);
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let plan = "[default]\nexten => 62,1,Dial(SIP/bob,20)\nexten => 63,1,Dial(SIP/carol,20)\n";
+    let t = Topology::start_with(
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        ],
+        Some(plan),
+    );
+    let dir = common::TempDir::new("trace-refer");
+    let phone = |user: &str, pw: &str, freq: f64| -> Baresip {
+        let params = "answermode=auto;audio_codecs=PCMU";
+        baresip::tone_phone(&dir.0, t.sip_port, (user, pw), (freq, 20.0), params)
+    };
+    let (alice, bob, carol) = (
+        phone("alice", "alice61", 1000.0),
+        phone("bob", "bob62", 600.0),
+        phone("carol", "carol63", 2000.0),
+    );
+    let up = |p: &Baresip| {
+        common::wait_until(Duration::from_secs(10), || {
+            p.calls().contains("ESTABLISHED")
+        })
+    };
+    alice.ctrl("dial", "62").unwrap();
+    assert!(up(&bob), "{}", bob.log());
+    bob.ctrl("transfer", "63").unwrap();
+    assert!(up(&carol), "{}", carol.log());
+    alice.ctrl("hangup", "").unwrap();
+    wait_for(&got, |spans| {
+        let invite_to = |user: &str| {
+            spans.iter().find(|s| {
+                s.kind == CLIENT
+                    && s.attr("sip.method") == "INVITE"
+                    && s.attr("sip.to.user") == user
+            })
+        };
+        let to_bob = invite_to("bob").ok_or("no INVITE to bob")?;
+        let to_carol = invite_to("carol").ok_or("no INVITE to carol")?;
+        if to_bob.trace != to_carol.trace {
+            return Err(format!("two traces: {to_bob:?} / {to_carol:?}"));
+        }
+        let dials = spans
+            .iter()
+            .filter(|s| s.trace == to_bob.trace && s.service == "asterism-router")
+            .count();
+        if dials < 2 {
+            return Err(format!("the router's steps are not in the trace ({dials})"));
+        }
+        Ok(())
+    });
+    drop((alice, bob, carol));
 }
