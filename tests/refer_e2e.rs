@@ -205,6 +205,17 @@ fn bob_transfers_alice_to_carol_after_talking_to_her() {
         7,
         &format!("Contact: {contact}\r\nRefer-To: <sip:63@127.0.0.1?Replaces={replaces}>\r\nReferred-By: <sip:bob@127.0.0.1>\r\n"),
     );
+    // A REFER outside any dialog is declined as chan_sip declines it.
+    let stray = format!(
+        "REFER sip:62@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{};branch=z9hG4bK-stray;rport\r\nFrom: <sip:bob@127.0.0.1>;tag=s1\r\nTo: <sip:62@127.0.0.1>\r\nCall-ID: stray-refer\r\nCSeq: 1 REFER\r\nRefer-To: <sip:63@127.0.0.1>\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+        bob.port()
+    );
+    bob.sock.send_to(stray.as_bytes(), edge).unwrap();
+    let declined = next(&bob, "603", |m| m.contains("stray-refer"));
+    assert!(
+        declined.starts_with("SIP/2.0 603 Declined (No dialog)"),
+        "{declined}"
+    );
     bob.sock.send_to(refer.as_bytes(), edge).unwrap();
     let accepted = next(&bob, "202", |m| {
         m.contains("REFER") && status_code(m).is_some()

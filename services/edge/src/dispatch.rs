@@ -1,8 +1,9 @@
 //! Which handler answers which new out-of-dialog request (RFC 3261 §8.2.1):
 //! REGISTER goes to the registrar, OPTIONS is answered here, an INVITE
 //! starts a call task, a SUBSCRIBE a subscription task
-//! ([`crate::mwi`]), requests for unknown dialogs get 481, methods we know
-//! but do not take outside a dialog get 405 and unknown ones 501, with Allow.
+//! ([`crate::mwi`]), requests for unknown dialogs get 481, a REFER outside
+//! a dialog 603 "Declined (No dialog)" as in chan_sip, other methods we
+//! know but do not take outside a dialog 405 and unknown ones 501, with Allow.
 
 use crate::reply::{Replier, ACCEPT};
 use crate::{register, trace, Ctx};
@@ -76,6 +77,8 @@ pub fn handle(
         // In-dialog requests for a dialog we do not know, and CANCELs of
         // INVITEs we do not have (RFC 3261 §12.2.2, §9.2).
         _ if checked.to.tag().is_some() => Handled::Now(replier.reply(481)),
+        // A transfer needs a call to transfer: chan_sip's answer.
+        m if *m == Method::REFER => Handled::Now(replier.reply_with(603, "Declined (No dialog)")),
         m if *m == Method::CANCEL || *m == Method::BYE => Handled::Now(replier.reply(481)),
         Method::Extension(_) => Handled::Now(replier.with_allow(501)),
         Method::Known(_) => Handled::Now(replier.with_allow(405)),
