@@ -148,12 +148,8 @@ impl Relays {
                 Side::Callee => dialogs.1,
             };
             if let Some(d) = dialog {
-                d.refresh_target(response);
                 let seq = CSeq::of(&p.sent.headers).map_or(1, |c| c.seq);
-                let ack = d.ack(seq);
-                let flow = d.flow;
-                let bytes = Bytes::from(ack.to_bytes());
-                core(out, Command::Send { flow, bytes });
+                ack_2xx(out, d, response, seq);
             }
         }
         true
@@ -174,4 +170,13 @@ impl Relays {
         );
         true
     }
+}
+
+/// ACK `response`, a 2xx of our (re-)INVITE with CSeq `seq` in `dialog`
+/// (a target refresh: the dialog learns the new Contact first).
+pub fn ack_2xx(out: &mut Vec<Action>, dialog: &mut Dialog, response: &Response, seq: u32) {
+    dialog.refresh_target(response);
+    let ack = dialog.ack(seq);
+    let (flow, bytes) = (dialog.flow, Bytes::from(ack.to_bytes()));
+    core(out, Command::Send { flow, bytes });
 }

@@ -160,10 +160,7 @@ impl Machine {
             Side::Callee => self.callee.as_mut().map(|c| &mut c.dialog),
         };
         if let Some(d) = dialog {
-            d.refresh_target(r);
-            let ack = d.ack(seq);
-            let (flow, bytes) = (d.flow, Bytes::from(ack.to_bytes()));
-            self.out.push(Action::Core(Command::Send { flow, bytes }));
+            super::bridge::ack_2xx(&mut self.out, d, r, seq);
         }
     }
 
