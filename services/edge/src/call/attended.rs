@@ -54,6 +54,8 @@ pub struct Merge {
     /// The caller is unanswered (a pickup): it is answered with the
     /// relay's SDP instead of re-INVITEd, and nobody is NOTIFYed.
     answer_caller: bool,
+    /// While the other call is asked for its party: until when.
+    asking: Option<Instant>,
 }
 
 impl Merge {
@@ -63,6 +65,7 @@ impl Merge {
             id: 0,
             invites: Vec::new(),
             answer_caller: true,
+            asking: None,
         }
     }
 }
@@ -107,6 +110,7 @@ impl Machine {
             id,
             invites: Vec::new(),
             answer_caller: false,
+            asking: Some(Instant::now() + super::pickup::ASK_WAIT),
         });
         let by = self
             .user_of(from)
@@ -149,9 +153,31 @@ impl Machine {
         self.out.push(Action::Tell(reply, event));
     }
 
+    /// When the wait for the other call's answer ends.
+    pub(super) fn merge_deadline(&self) -> Option<Instant> {
+        self.merge.as_ref()?.asking
+    }
+
+    /// The other call never answered (it ended meanwhile): the transfer
+    /// fails and the call goes on.
+    pub(super) fn on_merge_timer(&mut self, now: Instant) {
+        let Some(id) = self.merge.as_ref().map(|m| m.id) else {
+            return;
+        };
+        if self.merge_deadline().is_none_or(|at| now < at) {
+            return;
+        }
+        tracing::warn!("attended transfer: the replaced call did not answer");
+        self.merge = None;
+        self.notify_refer(Side::Callee, id, "503 Service Unavailable");
+    }
+
     /// The other call's answer: bridge our caller with the party handed
     /// over, or tell the transferer why not.
     pub(super) fn took_party(&mut self, handed: Option<Box<Handed>>, now: Instant) {
+        if let Some(m) = self.merge.as_mut() {
+            m.asking = None;
+        }
         let Some(id) = self.merge.as_ref().map(|m| m.id) else {
             if let Some(mut h) = handed {
                 let k = h.fork.bye(&mut self.out);

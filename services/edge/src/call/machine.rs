@@ -270,9 +270,7 @@ impl Machine {
     /// The earliest time the machine wants an [`Event::Timer`].
     pub fn next_deadline(&self) -> Option<Instant> {
         let state = match &self.state {
-            CallState::Waiting { until }
-            | CallState::Ending { until }
-            | CallState::AwaitingPickup { until } => Some(*until),
+            CallState::Waiting { until } | CallState::Ending { until } => Some(*until),
             CallState::Dialing { deadline } => Some(*deadline),
             _ => None,
         };
@@ -286,6 +284,8 @@ impl Machine {
             self.limit_deadline(),
             features,
             leaving,
+            self.pickup_deadline(),
+            self.merge_deadline(),
         ]
         .into_iter()
         .flatten()

@@ -29,6 +29,10 @@ use tokio::time::Instant;
 
 /// How long a call that agreed to be picked up waits for the picker.
 pub const HANDOVER_WAIT: Duration = Duration::from_secs(32);
+/// How long another call's answer (to a pickup, or an attended transfer's
+/// Replaces) is awaited: a call that ends without answering must not hold
+/// the asking one.
+pub const ASK_WAIT: Duration = Duration::from_secs(5);
 
 /// features.conf's default `pickupexten`: dialled, it picks up by group
 /// before any dialplan runs, as chan_sip does.
@@ -38,6 +42,8 @@ pub const PICKUP_EXTEN: &str = "*8";
 pub struct Picking {
     ringing: Option<mpsc::Sender<LegEvent>>,
     by_group: bool,
+    /// Until when the ringing call's answer is awaited.
+    until: Instant,
 }
 
 impl Machine {
@@ -66,6 +72,7 @@ impl Machine {
         self.picking = Some(Picking {
             ringing: None,
             by_group,
+            until: Instant::now() + ASK_WAIT,
         });
         self.state = CallState::PickingUp;
         self.out.push(Action::FindRinging(wanted));
@@ -220,13 +227,28 @@ impl Machine {
         }
     }
 
-    /// No picker came in time: the Dial ends unanswered.
-    pub(super) fn on_pickup_timer(&mut self, now: Instant) {
-        if let CallState::AwaitingPickup { until } = self.state {
-            if now >= until {
-                self.result(with_status(StepStatus::Ok, "NOANSWER"));
-            }
+    /// When a pickup's wait for another call ends (its answer, or the
+    /// picker's leg).
+    pub(super) fn pickup_deadline(&self) -> Option<Instant> {
+        match (&self.state, &self.picking) {
+            (CallState::AwaitingPickup { until }, _) => Some(*until),
+            (CallState::PickingUp, Some(p)) if p.ringing.is_none() => Some(p.until),
+            _ => None,
         }
+    }
+
+    /// No picker came in time: the Dial ends unanswered; no answer from
+    /// the ringing call: nothing was picked up.
+    pub(super) fn on_pickup_timer(&mut self, now: Instant) {
+        if self.pickup_deadline().is_none_or(|at| now < at) {
+            return;
+        }
+        if self.state == CallState::PickingUp {
+            tracing::warn!("pickup: the ringing call did not answer");
+            let by_group = self.picking.as_ref().is_some_and(|p| p.by_group);
+            return self.nothing_picked(by_group);
+        }
+        self.result(with_status(StepStatus::Ok, "NOANSWER"));
     }
 
     /// The relay for a merge of our caller with the callee handed over.

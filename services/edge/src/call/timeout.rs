@@ -105,5 +105,6 @@ impl Machine {
         self.on_transfer_timer(now);
         self.let_go(Some(now));
         self.on_pickup_timer(now);
+        self.on_merge_timer(now);
     }
 }

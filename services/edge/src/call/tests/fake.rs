@@ -85,6 +85,8 @@ pub struct Fake {
     pub users: HashMap<String, User>,
     /// The dialplan's extensions, for MatchExtension: (context, exten).
     pub extensions: Vec<(String, String)>,
+    /// The edge's table of ringing calls the task sees (None: no table).
+    pub ringing: Option<crate::pickups::Ringing>,
 }
 
 /// Music asked for a relay leg: leg, class (None: stop), order.
@@ -162,6 +164,7 @@ impl Fake {
                 Arc::new(Mutex::new((tx, Some(rx))))
             },
             extensions: Vec::new(),
+            ringing: None,
             users: HashMap::new(),
             starts: Arc::default(),
             then: Vec::new(),

@@ -155,6 +155,7 @@ impl H {
         let (core_tx, core) = mpsc::channel(256);
         let (tx, rx) = mpsc::channel(64);
         let mut task = Task::new(machine, CoreHandle(core_tx), tx.clone(), &call_id);
+        task.ringing = fake.ringing.clone();
         let fake = Arc::new(fake);
         let backends: Arc<dyn Backends> = fake.clone();
         let task = tokio::spawn(async move {

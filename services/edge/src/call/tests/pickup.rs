@@ -145,3 +145,24 @@ async fn star_8_without_a_pickup_group_or_a_ringing_call_is_refused_403() {
     let cmds = h.drain().await;
     assert!(response_of(&cmds, &h.a_key, 403).is_some(), "nothing rings");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_ringing_call_that_never_answers_does_not_hold_the_picker() {
+    let target = PickupTarget {
+        extension: "62".into(),
+        context: "default".into(),
+    };
+    let mut fake = Fake::new(vec![step::App::Pickup(Pickup {
+        targets: vec![target],
+    })]);
+    // A call listed as ringing whose task never reads its events.
+    let table = crate::pickups::Ringing::default();
+    let (silent, _never_read) = tokio::sync::mpsc::channel(4);
+    table.add((("default".into(), "62".into()), 0), "gone", silent);
+    fake.ringing = Some(table);
+    let mut h = H::start(fake).await;
+    h.drain().await;
+    assert!(h.fake.results().is_empty(), "waiting for its answer");
+    h.wait(Duration::from_secs(6)).await;
+    assert_eq!(status(&h.fake.results()[0]).0, StepStatus::Ok, "goes on");
+}

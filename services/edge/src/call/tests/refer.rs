@@ -305,3 +305,22 @@ async fn a_call_hands_its_called_party_only_to_its_own_caller() {
         (StepStatus::CallerHungUp, "ANSWER")
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_replaced_call_that_never_answers_fails_the_transfer_in_time() {
+    let (mut h, inv) = bridged(plan()).await;
+    h.callee_with_headers(&inv, "alicetag", "REFER", &replacing("other%40h"))
+        .await;
+    let cmds = h.drain().await;
+    assert_eq!(refer_codes(&cmds)[0].0, 202);
+    // No Replaced ever comes back.
+    let cmds = h.wait(Duration::from_secs(6)).await;
+    assert_eq!(
+        notifies(&cmds, &inv.call_id())[0].2,
+        "SIP/2.0 503 Service Unavailable\r\n"
+    );
+    h.callee_with_headers(&inv, "alicetag", "REFER", REFER_63)
+        .await;
+    let cmds = h.drain().await;
+    assert_eq!(refer_codes(&cmds)[0].0, 202, "no longer 491");
+}
