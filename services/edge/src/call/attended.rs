@@ -141,7 +141,7 @@ impl Machine {
             return self.out.push(Action::Tell(reply, LegEvent::Replaced(None)));
         };
         tracing::info!(callee = %fork.target, "attended transfer: the called party goes to the other call");
-        let user = self.user_of_target(&fork.target);
+        let user = self.user_of_target(&fork.target).cloned();
         self.out.push(Action::Unroute(fork.dialog.call_id.clone()));
         self.a.state = AState::Gone;
         if let Some(d) = self.a.dialog.clone() {
@@ -304,10 +304,10 @@ impl Machine {
     }
 
     /// The sip.conf user of Dial target `target`.
-    fn user_of_target(&self, target: &str) -> Option<User> {
+    pub(super) fn user_of_target(&self, target: &str) -> Option<&User> {
         self.dial_users
             .iter()
             .find(|(t, _)| t == target)
-            .map(|(_, u)| u.clone())
+            .map(|(_, u)| u)
     }
 }

@@ -90,11 +90,10 @@ pub enum CallState {
     AwaitingPickup {
         until: Instant,
     },
-    /// `Transfer()`: our REFER to the caller (`accepted`: it said 2xx),
-    /// waiting for the outcome.
+    /// `Transfer()`: our REFER to the caller, waiting for the outcome (its
+    /// answer, then the phone's NOTIFYs).
     Referring {
         key: ClientKey,
-        accepted: bool,
     },
     Ending {
         until: Instant,

@@ -133,13 +133,7 @@ impl Machine {
     pub(super) fn user_of(&self, side: Side) -> Option<&User> {
         match side {
             Side::Caller => self.user.as_ref(),
-            Side::Callee => {
-                let target = &self.callee.as_ref()?.target;
-                self.dial_users
-                    .iter()
-                    .find(|(t, _)| t == target)
-                    .map(|(_, u)| u)
-            }
+            Side::Callee => self.user_of_target(&self.callee.as_ref()?.target),
         }
     }
 

@@ -75,10 +75,8 @@ impl Machine {
     /// `context` as a new call, with its sip.conf caller ID.
     pub(super) fn callee_runs_dialplan(&mut self, callee: Fork, context: String, exten: String) {
         let user = self
-            .dial_users
-            .iter()
-            .find(|(t, _)| *t == callee.target)
-            .map(|(_, u)| u.clone())
+            .user_of_target(&callee.target)
+            .cloned()
             .unwrap_or_else(|| User {
                 name: callee.target.clone(),
                 callerid_num: callee.target.clone(),

@@ -99,17 +99,14 @@ impl Machine {
                 };
                 core(&mut self.out, command);
                 tracing::info!(%dest, "Transfer(): REFER to the caller");
-                self.state = CallState::Referring {
-                    key,
-                    accepted: false,
-                };
+                self.state = CallState::Referring { key };
             }
         }
     }
 
     /// Whether `key` is our REFER; if so, its answer (None: no answer).
     pub(super) fn refer_answered(&mut self, key: &ClientKey, r: Option<&Response>) -> bool {
-        let CallState::Referring { key: k, .. } = &self.state else {
+        let CallState::Referring { key: k } = &self.state else {
             return false;
         };
         if k != key {
@@ -117,11 +114,8 @@ impl Machine {
         }
         match r.map_or(408, |r| r.code) {
             0..=199 => {}
-            200..=299 => {
-                if let CallState::Referring { accepted, .. } = &mut self.state {
-                    *accepted = true;
-                }
-            }
+            // Accepted: the NOTIFYs decide.
+            200..=299 => {}
             code => {
                 tracing::info!(code, "Transfer(): the phone refused the REFER");
                 self.result(status("FAILURE", code));
