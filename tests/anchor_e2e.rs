@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::baresip::{self, tones, until, Baresip};
+use common::baresip::{self, near, tones, until, Baresip};
 use common::{http_get, TempDir, Topology};
 use std::time::Duration;
 
@@ -32,11 +32,6 @@ fn sent_per_second(t: &Topology) -> f64 {
     let before = out();
     std::thread::sleep(Duration::from_secs(1));
     out() - before
-}
-
-/// How many 100 ms windows of `t` are near `freq`.
-fn near(t: &[u32], freq: u32) -> usize {
-    t.iter().filter(|&&f| f.abs_diff(freq) <= 60).count()
 }
 
 #[test]

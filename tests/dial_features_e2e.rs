@@ -12,7 +12,7 @@
 
 mod common;
 
-use common::baresip::{self, sine_wav, tones, until, Baresip};
+use common::baresip::{self, near, sine_wav, tones, until, Baresip};
 use common::{TempDir, Topology};
 use std::time::Duration;
 
@@ -67,11 +67,6 @@ fn hang_up(alice: Baresip, bob: Baresip, by_alice: bool) -> (Vec<u32>, Vec<u32>)
         c.contains("Active calls (0)")
     });
     (tones(&alice.heard()), tones(&bob.heard()))
-}
-
-/// How many 100 ms windows of `t` are near `freq`.
-fn near(t: &[u32], freq: u32) -> usize {
-    t.iter().filter(|&&f| f.abs_diff(freq) <= 60).count()
 }
 
 #[test]

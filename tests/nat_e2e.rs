@@ -8,14 +8,10 @@
 
 mod common;
 
-use common::baresip::{self, sine_wav, tones, until, Mic};
+use common::baresip::{self, near, sine_wav, tones, until, Mic};
 use common::netns::{self, NatLab, LAN_PHONE, WAN_PBX};
 use common::{http_get, TempDir, Topology};
 use std::time::Duration;
-
-fn near(t: &[u32], freq: u32) -> usize {
-    t.iter().filter(|&&f| f.abs_diff(freq) <= 60).count()
-}
 
 #[test]
 fn a_phone_behind_nat_and_a_public_one_hear_each_other_through_the_relay() {

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::baresip::{self, tones, until, Baresip};
+use common::baresip::{self, near, tones, until, until_one, Baresip};
 use common::{TempDir, Topology};
 use std::time::Duration;
 
@@ -20,15 +20,6 @@ exten => _**.,1,Pickup(${EXTEN:2})\n\
 fn phone(dir: &TempDir, t: &Topology, user: &str, pw: &str, freq: f64, answer: &str) -> Baresip {
     let params = format!("answermode={answer};audio_codecs=PCMU");
     baresip::tone_phone(&dir.0, t.sip_port, (user, pw), (freq, 30.0), &params)
-}
-
-fn near(t: &[u32], freq: u32) -> usize {
-    t.iter().filter(|&&f| f.abs_diff(freq) <= 60).count()
-}
-
-fn until_one(p: &Baresip, what: &str, check: impl Fn(&str) -> bool) {
-    let ok = common::wait_until(Duration::from_secs(10), || check(&p.calls()));
-    assert!(ok, "{what}: {}\n{}", p.calls(), p.log());
 }
 
 #[test]

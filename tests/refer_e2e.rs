@@ -12,7 +12,7 @@
 
 mod common;
 
-use common::baresip::{self, tones, until, Baresip};
+use common::baresip::{self, near, tones, until, until_one, Baresip};
 use common::raw_call::{tag_in, RawCaller};
 use common::sip::{header, status_code, Ua};
 use common::{TempDir, Topology};
@@ -29,17 +29,6 @@ exten => 71,1,Answer()\n\
 fn phone(dir: &TempDir, t: &Topology, user: &str, pw: &str, freq: f64) -> Baresip {
     let params = "answermode=auto;audio_codecs=PCMU";
     baresip::tone_phone(&dir.0, t.sip_port, (user, pw), (freq, 30.0), params)
-}
-
-/// How many 100 ms windows of `t` are near `freq`.
-fn near(t: &[u32], freq: u32) -> usize {
-    t.iter().filter(|&&f| f.abs_diff(freq) <= 60).count()
-}
-
-/// Poll until `p`'s call list satisfies `check` (10 s at most).
-fn until_one(p: &Baresip, what: &str, check: impl Fn(&str) -> bool) {
-    let ok = common::wait_until(Duration::from_secs(10), || check(&p.calls()));
-    assert!(ok, "{what}: {}\n{}", p.calls(), p.log());
 }
 
 /// alice (1000 Hz) calls bob (600 Hz); `by_bob`: bob (the called party)

@@ -156,6 +156,17 @@ pub fn tone_phone(
     p
 }
 
+/// How many 100 ms windows of `t` (from [`tones`]) are near `freq`.
+pub fn near(t: &[u32], freq: u32) -> usize {
+    t.iter().filter(|&&f| f.abs_diff(freq) <= 60).count()
+}
+
+/// Poll until `p`'s call list satisfies `check` (10 s at most).
+pub fn until_one(p: &Baresip, what: &str, check: impl Fn(&str) -> bool) {
+    let ok = super::wait_until(Duration::from_secs(10), || check(&p.calls()));
+    assert!(ok, "{what}: {}\n{}", p.calls(), p.log());
+}
+
 /// Poll until both phones' call lists satisfy `check` (10 s at most).
 pub fn until(a: &Baresip, b: &Baresip, what: &str, check: impl Fn(&str) -> bool) {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
