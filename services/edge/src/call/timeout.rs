@@ -36,6 +36,7 @@ impl Machine {
                 | CallState::Anchoring { .. }
                 | CallState::Dialing { .. }
                 | CallState::Bridged
+                | CallState::Referring { .. }
         )
     }
 

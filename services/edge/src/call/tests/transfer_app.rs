@@ -85,3 +85,26 @@ async fn no_destination_is_failure() {
     h.drain().await;
     assert_eq!(transfer_status(&h.fake.results()[0]), ("FAILURE", "0"));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_phone_that_never_notifies_is_bounded_by_timeout_absolute() {
+    let mut fake = plan(vec![step::App::Answer(Answer {}), transfer("63")]);
+    let soon = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+        + 5_000;
+    fake.hangup_at_unix_ms = soon;
+    let mut h = H::start(fake).await;
+    let mut cmds = h.drain().await;
+    h.ack().await;
+    cmds.extend(h.drain().await);
+    let refer = requests(&cmds, Method::REFER).remove(0);
+    h.respond(&refer, 202, "bobtag").await;
+    h.wait(Duration::from_secs(6)).await;
+    assert_eq!(
+        status(&h.fake.results()[1]).0,
+        StepStatus::AbsoluteTimeout,
+        "TIMEOUT(absolute) stops the wait for the NOTIFY"
+    );
+}
